@@ -1,0 +1,66 @@
+# The two commands a newcomer needs are `make run` and `make test`; both install first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CDK := node_modules/.bin/cdk
+
+# No AWS account is needed for anything but `make deploy`: never wait on the instance
+# metadata service, never phone home, and silence jsii's Node end-of-life banner.
+export AWS_EC2_METADATA_DISABLED := true
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+CDK_CONTEXT := $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN),)
+
+.PHONY: help install run test lint typecheck unit synth bench deploy clean
+
+help:
+	@echo "make run     install, then run the whole lifecycle locally (no AWS account)"
+	@echo "make test    install, then lint, type-check and run every test"
+	@echo "make synth   synthesize the CDK app offline (MODEL_PACKAGE_ARN=... optional)"
+	@echo "make bench   run the benchmarks; results in bench/results/"
+	@echo "make deploy  deploy a stage to your AWS account (STAGE=Dev|Prod)"
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt requirements.lock
+	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: install
+	$(PY) -m local.run
+
+lint: $(PY_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(PY_STAMP)
+	$(PY) -m mypy
+
+unit: install
+	$(PY) -m pytest
+
+test: lint typecheck unit
+
+synth: install
+	$(CDK) synth --quiet --no-notices $(CDK_CONTEXT)
+
+bench: install
+	$(PY) -m bench.etl
+
+deploy: install
+	$(CDK) deploy --no-notices $(CDK_CONTEXT) "$(or $(STAGE),Dev)/*"
+
+clean:
+	rm -rf cdk.out local-run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,65 @@
+"""Synthesize the CDK app offline and check it: cdk-nag (AwsSolutions) and cfn-lint.
+
+Used by ``make run`` (first step) and by the infrastructure tests, so both check the app
+exactly as ``cdk synth`` builds it, with the feature flags from ``cdk.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aws_cdk import App
+from cfnlint.api import lint_file
+
+from app import build_app, validation_failures
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class SynthReport:
+    """Templates written, and every finding that makes the app unfit to deploy."""
+
+    assembly_dir: Path
+    templates: list[Path]
+    nag_failures: list[str] = field(default_factory=list)
+    lint_findings: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.nag_failures and not self.lint_findings
+
+
+def cdk_json_context() -> dict[str, object]:
+    """The context (feature flags) that the CDK CLI would pass from cdk.json."""
+    context: dict[str, object] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+def synthesize(outdir: Path, extra_context: dict[str, object] | None = None) -> App:
+    """Build and synthesize the whole app into ``outdir``; return the app."""
+    app = App(outdir=str(outdir), context={**cdk_json_context(), **(extra_context or {})})
+    build_app(app).synth()
+    return app
+
+
+def lint_template(template: Path) -> list[str]:
+    """cfn-lint errors and warnings for one template, one line each."""
+    return [
+        f"{template.name}: {m.rule.id} {m.message} ({m.filename}:{m.linenumber})"
+        for m in lint_file(template)
+        if m.rule.id[:1] in ("E", "W")
+    ]
+
+
+def synth_and_check(outdir: Path, extra_context: dict[str, object] | None = None) -> SynthReport:
+    """Synthesize into ``outdir`` and run cdk-nag and cfn-lint over the result."""
+    synthesize(outdir, extra_context)
+    templates = sorted(outdir.glob("assembly-*/*.template.json"))
+    report = SynthReport(assembly_dir=outdir, templates=templates)
+    report.nag_failures = validation_failures(outdir)
+    for template in templates:
+        report.lint_findings.extend(lint_template(template))
+    return report

@@ -1,0 +1,112 @@
+"""DataLake stack: the stage's key, the zone buckets, the catalog and the Glue ETL."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from config.schema import load_schema
+from config.settings import StageSettings
+from stacks.constructs.data_catalog import DataCatalog
+from stacks.constructs.glue_etl import CURATED_PREFIX, PROCESSED_PREFIX, GlueEtl, s3_url
+from stacks.constructs.secure_bucket import AccessLogBucket, DataBucket, removal_policy
+
+
+class DataLakeStack(Stack):
+    """raw / processed / curated / artifacts zones and the jobs that move data between them."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"MLOps data lake ({settings.name}): zones, catalog, Glue ETL.",
+        )
+        schema = load_schema(settings.dataset)
+
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description=f"Encrypts the {settings.name} stage's data lake, logs and bookmarks.",
+            enable_key_rotation=True,
+            removal_policy=removal_policy(settings),
+        )
+        # Glue's continuous logs are encrypted with this key (security configuration), so
+        # CloudWatch Logs must be able to use it, but only for this account's log groups.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogs",
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                actions=[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                    "kms:DescribeKey",
+                ],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
+                            service="logs",
+                            resource="log-group",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+
+        self.access_logs = AccessLogBucket(self, "AccessLogs", settings=settings)
+        self.raw = DataBucket(
+            self,
+            "Raw",
+            settings=settings,
+            key=self.key,
+            access_logs=self.access_logs,
+            event_bridge_enabled=True,
+            extra_lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="TierRawData",
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(
+                                settings.raw_infrequent_access_after_days
+                            ),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=Duration.days(settings.raw_glacier_after_days),
+                        ),
+                    ],
+                )
+            ],
+        )
+        self.processed, self.curated, self.artifacts = (
+            DataBucket(self, zone, settings=settings, key=self.key, access_logs=self.access_logs)
+            for zone in ("Processed", "Curated", "Artifacts")
+        )
+
+        self.catalog = DataCatalog(
+            self,
+            "Catalog",
+            schema=schema,
+            processed_location=s3_url(self.processed, PROCESSED_PREFIX),
+            curated_location=s3_url(self.curated, CURATED_PREFIX),
+        )
+        self.etl = GlueEtl(
+            self,
+            "Etl",
+            settings=settings,
+            key=self.key,
+            raw=self.raw,
+            processed=self.processed,
+            curated=self.curated,
+            artifacts=self.artifacts,
+        )

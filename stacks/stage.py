@@ -1,0 +1,21 @@
+"""One deployable stage (Dev or Prod) of the platform: a CDK Stage composing the stacks."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stage
+from constructs import Construct
+
+from config.settings import StageSettings
+from stacks.data_lake import DataLakeStack
+
+
+class MlopsStage(Stage):
+    """All stacks of one stage, built from that stage's settings only."""
+
+    def __init__(self, scope: Construct, *, settings: StageSettings) -> None:
+        super().__init__(
+            scope,
+            settings.name,
+            env=Environment(account=settings.account, region=settings.region),
+        )
+        self.data_lake = DataLakeStack(self, "DataLake", settings=settings)

@@ -1,0 +1,29 @@
+"""Per-stage settings: prod keeps its data, dev is disposable; unknown stages are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.settings import stage_settings
+
+
+def test_prod_retains_data_and_keeps_logs_longer() -> None:
+    dev = stage_settings("Dev", account="111111111111", region="eu-west-1")
+    prod = stage_settings("Prod", account="111111111111", region="eu-west-1")
+    assert (dev.is_prod, dev.retain_data) == (False, False)
+    assert (prod.is_prod, prod.retain_data) == (True, True)
+    assert prod.log_retention_days > dev.log_retention_days
+    assert prod.glue_max_workers > dev.glue_max_workers
+
+
+def test_model_package_arn_is_carried() -> None:
+    arn = "arn:aws:sagemaker:us-east-1:111111111111:model-package/churn/1"
+    assert (
+        stage_settings("Dev", account="1", region="r", model_package_arn=arn).model_package_arn
+        == arn
+    )
+
+
+def test_unknown_stage_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown stage 'Staging'"):
+        stage_settings("Staging", account="1", region="r")

@@ -31,7 +31,7 @@ install: $(PY_STAMP) $(NODE_STAMP)
 
 $(PY_STAMP): requirements.txt requirements.lock
 	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock
+	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.txt -c requirements.lock
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json

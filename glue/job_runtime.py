@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -34,6 +35,8 @@ SESSION_CONF = {
 
 def local_spark(app_name: str = "mlops-local", cores: str = "*") -> SparkSession:
     """A local Spark session configured like the Glue 5.0 jobs expect."""
+    # The JVM picks its address before any setting is read: keep it on loopback.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (
         SparkSession.builder.master(f"local[{cores}]")
         .appName(app_name)

@@ -51,39 +51,53 @@ class DataCatalog(Construct):
                 description=f"Data lake of the {schema.name} dataset ({Stack.of(self).stack_name})."
             ),
         )
-        self.processed_table = glue.CfnTable(
-            self,
+        self.processed_table = self._parquet_table(
             "ProcessedTable",
-            catalog_id=account,
-            database_name=self.database.ref,
-            table_input=glue.CfnTable.TableInputProperty(
-                name=f"{schema.name}_processed",
-                description="Validated, typed, deduplicated rows (one batch per ETL run).",
-                table_type="EXTERNAL_TABLE",
-                parameters={
-                    "classification": "parquet",
-                    # Partition projection: Athena finds new months without MSCK/crawlers.
-                    "projection.enabled": "true",
-                    f"projection.{PARTITION_COLUMN}.type": "date",
-                    f"projection.{PARTITION_COLUMN}.format": "yyyy-MM",
-                    f"projection.{PARTITION_COLUMN}.range": "2000-01,NOW",
-                    f"projection.{PARTITION_COLUMN}.interval": "1",
-                    f"projection.{PARTITION_COLUMN}.interval.unit": "MONTHS",
-                },
-                partition_keys=[glue.CfnTable.ColumnProperty(name=PARTITION_COLUMN, type="string")],
-                storage_descriptor=parquet_storage(schema.processed_columns(), processed_location),
-            ),
+            name=f"{schema.name}_processed",
+            description="Validated, typed, deduplicated rows (one batch per ETL run).",
+            columns=schema.processed_columns(),
+            location=processed_location,
+            partition_keys=[glue.CfnTable.ColumnProperty(name=PARTITION_COLUMN, type="string")],
+            # Partition projection: Athena finds new months without MSCK or a crawler.
+            parameters={
+                "projection.enabled": "true",
+                f"projection.{PARTITION_COLUMN}.type": "date",
+                f"projection.{PARTITION_COLUMN}.format": "yyyy-MM",
+                f"projection.{PARTITION_COLUMN}.range": "2000-01,NOW",
+                f"projection.{PARTITION_COLUMN}.interval": "1",
+                f"projection.{PARTITION_COLUMN}.interval.unit": "MONTHS",
+            },
         )
-        self.curated_table = glue.CfnTable(
-            self,
+        self.curated_table = self._parquet_table(
             "CuratedTable",
-            catalog_id=account,
+            name=f"{schema.name}_curated",
+            description="Model-ready snapshot: latest row per id with derived features.",
+            columns=schema.curated_columns(),
+            location=curated_location,
+        )
+
+    def _parquet_table(
+        self,
+        construct_id: str,
+        *,
+        name: str,
+        description: str,
+        columns: list[tuple[str, str]],
+        location: str,
+        partition_keys: list[glue.CfnTable.ColumnProperty] | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> glue.CfnTable:
+        return glue.CfnTable(
+            self,
+            construct_id,
+            catalog_id=Stack.of(self).account,
             database_name=self.database.ref,
             table_input=glue.CfnTable.TableInputProperty(
-                name=f"{schema.name}_curated",
-                description="Model-ready snapshot: latest row per id with derived features.",
+                name=name,
+                description=description,
                 table_type="EXTERNAL_TABLE",
-                parameters={"classification": "parquet"},
-                storage_descriptor=parquet_storage(schema.curated_columns(), curated_location),
+                parameters={"classification": "parquet", **(parameters or {})},
+                partition_keys=partition_keys,
+                storage_descriptor=parquet_storage(columns, location),
             ),
         )

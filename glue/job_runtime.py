@@ -104,8 +104,12 @@ class GlueJob:
             format_options={"attachFilename": "etl_source_file", "withHeader": fmt == "csv"},
             transformation_ctx="raw_source_files",
         )
-        rows = frame.toDF().select("etl_source_file").distinct().collect()
-        return sorted(row.etl_source_file for row in rows)
+        found = frame.toDF()
+        if "etl_source_file" not in found.columns:  # nothing new: the frame has no columns
+            return []
+        return sorted(
+            row.etl_source_file for row in found.select("etl_source_file").distinct().collect()
+        )
 
     def __enter__(self) -> GlueJob:
         return self

@@ -38,7 +38,11 @@ FORMATS = ("csv", "jsonl")
 
 @dataclass
 class ProcessedCounts:
-    """What raw -> processed did with its input; ``balanced`` is the no-loss invariant."""
+    """What raw -> processed did with its input; ``balanced`` is the no-loss invariant.
+
+    ``input_rows`` is counted from the files' text; the other counts from what the
+    parser, the checks and the dedup produced. They balance only if no row went missing.
+    """
 
     input_rows: int
     valid_rows: int
@@ -88,6 +92,23 @@ def read_raw(
     return frame.withColumn("etl_source_file", F.input_file_name())
 
 
+def count_records(spark: SparkSession, paths: list[str], fmt: str) -> int:
+    """Records in the raw files counted from their text, independently of the parser.
+
+    One record per non-blank line (the jobs do not read multi-line records), minus one
+    header line per CSV file. Comparing it with what the parser yielded catches rows a
+    reader drops silently.
+    """
+    lines = spark.read.option("recursiveFileLookup", "true").text(paths)
+    with_file = lines.select("value", F.input_file_name().alias("file"))
+    row = with_file.agg(
+        F.count(F.when(F.trim(F.col("value")) != "", 1)).alias("records"),
+        F.countDistinct("file").alias("files"),
+    ).first()
+    assert row is not None
+    return int(row["records"]) - (int(row["files"]) if fmt == "csv" else 0)
+
+
 def _blank(column: Column) -> Column:
     return column.isNull() | (F.trim(column) == "")
 
@@ -120,7 +141,7 @@ def _typed(schema: DatasetSchema) -> dict[str, Column]:
         elif feature.type is FeatureType.BOOLEAN:
             typed[feature.name] = _bool_token(raw)
         else:
-            typed[feature.name] = F.trim(raw)
+            typed[feature.name] = F.when(~_blank(raw), F.trim(raw))
     target = F.col(schema.target.name)
     if schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
         typed[schema.target.name] = _bool_token(target).cast("int")
@@ -238,7 +259,7 @@ def raw_to_processed(
             (row[REASON], row[REASON_COLUMN]): row["count"]
             for row in annotated.groupBy(REASON, REASON_COLUMN).count().collect()
         }
-        input_rows = sum(by_reason.values())
+        parsed_rows = sum(by_reason.values())
         quarantined_by_reason: dict[str, int] = {}
         quarantined_by_column: dict[str, int] = {}
         for (reason, column), count in by_reason.items():
@@ -248,7 +269,7 @@ def raw_to_processed(
             key = f"{reason}:{column}" if column else reason
             quarantined_by_column[key] = quarantined_by_column.get(key, 0) + count
         quarantined = sum(quarantined_by_reason.values())
-        valid_before_dedup = input_rows - quarantined
+        valid_before_dedup = parsed_rows - quarantined
 
         if quarantined:
             (
@@ -266,7 +287,7 @@ def raw_to_processed(
     finally:
         annotated.unpersist()
     return ProcessedCounts(
-        input_rows=input_rows,
+        input_rows=count_records(spark, input_paths, fmt),
         valid_rows=valid_rows,
         quarantined_rows=quarantined,
         duplicates_dropped=valid_before_dedup - valid_rows,

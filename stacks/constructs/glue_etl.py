@@ -257,7 +257,24 @@ class GlueEtl(Construct):
         assets: list[s3_assets.Asset],
     ) -> None:
         """Exactly what the jobs do: read raw and assets, write the zones, log, emit metrics."""
-        read, write = ["s3:GetObject"], ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+        # "data*" rather than "data/*": Spark's S3 committers also write folder marker
+        # objects such as "data_$folder$" next to a prefix.
+        written = [
+            (
+                processed,
+                f"{PROCESSED_PREFIX.rstrip('/')}*",
+                "Spark writes partitioned Parquet here.",
+            ),
+            (processed, f"{QUARANTINE_PREFIX.rstrip('/')}*", "Rejected rows are written here."),
+            (
+                curated,
+                f"{CURATED_PREFIX.rstrip('/')}*",
+                "The curated snapshot is rewritten each run.",
+            ),
+            (artifacts, f"{GLUE_TEMP_PREFIX.rstrip('/')}*", "Glue's scratch space (TempDir)."),
+        ]
+        read = ["s3:GetObject"]
+        write = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
         # Glue names its continuous-log groups and streams per run and per security
         # configuration, so the policy can only name the /aws-glue/ prefix.
         glue_logs = Stack.of(self).format_arn(
@@ -283,12 +300,7 @@ class GlueEtl(Construct):
             iam.PolicyStatement(
                 sid="WriteZones",
                 actions=write,
-                resources=[
-                    processed.arn_for_objects(f"{PROCESSED_PREFIX}*"),
-                    processed.arn_for_objects(f"{QUARANTINE_PREFIX}*"),
-                    curated.arn_for_objects(f"{CURATED_PREFIX}*"),
-                    artifacts.arn_for_objects(f"{GLUE_TEMP_PREFIX}*"),
-                ],
+                resources=[bucket.arn_for_objects(pattern) for bucket, pattern, _ in written],
             ),
             iam.PolicyStatement(
                 sid="UseStageKey",
@@ -317,14 +329,15 @@ class GlueEtl(Construct):
         policy = iam.Policy(self, "JobPolicy", statements=statements)
         policy.attach_to_role(self.role)
         object_wildcards = {
-            f"Resource::<{Stack.of(self).get_logical_id(b.node.default_child)}.Arn>/{p}*": why  # type: ignore[arg-type]
-            for b, p, why in (
-                (raw, RAW_PREFIX, "The job reads every new file under the raw landing prefix."),
-                (processed, PROCESSED_PREFIX, "Spark writes partitioned Parquet files here."),
-                (processed, QUARANTINE_PREFIX, "Rejected rows are written as new files here."),
-                (curated, CURATED_PREFIX, "The curated snapshot is rewritten whole each run."),
-                (artifacts, GLUE_TEMP_PREFIX, "Glue's scratch space for the job (TempDir)."),
-            )
+            f"Resource::<{Stack.of(self).get_logical_id(b.node.default_child)}.Arn>/{p}": why  # type: ignore[arg-type]
+            for b, p, why in [
+                (
+                    raw,
+                    f"{RAW_PREFIX}*",
+                    "The job reads every new file under the raw landing prefix.",
+                ),
+                *written,
+            ]
         }
         for finding, reason in object_wildcards.items():
             acknowledge(

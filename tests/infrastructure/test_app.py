@@ -174,27 +174,27 @@ def test_glue_jobs_are_glue_5_with_encryption_bookmarks_logs_and_autoscaling(
 
 def test_raw_arrival_runs_both_jobs_in_order(templates) -> None:
     template = templates["Dev"]
-    template.resource_count_is("AWS::Glue::Workflow", 1)
-    template.has_resource_properties("AWS::Glue::Trigger", {"Type": "EVENT"})
+    jobs = template.find_resources("AWS::Glue::Job")
+    raw_job = next(lid for lid in jobs if "RawToProcessed" in lid)
+    curated_job = next(lid for lid in jobs if "ProcessedToCurated" in lid)
+    workflow = next(iter(template.find_resources("AWS::Glue::Workflow")))
+    triggers = {
+        t["Properties"]["Type"]: t["Properties"]
+        for t in template.find_resources("AWS::Glue::Trigger").values()
+    }
+    assert triggers["EVENT"]["Actions"] == [{"JobName": {"Ref": raw_job}}]
+    assert triggers["EVENT"]["WorkflowName"] == {"Ref": workflow}
+    assert triggers["CONDITIONAL"]["Actions"] == [{"JobName": {"Ref": curated_job}}]
+    assert triggers["CONDITIONAL"]["Predicate"]["Conditions"] == [
+        {"JobName": {"Ref": raw_job}, "LogicalOperator": "EQUALS", "State": "SUCCEEDED"}
+    ]
+    rule = next(iter(template.find_resources("AWS::Events::Rule").values()))["Properties"]
+    assert rule["EventPattern"]["detail"]["object"] == {"key": [{"prefix": "incoming/"}]}
+    target_arn = json.dumps(rule["Targets"][0]["Arn"])
+    assert ":workflow/" in target_arn and workflow in target_arn
     template.has_resource_properties(
-        "AWS::Glue::Trigger",
-        {
-            "Type": "CONDITIONAL",
-            "Predicate": {"Conditions": [Match.object_like({"State": "SUCCEEDED"})]},
-        },
-    )
-    template.has_resource_properties(
-        "AWS::Events::Rule",
-        {
-            "EventPattern": {
-                "source": ["aws.s3"],
-                "detail-type": ["Object Created"],
-                "detail": Match.object_like({"object": {"key": [{"prefix": "incoming/"}]}}),
-            },
-            "Targets": [
-                Match.object_like({"Arn": Match.any_value(), "RoleArn": Match.any_value()})
-            ],
-        },
+        "AWS::IAM::Policy",
+        {"PolicyDocument": {"Statement": [Match.object_like({"Action": "glue:notifyEvent"})]}},
     )
 
 

@@ -186,16 +186,6 @@ def load_schema(name_or_path: str | Path = DEFAULT_DATASET) -> DatasetSchema:
     return DatasetSchema.from_json(path.read_text(encoding="utf-8"))
 
 
-def parse_bool(token: str) -> bool | None:
-    """The one reading of boolean raw values; ``None`` when the token is not boolean."""
-    lowered = token.strip().lower()
-    if lowered in TRUE_TOKENS:
-        return True
-    if lowered in FALSE_TOKENS:
-        return False
-    return None
-
-
 class _Node:
     """A JSON value plus its path, so every error names the field it is about."""
 

@@ -32,7 +32,6 @@ CORRUPT = "_corrupt_record"
 REASON = "quarantine_reason"
 REASON_COLUMN = "quarantine_column"
 RAW_RECORD = "raw_record"
-REASONS = ("malformed_record", "missing_required", "wrong_type", "out_of_range", "unknown_category")
 FORMATS = ("csv", "jsonl")
 
 

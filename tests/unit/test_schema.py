@@ -15,7 +15,6 @@ from config.schema import (
     ProblemType,
     SchemaError,
     load_schema,
-    parse_bool,
 )
 
 
@@ -90,11 +89,3 @@ def test_invalid_json_and_missing_file_are_schema_errors(tmp_path) -> None:
         DatasetSchema.from_json("{")
     with pytest.raises(SchemaError, match="no dataset file"):
         load_schema(tmp_path / "absent.json")
-
-
-@pytest.mark.parametrize(
-    ("token", "value"),
-    [("true", True), (" Yes ", True), ("1", True), ("F", False), ("no", False), ("maybe", None)],
-)
-def test_parse_bool(token: str, value: bool | None) -> None:
-    assert parse_bool(token) is value

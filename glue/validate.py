@@ -35,6 +35,10 @@ RAW_RECORD = "raw_record"
 FORMATS = ("csv", "jsonl")
 
 
+class RowsLostError(RuntimeError):
+    """The raw files hold more (or fewer) records than the reader produced."""
+
+
 @dataclass
 class ProcessedCounts:
     """What raw -> processed did with its input; ``balanced`` is the no-loss invariant.
@@ -269,6 +273,13 @@ def raw_to_processed(
             quarantined_by_column[key] = quarantined_by_column.get(key, 0) + count
         quarantined = sum(quarantined_by_reason.values())
         valid_before_dedup = parsed_rows - quarantined
+        # Checked before anything is written: a batch the reader under-counts leaves no trace.
+        input_rows = count_records(spark, input_paths, fmt)
+        if input_rows != parsed_rows:
+            raise RowsLostError(
+                f"the files hold {input_rows} records but the reader yielded {parsed_rows}; "
+                "nothing was written"
+            )
 
         if quarantined:
             (
@@ -286,7 +297,7 @@ def raw_to_processed(
     finally:
         annotated.unpersist()
     return ProcessedCounts(
-        input_rows=count_records(spark, input_paths, fmt),
+        input_rows=input_rows,
         valid_rows=valid_rows,
         quarantined_rows=quarantined,
         duplicates_dropped=valid_before_dedup - valid_rows,

@@ -21,3 +21,85 @@ def spark() -> Iterator[object]:
     session = local_spark("tests", cores="2")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def model_run(tmp_path_factory) -> dict:
+    """Curated churn rows -> preprocess -> train -> model.tar.gz -> evaluate, each entry
+    point run as a script the way the SageMaker containers run it (arguments, SM_* env)."""
+    import subprocess
+    import sys
+    import tarfile
+    from pathlib import Path
+
+    from config.schema import DATASETS_DIR, load_schema
+    from local.synthetic import generate_clean
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path_factory.mktemp("model")
+    schema = load_schema("churn")
+    curated = work / "curated"
+    curated.mkdir()
+    generate_clean(schema, 6000, seed=5).to_parquet(curated / "part-0.parquet")
+
+    def run(script: str, *args: str, env: dict | None = None) -> str:
+        done = subprocess.run(
+            [sys.executable, str(root / "training" / script), *args],
+            cwd=work,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    prep = work / "prep"
+    run(
+        "preprocess.py",
+        "--input",
+        str(curated),
+        "--schema",
+        str(DATASETS_DIR / "churn.json"),
+        "--output",
+        str(prep),
+        "--seed",
+        "3",
+    )
+    model_dir = work / "model"
+    train_log = run(
+        "train.py",
+        "--num_round",
+        "80",
+        "--max_depth",
+        "4",
+        "--early_stopping_rounds",
+        "10",
+        env={
+            "SM_CHANNEL_TRAIN": str(prep / "train"),
+            "SM_CHANNEL_VALIDATION": str(prep / "validation"),
+            "SM_MODEL_DIR": str(model_dir),
+            "SM_OUTPUT_DATA_DIR": str(work / "output"),
+        },
+    )
+    packaged = work / "packaged"
+    packaged.mkdir()
+    with tarfile.open(packaged / "model.tar.gz", "w:gz") as archive:
+        for item in model_dir.iterdir():
+            archive.add(item, arcname=item.name)
+    run(
+        "evaluate.py",
+        "--model",
+        str(packaged),
+        "--test",
+        str(prep / "test"),
+        "--output",
+        str(work / "evaluation"),
+    )
+    return {
+        "work": work,
+        "prep": prep,
+        "model_dir": model_dir,
+        "train_log": train_log,
+        "evaluation": work / "evaluation",
+        "output": work / "output",
+    }

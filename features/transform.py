@@ -1,0 +1,294 @@
+"""The feature transformation: one implementation for training and serving.
+
+``FeatureTransform.fit`` learns what must come from training data only (the medians
+that impute missing numeric values); everything else (feature order, category sets,
+derived features) comes from the dataset schema, which is embedded in the fitted
+transformation so the model artifact is self-contained.
+
+Raw values are parsed column by column with numpy (``parse_rows``/``parse_records``)
+and encoded by ``encode``. Preprocessing calls ``encode`` on curated data; the inference
+hooks call ``parse_*`` then ``encode`` on request data, so there is no training/serving
+skew by construction. Bad raw values raise ``InvalidInputError`` with a message that names
+the record and the feature.
+
+Output columns: numeric features, boolean features (0/1), one-hot categories (an
+unknown category is rejected, a missing optional one is all zeros), derived features.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from config.schema import (
+    FALSE_TOKENS,
+    TRUE_TOKENS,
+    DatasetSchema,
+    DerivedFeature,
+    DerivedOp,
+    Feature,
+    FeatureType,
+)
+
+TRANSFORM_FILE = "transform.json"
+Columns = dict[str, np.ndarray]
+_BOOL_VALUES: dict[Any, float] = {
+    **{t: 1.0 for t in TRUE_TOKENS},
+    **{t: 0.0 for t in FALSE_TOKENS},
+    True: 1.0,
+    False: 0.0,
+}
+
+
+class InvalidInputError(ValueError):
+    """Raw input that the model cannot score; the message names the problem."""
+
+
+def _is_blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
+def _parse_numeric(feature: Feature, values: Sequence[object]) -> np.ndarray:
+    try:
+        # Fast path: numpy converts a whole column of numeric strings or numbers at once.
+        parsed = np.array(values, dtype=np.float64)
+    except (ValueError, TypeError):
+        parsed = np.empty(len(values), dtype=np.float64)
+        for row, value in enumerate(values):
+            if _is_blank(value):
+                parsed[row] = np.nan
+                continue
+            try:
+                if isinstance(value, bool):
+                    raise ValueError
+                parsed[row] = float(value)  # type: ignore[arg-type]
+            except (ValueError, TypeError):
+                raise InvalidInputError(
+                    f"record {row + 1}: feature {feature.name!r} must be a number, got {value!r}"
+                ) from None
+    missing = np.isnan(parsed)
+    if missing.any() and not feature.nullable:
+        row = int(np.argmax(missing))
+        raise InvalidInputError(f"record {row + 1}: feature {feature.name!r} is required")
+    if np.isinf(parsed).any():
+        row = int(np.argmax(np.isinf(parsed)))
+        raise InvalidInputError(f"record {row + 1}: feature {feature.name!r} must be finite")
+    with np.errstate(invalid="ignore"):
+        low = parsed < feature.minimum if feature.minimum is not None else None
+        high = parsed > feature.maximum if feature.maximum is not None else None
+    for outside in (low, high):
+        if outside is not None and outside.any():
+            row = int(np.argmax(outside))
+            raise InvalidInputError(
+                f"record {row + 1}: feature {feature.name!r} = {parsed[row]:g} is outside "
+                f"[{feature.minimum:g}, {feature.maximum:g}]"
+                if feature.minimum is not None and feature.maximum is not None
+                else f"record {row + 1}: feature {feature.name!r} = {parsed[row]:g} is out of range"
+            )
+    return parsed
+
+
+def _parse_boolean(feature: Feature, values: Sequence[object]) -> np.ndarray:
+    parsed = np.empty(len(values), dtype=np.float64)
+    for row, value in enumerate(values):
+        key = value.strip().lower() if isinstance(value, str) else value
+        number = _BOOL_VALUES.get(key) if isinstance(key, str | bool) else None
+        if number is None and isinstance(value, int | float) and value in (0, 1):
+            number = float(value)
+        if number is not None:
+            parsed[row] = number
+        elif _is_blank(value) and feature.nullable:
+            parsed[row] = np.nan
+        elif _is_blank(value):
+            raise InvalidInputError(f"record {row + 1}: feature {feature.name!r} is required")
+        else:
+            raise InvalidInputError(
+                f"record {row + 1}: feature {feature.name!r} must be true or false, got {value!r}"
+            )
+    return parsed
+
+
+def _parse_categorical(feature: Feature, values: Sequence[object]) -> np.ndarray:
+    allowed = set(feature.categories)
+    parsed = np.empty(len(values), dtype=object)
+    for row, value in enumerate(values):
+        text = value.strip() if isinstance(value, str) else value
+        if text in allowed:
+            parsed[row] = text
+        elif _is_blank(value) and feature.nullable:
+            parsed[row] = None
+        elif _is_blank(value):
+            raise InvalidInputError(f"record {row + 1}: feature {feature.name!r} is required")
+        else:
+            raise InvalidInputError(
+                f"record {row + 1}: feature {feature.name!r} has unknown category {value!r}; "
+                f"expected one of {list(feature.categories)}"
+            )
+    return parsed
+
+
+_PARSERS = {
+    FeatureType.NUMERIC: _parse_numeric,
+    FeatureType.BOOLEAN: _parse_boolean,
+    FeatureType.CATEGORICAL: _parse_categorical,
+}
+
+
+def derive(spec: DerivedFeature, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One derived feature from raw numeric columns; NaN wherever it is undefined.
+
+    Mirrors ``glue/derive.py`` (Spark) value for value; a parity test checks that.
+    """
+    first = columns[spec.inputs[0]].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if spec.op is DerivedOp.RATIO:
+            denominator = columns[spec.inputs[1]].astype(np.float64)
+            return np.where(denominator != 0, first / denominator, np.nan)
+        if spec.op is DerivedOp.LOG1P:
+            return np.where(first >= 0, np.log1p(np.where(first >= 0, first, 0.0)), np.nan)
+    reached = np.zeros(len(first))
+    for bound in spec.boundaries:
+        reached += first >= bound
+    return np.where(np.isnan(first), np.nan, reached)
+
+
+@dataclass(frozen=True)
+class FeatureTransform:
+    """A fitted transformation: the dataset schema plus training-set medians."""
+
+    schema_data: Mapping[str, Any]
+    medians: Mapping[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def schema(self) -> DatasetSchema:
+        return DatasetSchema.from_dict(self.schema_data)
+
+    @cached_property
+    def output_names(self) -> list[str]:
+        """Names of the encoded columns, in the order of ``encode``'s output."""
+        schema = self.schema
+        names = [f.name for f in schema.features if f.type is FeatureType.NUMERIC]
+        names += [f.name for f in schema.features if f.type is FeatureType.BOOLEAN]
+        for feature in schema.features:
+            if feature.type is FeatureType.CATEGORICAL:
+                names += [f"{feature.name}={category}" for category in feature.categories]
+        names += [d.name for d in schema.derived_features]
+        return names
+
+    @classmethod
+    def fit(
+        cls, schema_data: Mapping[str, Any], columns: Mapping[str, np.ndarray]
+    ) -> FeatureTransform:
+        """Learn the imputation medians from training columns (raw features, typed)."""
+        unfitted = cls(schema_data=schema_data)
+        raw = unfitted._numeric_block(columns)
+        medians = {}
+        for index, name in enumerate(unfitted._imputed_names):
+            values = raw[:, index]
+            values = values[~np.isnan(values)]
+            medians[name] = float(np.median(values)) if values.size else 0.0
+        return cls(schema_data=schema_data, medians=medians)
+
+    @cached_property
+    def _imputed_names(self) -> list[str]:
+        schema = self.schema
+        return [
+            *(f.name for f in schema.features if f.type is not FeatureType.CATEGORICAL),
+            *(d.name for d in schema.derived_features),
+        ]
+
+    def _numeric_block(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        schema = self.schema
+        parts = [
+            columns[f.name].astype(np.float64)
+            for f in schema.features
+            if f.type is FeatureType.NUMERIC
+        ]
+        parts += [
+            columns[f.name].astype(np.float64)
+            for f in schema.features
+            if f.type is FeatureType.BOOLEAN
+        ]
+        parts += [derive(d, columns) for d in schema.derived_features]
+        return np.column_stack(parts) if parts else np.empty((0, 0))
+
+    def encode(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Typed raw columns -> the model's float32 matrix (imputed, one-hot, derived)."""
+        numeric = self._numeric_block(columns)
+        fill = np.array([self.medians.get(n, 0.0) for n in self._imputed_names])
+        missing = np.isnan(numeric)
+        if missing.any():
+            numeric = np.where(missing, fill, numeric)
+        schema = self.schema
+        n_numeric = sum(f.type is not FeatureType.CATEGORICAL for f in schema.features)
+        blocks = [numeric[:, :n_numeric]]
+        for feature in schema.features:
+            if feature.type is FeatureType.CATEGORICAL:
+                values = columns[feature.name]
+                blocks.append(
+                    np.column_stack([values == category for category in feature.categories])
+                )
+        blocks.append(numeric[:, n_numeric:])
+        return np.hstack(blocks).astype(np.float32)
+
+    def parse_rows(self, rows: Sequence[Sequence[object]]) -> Columns:
+        """Rows of raw values in schema feature order (CSV, JSON lists) -> typed columns."""
+        width = len(self.schema.features)
+        for number, row in enumerate(rows, start=1):
+            if len(row) != width:
+                raise InvalidInputError(
+                    f"record {number}: expected {width} values "
+                    f"({', '.join(self.schema.feature_names)}), got {len(row)}"
+                )
+        transposed = list(zip(*rows, strict=True)) if rows else [()] * width
+        return {
+            f.name: _PARSERS[f.type](f, values)
+            for f, values in zip(self.schema.features, transposed, strict=True)
+        }
+
+    def parse_records(self, records: Sequence[Mapping[str, object]]) -> Columns:
+        """Records keyed by feature name (JSON objects) -> typed columns."""
+        names = self.schema.feature_names
+        known = set(names)
+        for number, record in enumerate(records, start=1):
+            unknown = [key for key in record if key not in known]
+            if unknown:
+                raise InvalidInputError(
+                    f"record {number}: unknown feature(s) {unknown}; expected {names}"
+                )
+        return self.parse_rows([[record.get(name) for name in names] for record in records])
+
+    def save(self, directory: Path) -> Path:
+        path = directory / TRANSFORM_FILE
+        path.write_text(
+            json.dumps({"schema": self.schema_data, "medians": dict(self.medians)}, indent=2)
+        )
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> FeatureTransform:
+        data = json.loads((directory / TRANSFORM_FILE).read_text())
+        return cls(schema_data=data["schema"], medians=data["medians"])
+
+
+def frame_columns(schema: DatasetSchema, frame: Any) -> Columns:
+    """Typed columns from a curated (pandas) frame, as ``encode`` expects them."""
+    columns: Columns = {}
+    for feature in schema.features:
+        series = frame[feature.name]
+        if feature.type is FeatureType.CATEGORICAL:
+            columns[feature.name] = series.astype(object).where(series.notna(), None).to_numpy()
+        else:
+            columns[feature.name] = series.astype("float64").to_numpy()
+    return columns

@@ -1,0 +1,164 @@
+"""preprocess -> train -> evaluate -> the four hooks, with no training/serving skew."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from config.schema import load_schema
+from features.transform import FeatureTransform, derive
+from inference.inference import input_fn, model_fn, output_fn, predict_fn
+from training.splits import load_split
+from training.train import METRIC_DEFINITIONS
+
+CHURN = load_schema("churn")
+
+
+def test_preprocess_writes_stratified_splits_and_train_only_fit(model_run) -> None:
+    prep = model_run["prep"]
+    sizes = {}
+    rates = {}
+    for name in ("train", "validation", "test"):
+        _, labels, names = load_split(prep / name, name)
+        sizes[name], rates[name] = len(labels), labels.mean()
+        assert names == FeatureTransform.load(prep / "train").output_names
+    assert sum(sizes.values()) == 6000
+    assert sizes["validation"] == pytest.approx(900, abs=2) and sizes["test"] == pytest.approx(
+        900, abs=2
+    )
+    assert max(rates.values()) - min(rates.values()) < 0.01  # stratified
+    baseline = pd.read_csv(prep / "baseline" / "baseline.csv")
+    assert list(baseline.columns) == CHURN.feature_names and len(baseline) == sizes["train"]
+    # Medians come from the training rows only.
+    transform = FeatureTransform.load(prep / "train")
+    assert transform.medians["monthly_charges"] == pytest.approx(
+        baseline["monthly_charges"].median()
+    )
+
+
+def test_training_logs_match_the_metric_definitions(model_run) -> None:
+    log = model_run["train_log"]
+    for definition in METRIC_DEFINITIONS:
+        if "rmse" in definition["Name"]:
+            continue
+        values = re.findall(definition["Regex"], log)
+        assert values, definition
+        assert all(0.5 < float(v) <= 1.0 for v in values)
+    metrics = json.loads((model_run["output"] / "metrics.json").read_text())
+    assert metrics["validation_auc"] == pytest.approx(
+        float(re.findall(r"final validation-auc=([0-9.]+)", log)[0]), abs=1e-6
+    )
+    assert sorted(p.name for p in model_run["model_dir"].iterdir()) == [
+        "model.ubj",
+        "transform.json",
+    ]
+
+
+def test_evaluation_report_format_and_quality(model_run) -> None:
+    report = json.loads((model_run["evaluation"] / "evaluation.json").read_text())
+    metrics = report["binary_classification_metrics"]
+    for name in ("auc", "accuracy", "precision", "recall", "f1"):
+        assert set(metrics[name]) == {"value", "standard_deviation"}
+    _, labels, _ = load_split(model_run["prep"] / "test", "test")
+    matrix = metrics["confusion_matrix"]
+    assert matrix["1"]["0"] + matrix["1"]["1"] == int(labels.sum())
+    assert sum(matrix[a][p] for a in "01" for p in "01") == len(labels)
+    roc = metrics["receiver_operating_characteristic_curve"]
+    assert roc["false_positive_rates"][0] == 0.0 and roc["true_positive_rates"][-1] == 1.0
+    # A constant score has AUC 0.5 and the majority label has accuracy 1 - churn rate.
+    assert metrics["auc"]["value"] > 0.75
+    assert metrics["accuracy"]["value"] > 1 - labels.mean()
+    for image in ("roc.png", "precision_recall.png", "calibration.png", "feature_importance.png"):
+        assert (model_run["evaluation"] / image).stat().st_size > 5_000
+    assert "roc.png" in (model_run["evaluation"] / "report.html").read_text()
+
+
+def test_hooks_on_raw_values_equal_booster_on_preprocessed_rows(model_run) -> None:
+    """No skew: raw CSV through the four hooks == the booster on preprocess's own matrix."""
+    prep = model_run["prep"]
+    raw = (prep / "test" / "test_raw.csv").read_text()
+    model = model_fn(str(model_run["model_dir"]))
+    body = output_fn(predict_fn(input_fn(raw, "text/csv"), model), "text/csv")
+    served = np.array([float(line.split(",")[0]) for line in body.splitlines()])
+    features, _, names = load_split(prep / "test", "test")
+    booster = xgb.Booster()
+    booster.load_model(model_run["model_dir"] / "model.ubj")
+    direct = booster.predict(xgb.DMatrix(features, feature_names=names))
+    assert len(served) == len(direct) == len(raw.splitlines())
+    np.testing.assert_allclose(served, direct, atol=1e-6)  # CSV output keeps 6 decimals
+
+
+@pytest.mark.spark
+def test_python_derivations_match_the_glue_job(spark) -> None:
+    """The curated zone (Spark) and the model (numpy) compute derived features alike."""
+    from glue.derive import derived_column
+
+    frame = pd.DataFrame(
+        {
+            "total_charges": [0.0, 10.0, None, 5.0, -1.0, 300.0],
+            "tenure_months": [0.0, 5.0, 3.0, None, 2.0, 48.0],
+            "support_calls": [1.0, 0.0, 2.0, 1.0, 0.0, 7.0],
+        }
+    )
+    spark_frame = spark.createDataFrame(frame.astype(object).where(frame.notna(), None))
+    columns = {name: frame[name].to_numpy(dtype=float) for name in frame.columns}
+    for spec in CHURN.derived_features:
+        from_spark = (
+            spark_frame.select(derived_column(spec).alias("v")).toPandas()["v"].astype(float)
+        )
+        np.testing.assert_allclose(derive(spec, columns), from_spark.to_numpy(), equal_nan=True)
+
+
+def test_regression_dataset_trains_through_the_same_code(tmp_path) -> None:
+    from local.synthetic import generate_clean
+    from training import preprocess, train
+
+    schema = load_schema("house_prices")
+    curated = tmp_path / "curated"
+    curated.mkdir()
+    generate_clean(schema, 2000, seed=9).to_parquet(curated / "p.parquet")
+    from config.schema import DATASETS_DIR
+
+    preprocess.main(
+        [
+            "--input",
+            str(curated),
+            "--schema",
+            str(DATASETS_DIR / "house_prices.json"),
+            "--output",
+            str(tmp_path / "prep"),
+        ]
+    )
+    metrics = train.main(
+        [
+            "--num_round",
+            "60",
+            "--train",
+            str(tmp_path / "prep" / "train"),
+            "--validation",
+            str(tmp_path / "prep" / "validation"),
+            "--model-dir",
+            str(tmp_path / "model"),
+            "--output-data-dir",
+            str(tmp_path / "out"),
+            "--checkpoint-dir",
+            str(tmp_path / "no-checkpoints"),
+        ]
+    )
+    assert metrics["params"]["objective"] == "reg:squarederror"
+    _, labels, _ = load_split(tmp_path / "prep" / "validation", "validation")
+    assert metrics["validation_rmse"] < 0.6 * labels.std()
+    model = model_fn(str(tmp_path / "model"))
+    row = (
+        '{"instances": [{"living_area_sqft": 1800, "bedrooms": 3, "year_built": 1990, '
+        '"lot_size_sqft": null, "neighborhood": "north", "has_garage": true}]}'
+    )
+    answer = json.loads(
+        output_fn(predict_fn(input_fn(row, "application/json"), model), "application/json")
+    )
+    assert 100_000 < answer["predictions"][0]["value"] < 2_000_000

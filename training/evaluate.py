@@ -1,0 +1,213 @@
+"""SageMaker Processing entry point: score the test split, write evaluation.json and plots.
+
+Contract (processing job; paths overridable for local runs):
+  inputs   /opt/ml/processing/model/model.tar.gz   the training job's output
+           /opt/ml/processing/test/test.npz
+  outputs  /opt/ml/processing/evaluation/evaluation.json   SageMaker model-quality format
+           /opt/ml/processing/evaluation/*.png, report.html
+
+``evaluation.json`` follows the model-quality metrics format the model registry
+displays: ``binary_classification_metrics`` (auc, accuracy, precision, recall, f1,
+confusion_matrix, receiver_operating_characteristic_curve, precision_recall_curve) or
+``regression_metrics`` (mse, rmse, mae, r2), each metric as
+``{"value": v, "standard_deviation": "NaN"}``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# SageMaker runs this file as a script from the uploaded source directory, which mirrors
+# the repository (training/, features/, config/): make that root importable.
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import html
+import json
+import tarfile
+import tempfile
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display in a processing container
+import matplotlib.pyplot as plt
+import numpy as np
+import xgboost as xgb
+from sklearn import metrics as skm
+
+from config.schema import ProblemType
+from features.transform import FeatureTransform
+from training.splits import load_split
+from training.train import MODEL_FILE
+
+PROCESSING = Path("/opt/ml/processing")
+CURVE_POINTS = 101
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--model", type=Path, default=PROCESSING / "model", help="holds model.tar.gz"
+    )
+    parser.add_argument("--test", type=Path, default=PROCESSING / "test")
+    parser.add_argument("--output", type=Path, default=PROCESSING / "evaluation")
+    return parser.parse_args(argv)
+
+
+def _metric(value: float) -> dict[str, Any]:
+    return {"value": float(value), "standard_deviation": "NaN"}
+
+
+def _thin(values: np.ndarray) -> list[float]:
+    """At most CURVE_POINTS points of a curve, evenly spaced, ends kept."""
+    index = np.unique(np.linspace(0, len(values) - 1, min(CURVE_POINTS, len(values))).astype(int))
+    return [round(float(v), 6) for v in values[index]]
+
+
+def classification_report(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    label = (p >= threshold).astype(int)
+    fpr, tpr, _ = skm.roc_curve(y, p)
+    precision, recall, _ = skm.precision_recall_curve(y, p)
+    matrix = skm.confusion_matrix(y, label, labels=[0, 1])
+    return {
+        "binary_classification_metrics": {
+            "auc": _metric(skm.roc_auc_score(y, p)),
+            "accuracy": _metric(skm.accuracy_score(y, label)),
+            "precision": _metric(skm.precision_score(y, label, zero_division=0)),
+            "recall": _metric(skm.recall_score(y, label, zero_division=0)),
+            "f1": _metric(skm.f1_score(y, label, zero_division=0)),
+            "confusion_matrix": {
+                str(actual): {str(pred): int(matrix[actual][pred]) for pred in (0, 1)}
+                for actual in (0, 1)
+            },
+            "receiver_operating_characteristic_curve": {
+                "false_positive_rates": _thin(fpr),
+                "true_positive_rates": _thin(tpr),
+            },
+            "precision_recall_curve": {"precisions": _thin(precision), "recalls": _thin(recall)},
+        }
+    }
+
+
+def regression_report(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    mse = skm.mean_squared_error(y, p)
+    return {
+        "regression_metrics": {
+            "mse": _metric(mse),
+            "rmse": _metric(np.sqrt(mse)),
+            "mae": _metric(skm.mean_absolute_error(y, p)),
+            "r2": _metric(skm.r2_score(y, p)),
+        }
+    }
+
+
+def _save(figure: Any, path: Path) -> str:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path.name
+
+
+def plots(
+    report: dict[str, Any], y: np.ndarray, p: np.ndarray, booster: xgb.Booster, out: Path
+) -> list[str]:
+    """PNG plots next to evaluation.json; returns their file names."""
+    written = []
+    if "binary_classification_metrics" in report:
+        m = report["binary_classification_metrics"]
+        roc = m["receiver_operating_characteristic_curve"]
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.plot(
+            roc["false_positive_rates"],
+            roc["true_positive_rates"],
+            label=f"AUC {m['auc']['value']:.3f}",
+        )
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+        ax.legend()
+        written.append(_save(fig, out / "roc.png"))
+        pr = m["precision_recall_curve"]
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.plot(pr["recalls"], pr["precisions"])
+        ax.axhline(float(np.mean(y)), linestyle="--", color="grey", label="base rate")
+        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
+        ax.legend()
+        written.append(_save(fig, out / "precision_recall.png"))
+        edges = np.linspace(0, 1, 11)
+        bins = np.clip(np.digitize(p, edges) - 1, 0, 9)
+        filled = [b for b in range(10) if np.any(bins == b)]
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.plot(
+            [p[bins == b].mean() for b in filled], [y[bins == b].mean() for b in filled], marker="o"
+        )
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
+        ax.set(xlabel="mean predicted probability", ylabel="observed rate", title="Calibration")
+        written.append(_save(fig, out / "calibration.png"))
+    else:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.scatter(p, y - p, s=4, alpha=0.4)
+        ax.axhline(0, color="grey", linestyle="--")
+        ax.set(xlabel="predicted", ylabel="residual (actual - predicted)", title="Residuals")
+        written.append(_save(fig, out / "residuals.png"))
+    gains = booster.get_score(importance_type="gain")
+    top = sorted(gains.items(), key=lambda kv: kv[1])[-15:]
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.barh([name for name, _ in top], [value for _, value in top])
+    ax.set(xlabel="total gain", title="Feature importance (gain)")
+    written.append(_save(fig, out / "feature_importance.png"))
+    return written
+
+
+def html_report(report: dict[str, Any], images: list[str], out: Path) -> Path:
+    group = next(iter(report.values()))
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{value['value']:.4f}</td></tr>"
+        for name, value in group.items()
+        if isinstance(value, dict) and "value" in value
+    )
+    figures = "".join(
+        f'<img src="{html.escape(name)}" alt="{html.escape(name)}">' for name in images
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Model evaluation</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 12px}"
+        "img{max-width:48%}</style>"
+        f"</head><body><h1>Model evaluation</h1><table>{rows}</table>{figures}</body></html>"
+    )
+    path = out / "report.html"
+    path.write_text(page)
+    return path
+
+
+def evaluate(*, model_dir: Path, test_dir: Path, output_dir: Path) -> dict[str, Any]:
+    """Score the test split with the packaged model; write the report; return it."""
+    with tempfile.TemporaryDirectory() as extracted:
+        with tarfile.open(model_dir / "model.tar.gz") as archive:
+            archive.extractall(extracted, filter="data")
+        booster = xgb.Booster()
+        booster.load_model(Path(extracted) / MODEL_FILE)
+        transform = FeatureTransform.load(Path(extracted))
+    features, labels, names = load_split(test_dir, "test")
+    booster.feature_names = names
+    predictions = booster.inplace_predict(features)
+    if transform.schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
+        report = classification_report(labels.astype(int), predictions)
+    else:
+        report = regression_report(labels, predictions)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
+    html_report(report, plots(report, labels, predictions, booster, output_dir), output_dir)
+    return report
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Entry point the processing container runs."""
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    return evaluate(model_dir=args.model, test_dir=args.test, output_dir=args.output)
+
+
+if __name__ == "__main__":
+    main()

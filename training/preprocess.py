@@ -1,0 +1,137 @@
+"""SageMaker Processing entry point: curated Parquet -> train / validation / test splits.
+
+Contract (processing job; every path can be overridden for local runs):
+  inputs   /opt/ml/processing/input/curated/   curated zone (Parquet)
+           /opt/ml/processing/input/schema/dataset.json
+  outputs  /opt/ml/processing/output/train/       train.npz + transform.json
+           /opt/ml/processing/output/validation/  validation.npz
+           /opt/ml/processing/output/test/        test.npz + test_raw.csv (raw features)
+           /opt/ml/processing/output/baseline/    baseline.csv (raw features, header)
+
+The split is seeded and stratified on the label for classification. The feature
+transformation is fitted on the training split only, then applied to all three; it
+is written next to the training data so the training job carries it into the model.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# SageMaker runs this file as a script from the uploaded source directory, which mirrors
+# the repository (training/, features/, config/): make that root importable.
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import json
+import logging
+from typing import Any
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from config.schema import DatasetSchema, FeatureType, ProblemType
+from features.transform import FeatureTransform, frame_columns
+from training.splits import save_split
+
+LOG = logging.getLogger("preprocess")
+PROCESSING = Path("/opt/ml/processing")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--input", type=Path, default=PROCESSING / "input" / "curated")
+    parser.add_argument(
+        "--schema", type=Path, default=PROCESSING / "input" / "schema" / "dataset.json"
+    )
+    parser.add_argument("--output", type=Path, default=PROCESSING / "output")
+    parser.add_argument("--validation-ratio", type=float, default=0.15)
+    parser.add_argument("--test-ratio", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    if not 0 < args.validation_ratio < 1 or not 0 < args.test_ratio < 1:
+        parser.error("ratios must be between 0 and 1")
+    if args.validation_ratio + args.test_ratio >= 1:
+        parser.error("validation + test ratios must leave rows for training")
+    return args
+
+
+def split(
+    frame: pd.DataFrame, schema: DatasetSchema, args: argparse.Namespace
+) -> dict[str, pd.DataFrame]:
+    """Seeded train / validation / test split, stratified for classification."""
+    stratify = schema.problem_type is ProblemType.BINARY_CLASSIFICATION
+    label = frame[schema.target.name]
+    rest, test = train_test_split(
+        frame,
+        test_size=args.test_ratio,
+        random_state=args.seed,
+        stratify=label if stratify else None,
+    )
+    validation_share = args.validation_ratio / (1 - args.test_ratio)
+    train, validation = train_test_split(
+        rest,
+        test_size=validation_share,
+        random_state=args.seed,
+        stratify=rest[schema.target.name] if stratify else None,
+    )
+    return {"train": train, "validation": validation, "test": test}
+
+
+def raw_feature_frame(schema: DatasetSchema, frame: pd.DataFrame) -> pd.DataFrame:
+    """Raw feature values as a client would send them (booleans as true/false)."""
+    raw = frame[schema.feature_names].copy()
+    for feature in schema.features:
+        if feature.type is FeatureType.BOOLEAN:
+            raw[feature.name] = raw[feature.name].map({True: "true", False: "false"})
+    return raw
+
+
+def preprocess(
+    *, input_dir: Path, schema_path: Path, output_dir: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Split, fit the transformation on train, write every output; return row counts."""
+    schema_data = json.loads(schema_path.read_text())
+    schema = DatasetSchema.from_dict(schema_data)
+    frame = pd.read_parquet(input_dir)
+    if frame.empty:
+        raise ValueError(f"no rows in {input_dir}")
+    parts = split(frame, schema, args)
+    transform = FeatureTransform.fit(schema_data, frame_columns(schema, parts["train"]))
+    for name, part in parts.items():
+        features = transform.encode(frame_columns(schema, part))
+        save_split(
+            output_dir / name,
+            name,
+            features,
+            part[schema.target.name].to_numpy(),
+            transform.output_names,
+        )
+    transform.save(output_dir / "train")
+    raw_feature_frame(schema, parts["test"]).to_csv(
+        output_dir / "test" / "test_raw.csv", header=False, index=False
+    )
+    baseline = output_dir / "baseline"
+    baseline.mkdir(parents=True, exist_ok=True)
+    raw_feature_frame(schema, parts["train"]).to_csv(baseline / "baseline.csv", index=False)
+    counts: dict[str, Any] = {name: len(part) for name, part in parts.items()}
+    if schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
+        counts["positive_rate"] = {
+            name: round(float(part[schema.target.name].mean()), 4) for name, part in parts.items()
+        }
+    LOG.info("preprocess %s", json.dumps(counts))
+    return counts
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Entry point the processing container runs."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+    args = parse_args(argv)
+    return preprocess(
+        input_dir=args.input, schema_path=args.schema, output_dir=args.output, args=args
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""SageMaker training entry point (XGBoost framework container 3.2-0, script mode).
+
+Contract: hyperparameters arrive as ``--name value`` arguments; data channels, model
+and output folders come from the ``SM_*`` environment the container sets:
+
+  SM_CHANNEL_TRAIN       train.npz and transform.json (from preprocess)
+  SM_CHANNEL_VALIDATION  validation.npz (early stopping watches it)
+  SM_MODEL_DIR           model.ubj + transform.json: what model.tar.gz holds
+  SM_OUTPUT_DATA_DIR     metrics.json
+  /opt/ml/checkpoints    checkpoints every ``--checkpoint-interval`` rounds when the
+                         folder exists (managed spot training syncs it to S3); a
+                         restarted job resumes from the newest one.
+
+The objective follows the schema's problem type (binary:logistic with AUC, or
+reg:squarederror with RMSE). XGBoost logs one line per round, e.g.
+``[12]	train-auc:0.91234	validation-auc:0.88765``, and the job ends with
+``final validation-auc=0.887650 best_iteration=12``. Metric definitions for SageMaker:
+
+``METRIC_DEFINITIONS`` below (the pipeline passes it to the training job), e.g.
+``validation-auc:([0-9.]+)`` after the round number and the train metric.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# SageMaker runs this file as a script from the uploaded source directory, which mirrors
+# the repository (training/, features/, config/): make that root importable.
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import json
+import os
+import re
+import shutil
+from typing import Any
+
+import xgboost as xgb
+
+from config.schema import ProblemType
+from features.transform import TRANSFORM_FILE, FeatureTransform
+from training.splits import load_split
+
+MODEL_FILE = "model.ubj"
+CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
+METRIC_DEFINITIONS = [
+    {
+        "Name": "validation:auc",
+        "Regex": r"\[[0-9]+\]\s+train-auc:[0-9.]+\s+validation-auc:([0-9.]+)",
+    },
+    {"Name": "train:auc", "Regex": r"\[[0-9]+\]\s+train-auc:([0-9.]+)"},
+    {
+        "Name": "validation:rmse",
+        "Regex": r"\[[0-9]+\]\s+train-rmse:[0-9.]+\s+validation-rmse:([0-9.]+)",
+    },
+    {"Name": "final:validation", "Regex": r"final validation-[a-z]+=([0-9.]+)"},
+]
+
+
+def _env_path(name: str, default: str) -> Path:
+    return Path(os.environ.get(name, default))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--max_depth", type=int, default=6)
+    parser.add_argument("--eta", type=float, default=0.1)
+    parser.add_argument("--num_round", type=int, default=300)
+    parser.add_argument("--early_stopping_rounds", type=int, default=20)
+    parser.add_argument("--subsample", type=float, default=0.8)
+    parser.add_argument("--colsample_bytree", type=float, default=0.8)
+    parser.add_argument("--min_child_weight", type=float, default=1.0)
+    parser.add_argument("--reg_lambda", type=float, default=1.0)
+    parser.add_argument("--nthread", type=int, default=0, help="0 = all cores")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--checkpoint-interval", type=int, default=10)
+    parser.add_argument(
+        "--train", type=Path, default=_env_path("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")
+    )
+    parser.add_argument(
+        "--validation",
+        type=Path,
+        default=_env_path("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"),
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=_env_path("SM_MODEL_DIR", "/opt/ml/model")
+    )
+    parser.add_argument(
+        "--output-data-dir",
+        type=Path,
+        default=_env_path("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"),
+    )
+    parser.add_argument("--checkpoint-dir", type=Path, default=CHECKPOINT_DIR)
+    return parser.parse_args(argv)
+
+
+def booster_params(args: argparse.Namespace, problem_type: ProblemType) -> dict[str, Any]:
+    """XGBoost parameters from hyperparameters and the schema's problem type."""
+    classification = problem_type is ProblemType.BINARY_CLASSIFICATION
+    params: dict[str, Any] = {
+        "objective": "binary:logistic" if classification else "reg:squarederror",
+        "eval_metric": "auc" if classification else "rmse",
+        "tree_method": "hist",
+        "max_depth": args.max_depth,
+        "eta": args.eta,
+        "subsample": args.subsample,
+        "colsample_bytree": args.colsample_bytree,
+        "min_child_weight": args.min_child_weight,
+        "lambda": args.reg_lambda,
+        "seed": args.seed,
+    }
+    if args.nthread:
+        params["nthread"] = args.nthread
+    return params
+
+
+def _latest_checkpoint(directory: Path) -> tuple[Path | None, int]:
+    """The newest checkpoint written by TrainingCheckPoint and the rounds it holds."""
+    if not directory.is_dir():
+        return None, 0
+    found = [
+        (int(match.group(1)), path)
+        for path in directory.glob("checkpoint_*.ubj")
+        if (match := re.fullmatch(r"checkpoint_(\d+)\.ubj", path.name))
+    ]
+    if not found:
+        return None, 0
+    rounds, path = max(found)
+    return path, rounds + 1
+
+
+def train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train with early stopping; write the model directory and metrics; return metrics."""
+    transform = FeatureTransform.load(args.train)
+    problem_type = transform.schema.problem_type
+    x_train, y_train, names = load_split(args.train, "train")
+    x_valid, y_valid, _ = load_split(args.validation, "validation")
+    dtrain = xgb.DMatrix(x_train, label=y_train, feature_names=names)
+    dvalid = xgb.DMatrix(x_valid, label=y_valid, feature_names=names)
+    params = booster_params(args, problem_type)
+
+    callbacks: list[xgb.callback.TrainingCallback] = []
+    resume_from, done_rounds = None, 0
+    if args.checkpoint_dir.is_dir():
+        resume_from, done_rounds = _latest_checkpoint(args.checkpoint_dir)
+        callbacks.append(
+            xgb.callback.TrainingCheckPoint(
+                directory=str(args.checkpoint_dir),
+                name="checkpoint",
+                interval=args.checkpoint_interval,
+            )
+        )
+        if resume_from is not None:
+            print(f"resuming from {resume_from.name} ({done_rounds} rounds done)", flush=True)
+    booster = xgb.train(
+        params,
+        dtrain,
+        num_boost_round=max(args.num_round - done_rounds, 1),
+        evals=[(dtrain, "train"), (dvalid, "validation")],
+        early_stopping_rounds=args.early_stopping_rounds,
+        xgb_model=str(resume_from) if resume_from else None,
+        callbacks=callbacks,
+        verbose_eval=True,
+    )
+    best = booster.best_iteration
+    # Keep only the trees up to the best round, so every consumer scores the same model.
+    booster = booster[: best + 1]
+    metric = params["eval_metric"]
+    # eval() answers "[0]\tvalidation-auc:0.88": the sliced model's score on validation.
+    value = float(booster.eval(dvalid, name="validation").split(":")[-1])
+    print(f"final validation-{metric}={value:.6f} best_iteration={best}", flush=True)
+
+    args.model_dir.mkdir(parents=True, exist_ok=True)
+    booster.save_model(args.model_dir / MODEL_FILE)
+    shutil.copy(args.train / TRANSFORM_FILE, args.model_dir / TRANSFORM_FILE)
+    metrics = {
+        f"validation_{metric}": value,
+        "best_iteration": best,
+        "train_rows": int(x_train.shape[0]),
+        "validation_rows": int(x_valid.shape[0]),
+        "params": params,
+    }
+    args.output_data_dir.mkdir(parents=True, exist_ok=True)
+    (args.output_data_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Entry point the training container runs."""
+    return train(parse_args(argv if argv is not None else sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -58,6 +58,7 @@ synth: install
 
 bench: install
 	$(PY) -m bench.etl
+	$(PY) -m bench.model
 
 deploy: install
 	$(CDK) deploy --no-notices $(CDK_CONTEXT) "$(or $(STAGE),Dev)/*"

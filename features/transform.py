@@ -61,8 +61,13 @@ def _is_blank(value: object) -> bool:
 
 def _parse_numeric(feature: Feature, values: Sequence[object]) -> np.ndarray:
     try:
-        # Fast path: numpy converts a whole column of numeric strings or numbers at once.
-        parsed = np.array(values, dtype=np.float64)
+        # Fast path: numpy converts a whole column of numbers or numeric strings at once;
+        # blanks become NaN first so that an optional value does not force the slow path.
+        parsed = np.array(
+            [v if v != "" and v is not None else "nan" for v in values], dtype=np.float64
+        )
+        if parsed.shape != (len(values),):  # nested lists (JSON) would add a dimension
+            raise ValueError("not one number per record")
     except (ValueError, TypeError):
         parsed = np.empty(len(values), dtype=np.float64)
         for row, value in enumerate(values):
@@ -100,6 +105,13 @@ def _parse_numeric(feature: Feature, values: Sequence[object]) -> np.ndarray:
 
 
 def _parse_boolean(feature: Feature, values: Sequence[object]) -> np.ndarray:
+    # Fast path: every value is an exact token (the usual "true"/"false", or JSON booleans).
+    try:
+        mapped = [_BOOL_VALUES.get(v) for v in values]
+    except TypeError:  # an unhashable value (a JSON list or object): take the slow path
+        mapped = [None]
+    if None not in mapped:
+        return np.array(mapped, dtype=np.float64)
     parsed = np.empty(len(values), dtype=np.float64)
     for row, value in enumerate(values):
         key = value.strip().lower() if isinstance(value, str) else value
@@ -122,8 +134,15 @@ def _parse_boolean(feature: Feature, values: Sequence[object]) -> np.ndarray:
 def _parse_categorical(feature: Feature, values: Sequence[object]) -> np.ndarray:
     allowed = set(feature.categories)
     parsed = np.empty(len(values), dtype=object)
+    try:
+        known = allowed.issuperset(values)  # fast path: every value is a known category as is
+    except TypeError:  # an unhashable value (a JSON list or object): take the slow path
+        known = False
+    if known:
+        parsed[:] = values
+        return parsed
     for row, value in enumerate(values):
-        text = value.strip() if isinstance(value, str) else value
+        text = value.strip() if isinstance(value, str) else None
         if text in allowed:
             parsed[row] = text
         elif _is_blank(value) and feature.nullable:

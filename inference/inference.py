@@ -138,6 +138,13 @@ def _columns(transform: FeatureTransform, items: list[Any]) -> Columns:
     raise InvalidInputError("each instance must be a list of values or an object keyed by feature")
 
 
+def _csv_rows(text: str) -> list[list[str]]:
+    if '"' not in text:
+        # No quoting: a plain split gives exactly what the csv module would, much faster.
+        return [line.split(",") for line in text.splitlines() if line]
+    return [row for row in csv.reader(io.StringIO(text)) if row]
+
+
 def input_fn(request_body: str | bytes, content_type: str) -> Columns:
     """Deserialize and validate a request into typed raw feature columns."""
     media_type = _media_type(content_type)
@@ -154,8 +161,7 @@ def input_fn(request_body: str | bytes, content_type: str) -> Columns:
         raise RuntimeError("input_fn called before model_fn loaded a model")
     try:
         if media_type == CSV:
-            rows = [row for row in csv.reader(io.StringIO(text)) if row]
-            return transform.parse_rows(rows)
+            return transform.parse_rows(_csv_rows(text))
         items = _json_items(text, media_type)
         if not items:
             raise InvalidInputError("no instances in the request")
@@ -182,10 +188,12 @@ def output_fn(prediction: Prediction, accept: str) -> str:
         media_type = CSV
     scores = prediction.scores
     if media_type == CSV:
+        # One %-format over the whole batch: formatting happens in C, not per row in Python.
         if prediction.is_classifier:
             labels = (scores >= CLASSIFICATION_THRESHOLD).astype(int)
-            return "".join(f"{p:.6f},{label}\n" for p, label in zip(scores, labels, strict=True))
-        return "".join(f"{v:.6f}\n" for v in scores)
+            pairs = np.column_stack([scores, labels]).ravel().tolist()
+            return ("%.6f,%d\n" * len(scores)) % tuple(pairs)
+        return ("%.6f\n" * len(scores)) % tuple(scores.tolist())
     if media_type == JSON:
         if prediction.is_classifier:
             items = [

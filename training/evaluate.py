@@ -156,7 +156,7 @@ def plots(
     top = sorted(gains.items(), key=lambda kv: kv[1])[-15:]
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.barh([name for name, _ in top], [value for _, value in top])
-    ax.set(xlabel="total gain", title="Feature importance (gain)")
+    ax.set(xlabel="average gain per split", title="Feature importance (gain)")
     written.append(_save(fig, out / "feature_importance.png"))
     return written
 

@@ -96,6 +96,17 @@ def test_bad_input_is_a_client_error_with_a_message(
     assert message in error.value.message
 
 
+@pytest.mark.parametrize("position", [0, 5, 8])  # numeric, categorical, boolean
+@pytest.mark.parametrize("value", [[1], {"a": 1}])
+def test_nested_json_values_are_400_not_500(model, position, value) -> None:
+    row: list[object] = ROW.split(",")
+    row[position] = value
+    with pytest.raises(BaseInferenceToolkitError) as error:
+        input_fn(json.dumps({"instances": [row]}), "application/json")
+    assert error.value.status_code == 400
+    assert "record 1: feature" in error.value.message
+
+
 def test_unsupported_accept_is_415(model) -> None:
     prediction = predict_fn(input_fn(ROW, "text/csv"), model)
     with pytest.raises(BaseInferenceToolkitError) as error:

@@ -1,0 +1,223 @@
+"""Model-code benchmarks against raw XGBoost, measured in the same run.
+
+- training: ``training/train.py`` end to end (a subprocess, as the container runs it:
+  load the splits, train with early stopping, save) on 1M training rows, against
+  ``xgboost.train`` with the same parameters on the same arrays already in memory
+  (DMatrix construction included, as any caller must build one).
+- inference_1row / inference_1000rows: the four hooks on a raw CSV payload against
+  ``Booster.inplace_predict`` on the already-encoded rows.
+
+Results: bench/results/training.json, inference_1row.json, inference_1000rows.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from config.schema import DATASETS_DIR, load_schema
+from features.transform import FeatureTransform, frame_columns
+from inference.inference import input_fn, model_fn, output_fn, predict_fn
+from local.synthetic import generate_clean
+from training.preprocess import raw_feature_frame
+from training.splits import load_split, save_split
+from training.train import booster_params, parse_args
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+ROUNDS = 100
+
+
+def write(name: str, result: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    result = {
+        "name": name,
+        **result,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "xgboost": xgb.__version__,
+        },
+    }
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2), flush=True)
+
+
+def make_splits(work: Path, train_rows: int, validation_rows: int) -> FeatureTransform:
+    schema_data = json.loads((DATASETS_DIR / "churn.json").read_text())
+    schema = load_schema("churn")
+    train = generate_clean(schema, train_rows, seed=1)
+    valid = generate_clean(schema, validation_rows, seed=2)
+    transform = FeatureTransform.fit(schema_data, frame_columns(schema, train))
+    for name, frame in (("train", train), ("validation", valid)):
+        features = transform.encode(frame_columns(schema, frame))
+        save_split(
+            work / name,
+            name,
+            features,
+            frame[schema.target.name].to_numpy(),
+            transform.output_names,
+        )
+    transform.save(work / "train")
+    return transform
+
+
+def bench_training(work: Path, rows: int) -> None:
+    print(f"training: generating {rows:,} training rows ...", flush=True)
+    make_splits(work, rows, rows // 10)
+    argv = ["--num_round", str(ROUNDS), "--early_stopping_rounds", str(ROUNDS)]
+    params = booster_params(parse_args(argv), load_schema("churn").problem_type)
+    x_train, y_train, names = load_split(work / "train", "train")
+    x_valid, y_valid, _ = load_split(work / "validation", "validation")
+
+    def baseline() -> None:
+        dtrain = xgb.DMatrix(x_train, label=y_train, feature_names=names)
+        dvalid = xgb.DMatrix(x_valid, label=y_valid, feature_names=names)
+        xgb.train(
+            params,
+            dtrain,
+            num_boost_round=ROUNDS,
+            evals=[(dtrain, "train"), (dvalid, "validation")],
+            early_stopping_rounds=ROUNDS,
+            verbose_eval=False,
+        )
+
+    def ours() -> None:
+        env = {
+            **os.environ,
+            "SM_CHANNEL_TRAIN": str(work / "train"),
+            "SM_CHANNEL_VALIDATION": str(work / "validation"),
+            "SM_MODEL_DIR": str(work / "model"),
+            "SM_OUTPUT_DATA_DIR": str(work / "out"),
+        }
+        subprocess.run(
+            [sys.executable, str(ROOT / "training" / "train.py"), *argv],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+
+    timings: dict[str, list[float]] = {"ours": [], "baseline": []}
+    for attempt in range(2):
+        for label, work_fn in (("baseline", baseline), ("ours", ours)):
+            started = time.perf_counter()
+            work_fn()
+            timings[label].append(time.perf_counter() - started)
+            print(f"  run {attempt + 1} {label}: {timings[label][-1]:.1f}s", flush=True)
+    best, best_baseline = min(timings["ours"]), min(timings["baseline"])
+    write(
+        "training",
+        {
+            "train_rows": rows,
+            "validation_rows": rows // 10,
+            "rounds": ROUNDS,
+            "params": params,
+            "seconds": round(best, 2),
+            "baseline": "xgboost.train on the same in-memory arrays",
+            "baseline_seconds": round(best_baseline, 2),
+            "ratio": round(best / best_baseline, 3),
+            "all_seconds": timings,
+        },
+    )
+
+
+def per_call(work_fn: Callable[[], object], calls: int, repeats: int = 7) -> float:
+    """Median seconds per call over ``repeats`` batches of ``calls`` calls."""
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(calls):
+            work_fn()
+        samples.append((time.perf_counter() - started) / calls)
+    return statistics.median(samples)
+
+
+def bench_inference(work: Path) -> None:
+    print("inference: training a 100-round model on 50,000 rows ...", flush=True)
+    transform = make_splits(work, 50_000, 5_000)
+    env = {
+        **os.environ,
+        "SM_CHANNEL_TRAIN": str(work / "train"),
+        "SM_CHANNEL_VALIDATION": str(work / "validation"),
+        "SM_MODEL_DIR": str(work / "model"),
+        "SM_OUTPUT_DATA_DIR": str(work / "out"),
+    }
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "training" / "train.py"),
+            "--num_round",
+            str(ROUNDS),
+            "--early_stopping_rounds",
+            str(ROUNDS),
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    model = model_fn(str(work / "model"))
+    schema = transform.schema
+    frame = generate_clean(schema, 1000, seed=3)
+    body_all = raw_feature_frame(schema, frame).to_csv(header=False, index=False)
+    encoded_all = transform.encode(frame_columns(schema, frame))
+    for rows, name in ((1, "inference_1row"), (1000, "inference_1000rows")):
+        body = "".join(body_all.splitlines(keepends=True)[:rows])
+        encoded = encoded_all[:rows]
+        calls = 2000 if rows == 1 else 50
+
+        def hooks_call(b: str = body) -> object:
+            return output_fn(predict_fn(input_fn(b, "text/csv"), model), "text/csv")
+
+        def raw_call(e: np.ndarray = encoded) -> object:
+            return model.booster.inplace_predict(e)
+
+        hooks = per_call(hooks_call, calls)
+        raw = per_call(raw_call, calls)
+        write(
+            name,
+            {
+                "rows": rows,
+                "trees": ROUNDS,
+                "seconds_per_request": hooks,
+                "baseline": "Booster.inplace_predict on the already-encoded rows",
+                "baseline_seconds": raw,
+                "ratio": round(hooks / raw, 3),
+                "hooks_per_second": round(1 / hooks, 1),
+                "baseline_per_second": round(1 / raw, 1),
+            },
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="training rows for the training bench"
+    )
+    parser.add_argument("--only", choices=["training", "inference"])
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-model-"))
+    try:
+        if args.only in (None, "inference"):
+            bench_inference(work / "inference")
+        if args.only in (None, "training"):
+            bench_training(work / "training", args.rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

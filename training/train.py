@@ -165,11 +165,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         verbose_eval=True,
     )
     best = booster.best_iteration
-    # Keep only the trees up to the best round, so every consumer scores the same model.
-    booster = booster[: best + 1]
     metric = params["eval_metric"]
-    # eval() answers "[0]\tvalidation-auc:0.88": the sliced model's score on validation.
-    value = float(booster.eval(dvalid, name="validation").split(":")[-1])
+    # Early stopping records the best round's score on the last eval set (validation);
+    # read it before slicing, which drops the booster's attributes.
+    value = float(booster.attributes()["best_score"])
+    if best + 1 < booster.num_boosted_rounds():
+        # Keep only the trees up to the best round, so every consumer scores the same model.
+        booster = booster[: best + 1]
     print(f"final validation-{metric}={value:.6f} best_iteration={best}", flush=True)
 
     args.model_dir.mkdir(parents=True, exist_ok=True)

@@ -168,7 +168,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     metric = params["eval_metric"]
     # Early stopping records the best round's score on the last eval set (validation);
     # read it before slicing, which drops the booster's attributes.
-    value = float(booster.attributes()["best_score"])
+    value = float(booster.best_score)
     if best + 1 < booster.num_boosted_rounds():
         # Keep only the trees up to the best round, so every consumer scores the same model.
         booster = booster[: best + 1]

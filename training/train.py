@@ -127,8 +127,11 @@ def _latest_checkpoint(directory: Path) -> tuple[Path | None, int]:
     ]
     if not found:
         return None, 0
-    rounds, path = max(found)
-    return path, rounds + 1
+    _, path = max(found)
+    # Ask the checkpoint itself how many rounds it holds rather than trusting its name.
+    booster = xgb.Booster()
+    booster.load_model(path)
+    return path, booster.num_boosted_rounds()
 
 
 def train(args: argparse.Namespace) -> dict[str, Any]:

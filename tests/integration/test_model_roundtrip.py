@@ -162,3 +162,34 @@ def test_regression_dataset_trains_through_the_same_code(tmp_path) -> None:
         output_fn(predict_fn(input_fn(row, "application/json"), model), "application/json")
     )
     assert 100_000 < answer["predictions"][0]["value"] < 2_000_000
+
+
+def test_checkpoints_are_written_and_a_restarted_job_resumes(model_run, tmp_path, capsys) -> None:
+    from training import train
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    common = [
+        "--train",
+        str(model_run["prep"] / "train"),
+        "--validation",
+        str(model_run["prep"] / "validation"),
+        "--output-data-dir",
+        str(tmp_path / "out"),
+        "--checkpoint-dir",
+        str(checkpoints),
+        "--checkpoint-interval",
+        "10",
+        "--early_stopping_rounds",
+        "1000",
+    ]
+    train.main([*common, "--num_round", "30", "--model-dir", str(tmp_path / "first")])
+    written = sorted(p.name for p in checkpoints.iterdir())
+    assert written == ["checkpoint_10.ubj", "checkpoint_20.ubj"]  # after rounds 11 and 21
+    capsys.readouterr()
+    # A spot interruption restarts the job with the same arguments and a longer budget.
+    train.main([*common, "--num_round", "40", "--model-dir", str(tmp_path / "second")])
+    log = capsys.readouterr().out
+    assert "resuming from checkpoint_20.ubj (21 rounds done)" in log
+    trained = [int(n) for n in re.findall(r"^\[(\d+)\]\s+train-auc", log, flags=re.MULTILINE)]
+    assert len(trained) == 40 - 21  # only the missing rounds (XGBoost counts them from 0)

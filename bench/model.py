@@ -33,8 +33,8 @@ from config.schema import DATASETS_DIR, load_schema
 from features.transform import FeatureTransform, frame_columns
 from inference.inference import input_fn, model_fn, output_fn, predict_fn
 from local.synthetic import generate_clean
-from training.preprocess import raw_feature_frame
-from training.splits import load_split, save_split
+from training.preprocess import raw_feature_frame, write_splits
+from training.splits import load_split
 from training.train import booster_params, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,20 +60,28 @@ def write(name: str, result: dict[str, Any]) -> None:
 def make_splits(work: Path, train_rows: int, validation_rows: int) -> FeatureTransform:
     schema_data = json.loads((DATASETS_DIR / "churn.json").read_text())
     schema = load_schema("churn")
-    train = generate_clean(schema, train_rows, seed=1)
-    valid = generate_clean(schema, validation_rows, seed=2)
-    transform = FeatureTransform.fit(schema_data, frame_columns(schema, train))
-    for name, frame in (("train", train), ("validation", valid)):
-        features = transform.encode(frame_columns(schema, frame))
-        save_split(
-            work / name,
-            name,
-            features,
-            frame[schema.target.name].to_numpy(),
-            transform.output_names,
-        )
-    transform.save(work / "train")
-    return transform
+    parts = {
+        "train": generate_clean(schema, train_rows, seed=1),
+        "validation": generate_clean(schema, validation_rows, seed=2),
+    }
+    return write_splits(schema_data, parts, work)
+
+
+def run_train_script(work: Path, argv: list[str]) -> None:
+    """training/train.py in a fresh process, with the SM_* environment of the container."""
+    env = {
+        **os.environ,
+        "SM_CHANNEL_TRAIN": str(work / "train"),
+        "SM_CHANNEL_VALIDATION": str(work / "validation"),
+        "SM_MODEL_DIR": str(work / "model"),
+        "SM_OUTPUT_DATA_DIR": str(work / "out"),
+    }
+    subprocess.run(
+        [sys.executable, str(ROOT / "training" / "train.py"), *argv],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def bench_training(work: Path, rows: int) -> None:
@@ -97,19 +105,7 @@ def bench_training(work: Path, rows: int) -> None:
         )
 
     def ours() -> None:
-        env = {
-            **os.environ,
-            "SM_CHANNEL_TRAIN": str(work / "train"),
-            "SM_CHANNEL_VALIDATION": str(work / "validation"),
-            "SM_MODEL_DIR": str(work / "model"),
-            "SM_OUTPUT_DATA_DIR": str(work / "out"),
-        }
-        subprocess.run(
-            [sys.executable, str(ROOT / "training" / "train.py"), *argv],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        run_train_script(work, argv)
 
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import xgboost, numpy"], check=True)
@@ -154,26 +150,7 @@ def per_call(work_fn: Callable[[], object], calls: int, repeats: int = 7) -> flo
 def bench_inference(work: Path) -> None:
     print("inference: training a 100-round model on 50,000 rows ...", flush=True)
     transform = make_splits(work, 50_000, 5_000)
-    env = {
-        **os.environ,
-        "SM_CHANNEL_TRAIN": str(work / "train"),
-        "SM_CHANNEL_VALIDATION": str(work / "validation"),
-        "SM_MODEL_DIR": str(work / "model"),
-        "SM_OUTPUT_DATA_DIR": str(work / "out"),
-    }
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "training" / "train.py"),
-            "--num_round",
-            str(ROUNDS),
-            "--early_stopping_rounds",
-            str(ROUNDS),
-        ],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    run_train_script(work, ["--num_round", str(ROUNDS), "--early_stopping_rounds", str(ROUNDS)])
     model = model_fn(str(work / "model"))
     schema = transform.schema
     frame = generate_clean(schema, 1000, seed=3)

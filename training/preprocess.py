@@ -88,6 +88,21 @@ def raw_feature_frame(schema: DatasetSchema, frame: pd.DataFrame) -> pd.DataFram
     return raw
 
 
+def write_splits(
+    schema_data: dict[str, Any], parts: dict[str, pd.DataFrame], output_dir: Path
+) -> FeatureTransform:
+    """Fit the transformation on ``parts["train"]``, encode and save every split, and
+    save the transformation beside the training split (the training job carries it)."""
+    schema = DatasetSchema.from_dict(schema_data)
+    transform = FeatureTransform.fit(schema_data, frame_columns(schema, parts["train"]))
+    for name, part in parts.items():
+        features = transform.encode(frame_columns(schema, part))
+        labels = part[schema.target.name].to_numpy()
+        save_split(output_dir / name, name, features, labels, transform.output_names)
+    transform.save(output_dir / "train")
+    return transform
+
+
 def preprocess(
     *, input_dir: Path, schema_path: Path, output_dir: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -98,17 +113,7 @@ def preprocess(
     if frame.empty:
         raise ValueError(f"no rows in {input_dir}")
     parts = split(frame, schema, args)
-    transform = FeatureTransform.fit(schema_data, frame_columns(schema, parts["train"]))
-    for name, part in parts.items():
-        features = transform.encode(frame_columns(schema, part))
-        save_split(
-            output_dir / name,
-            name,
-            features,
-            part[schema.target.name].to_numpy(),
-            transform.output_names,
-        )
-    transform.save(output_dir / "train")
+    write_splits(schema_data, parts, output_dir)
     raw_feature_frame(schema, parts["test"]).to_csv(
         output_dir / "test" / "test_raw.csv", header=False, index=False
     )

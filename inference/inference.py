@@ -128,6 +128,8 @@ def _json_items(text: str, content_type: str) -> list[Any]:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInputError("body is nested too deeply to be a request") from None
 
 
 def _columns(transform: FeatureTransform, items: list[Any]) -> Columns:

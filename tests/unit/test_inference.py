@@ -75,6 +75,8 @@ def test_csv_json_and_jsonlines_give_the_same_prediction(model) -> None:
         (json.dumps([RECORD]), "application/json", 400, 'an object with an "instances" list'),
         ('{"instances": [', "application/json", 400, "not valid JSON"),
         (json.dumps({"instances": []}), "application/json", 400, "no instances"),
+        ("[" * 100_000, "application/json", 400, "nested too deeply"),
+        ("[" * 100_000, "application/jsonlines", 400, "nested too deeply"),
         (json.dumps({"instances": [1, 2]}), "application/json", 400, "each instance must be"),
         (b"\xff\xfe", "application/jsonlines", 400, "not UTF-8"),
         (ROW, "application/x-npy", 415, "'application/x-npy' is not supported"),

@@ -46,6 +46,24 @@ class DerivedOp(StrEnum):
     BUCKET = "bucket"  # index of the first boundary greater than x (0..len(boundaries))
 
 
+# Metrics evaluate.py reports per problem type, and whether higher is better: the quality
+# gate of the training pipeline compares in that direction.
+GATE_METRICS: dict[ProblemType, dict[str, bool]] = {
+    ProblemType.BINARY_CLASSIFICATION: {
+        "auc": True,
+        "accuracy": True,
+        "precision": True,
+        "recall": True,
+        "f1": True,
+    },
+    ProblemType.REGRESSION: {"r2": True, "mse": False, "rmse": False, "mae": False},
+}
+METRIC_GROUPS = {
+    ProblemType.BINARY_CLASSIFICATION: "binary_classification_metrics",
+    ProblemType.REGRESSION: "regression_metrics",
+}
+
+
 # Logical column kinds; the Glue catalog and Spark each map these to their own type names.
 KIND_STRING = "string"
 KIND_DOUBLE = "double"
@@ -108,6 +126,21 @@ class DerivedFeature:
 
 
 @dataclass(frozen=True)
+class QualityGate:
+    """The bar a newly trained model must clear before it is registered."""
+
+    metric: str
+    threshold: float
+    higher_is_better: bool
+    group: str  # the evaluation.json section that holds the metric
+
+    @property
+    def json_path(self) -> str:
+        """Where evaluation.json holds the candidate's value (a pipeline ``JsonGet`` path)."""
+        return f"{self.group}.{self.metric}.value"
+
+
+@dataclass(frozen=True)
 class DatasetSchema:
     """A validated dataset description. Build it with ``load_schema`` or ``from_dict``."""
 
@@ -117,6 +150,7 @@ class DatasetSchema:
     event_time_column: str
     target: Target
     features: tuple[Feature, ...]
+    quality_gate: QualityGate
     derived_features: tuple[DerivedFeature, ...] = ()
     description: str = ""
 
@@ -311,6 +345,24 @@ def _parse_derived(node: _Node, features: Mapping[str, Feature]) -> DerivedFeatu
     return DerivedFeature(name=name, op=op, inputs=inputs, boundaries=boundaries)
 
 
+def _parse_gate(node: _Node, problem_type: ProblemType) -> QualityGate:
+    metric = node.child("metric").text()
+    directions = GATE_METRICS[problem_type]
+    if metric not in directions:
+        raise node.child("metric").fail(
+            f"{metric!r} is not a {problem_type.value} metric; expected one of {sorted(directions)}"
+        )
+    threshold = node.child("threshold").number()
+    if threshold is None:
+        raise node.child("threshold").fail("must be a number")
+    return QualityGate(
+        metric=metric,
+        threshold=threshold,
+        higher_is_better=directions[metric],
+        group=METRIC_GROUPS[problem_type],
+    )
+
+
 def _parse_schema(root: _Node) -> DatasetSchema:
     problem_type = root.child("problem_type").enum(ProblemType)
     target_node = root.child("target")
@@ -334,6 +386,7 @@ def _parse_schema(root: _Node) -> DatasetSchema:
         for n in root.child("derived_features", required=False, default=[]).items()
     )
     schema = DatasetSchema(
+        quality_gate=_parse_gate(root.child("quality_gate"), problem_type),
         name=root.child("name").identifier(),
         problem_type=problem_type,
         id_column=root.child("id_column").identifier(),

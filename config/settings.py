@@ -23,6 +23,11 @@ class StageSettings:
     log_retention_days: int = 30
     # Glue auto scaling grows a run up to this many G.1X workers.
     glue_max_workers: int = 4
+    # Training pipeline. Dev trains on spot capacity (checkpointed, cheaper, may wait);
+    # prod pays for on-demand so a retraining is never held up by capacity.
+    spot_training: bool = False
+    processing_instance_type: str = "ml.m5.large"
+    training_instance_type: str = "ml.m5.xlarge"
     # From `-c model_package_arn=...`; used by the Serving stage (later issues).
     model_package_arn: str | None = None
 
@@ -44,4 +49,5 @@ def stage_settings(
         noncurrent_versions_expire_after_days=90 if is_prod else 30,
         log_retention_days=365 if is_prod else 30,
         glue_max_workers=10 if is_prod else 4,
+        spot_training=not is_prod,
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, Stack
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -13,6 +15,32 @@ from config.settings import StageSettings
 from stacks.constructs.data_catalog import DataCatalog
 from stacks.constructs.glue_etl import CURATED_PREFIX, PROCESSED_PREFIX, GlueEtl, s3_url
 from stacks.constructs.secure_bucket import AccessLogBucket, DataBucket, removal_policy
+
+
+@dataclass(frozen=True)
+class SharedDataLake:
+    """Names of the exports through which other stacks of the stage use the data lake.
+
+    Stacks import these explicitly (``Fn::ImportValue`` of a fixed name) rather than
+    through CDK's implicit references, so templates and cdk-nag findings name them
+    the same way on every synth.
+    """
+
+    stack_name: str
+
+    def export(self, what: str) -> str:
+        return f"{self.stack_name}-{what}"
+
+    def key(self, scope: Construct) -> kms.IKey:
+        return kms.Key.from_key_arn(scope, "DataKey", Fn.import_value(self.export("KeyArn")))
+
+    def bucket(self, scope: Construct, zone: str) -> s3.IBucket:
+        return s3.Bucket.from_bucket_attributes(
+            scope,
+            f"{zone}Bucket",
+            bucket_arn=Fn.import_value(self.export(f"{zone}BucketArn")),
+            bucket_name=Fn.import_value(self.export(f"{zone}BucketName")),
+        )
 
 
 class DataLakeStack(Stack):
@@ -100,6 +128,7 @@ class DataLakeStack(Stack):
             processed_location=s3_url(self.processed, PROCESSED_PREFIX),
             curated_location=s3_url(self.curated, CURATED_PREFIX),
         )
+        self.shared = self._export()
         self.etl = GlueEtl(
             self,
             "Etl",
@@ -110,3 +139,16 @@ class DataLakeStack(Stack):
             curated=self.curated,
             artifacts=self.artifacts,
         )
+
+    def _export(self) -> SharedDataLake:
+        shared = SharedDataLake(self.stack_name)
+        CfnOutput(self, "KeyArn", value=self.key.key_arn, export_name=shared.export("KeyArn"))
+        for zone, bucket in (("Curated", self.curated), ("Artifacts", self.artifacts)):
+            for attribute, value in (("Arn", bucket.bucket_arn), ("Name", bucket.bucket_name)):
+                CfnOutput(
+                    self,
+                    f"{zone}Bucket{attribute}",
+                    value=value,
+                    export_name=shared.export(f"{zone}Bucket{attribute}"),
+                )
+        return shared

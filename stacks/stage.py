@@ -7,6 +7,7 @@ from constructs import Construct
 
 from config.settings import StageSettings
 from stacks.data_lake import DataLakeStack
+from stacks.ml_pipeline import MlPipelineStack
 
 
 class MlopsStage(Stage):
@@ -19,3 +20,10 @@ class MlopsStage(Stage):
             env=Environment(account=settings.account, region=settings.region),
         )
         self.data_lake = DataLakeStack(self, "DataLake", settings=settings)
+        self.ml_pipeline = MlPipelineStack(
+            self,
+            "MlPipeline",
+            settings=settings,
+            data_lake=self.data_lake.shared,
+        )
+        self.ml_pipeline.add_stack_dependency(self.data_lake)

@@ -38,9 +38,10 @@ import numpy as np
 import xgboost as xgb
 from sklearn import metrics as skm
 
-from config.schema import ProblemType
+from config.schema import ProblemType, QualityGate
 from features.transform import FeatureTransform
 from training.splits import load_split
+from training.registry import latest_approved, metric_at
 from training.train import MODEL_FILE
 
 PROCESSING = Path("/opt/ml/processing")
@@ -54,6 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--test", type=Path, default=PROCESSING / "test")
     parser.add_argument("--output", type=Path, default=PROCESSING / "evaluation")
+    parser.add_argument(
+        "--model-package-group",
+        default="",
+        help="compare with this group's approved model (empty: no comparison)",
+    )
     return parser.parse_args(argv)
 
 
@@ -182,7 +188,25 @@ def html_report(report: dict[str, Any], images: list[str], out: Path) -> Path:
     return path
 
 
-def evaluate(*, model_dir: Path, test_dir: Path, output_dir: Path) -> dict[str, Any]:
+def comparison(report: dict[str, Any], gate: QualityGate, group: str) -> dict[str, Any]:
+    """The ``approved_model`` block of the report: what the quality gate compares against.
+
+    With no approved model (or no group) the candidate is compared with itself, so the
+    "not worse than the approved model" half of the gate holds trivially.
+    """
+    candidate = metric_at(report, gate.json_path)
+    approved = latest_approved(group, gate) if group else None
+    return {
+        "metric": gate.metric,
+        "higher_is_better": gate.higher_is_better,
+        "model_package_arn": approved.model_package_arn if approved else None,
+        "value": approved.value if approved else candidate,
+    }
+
+
+def evaluate(
+    *, model_dir: Path, test_dir: Path, output_dir: Path, model_package_group: str = ""
+) -> dict[str, Any]:
     """Score the test split with the packaged model; write the report; return it."""
     with tempfile.TemporaryDirectory() as extracted:
         with tarfile.open(model_dir / "model.tar.gz") as archive:
@@ -197,6 +221,9 @@ def evaluate(*, model_dir: Path, test_dir: Path, output_dir: Path) -> dict[str, 
         report = classification_report(labels.astype(int), predictions)
     else:
         report = regression_report(labels, predictions)
+    report["approved_model"] = comparison(
+        report, transform.schema.quality_gate, model_package_group
+    )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
     html_report(report, plots(report, labels, predictions, booster, output_dir), output_dir)
@@ -206,7 +233,12 @@ def evaluate(*, model_dir: Path, test_dir: Path, output_dir: Path) -> dict[str, 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Entry point the processing container runs."""
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    return evaluate(model_dir=args.model, test_dir=args.test, output_dir=args.output)
+    return evaluate(
+        model_dir=args.model,
+        test_dir=args.test,
+        output_dir=args.output,
+        model_package_group=args.model_package_group,
+    )
 
 
 if __name__ == "__main__":

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+import json
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
 
 def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     """Acknowledge ``rule`` (e.g. ``AwsSolutions-IAM5[Resource::*]``) on ``construct``."""
     Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def object_arn_finding(scope: IConstruct, bucket: s3.IBucket, pattern: str) -> str:
+    """How cdk-nag spells ``bucket``'s object ARN ``pattern`` in a finding raised in ``scope``.
+
+    A bucket of the same stack appears as ``<LogicalId.Arn>``; an imported one by its
+    export name; any other reference as JSON, as cdk-nag serializes it.
+    """
+    resource = bucket.node.default_child
+    if resource is not None:
+        logical_id = Stack.of(bucket).get_logical_id(resource)  # type: ignore[arg-type]
+        return f"Resource::<{logical_id}.Arn>/{pattern}"
+    reference = Stack.of(scope).resolve(bucket.bucket_arn)
+    if isinstance(reference, dict) and isinstance(reference.get("Fn::ImportValue"), str):
+        # cdk-nag prints an import by its export name.
+        return f"Resource::{reference['Fn::ImportValue']}/{pattern}"
+    return f"Resource::{json.dumps(reference, separators=(',', ':'))}/{pattern}"

@@ -46,6 +46,15 @@ def test_every_shipped_dataset_loads() -> None:
     assert set(regression.feature_names).isdisjoint(load_schema("churn").feature_names)
 
 
+def test_quality_gate_knows_the_metric_direction() -> None:
+    churn_gate = load_schema("churn").quality_gate
+    assert (churn_gate.json_path, churn_gate.higher_is_better) == (
+        "binary_classification_metrics.auc.value",
+        True,
+    )
+    assert load_schema("house_prices").quality_gate.json_path == "regression_metrics.r2.value"
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
@@ -74,6 +83,12 @@ def test_every_shipped_dataset_loads() -> None:
         (lambda d: d["features"].append(dict(d["features"][0])), "'tenure_months' is used twice"),
         (lambda d: d["features"][4].update(name="event_month"), "'event_month' is reserved"),
         (lambda d: d["target"].update(min=0), "schema.target: a binary target takes no min/max"),
+        (lambda d: d.pop("quality_gate"), "schema.quality_gate: is required"),
+        (
+            lambda d: d["quality_gate"].update(metric="rmse"),
+            "schema.quality_gate.metric: 'rmse' is not a binary_classification metric",
+        ),
+        (lambda d: d["quality_gate"].pop("threshold"), "schema.quality_gate.threshold: is req"),
     ],
 )
 def test_schema_errors_name_the_field(churn_dict: dict, mutate, message: str) -> None:

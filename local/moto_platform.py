@@ -1,0 +1,140 @@
+"""The stage's AWS side, on a moto server at 127.0.0.1: buckets, registry, pipeline.
+
+``LocalPlatform`` starts moto on an ephemeral loopback port and creates what
+CloudFormation would have created for the Dev stage's training pipeline: the curated
+and artifacts buckets, the code assets where CDK publishes them, the model package
+group and the pipeline itself (from the definition synthesized into ``cdk.out``).
+Every client, ours and the jobs' subprocesses, reaches it through ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local.cdk_assembly import PipelineTemplate
+from local.s3_sync import upload_dir
+from stacks.constructs.glue_etl import CURATED_PREFIX
+from stacks.constructs.pipeline_definition import SubVariable
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+ARTIFACTS_BUCKET = "local-artifacts"
+CURATED_BUCKET = "local-curated"
+JOB_ROLE = "local-pipeline-jobs"
+
+
+@dataclass
+class LocalPlatform:
+    """Clients and names of the local stage; ``env`` is what job subprocesses get."""
+
+    endpoint: str
+    env: dict[str, str]
+    sagemaker: Any
+    s3: Any
+    pipeline_name: str = ""
+    model_package_group: str = ""
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def install(self, template: PipelineTemplate, curated_dir: Path) -> dict[str, Any]:
+        """Create buckets, data, assets, group and pipeline; return the rendered definition."""
+        for bucket in {ARTIFACTS_BUCKET, CURATED_BUCKET, *(b for b, _ in template.assets)}:
+            self.s3.create_bucket(Bucket=bucket)
+        upload_dir(self.s3, curated_dir, f"s3://{CURATED_BUCKET}/{CURATED_PREFIX}")
+        for (bucket, key), path in template.assets.items():
+            self.s3.upload_file(str(path), bucket, key)
+        key_arn = self.client("kms").create_key(Description="local stage key")["KeyMetadata"]["Arn"]
+        definition = template.render(
+            {
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT,
+                "AWS::Partition": "aws",
+                SubVariable.ARTIFACTS_BUCKET.value: ARTIFACTS_BUCKET,
+                SubVariable.CURATED_BUCKET.value: CURATED_BUCKET,
+                SubVariable.KMS_KEY_ARN.value: key_arn,
+                SubVariable.EXECUTION_ROLE_NAME.value: JOB_ROLE,
+            }
+        )
+        self.model_package_group = template.values[SubVariable.MODEL_PACKAGE_GROUP.value]
+        self.sagemaker.create_model_package_group(ModelPackageGroupName=self.model_package_group)
+        self.pipeline_name = template.name
+        self.sagemaker.create_pipeline(
+            PipelineName=template.name,
+            PipelineDefinition=json.dumps(definition),
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{JOB_ROLE}",
+        )
+        return definition
+
+    def model_packages(self) -> list[dict[str, Any]]:
+        """Every version in the group, oldest first, with its metrics report."""
+        listing = self.sagemaker.list_model_packages(
+            ModelPackageGroupName=self.model_package_group, SortBy="CreationTime", SortOrder="Ascending"
+        )["ModelPackageSummaryList"]
+        packages = []
+        for summary in listing:
+            described = self.sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            uri = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+            bucket, _, key = uri.removeprefix("s3://").partition("/")
+            report = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            packages.append(
+                {
+                    "arn": described["ModelPackageArn"],
+                    "version": described["ModelPackageVersion"],
+                    "approval_status": described["ModelApprovalStatus"],
+                    "metrics": {
+                        name: value["value"]
+                        for group, metrics in report.items()
+                        if group.endswith("_metrics")
+                        for name, value in metrics.items()
+                        if isinstance(value, dict) and "value" in value
+                    },
+                    "model_data": described["InferenceSpecification"]["Containers"][0][
+                        "ModelDataUrl"
+                    ],
+                }
+            )
+        return packages
+
+
+@contextmanager
+def local_platform(base_env: Mapping[str, str] | None = None) -> Iterator[LocalPlatform]:
+    """A moto server on 127.0.0.1 (ephemeral port) for the duration of the block."""
+    # One log line per request would drown the run's own output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        env = {
+            **(base_env if base_env is not None else os.environ),
+            **CREDENTIALS,
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        platform = LocalPlatform(endpoint=endpoint, env=env, sagemaker=None, s3=None)
+        platform.sagemaker = platform.client("sagemaker")
+        platform.s3 = platform.client("s3")
+        yield platform
+    finally:
+        server.stop()

@@ -1,0 +1,191 @@
+"""Run a processing or training job locally, the way SageMaker's containers run it.
+
+Each job gets its own folder laid out like the container's ``/opt/ml``. Inputs are
+staged down from S3 (moto) before the entry point starts and outputs are uploaded
+after it exits 0, exactly as the service does. The entry point runs in a subprocess:
+
+* processing: the job's ``ContainerEntrypoint`` + ``ContainerArguments``, with every
+  ``/opt/ml/`` path moved under the job's folder;
+* training: the real ``sagemaker-training`` toolkit (``trainer.train()``), which reads
+  ``input/config/*.json``, downloads ``sagemaker_submit_directory``, sets the ``SM_*``
+  environment and runs ``sagemaker_program`` with the hyperparameters as arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.s3_sync import download_prefix, split_uri, upload_dir
+
+CONTAINER_ROOT = "/opt/ml/"
+LOG_TAIL_LINES = 20
+TOOLKIT_ENTRY = "from sagemaker_training import trainer; trainer.train()"
+
+
+class JobFailedError(RuntimeError):
+    """The job's entry point exited non-zero; the message holds the log's tail."""
+
+    def __init__(self, job_name: str, returncode: int, log_tail: str) -> None:
+        super().__init__(f"{job_name} exited with {returncode}:\n{log_tail}")
+        self.log_tail = log_tail
+
+
+@dataclass
+class JobRun:
+    """What a finished job reports: its Describe* response, duration and log tail."""
+
+    name: str
+    describe: dict[str, Any]
+    seconds: float
+    log_tail: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.rstrip().splitlines()[-LOG_TAIL_LINES:])
+
+
+def _run(command: list[str], *, env: Mapping[str, str], log_path: Path, job_name: str) -> str:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        completed = subprocess.run(
+            command, env=dict(env), stdout=log, stderr=subprocess.STDOUT, check=False
+        )
+    text = log_path.read_text(errors="replace")
+    if completed.returncode != 0:
+        raise JobFailedError(job_name, completed.returncode, _tail(text))
+    return text
+
+
+def _child_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
+    # The job's `python3` must be this interpreter, with the project's packages.
+    path = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")])
+    return {**base, **extra, "PATH": path}
+
+
+def run_processing_job(
+    arguments: dict[str, Any], *, job_name: str, work_dir: Path, s3: Any, env: Mapping[str, str]
+) -> JobRun:
+    """Run a ``CreateProcessingJob`` request locally; returns its Describe response."""
+    started = time.monotonic()
+    root = work_dir / job_name
+    app = arguments["AppSpecification"]
+
+    def local(value: str) -> str:
+        return value.replace(CONTAINER_ROOT, f"{root}{CONTAINER_ROOT}")
+
+    for item in arguments.get("ProcessingInputs", []):
+        source = item["S3Input"]
+        download_prefix(s3, source["S3Uri"], Path(local(source["LocalPath"])))
+    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    for item in outputs:
+        Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
+    command = [local(part) for part in [*app["ContainerEntrypoint"], *app.get("ContainerArguments", [])]]
+    log = _run(
+        command,
+        env=_child_env(env, arguments.get("Environment", {})),
+        log_path=root / "job.log",
+        job_name=job_name,
+    )
+    for item in outputs:
+        upload_dir(s3, Path(local(item["S3Output"]["LocalPath"])), item["S3Output"]["S3Uri"])
+    describe = {**arguments, "ProcessingJobName": job_name, "ProcessingJobStatus": "Completed"}
+    return JobRun(job_name, describe, time.monotonic() - started, _tail(log))
+
+
+def _write_config(base: Path, arguments: dict[str, Any]) -> None:
+    config = base / "input" / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    channels = arguments.get("InputDataConfig", [])
+    (config / "hyperparameters.json").write_text(json.dumps(arguments.get("HyperParameters", {})))
+    (config / "inputdataconfig.json").write_text(
+        json.dumps(
+            {
+                channel["ChannelName"]: {
+                    "TrainingInputMode": channel.get("InputMode", "File"),
+                    "S3DistributionType": channel["DataSource"]["S3DataSource"].get(
+                        "S3DataDistributionType", "FullyReplicated"
+                    ),
+                    "RecordWrapperType": "None",
+                }
+                for channel in channels
+            }
+        )
+    )
+    # "localhost", not "algo-1": the toolkit waits until every host name resolves.
+    (config / "resourceconfig.json").write_text(
+        json.dumps(
+            {"current_host": "localhost", "hosts": ["localhost"], "network_interface_name": "lo"}
+        )
+    )
+
+
+def _final_metrics(definitions: list[dict[str, str]], log: str) -> dict[str, float]:
+    """What SageMaker extracts with the job's metric definitions: the last match of each."""
+    metrics: dict[str, float] = {}
+    for definition in definitions:
+        matches = re.findall(definition["Regex"], log)
+        if matches:
+            metrics[definition["Name"]] = float(matches[-1])
+    return metrics
+
+
+def _archive(source: Path, destination: Path) -> Path:
+    with tarfile.open(destination, "w:gz") as archive:
+        for path in sorted(source.rglob("*")):
+            archive.add(path, arcname=path.relative_to(source).as_posix(), recursive=False)
+    return destination
+
+
+def run_training_job(
+    arguments: dict[str, Any], *, job_name: str, work_dir: Path, s3: Any, env: Mapping[str, str]
+) -> JobRun:
+    """Run a ``CreateTrainingJob`` request locally through the sagemaker-training toolkit."""
+    started = time.monotonic()
+    root = work_dir / job_name
+    base = root / "opt" / "ml"
+    _write_config(base, arguments)
+    for channel in arguments.get("InputDataConfig", []):
+        uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        download_prefix(s3, uri, base / "input" / "data" / channel["ChannelName"])
+    for folder in ("model", "output/data", "code"):
+        (base / folder).mkdir(parents=True, exist_ok=True)
+    log = _run(
+        [sys.executable, "-c", TOOLKIT_ENTRY],
+        env=_child_env(
+            env,
+            {
+                **arguments.get("Environment", {}),
+                "SAGEMAKER_BASE_DIR": str(base),
+                "TRAINING_JOB_NAME": job_name,
+            },
+        ),
+        log_path=root / "job.log",
+        job_name=job_name,
+    )
+    output_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output"
+    bucket, prefix = split_uri(output_uri)
+    model = _archive(base / "model", root / "model.tar.gz")
+    s3.upload_file(str(model), bucket, f"{prefix}/model.tar.gz")
+    output = _archive(base / "output" / "data", root / "output.tar.gz")
+    s3.upload_file(str(output), bucket, f"{prefix}/output.tar.gz")
+    definitions = arguments.get("AlgorithmSpecification", {}).get("MetricDefinitions", [])
+    metrics = _final_metrics(definitions, log)
+    describe = {
+        **arguments,
+        "TrainingJobName": job_name,
+        "TrainingJobStatus": "Completed",
+        "ModelArtifacts": {"S3ModelArtifacts": f"{output_uri}/model.tar.gz"},
+        "FinalMetricDataList": [{"MetricName": k, "Value": v} for k, v in metrics.items()],
+    }
+    return JobRun(job_name, describe, time.monotonic() - started, _tail(log), metrics)

@@ -1,0 +1,572 @@
+"""The SageMaker Pipeline definition, built offline at synth time with SDK v3.
+
+Nothing here knows a deployed resource's name. Every value CDK decides reaches the
+definition as a ``${Name}`` placeholder (``SubVariable``); the construct wraps the JSON
+in ``Fn::Sub`` so CloudFormation fills them in, and the local runtime fills the same
+names with its own values. Values a user may change per execution are pipeline
+parameters instead.
+
+The SDK is given a session whose every HTTP request raises (``_offline_session``), so a
+synth that would reach AWS fails loudly instead of quietly needing credentials.
+
+Steps: Preprocess -> DataQualityBaseline -> Train -> Evaluate -> QualityGate ->
+Register | Fail. Register is the one step written by hand: the SDK's
+``ModelBuilder.register()`` resolves the session's default bucket (an S3 call) while
+building the request, so it cannot run offline. Its JSON is the
+``CreateModelPackage`` request the service expects for a ``RegisterModel`` step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import boto3
+from botocore.session import Session as BotocoreSession
+
+from config.schema import QualityGate
+from training.train import METRIC_DEFINITIONS
+
+# The SDK needs a region to import; synth passes the stage's region explicitly anyway.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from sagemaker.core import image_uris  # noqa: E402
+from sagemaker.core.helper.pipeline_variable import PipelineVariable  # noqa: E402
+from sagemaker.core.processing import Processor  # noqa: E402
+from sagemaker.core.shapes import (  # noqa: E402
+    MetricDefinition,
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+)
+from sagemaker.mlops.workflow.condition_step import ConditionStep  # noqa: E402
+from sagemaker.core.workflow.conditions import (  # noqa: E402
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThanOrEqualTo,
+)
+from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
+from sagemaker.core.workflow.functions import Join, JsonGet  # noqa: E402
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString  # noqa: E402
+from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
+from sagemaker.core.workflow.properties import Properties, PropertyFile  # noqa: E402
+from sagemaker.mlops.workflow.fail_step import FailStep  # noqa: E402
+from sagemaker.mlops.workflow.pipeline import Pipeline  # noqa: E402
+from sagemaker.mlops.workflow.retry import (  # noqa: E402
+    SageMakerJobExceptionTypeEnum,
+    SageMakerJobStepRetryPolicy,
+    StepExceptionTypeEnum,
+    StepRetryPolicy,
+)
+from sagemaker.mlops.workflow.steps import (  # noqa: E402
+    CacheConfig,
+    ProcessingStep,
+    Step,
+    StepTypeEnum,
+    TrainingStep,
+)
+from sagemaker.train.configs import (  # noqa: E402
+    CheckpointConfig,
+    Compute,
+    InputData,
+    OutputDataConfig,
+    StoppingCondition,
+)
+from sagemaker.train.model_trainer import ModelTrainer  # noqa: E402
+
+XGBOOST_VERSION = "3.2-0"
+PROCESSING = "/opt/ml/processing"
+CODE_DIR = f"{PROCESSING}/input/code"
+# Run a processing step's script from the source bundle, as the SDK v2 FrameworkProcessor
+# did: unpack the bundle, then run the script with the step's arguments ("$0" "$@").
+PROCESSING_LAUNCHER = (
+    'set -euo pipefail; src="$(mktemp -d)"; '
+    f'tar -xzf "{CODE_DIR}"/*.gz -C "$src"; '
+    'cd "$src"; exec python3 "$0" "$@"'
+)
+RUNS_PREFIX = "pipeline-runs"
+CACHE_FOR = "P30D"
+INFERENCE_CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
+
+
+class SubVariable(StrEnum):
+    """Placeholders the definition holds; ``Fn::Sub`` (or the local runtime) fills them."""
+
+    ARTIFACTS_BUCKET = "ArtifactsBucket"
+    CURATED_BUCKET = "CuratedBucket"
+    KMS_KEY_ARN = "KmsKeyArn"
+    EXECUTION_ROLE_NAME = "ExecutionRoleName"
+    MODEL_PACKAGE_GROUP = "ModelPackageGroup"
+    ASSETS_BUCKET = "AssetsBucket"
+    SOURCE_BUNDLE_KEY = "SourceBundleKey"
+    INFERENCE_BUNDLE_KEY = "InferenceBundleKey"
+
+    @property
+    def ref(self) -> str:
+        return "${" + self.value + "}"
+
+
+def _asset_uri(key: SubVariable) -> str:
+    return f"s3://{SubVariable.ASSETS_BUCKET.ref}/{key.ref}"
+
+
+# The code bundles are CDK file assets: the training source (training/, features/,
+# config/) and the inference source (inference.py at its root, features/, config/).
+SOURCE_BUNDLE_URI = _asset_uri(SubVariable.SOURCE_BUNDLE_KEY)
+INFERENCE_BUNDLE_URI = _asset_uri(SubVariable.INFERENCE_BUNDLE_KEY)
+
+
+ROLE_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + SubVariable.EXECUTION_ROLE_NAME.ref
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineOptions:
+    """What a stage decides about its training pipeline."""
+
+    region: str
+    dataset: str
+    quality_gate: QualityGate
+    processing_instance_type: str = "ml.m5.large"
+    training_instance_type: str = "ml.m5.xlarge"
+    inference_instance_types: tuple[str, ...] = ("ml.m5.large", "ml.c5.large")
+    spot_training: bool = False
+    max_training_seconds: int = 3600
+    hyperparameters: tuple[tuple[str, str], ...] = (
+        ("max_depth", "6"),
+        ("eta", "0.1"),
+        ("num_round", "300"),
+        ("early_stopping_rounds", "20"),
+    )
+
+
+def xgboost_image(region: str) -> str:
+    """The XGBoost framework container's image URI in ``region`` (from the SDK's tables)."""
+    return str(image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION))
+
+
+def _deny_network(request: Any, **_: Any) -> None:
+    raise RuntimeError(f"the pipeline definition must build offline, but the SDK called {request.url}")
+
+
+@contextmanager
+def _offline_session(region: str) -> Iterator[PipelineSession]:
+    """A PipelineSession that cannot reach AWS, with SDK telemetry off."""
+    botocore_session = BotocoreSession()
+    botocore_session.set_credentials("offline", "offline")
+    botocore_session.register("before-send", _deny_network)
+    # The SDK's only switch for its IAM role check (an iam:SimulatePrincipalPolicy call) is
+    # this variable; the role is a placeholder here anyway.
+    previous = os.environ.get("SAGEMAKER_VALIDATE_ROLE")
+    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
+    quiet = ("sagemaker", "sagemaker.config")
+    levels = {name: logging.getLogger(name).level for name in quiet}
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield PipelineSession(
+            boto_session=boto3.Session(botocore_session=botocore_session, region_name=region),
+            default_bucket=SubVariable.ARTIFACTS_BUCKET.ref,
+            sagemaker_config={
+                "SchemaVersion": "1.0",
+                "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+            },
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("SAGEMAKER_VALIDATE_ROLE", None)
+        else:
+            os.environ["SAGEMAKER_VALIDATE_ROLE"] = previous
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _run_location(step: str, name: str) -> Join:
+    """s3://<artifacts>/pipeline-runs/<execution id>/<step>/<name>: one folder per execution."""
+    return Join(
+        on="/",
+        values=[
+            "s3:/",
+            SubVariable.ARTIFACTS_BUCKET.ref,
+            RUNS_PREFIX,
+            ExecutionVariables.PIPELINE_EXECUTION_ID,
+            step,
+            name,
+        ],
+    )
+
+
+def _input(name: str, uri: str | PipelineVariable, local_path: str) -> ProcessingInput:
+    return ProcessingInput(
+        input_name=name,
+        s3_input=ProcessingS3Input(
+            s3_uri=uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"
+        ),
+    )
+
+
+def _output(step: str, name: str, local_path: str) -> ProcessingOutput:
+    return ProcessingOutput(
+        output_name=name,
+        s3_output=ProcessingS3Output(
+            s3_uri=_run_location(step, name), local_path=local_path, s3_upload_mode="EndOfJob"
+        ),
+    )
+
+
+def _output_uri(step: ProcessingStep, name: str) -> PipelineVariable:
+    outputs: Any = step.properties.ProcessingOutputConfig.Outputs
+    return outputs[name].S3Output.S3Uri  # type: ignore[no-any-return]
+
+
+class RegisterModelStep(Step):
+    """A ``RegisterModel`` step from a hand-written ``CreateModelPackage`` request."""
+
+    def __init__(self, name: str, request: dict[str, Any], retry: list[StepRetryPolicy]) -> None:
+        super().__init__(name, step_type=StepTypeEnum.REGISTER_MODEL)
+        self._request = request
+        self._retry = retry
+        self._properties = Properties(
+            step_name=name, step=self, shape_name="DescribeModelPackageOutput"
+        )
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return self._request
+
+    @property
+    def properties(self) -> Properties:
+        return self._properties
+
+    def to_request(self) -> dict[str, Any]:
+        request: dict[str, Any] = super().to_request()
+        request["RetryPolicies"] = [policy.to_request() for policy in self._retry]
+        return request
+
+
+class _Builder:
+    """Builds the steps in order; each method returns the step it adds."""
+
+    def __init__(self, options: PipelineOptions, session: PipelineSession) -> None:
+        self.options = options
+        self.session = session
+        self.image = xgboost_image(options.region)
+        self.schema_file = f"config/datasets/{options.dataset}.json"
+        self.input_data = ParameterString(
+            name="InputDataUrl",
+            default_value=f"s3://{SubVariable.CURATED_BUCKET.ref}/data/",
+        )
+        self.processing_type = ParameterString(
+            name="ProcessingInstanceType", default_value=options.processing_instance_type
+        )
+        self.training_type = ParameterString(
+            name="TrainingInstanceType", default_value=options.training_instance_type
+        )
+        self.threshold = ParameterFloat(
+            name="MetricThreshold", default_value=options.quality_gate.threshold
+        )
+        self.approval = ParameterString(
+            name="ModelApprovalStatus", default_value="PendingManualApproval"
+        )
+        self.cache = CacheConfig(enable_caching=True, expire_after=CACHE_FOR)
+        # Throttling and service faults are worth retrying for every step; capacity and
+        # account limits only for the steps that start jobs.
+        self.step_retry = StepRetryPolicy(
+            exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT],
+            interval_seconds=10,
+            backoff_rate=2.0,
+            max_attempts=5,
+        )
+        self.job_retry = SageMakerJobStepRetryPolicy(
+            exception_types=[
+                SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+                SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+                SageMakerJobExceptionTypeEnum.INTERNAL_ERROR,
+            ],
+            interval_seconds=60,
+            backoff_rate=2.0,
+            max_attempts=4,
+        )
+
+    @property
+    def parameters(self) -> list[Any]:
+        return [
+            self.input_data,
+            self.processing_type,
+            self.training_type,
+            self.threshold,
+            self.approval,
+        ]
+
+    def _processing(
+        self,
+        name: str,
+        script: str,
+        arguments: list[str | PipelineVariable],
+        inputs: list[ProcessingInput],
+        outputs: list[ProcessingOutput],
+        property_files: list[PropertyFile] | None = None,
+    ) -> ProcessingStep:
+        processor = Processor(
+            role=ROLE_ARN,
+            image_uri=self.image,
+            instance_count=1,
+            instance_type=self.processing_type,
+            entrypoint=["/bin/bash", "-c", PROCESSING_LAUNCHER],
+            volume_kms_key=SubVariable.KMS_KEY_ARN.ref,
+            output_kms_key=SubVariable.KMS_KEY_ARN.ref,
+            base_job_name=name.lower(),
+            sagemaker_session=self.session,
+        )
+        code = _input("code", SOURCE_BUNDLE_URI, CODE_DIR)
+        step_args = processor.run(
+            inputs=[code, *inputs], outputs=outputs, arguments=[script, *arguments]
+        )
+        return ProcessingStep(
+            name=name,
+            step_args=step_args,
+            property_files=property_files,
+            cache_config=self.cache,
+            retry_policies=[self.step_retry, self.job_retry],
+        )
+
+    def preprocess(self) -> ProcessingStep:
+        out = f"{PROCESSING}/output"
+        return self._processing(
+            "Preprocess",
+            "training/preprocess.py",
+            [
+                "--input",
+                f"{PROCESSING}/input/curated",
+                "--schema",
+                self.schema_file,
+                "--output",
+                out,
+            ],
+            [_input("curated", self.input_data, f"{PROCESSING}/input/curated")],
+            [
+                _output("preprocess", name, f"{out}/{name}")
+                for name in ("train", "validation", "test", "baseline")
+            ],
+        )
+
+    def baseline(self, preprocess: ProcessingStep) -> ProcessingStep:
+        return self._processing(
+            "DataQualityBaseline",
+            "training/baseline.py",
+            [
+                "--input",
+                f"{PROCESSING}/input/baseline",
+                "--schema",
+                self.schema_file,
+                "--output",
+                f"{PROCESSING}/output",
+            ],
+            [
+                _input(
+                    "baseline", _output_uri(preprocess, "baseline"), f"{PROCESSING}/input/baseline"
+                )
+            ],
+            [_output("baseline", "baseline", f"{PROCESSING}/output")],
+        )
+
+    def train(self, preprocess: ProcessingStep) -> TrainingStep:
+        options = self.options
+        spot = options.spot_training
+        trainer = ModelTrainer(
+            sagemaker_session=self.session,
+            role=ROLE_ARN,
+            training_image=self.image,
+            base_job_name="train",
+            compute=Compute(
+                instance_type=self.training_type,
+                instance_count=1,
+                volume_size_in_gb=30,
+                volume_kms_key_id=SubVariable.KMS_KEY_ARN.ref,
+                enable_managed_spot_training=spot,
+            ),
+            stopping_condition=StoppingCondition(
+                max_runtime_in_seconds=options.max_training_seconds,
+                # Spot capacity may take a while: wait up to twice the run time for it.
+                **({"max_wait_time_in_seconds": 2 * options.max_training_seconds} if spot else {}),
+            ),
+            output_data_config=OutputDataConfig(
+                s3_output_path=_run_location("train", "model"),
+                kms_key_id=SubVariable.KMS_KEY_ARN.ref,
+            ),
+            # Script mode in the framework container: the toolkit downloads the submit
+            # directory and runs the program with the other hyperparameters as arguments.
+            hyperparameters={
+                "sagemaker_program": "training/train.py",
+                "sagemaker_submit_directory": SOURCE_BUNDLE_URI,
+                **dict(options.hyperparameters),
+            },
+        )
+        if spot:
+            # An interrupted spot job resumes from its last checkpoint (train.py).
+            trainer = trainer.with_checkpoint_config(
+                CheckpointConfig(
+                    s3_uri=_run_location("train", "checkpoints"),
+                    local_path="/opt/ml/checkpoints",
+                )
+            )
+        trainer = trainer.with_metric_definitions(
+            [MetricDefinition(name=m["Name"], regex=m["Regex"]) for m in METRIC_DEFINITIONS]
+        )
+        step_args = trainer.train(
+            input_data_config=[
+                InputData(channel_name=name, data_source=_output_uri(preprocess, name))
+                for name in ("train", "validation")
+            ]
+        )
+        return TrainingStep(
+            name="Train",
+            step_args=step_args,
+            cache_config=self.cache,
+            retry_policies=[self.step_retry, self.job_retry],
+        )
+
+    def evaluate(
+        self, preprocess: ProcessingStep, train: TrainingStep, report: PropertyFile
+    ) -> ProcessingStep:
+        return self._processing(
+            "Evaluate",
+            "training/evaluate.py",
+            [
+                "--model",
+                f"{PROCESSING}/model",
+                "--test",
+                f"{PROCESSING}/test",
+                "--output",
+                f"{PROCESSING}/evaluation",
+                "--model-package-group",
+                SubVariable.MODEL_PACKAGE_GROUP.ref,
+            ],
+            [
+                _input("model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
+                _input("test", _output_uri(preprocess, "test"), f"{PROCESSING}/test"),
+            ],
+            [_output("evaluate", "evaluation", f"{PROCESSING}/evaluation")],
+            property_files=[report],
+        )
+
+    def register(
+        self, train: TrainingStep, baseline: ProcessingStep, evaluate: ProcessingStep
+    ) -> RegisterModelStep:
+        def json_document(uri: PipelineVariable, file: str) -> dict[str, Any]:
+            return {"ContentType": "application/json", "S3Uri": Join(on="/", values=[uri, file])}
+
+        evaluation = _output_uri(evaluate, "evaluation")
+        profile = _output_uri(baseline, "baseline")
+        data_quality = {
+            "Statistics": json_document(profile, "statistics.json"),
+            "Constraints": json_document(profile, "constraints.json"),
+        }
+        instance_types = list(self.options.inference_instance_types)
+        request = {
+            "ModelPackageGroupName": SubVariable.MODEL_PACKAGE_GROUP.ref,
+            "ModelPackageDescription": f"XGBoost {XGBOOST_VERSION} model of {self.options.dataset}",
+            "ModelApprovalStatus": self.approval,
+            "InferenceSpecification": {
+                "Containers": [
+                    {
+                        "Image": self.image,
+                        "ModelDataUrl": train.properties.ModelArtifacts.S3ModelArtifacts,
+                        # The hosted container downloads this bundle and serves
+                        # inference/inference.py with its features/ and config/ packages.
+                        "Environment": {
+                            "SAGEMAKER_PROGRAM": "inference.py",
+                            "SAGEMAKER_SUBMIT_DIRECTORY": INFERENCE_BUNDLE_URI,
+                            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                            "SAGEMAKER_REGION": "${AWS::Region}",
+                        },
+                    }
+                ],
+                "SupportedContentTypes": INFERENCE_CONTENT_TYPES,
+                "SupportedResponseMIMETypes": INFERENCE_CONTENT_TYPES,
+                "SupportedRealtimeInferenceInstanceTypes": instance_types,
+                "SupportedTransformInstanceTypes": instance_types,
+            },
+            "ModelMetrics": {
+                "ModelQuality": {"Statistics": json_document(evaluation, "evaluation.json")},
+                "ModelDataQuality": data_quality,
+            },
+            "DriftCheckBaselines": {"ModelDataQuality": data_quality},
+            "CustomerMetadataProperties": {
+                "dataset": self.options.dataset,
+                "gate_metric": self.options.quality_gate.metric,
+            },
+        }
+        return RegisterModelStep("Register", request, [self.step_retry])
+
+    def gate(
+        self, evaluate: ProcessingStep, report: PropertyFile, register: RegisterModelStep
+    ) -> ConditionStep:
+        gate = self.options.quality_gate
+
+        def value(path: str) -> JsonGet:
+            return JsonGet(step_name=evaluate.name, property_file=report, json_path=path)
+
+        candidate, approved = value(gate.json_path), value("approved_model.value")
+        compare = ConditionGreaterThanOrEqualTo if gate.higher_is_better else ConditionLessThanOrEqualTo
+        relation = ">=" if gate.higher_is_better else "<="
+        fail = FailStep(
+            name="QualityGateFailed",
+            error_message=Join(
+                on=" ",
+                values=[
+                    f"Model not registered: {gate.metric} =",
+                    candidate,
+                    f"must be {relation} the threshold",
+                    self.threshold,
+                    f"and {relation} the approved model's",
+                    approved,
+                ],
+            ),
+        )
+        return ConditionStep(
+            name="QualityGate",
+            conditions=[
+                compare(left=candidate, right=self.threshold),
+                compare(left=candidate, right=approved),
+            ],
+            if_steps=[register],
+            else_steps=[fail],
+        )
+
+
+def build_definition(options: PipelineOptions) -> dict[str, Any]:
+    """The pipeline definition (with ``${...}`` placeholders) as a JSON-ready dict."""
+    with _offline_session(options.region) as session, warnings.catch_warnings():
+        # "Running within a PipelineSession, there will be No Wait...": that is the point.
+        warnings.simplefilter("ignore", UserWarning)
+        build = _Builder(options, session)
+        report = PropertyFile(
+            name="EvaluationReport", output_name="evaluation", path="evaluation.json"
+        )
+        preprocess = build.preprocess()
+        baseline = build.baseline(preprocess)
+        train = build.train(preprocess)
+        evaluate = build.evaluate(preprocess, train, report)
+        register = build.register(train, baseline, evaluate)
+        gate = build.gate(evaluate, report, register)
+        # Register must not start before the baseline it records exists.
+        register.add_depends_on([baseline])
+        pipeline = Pipeline(
+            name="training-pipeline",
+            parameters=build.parameters,
+            steps=[preprocess, baseline, train, evaluate, gate],
+            sagemaker_session=session,
+            # Experiment tracking per execution is optional and needs more IAM: off.
+            pipeline_experiment_config=None,
+        )
+        definition: dict[str, Any] = json.loads(pipeline.definition())
+    if definition.get("MlflowConfig") is None:
+        definition.pop("MlflowConfig", None)
+    return definition

@@ -1,0 +1,335 @@
+"""The training pipeline: model package group, SageMaker Pipeline, its roles and schedule."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Fn, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from config.schema import DatasetSchema
+from config.settings import StageSettings
+from stacks.constructs.code_bundle import REPO_ROOT, build_bundles
+from stacks.constructs.glue_etl import CURATED_PREFIX
+from stacks.constructs.nag import acknowledge, object_arn_finding
+from stacks.constructs.pipeline_definition import (
+    RUNS_PREFIX,
+    PipelineOptions,
+    SubVariable,
+    build_definition,
+    xgboost_image,
+)
+
+# Where synth writes the bundles before CDK stages them as assets; one folder per checkout.
+BUNDLE_DIR = (
+    Path(tempfile.gettempdir())
+    / f"mlops-bundles-{hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:12]}"
+)
+WEEKLY = "cron(0 3 ? * MON *)"
+
+
+def resource_name(settings: StageSettings, schema: DatasetSchema, kind: str) -> str:
+    """A readable physical name for resources that need one (SageMaker requires names)."""
+    return f"{schema.name}-{kind}-{settings.name}".replace("_", "-").lower()
+
+
+class TrainingPipeline(Construct):
+    """Preprocess -> baseline -> train -> evaluate -> gate -> register, on a weekly schedule.
+
+    Jobs run as ``job_role``; the pipeline service runs as ``pipeline_role`` and may pass
+    only ``job_role``. Both are scoped to the stage's curated and artifacts buckets, the
+    stage's key, this model package group and this pipeline.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        schema: DatasetSchema,
+        key: kms.IKey,
+        curated: s3.IBucket,
+        artifacts: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        bundles = build_bundles(BUNDLE_DIR)
+        self.source_bundle = s3_assets.Asset(self, "SourceBundle", path=str(bundles["training"]))
+        self.inference_bundle = s3_assets.Asset(
+            self, "InferenceBundle", path=str(bundles["inference"])
+        )
+
+        self.group = sagemaker.CfnModelPackageGroup(
+            self,
+            "ModelPackageGroup",
+            model_package_group_name=resource_name(settings, schema, "models"),
+            model_package_group_description=(
+                f"{schema.name} models trained by the {settings.name} training pipeline."
+            ),
+        )
+        pipeline_name = resource_name(settings, schema, "training")
+        self.pipeline_arn = stack.format_arn(
+            service="sagemaker", resource="pipeline", resource_name=pipeline_name
+        )
+        self.job_role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs the training pipeline's processing and training jobs.",
+        )
+        self.pipeline_role = iam.Role(
+            self,
+            "PipelineRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="The SageMaker Pipelines service role: starts jobs, registers models.",
+        )
+        self._grant_jobs(key=key, curated=curated, artifacts=artifacts, region=settings.region)
+        pipeline_policy = self._grant_pipeline(key=key, artifacts=artifacts)
+
+        definition = build_definition(
+            PipelineOptions(
+                region=settings.region,
+                dataset=settings.dataset,
+                quality_gate=schema.quality_gate,
+                spot_training=settings.spot_training,
+                training_instance_type=settings.training_instance_type,
+                processing_instance_type=settings.processing_instance_type,
+            )
+        )
+        values = {
+            SubVariable.ARTIFACTS_BUCKET: artifacts.bucket_name,
+            SubVariable.CURATED_BUCKET: curated.bucket_name,
+            SubVariable.KMS_KEY_ARN: key.key_arn,
+            SubVariable.EXECUTION_ROLE_NAME: self.job_role.role_name,
+            SubVariable.MODEL_PACKAGE_GROUP: str(self.group.model_package_group_name),
+            SubVariable.ASSETS_BUCKET: self.source_bundle.s3_bucket_name,
+            SubVariable.SOURCE_BUNDLE_KEY: self.source_bundle.s3_object_key,
+            SubVariable.INFERENCE_BUNDLE_KEY: self.inference_bundle.s3_object_key,
+        }
+        self.pipeline = sagemaker.CfnPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=pipeline_name,
+            pipeline_display_name=pipeline_name,
+            pipeline_description=(
+                f"Trains, evaluates and registers the {schema.name} model ({settings.name})."
+            ),
+            role_arn=self.pipeline_role.role_arn,
+            pipeline_definition={
+                "PipelineDefinitionBody": Fn.sub(
+                    json.dumps(definition, sort_keys=True),
+                    {name.value: value for name, value in values.items()},
+                )
+            },
+        )
+        # Executions started right after deployment need the policy attached already.
+        self.pipeline.node.add_dependency(pipeline_policy, self.group)
+        self._schedule(pipeline_name)
+
+    def _grant_jobs(
+        self, *, key: kms.IKey, curated: s3.IBucket, artifacts: s3.IBucket, region: str
+    ) -> None:
+        """Exactly what the jobs do: read code, data and the registry; write run outputs."""
+        stack = Stack.of(self)
+        runs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*")
+        # The framework image's registry belongs to an AWS account that differs by region.
+        image_account = xgboost_image(region).split(".", 1)[0]
+        job_logs = [
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=f"/aws/sagemaker/{kind}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for kind in ("ProcessingJobs", "TrainingJobs")
+        ]
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadCode",
+                actions=["s3:GetObject"],
+                resources=[
+                    a.bucket.arn_for_objects(a.s3_object_key)
+                    for a in (self.source_bundle, self.inference_bundle)
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="ListData",
+                actions=["s3:ListBucket"],
+                resources=[curated.bucket_arn, artifacts.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ReadCurated",
+                actions=["s3:GetObject"],
+                resources=[curated.arn_for_objects(f"{CURATED_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="ReadWriteRuns",
+                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[runs],
+            ),
+            iam.PolicyStatement(
+                sid="UseStageKey",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[key.key_arn],
+            ),
+            iam.PolicyStatement(
+                sid="PullFrameworkImage",
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=[
+                    f"arn:{stack.partition}:ecr:{region}:{image_account}:repository/sagemaker-xgboost"
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="EcrLogin",
+                actions=["ecr:GetAuthorizationToken"],
+                resources=["*"],  # GetAuthorizationToken supports no resource ARN
+            ),
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=job_logs,
+            ),
+            iam.PolicyStatement(
+                sid="ReadApprovedModel",
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[self._package_arns()],
+            ),
+            iam.PolicyStatement(
+                sid="ListModelPackages",
+                actions=["sagemaker:ListModelPackages"],
+                resources=["*"],  # ListModelPackages supports no resource ARN
+            ),
+        ]
+        policy = iam.Policy(self, "JobPolicy", statements=statements)
+        policy.attach_to_role(self.job_role)
+        for finding, reason in {
+            "Resource::*": "ecr:GetAuthorizationToken and sagemaker:ListModelPackages support "
+            "no resource ARN.",
+            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*"): "Each execution writes "
+            "its outputs under its own execution id, unknown until run time.",
+            object_arn_finding(self, curated, f"{CURATED_PREFIX}*"): "Preprocessing reads "
+            "the whole curated snapshot, whose object keys the Glue job chooses.",
+            **{
+                f"Resource::{arn}": "SageMaker names each job's log stream after the job."
+                for arn in job_logs
+            },
+            f"Resource::{self._package_arns()}": "Versions of this one model package group are "
+            "created at run time.",
+        }.items():
+            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
+
+    def _package_arns(self) -> str:
+        return Stack.of(self).format_arn(
+            service="sagemaker",
+            resource="model-package",
+            resource_name=f"{self.group.model_package_group_name}/*",
+        )
+
+    def _grant_pipeline(self, *, key: kms.IKey, artifacts: s3.IBucket) -> iam.Policy:
+        """Start and watch this pipeline's jobs, pass the job role, register into the group."""
+        stack = Stack.of(self)
+        # SageMaker Pipelines names every job it starts "pipelines-<execution>-<step>-...".
+        jobs = [
+            stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
+            for kind in ("processing-job", "training-job")
+        ]
+        group_arn = stack.format_arn(
+            service="sagemaker",
+            resource="model-package-group",
+            resource_name=self.group.model_package_group_name,
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid="RunJobs",
+                actions=[
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "sagemaker:AddTags",
+                ],
+                resources=jobs,
+            ),
+            iam.PolicyStatement(
+                sid="Register",
+                actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
+                resources=[group_arn, self._package_arns()],
+            ),
+            iam.PolicyStatement(
+                sid="PassJobRole",
+                actions=["iam:PassRole"],
+                resources=[self.job_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadPropertyFiles",
+                actions=["s3:GetObject"],
+                resources=[artifacts.arn_for_objects(f"{RUNS_PREFIX}/*")],
+            ),
+            iam.PolicyStatement(
+                sid="DecryptPropertyFiles", actions=["kms:Decrypt"], resources=[key.key_arn]
+            ),
+        ]
+        policy = iam.Policy(self, "PipelinePolicy", statements=statements)
+        policy.attach_to_role(self.pipeline_role)
+        for finding, reason in {
+            **{
+                f"Resource::{arn}": "Pipelines names the jobs it starts at run time, always "
+                "with the 'pipelines-' prefix."
+                for arn in jobs
+            },
+            f"Resource::{self._package_arns()}": "Each registration creates a new version of "
+            "this one group.",
+            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*"): "The evaluation "
+            "report (a property file) lives under the execution's own id.",
+        }.items():
+            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
+        return policy
+
+    def _schedule(self, pipeline_name: str) -> None:
+        role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description=f"Starts {pipeline_name} once a week.",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:StartPipelineExecution"], resources=[self.pipeline_arn]
+            )
+        )
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "WeeklyRetraining",
+            description=f"Retrains the model weekly on the curated zone ({pipeline_name}).",
+            schedule_expression=WEEKLY,
+            schedule_expression_timezone="UTC",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(
+                mode="FLEXIBLE", maximum_window_in_minutes=60
+            ),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.pipeline_arn,
+                role_arn=role.role_arn,
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=3, maximum_event_age_in_seconds=3600
+                ),
+            ),
+        )
+        self.schedule.node.add_dependency(self.pipeline)
+

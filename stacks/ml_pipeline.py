@@ -1,0 +1,38 @@
+"""MlPipeline stack: the model registry and the training pipeline that feeds it."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from constructs import Construct
+
+from config.schema import load_schema
+from config.settings import StageSettings
+from stacks.constructs.training_pipeline import TrainingPipeline
+from stacks.data_lake import SharedDataLake
+
+
+class MlPipelineStack(Stack):
+    """Model package group, SageMaker Pipeline, its roles and weekly schedule."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        data_lake: SharedDataLake,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"MLOps training pipeline and model registry ({settings.name}).",
+        )
+        self.training = TrainingPipeline(
+            self,
+            "Training",
+            settings=settings,
+            schema=load_schema(settings.dataset),
+            key=data_lake.key(self),
+            curated=data_lake.bucket(self, "Curated"),
+            artifacts=data_lake.bucket(self, "Artifacts"),
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,11 +87,15 @@ class LocalPlatform:
     def model_packages(self) -> list[dict[str, Any]]:
         """Every version in the group, oldest first, with its metrics report."""
         listing = self.sagemaker.list_model_packages(
-            ModelPackageGroupName=self.model_package_group, SortBy="CreationTime", SortOrder="Ascending"
+            ModelPackageGroupName=self.model_package_group,
+            SortBy="CreationTime",
+            SortOrder="Ascending",
         )["ModelPackageSummaryList"]
         packages = []
         for summary in listing:
-            described = self.sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+            described = self.sagemaker.describe_model_package(
+                ModelPackageName=summary["ModelPackageArn"]
+            )
             uri = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
             bucket, _, key = uri.removeprefix("s3://").partition("/")
             report = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -124,6 +129,10 @@ def local_platform(base_env: Mapping[str, str] | None = None) -> Iterator[LocalP
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
+        # moto keeps its state per process, not per server: start from an empty account.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10
+        ).close()
         env = {
             **(base_env if base_env is not None else os.environ),
             **CREDENTIALS,

@@ -82,9 +82,8 @@ def navigate(document: Any, path: str, *, what: str) -> Any:
     whose ``...Name`` field is ``key`` (as ``Outputs['evaluation']`` does)."""
     node = document
     for token in _path_tokens(path):
-        if isinstance(token, int) and isinstance(node, list) and token < len(node):
-            node = node[token]
-        elif isinstance(node, dict) and token in node:
+        indexable = isinstance(token, int) and isinstance(node, list) and token < len(node)
+        if indexable or (isinstance(node, dict) and token in node):
             node = node[token]
         elif isinstance(node, list):
             named = [
@@ -146,7 +145,9 @@ class LocalPipeline:
             found.append(_Step(step))
             if step["Type"] == "Condition":
                 arguments = step["Arguments"]
-                found += self._all_steps(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []))
+                found += self._all_steps(
+                    arguments.get("IfSteps", []) + arguments.get("ElseSteps", [])
+                )
         return found
 
     # ---- execution -------------------------------------------------------------------
@@ -167,7 +168,7 @@ class LocalPipeline:
         try:
             state.run_in_order(top_level)
             execution.status = "Succeeded"
-        except _ExecutionStopped as stop:
+        except _ExecutionStoppedError as stop:
             execution.status, execution.failure_reason = "Failed", str(stop)
         return execution
 
@@ -183,7 +184,7 @@ class LocalPipeline:
         return values
 
 
-class _ExecutionStopped(Exception):
+class _ExecutionStoppedError(Exception):
     """A step failed or a Fail step ran: the execution ends as Failed."""
 
 
@@ -298,10 +299,12 @@ class _State:
         except JobFailedError as failure:
             record = StepRecord(step.name, step.type, "Failed", 0.0, failure.log_tail)
             self._finish(record, started)
-            raise _ExecutionStopped(f"step {step.name} failed: {failure}") from failure
+            raise _ExecutionStoppedError(f"step {step.name} failed: {failure}") from failure
         self._finish(record, started)
         if record.status == "Failed":
-            raise _ExecutionStopped(record.detail.get("error_message", f"step {step.name} failed"))
+            raise _ExecutionStoppedError(
+                record.detail.get("error_message", f"step {step.name} failed")
+            )
 
     def _finish(self, record: StepRecord, started: float) -> None:
         record.seconds = round(time.monotonic() - started, 2)
@@ -365,4 +368,3 @@ class _State:
     def _fail(self, step: _Step) -> StepRecord:
         message = str(self.resolve(step.definition["Arguments"]["ErrorMessage"], step=step.name))
         return StepRecord(step.name, step.type, "Failed", 0.0, detail={"error_message": message})
-

@@ -4,7 +4,9 @@
 2. generate raw customer data with a known number of dirty rows (CSV and JSON lines);
 3. run the Glue job raw -> processed on each batch (quarantine, dedup) on local Spark;
 4. run the Glue job processed -> curated (latest row per id, derived features);
-and print the per-zone counts, also written to ``local-run/summary.json``.
+5. run the synthesized SageMaker Pipeline (Dev) on a moto server: preprocess, data
+   quality baseline, train, evaluate, quality gate, register model version 1;
+and print what happened, also written to ``local-run/summary.json``.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from glue.validate import ProcessedCounts
 from local.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
 from local.synth_check import synth_and_check
 from local.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
+from local.training_run import TrainingRun, run_training_pipeline
 
 T = TypeVar("T")
-STEPS = 4
+STEPS = 5
 
 
 def step(number: int, title: str, work: Callable[[], T]) -> tuple[T, float]:
@@ -75,6 +78,13 @@ def print_zones(zones: dict[str, Any]) -> None:
     for reason, count in processed["quarantined_by_reason"].items():
         print(f"  {reason:<20}{count:>6}")
     print(f"counts balance (in = valid + quarantined + duplicates): {processed['balanced']}")
+
+
+def print_training(training: TrainingRun) -> None:
+    """The registered versions and their evaluation metrics."""
+    for package in training.model_packages:
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in package["metrics"].items())
+        print(f"      model v{package['version']} ({package['approval_status']}): {metrics}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -174,6 +184,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "target_mean": round(float(curated_frame[schema.target.name].mean()), 4),
         },
     }
+    training, seconds = step(
+        5,
+        "SageMaker Pipeline (Dev) on moto: preprocess -> baseline -> train -> evaluate -> gate",
+        lambda: run_training_pipeline(out / "cdk.out", lake.curated, out / "pipeline"),
+    )
+    summary["steps"]["training_pipeline"] = round(seconds, 2)
+    summary["pipeline"] = training.execution_summary()
+    summary["model_packages"] = training.model_packages
+    print_training(training)
     summary["paths"] = {
         "raw": str(lake.raw),
         "processed": str(lake.processed),

@@ -44,7 +44,9 @@ def upload_dir(s3: Any, source: Path, uri: str) -> int:
     bucket, prefix = split_uri(uri)
     count = 0
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        key = "/".join(part for part in (prefix.rstrip("/"), path.relative_to(source).as_posix()) if part)
+        key = "/".join(
+            part for part in (prefix.rstrip("/"), path.relative_to(source).as_posix()) if part
+        )
         s3.upload_file(str(path), bucket, key)
         count += 1
     return count

@@ -90,7 +90,9 @@ def run_processing_job(
     outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for item in outputs:
         Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
-    command = [local(part) for part in [*app["ContainerEntrypoint"], *app.get("ContainerArguments", [])]]
+    command = [
+        local(part) for part in [*app["ContainerEntrypoint"], *app.get("ContainerArguments", [])]
+    ]
     log = _run(
         command,
         env=_child_env(env, arguments.get("Environment", {})),

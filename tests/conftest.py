@@ -24,6 +24,14 @@ def spark() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
+def synth_report(tmp_path_factory):
+    """The whole app synthesized once, offline, with cdk-nag and cfn-lint run over it."""
+    from local.synth_check import synth_and_check
+
+    return synth_and_check(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
 def model_run(tmp_path_factory) -> dict:
     """Curated churn rows -> preprocess -> train -> model.tar.gz -> evaluate, each entry
     point run as a script the way the SageMaker containers run it (arguments, SM_* env)."""

@@ -40,8 +40,8 @@ from sklearn import metrics as skm
 
 from config.schema import ProblemType, QualityGate
 from features.transform import FeatureTransform
-from training.splits import load_split
 from training.registry import latest_approved, metric_at
+from training.splits import load_split
 from training.train import MODEL_FILE
 
 PROCESSING = Path("/opt/ml/processing")

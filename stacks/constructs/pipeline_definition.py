@@ -37,49 +37,49 @@ from training.train import METRIC_DEFINITIONS
 # The SDK needs a region to import; synth passes the stage's region explicitly anyway.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from sagemaker.core import image_uris  # noqa: E402
-from sagemaker.core.helper.pipeline_variable import PipelineVariable  # noqa: E402
-from sagemaker.core.processing import Processor  # noqa: E402
-from sagemaker.core.shapes import (  # noqa: E402
+from sagemaker.core import image_uris
+from sagemaker.core.helper.pipeline_variable import PipelineVariable
+from sagemaker.core.processing import Processor
+from sagemaker.core.shapes import (
     MetricDefinition,
     ProcessingInput,
     ProcessingOutput,
     ProcessingS3Input,
     ProcessingS3Output,
 )
-from sagemaker.mlops.workflow.condition_step import ConditionStep  # noqa: E402
-from sagemaker.core.workflow.conditions import (  # noqa: E402
+from sagemaker.core.workflow.conditions import (
     ConditionGreaterThanOrEqualTo,
     ConditionLessThanOrEqualTo,
 )
-from sagemaker.core.workflow.execution_variables import ExecutionVariables  # noqa: E402
-from sagemaker.core.workflow.functions import Join, JsonGet  # noqa: E402
-from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString  # noqa: E402
-from sagemaker.core.workflow.pipeline_context import PipelineSession  # noqa: E402
-from sagemaker.core.workflow.properties import Properties, PropertyFile  # noqa: E402
-from sagemaker.mlops.workflow.fail_step import FailStep  # noqa: E402
-from sagemaker.mlops.workflow.pipeline import Pipeline  # noqa: E402
-from sagemaker.mlops.workflow.retry import (  # noqa: E402
+from sagemaker.core.workflow.execution_variables import ExecutionVariables
+from sagemaker.core.workflow.functions import Join, JsonGet
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+from sagemaker.core.workflow.pipeline_context import PipelineSession
+from sagemaker.core.workflow.properties import Properties, PropertyFile
+from sagemaker.mlops.workflow.condition_step import ConditionStep
+from sagemaker.mlops.workflow.fail_step import FailStep
+from sagemaker.mlops.workflow.pipeline import Pipeline
+from sagemaker.mlops.workflow.retry import (
     SageMakerJobExceptionTypeEnum,
     SageMakerJobStepRetryPolicy,
     StepExceptionTypeEnum,
     StepRetryPolicy,
 )
-from sagemaker.mlops.workflow.steps import (  # noqa: E402
+from sagemaker.mlops.workflow.steps import (
     CacheConfig,
     ProcessingStep,
     Step,
     StepTypeEnum,
     TrainingStep,
 )
-from sagemaker.train.configs import (  # noqa: E402
+from sagemaker.train.configs import (
     CheckpointConfig,
     Compute,
     InputData,
     OutputDataConfig,
     StoppingCondition,
 )
-from sagemaker.train.model_trainer import ModelTrainer  # noqa: E402
+from sagemaker.train.model_trainer import ModelTrainer
 
 XGBOOST_VERSION = "3.2-0"
 PROCESSING = "/opt/ml/processing"
@@ -123,7 +123,9 @@ SOURCE_BUNDLE_URI = _asset_uri(SubVariable.SOURCE_BUNDLE_KEY)
 INFERENCE_BUNDLE_URI = _asset_uri(SubVariable.INFERENCE_BUNDLE_KEY)
 
 
-ROLE_ARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + SubVariable.EXECUTION_ROLE_NAME.ref
+ROLE_ARN = (
+    "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + SubVariable.EXECUTION_ROLE_NAME.ref
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +154,9 @@ def xgboost_image(region: str) -> str:
 
 
 def _deny_network(request: Any, **_: Any) -> None:
-    raise RuntimeError(f"the pipeline definition must build offline, but the SDK called {request.url}")
+    raise RuntimeError(
+        f"the pipeline definition must build offline, but the SDK called {request.url}"
+    )
 
 
 @contextmanager
@@ -222,10 +226,10 @@ def _output(step: str, name: str, local_path: str) -> ProcessingOutput:
 
 def _output_uri(step: ProcessingStep, name: str) -> PipelineVariable:
     outputs: Any = step.properties.ProcessingOutputConfig.Outputs
-    return outputs[name].S3Output.S3Uri  # type: ignore[no-any-return]
+    return outputs[name].S3Output.S3Uri
 
 
-class RegisterModelStep(Step):
+class RegisterModelStep(Step):  # type: ignore[misc]  # the SDK is untyped
     """A ``RegisterModel`` step from a hand-written ``CreateModelPackage`` request."""
 
     def __init__(self, name: str, request: dict[str, Any], retry: list[StepRetryPolicy]) -> None:
@@ -449,7 +453,9 @@ class _Builder:
                 SubVariable.MODEL_PACKAGE_GROUP.ref,
             ],
             [
-                _input("model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"),
+                _input(
+                    "model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"
+                ),
                 _input("test", _output_uri(preprocess, "test"), f"{PROCESSING}/test"),
             ],
             [_output("evaluate", "evaluation", f"{PROCESSING}/evaluation")],
@@ -514,7 +520,9 @@ class _Builder:
             return JsonGet(step_name=evaluate.name, property_file=report, json_path=path)
 
         candidate, approved = value(gate.json_path), value("approved_model.value")
-        compare = ConditionGreaterThanOrEqualTo if gate.higher_is_better else ConditionLessThanOrEqualTo
+        compare = (
+            ConditionGreaterThanOrEqualTo if gate.higher_is_better else ConditionLessThanOrEqualTo
+        )
         relation = ">=" if gate.higher_is_better else "<="
         fail = FailStep(
             name="QualityGateFailed",

@@ -332,4 +332,3 @@ class TrainingPipeline(Construct):
             ),
         )
         self.schedule.node.add_dependency(self.pipeline)
-

@@ -1,4 +1,5 @@
-"""`make run`'s lifecycle on a small dataset: synth checks, ETL, counts and summary.json."""
+"""`make run`'s lifecycle on a small dataset: synth checks, ETL, counts, the training
+pipeline on moto, and summary.json."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ pytestmark = pytest.mark.spark
 
 
 def test_local_run_writes_balanced_zone_counts(tmp_path, spark, capsys) -> None:
-    summary = main(["--rows", "400", "--out", str(tmp_path / "run")])
+    summary = main(["--rows", "2400", "--out", str(tmp_path / "run")])
     printed = capsys.readouterr().out
-    assert "[4/4] Glue job processed -> curated on local Spark: done" in printed
+    assert "[4/5] Glue job processed -> curated on local Spark: done" in printed
     assert "counts balance (in = valid + quarantined + duplicates): True" in printed
 
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -35,5 +36,15 @@ def test_local_run_writes_balanced_zone_counts(tmp_path, spark, capsys) -> None:
     assert processed["input_rows"] == (
         processed["valid_rows"] + processed["quarantined_rows"] + processed["duplicates_dropped"]
     )
-    assert zones["curated"]["curated_rows"] == 400 + 100
+    assert zones["curated"]["curated_rows"] == 2400 + 600
     assert "avg_monthly_spend" in zones["curated"]["columns"]
+
+    [execution] = written["pipeline"]
+    assert execution["status"] == "Succeeded"
+    assert [s["name"] for s in execution["steps"]][-1] == "Register"
+    assert all(s["seconds"] >= 0 for s in execution["steps"])
+    [package] = written["model_packages"]
+    assert package["arn"] == execution["model_package_arn"] and package["version"] == 1
+    assert package["approval_status"] == "PendingManualApproval"
+    assert package["metrics"]["auc"] >= 0.75
+    assert "model v1 (PendingManualApproval): auc" in printed

@@ -20,8 +20,8 @@ ZONES = ("Raw", "Processed", "Curated", "Artifacts")
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    return synth_and_check(tmp_path_factory.mktemp("cdk.out"))
+def report(synth_report):
+    return synth_report
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,17 @@ def templates(report) -> dict[str, Template]:
     return {
         p.parent.name.removeprefix("assembly-"): Template.from_json(json.loads(p.read_text()))
         for p in report.templates
+        if "DataLake" in p.name
     }
 
 
 def test_dev_and_prod_stages_synthesize_clean(report) -> None:
-    assert sorted(p.parent.name for p in report.templates) == ["assembly-Dev", "assembly-Prod"]
+    assert sorted(f"{p.parent.name}/{p.name.split('.')[0]}" for p in report.templates) == [
+        "assembly-Dev/DevDataLakeD9C17C37",
+        "assembly-Dev/DevMlPipeline5DF748EE",
+        "assembly-Prod/ProdDataLake192D6A22",
+        "assembly-Prod/ProdMlPipeline18EB62F0",
+    ]
     assert report.nag_failures == []
     assert report.lint_findings == []
 

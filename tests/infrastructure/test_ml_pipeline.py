@@ -1,0 +1,190 @@
+"""The MlPipeline stack and its SageMaker Pipeline definition, as synthesized offline.
+
+The definition is compared with a reviewed snapshot (tests/infrastructure/snapshots/):
+any change to it shows up in review. After an intended change, regenerate it with
+``UPDATE_SNAPSHOTS=1 make unit`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Template
+
+from config.schema import load_schema
+from stacks.constructs.pipeline_definition import (
+    PipelineOptions,
+    SubVariable,
+    _offline_session,
+    build_definition,
+)
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "pipeline_definition.json"
+
+
+@pytest.fixture(scope="module")
+def stacks(synth_report) -> dict[str, dict]:
+    out = synth_report.assembly_dir
+    return {
+        stage: json.loads(
+            next((out / f"assembly-{stage}").glob("*MlPipeline*.template.json")).read_text()
+        )
+        for stage in ("Dev", "Prod")
+    }
+
+
+def _pipeline(template: dict) -> tuple[dict, dict]:
+    [resource] = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"
+    ]
+    body, values = resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+    return json.loads(body), values
+
+
+def _steps(definition: dict) -> dict[str, dict]:
+    steps = {}
+    for step in definition["Steps"]:
+        steps[step["Name"]] = step
+        if step["Type"] == "Condition":
+            for nested in step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]:
+                steps[nested["Name"]] = nested
+    return steps
+
+
+def test_each_stage_has_a_pipeline_a_group_and_a_weekly_schedule(stacks) -> None:
+    for stage, template in stacks.items():
+        assertions = Template.from_json(template)
+        assertions.resource_count_is("AWS::SageMaker::Pipeline", 1)
+        assertions.has_resource_properties(
+            "AWS::SageMaker::ModelPackageGroup",
+            {"ModelPackageGroupName": f"customer-churn-models-{stage.lower()}"},
+        )
+        assertions.has_resource_properties(
+            "AWS::Scheduler::Schedule", {"ScheduleExpression": "cron(0 3 ? * MON *)"}
+        )
+
+
+def test_definition_has_the_steps_in_order_with_a_gate(stacks) -> None:
+    definition, values = _pipeline(stacks["Dev"])
+    steps = _steps(definition)
+    assert {name: step["Type"] for name, step in steps.items()} == {
+        "Preprocess": "Processing",
+        "DataQualityBaseline": "Processing",
+        "Train": "Training",
+        "Evaluate": "Processing",
+        "QualityGate": "Condition",
+        "Register": "RegisterModel",
+        "QualityGateFailed": "Fail",
+    }
+    gate = steps["QualityGate"]["Arguments"]
+    assert [s["Name"] for s in gate["IfSteps"]] == ["Register"]
+    assert [s["Name"] for s in gate["ElseSteps"]] == ["QualityGateFailed"]
+    paths = [c["LeftValue"]["Std:JsonGet"]["Path"] for c in gate["Conditions"]]
+    assert paths == ["binary_classification_metrics.auc.value"] * 2
+    rights = [c["RightValue"] for c in gate["Conditions"]]
+    assert rights[0] == {"Get": "Parameters.MetricThreshold"}
+    assert rights[1]["Std:JsonGet"]["Path"] == "approved_model.value"
+    assert steps["Evaluate"]["PropertyFiles"] == [
+        {
+            "PropertyFileName": "EvaluationReport",
+            "OutputName": "evaluation",
+            "FilePath": "evaluation.json",
+        }
+    ]
+    register = steps["Register"]["Arguments"]
+    assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert set(register["ModelMetrics"]) == {"ModelQuality", "ModelDataQuality"}
+    assert set(register["DriftCheckBaselines"]["ModelDataQuality"]) == {"Statistics", "Constraints"}
+    assert {p["Name"]: p["Type"] for p in definition["Parameters"]} == {
+        "InputDataUrl": "String",
+        "ProcessingInstanceType": "String",
+        "TrainingInstanceType": "String",
+        "MetricThreshold": "Float",
+        "ModelApprovalStatus": "String",
+    }
+    # Every placeholder is one the construct fills in (or a CloudFormation pseudo parameter).
+    placeholders = set(re.findall(r"\$\{([^}]+)\}", json.dumps(definition)))
+    assert placeholders - set(values) <= {"AWS::Region", "AWS::AccountId", "AWS::Partition"}
+    assert set(values) == {v.value for v in SubVariable}
+
+
+def test_jobs_are_encrypted_cached_and_retried(stacks) -> None:
+    steps = _steps(_pipeline(stacks["Dev"])[0])
+    key = SubVariable.KMS_KEY_ARN.ref
+    for name in ("Preprocess", "DataQualityBaseline", "Evaluate"):
+        arguments = steps[name]["Arguments"]
+        assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
+        assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == key
+    train = steps["Train"]["Arguments"]
+    assert train["ResourceConfig"]["VolumeKmsKeyId"] == key
+    assert train["OutputDataConfig"]["KmsKeyId"] == key
+    for name in ("Preprocess", "DataQualityBaseline", "Train", "Evaluate"):
+        assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+        retried = {t for p in steps[name]["RetryPolicies"] for t in p["ExceptionType"]}
+        assert {"Step.THROTTLING", "SageMaker.CAPACITY_ERROR"} <= retried
+
+
+def test_spot_training_with_checkpoints_in_dev_only(stacks) -> None:
+    dev = _steps(_pipeline(stacks["Dev"])[0])["Train"]["Arguments"]
+    prod = _steps(_pipeline(stacks["Prod"])[0])["Train"]["Arguments"]
+    assert dev["EnableManagedSpotTraining"] is True and "CheckpointConfig" in dev
+    assert "MaxWaitTimeInSeconds" in dev["StoppingCondition"]
+    assert prod.get("EnableManagedSpotTraining", False) is False and "CheckpointConfig" not in prod
+
+
+def test_roles_are_scoped_to_the_stage(stacks) -> None:
+    template = stacks["Dev"]
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            assert all("*" not in action for action in actions), statement
+            if statement["Resource"] == "*":
+                assert set(actions) <= {"ecr:GetAuthorizationToken", "sagemaker:ListModelPackages"}
+    [pass_role] = [
+        s
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "iam:PassRole"
+    ]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+
+
+def test_definition_builds_without_any_aws_call() -> None:
+    # The session the builder uses refuses every request, so a successful build is proof.
+    with _offline_session("us-east-1") as session, pytest.raises(RuntimeError, match="offline"):
+        session.boto_session.client("s3").list_buckets()
+    definition = build_definition(
+        PipelineOptions(
+            region="eu-west-1", dataset="churn", quality_gate=load_schema("churn").quality_gate
+        )
+    )
+    # The region's own image registry, from the SDK's offline tables.
+    assert "dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0" in json.dumps(definition)
+
+
+def test_definition_matches_the_reviewed_snapshot() -> None:
+    definition = build_definition(
+        PipelineOptions(
+            region="us-east-1",
+            dataset="churn",
+            quality_gate=load_schema("churn").quality_gate,
+            spot_training=True,
+        )
+    )
+    rendered = json.dumps(definition, indent=2, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.write_text(rendered)
+    assert rendered == SNAPSHOT.read_text(), "definition changed: review, then UPDATE_SNAPSHOTS=1"

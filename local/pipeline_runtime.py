@@ -134,7 +134,8 @@ class LocalPipeline:
         self.name = name
         self.sagemaker = sagemaker
         self.s3 = s3
-        self.work_dir = work_dir
+        # Absolute: job entry points run from their own folders (the code bundle's root).
+        self.work_dir = work_dir.resolve()
         self.env = env
         self.on_step = on_step or (lambda record: None)
         self.steps = {s.name: s for s in self._all_steps(definition["Steps"])}

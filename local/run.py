@@ -193,6 +193,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary["pipeline"] = training.execution_summary()
     summary["model_packages"] = training.model_packages
     print_training(training)
+    execution = training.executions[-1]
+    if execution.status != "Succeeded":
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        for record in execution.steps:
+            if record.status == "Failed" and record.log_tail:
+                print(f"--- {record.name} log (last lines) ---\n{record.log_tail}", file=sys.stderr)
+        raise SystemExit(f"the training pipeline failed: {execution.failure_reason}")
     summary["paths"] = {
         "raw": str(lake.raw),
         "processed": str(lake.processed),

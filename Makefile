@@ -59,6 +59,7 @@ synth: install
 bench: install
 	$(PY) -m bench.etl
 	$(PY) -m bench.model
+	$(PY) -m bench.serving
 
 deploy: install
 	$(CDK) deploy --no-notices $(CDK_CONTEXT) "$(or $(STAGE),Dev)/*"

@@ -31,6 +31,12 @@ def build_app(app: App) -> App:
     account = context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT") or OFFLINE_ACCOUNT
     region = context("region") or os.environ.get("CDK_DEFAULT_REGION") or OFFLINE_REGION
     model_package_arn = context("model_package_arn") or None
+    if model_package_arn is None:
+        print(
+            "No model_package_arn given: synthesizing without the Serving stacks "
+            "(make synth MODEL_PACKAGE_ARN=arn:aws:sagemaker:...:model-package/<group>/<n>).",
+            file=sys.stderr,
+        )
     for name in STAGES:
         MlopsStage(
             app,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# ml.m5.large has 2 vCPUs, like the machine bench/serving.py measured one-row CSV
+# requests on. Set from bench/results/serving.json; see docs/serving.md.
+INVOCATIONS_PER_INSTANCE_TARGET = 50_000
+
 
 @dataclass(frozen=True, kw_only=True)
 class StageSettings:
@@ -28,6 +32,19 @@ class StageSettings:
     spot_training: bool = False
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.xlarge"
+    # Serving. Both stages run real-time instances (serverless has no data capture and
+    # no canary rollout); prod keeps two for availability. Canary: the share of capacity
+    # that takes the new version first, and how long it bakes before the rest shifts.
+    endpoint_instance_type: str = "ml.m5.large"
+    endpoint_min_instances: int = 1
+    endpoint_max_instances: int = 2
+    capture_sampling_percentage: int = 100
+    canary_percent: int = 50
+    canary_bake_seconds: int = 300
+    latency_alarm_ms: int = 100
+    # Target of SageMakerVariantInvocationsPerInstance (per minute), from the load
+    # benchmark's per-worker throughput: see docs/serving.md for the arithmetic.
+    invocations_per_instance_target: int = INVOCATIONS_PER_INSTANCE_TARGET
     # From `-c model_package_arn=...`; used by the Serving stage (later issues).
     model_package_arn: str | None = None
 
@@ -50,4 +67,10 @@ def stage_settings(
         log_retention_days=365 if is_prod else 30,
         glue_max_workers=10 if is_prod else 4,
         spot_training=not is_prod,
+        endpoint_min_instances=2 if is_prod else 1,
+        endpoint_max_instances=6 if is_prod else 2,
+        # Dev sees little traffic and keeps all of it; prod samples to bound cost.
+        capture_sampling_percentage=20 if is_prod else 100,
+        canary_percent=10 if is_prod else 50,
+        canary_bake_seconds=600 if is_prod else 300,
     )

@@ -6,6 +6,8 @@
 4. run the Glue job processed -> curated (latest row per id, derived features);
 5. run the synthesized SageMaker Pipeline (Dev) on a moto server: preprocess, data
    quality baseline, train, evaluate, quality gate, register model version 1;
+6. approve it, serve the latest approved version behind the local endpoint (gunicorn
+   workers, data capture to moto S3) and send it a few hundred requests;
 and print what happened, also written to ``local-run/summary.json``.
 """
 
@@ -23,14 +25,17 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from config.schema import DATASETS_DIR, load_schema
+from config.settings import stage_settings
 from glue.validate import ProcessedCounts
+from local.endpoint_run import serve_and_probe
 from local.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
 from local.synth_check import synth_and_check
 from local.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
-from local.training_run import TrainingRun, run_training_pipeline
+from local.training_run import TrainingRun, approve_latest, execute, installed_pipeline
+from stacks.constructs.training_pipeline import resource_name
 
 T = TypeVar("T")
-STEPS = 5
+STEPS = 6
 
 
 def step(number: int, title: str, work: Callable[[], T]) -> tuple[T, float]:
@@ -85,6 +90,20 @@ def print_training(training: TrainingRun) -> None:
     for package in training.model_packages:
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in package["metrics"].items())
         print(f"      model v{package['version']} ({package['approval_status']}): {metrics}")
+
+
+def print_endpoint(endpoint: dict[str, Any]) -> None:
+    """Status counts, latency and what data capture wrote."""
+    print(
+        f"      {endpoint['requests']} requests: {endpoint['requests_ok']} ok, "
+        f"{endpoint['requests_client_error']} client errors (4xx), "
+        f"{endpoint['requests_server_error']} server errors; "
+        f"p50 {endpoint['p50_ms']:.1f} ms, p99 {endpoint['p99_ms']:.1f} ms"
+    )
+    print(
+        f"      data capture: {endpoint['capture_records']} records in "
+        f"{endpoint['capture_files']} file(s) under {endpoint['capture_location']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -184,22 +203,45 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "target_mean": round(float(curated_frame[schema.target.name].mean()), 4),
         },
     }
-    training, seconds = step(
-        5,
-        "SageMaker Pipeline (Dev) on moto: preprocess -> baseline -> train -> evaluate -> gate",
-        lambda: run_training_pipeline(out / "cdk.out", lake.curated, out / "pipeline"),
-    )
-    summary["steps"]["training_pipeline"] = round(seconds, 2)
-    summary["pipeline"] = training.execution_summary()
-    summary["model_packages"] = training.model_packages
-    print_training(training)
-    execution = training.executions[-1]
-    if execution.status != "Succeeded":
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        for record in execution.steps:
-            if record.status == "Failed" and record.log_tail:
-                print(f"--- {record.name} log (last lines) ---\n{record.log_tail}", file=sys.stderr)
-        raise SystemExit(f"the training pipeline failed: {execution.failure_reason}")
+    with installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline") as (
+        platform,
+        pipeline,
+    ):
+        training, seconds = step(
+            5,
+            "SageMaker Pipeline (Dev) on moto: preprocess -> baseline -> train -> evaluate -> gate",
+            lambda: execute(platform, pipeline),
+        )
+        summary["steps"]["training_pipeline"] = round(seconds, 2)
+        summary["pipeline"] = training.execution_summary()
+        summary["model_packages"] = training.model_packages
+        print_training(training)
+        execution = training.executions[-1]
+        if execution.status != "Succeeded":
+            (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            for record in execution.steps:
+                if record.status == "Failed" and record.log_tail:
+                    print(
+                        f"--- {record.name} log (last lines) ---\n{record.log_tail}",
+                        file=sys.stderr,
+                    )
+            raise SystemExit(f"the training pipeline failed: {execution.failure_reason}")
+
+        approve_latest(platform, training)
+        dev = stage_settings("Dev", account="local", region="local")
+        endpoint, seconds = step(
+            6,
+            "Approve v1; serve it locally (2 gunicorn workers, data capture); send requests",
+            lambda: serve_and_probe(
+                platform,
+                schema,
+                out / "endpoint",
+                endpoint_name=resource_name(dev, schema, "endpoint"),
+            ),
+        )
+    summary["steps"]["endpoint"] = round(seconds, 2)
+    summary["endpoint"] = endpoint
+    print_endpoint(endpoint)
     summary["paths"] = {
         "raw": str(lake.raw),
         "processed": str(lake.processed),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,28 @@ def print_step(record: StepRecord) -> None:
     print(f"      {record.name:<20} {record.status:<9} {record.seconds:6.1f}s  {facts}", flush=True)
 
 
+@contextmanager
+def installed_pipeline(
+    cdk_out: Path, curated_dir: Path, work_dir: Path
+) -> Iterator[tuple[LocalPlatform, LocalPipeline]]:
+    """The Dev stage's pipeline installed on a fresh moto server, for the block's duration."""
+    template = load_pipeline_template(cdk_out, "Dev")
+    with local_platform() as platform:
+        definition = platform.install(template, curated_dir)
+        yield (
+            platform,
+            LocalPipeline(
+                definition,
+                name=platform.pipeline_name,
+                sagemaker=platform.sagemaker,
+                s3=platform.s3,
+                work_dir=work_dir,
+                env=platform.env,
+                on_step=print_step,
+            ),
+        )
+
+
 def run_training_pipeline(
     cdk_out: Path,
     curated_dir: Path,
@@ -62,24 +85,24 @@ def run_training_pipeline(
     ``between(platform, run)`` is called after each execution, e.g. to approve a
     version before the next one runs.
     """
-    template = load_pipeline_template(cdk_out, "Dev")
-    with local_platform() as platform:
-        definition = platform.install(template, curated_dir)
-        pipeline = LocalPipeline(
-            definition,
-            name=platform.pipeline_name,
-            sagemaker=platform.sagemaker,
-            s3=platform.s3,
-            work_dir=work_dir,
-            env=platform.env,
-            on_step=print_step,
-        )
-        run = TrainingRun(pipeline_name=platform.pipeline_name)
-        for parameters in executions or [{}]:
-            run.executions.append(pipeline.execute(parameters))
-            if between is not None:
-                between(platform, run)
-        run.model_packages = platform.model_packages()
+    with installed_pipeline(cdk_out, curated_dir, work_dir) as (platform, pipeline):
+        return execute(platform, pipeline, executions=executions, between=between)
+
+
+def execute(
+    platform: LocalPlatform,
+    pipeline: LocalPipeline,
+    *,
+    executions: list[Mapping[str, Any]] | None = None,
+    between: Any = None,
+) -> TrainingRun:
+    """Run ``executions`` (parameter overrides; default: one with the defaults)."""
+    run = TrainingRun(pipeline_name=platform.pipeline_name)
+    for parameters in executions or [{}]:
+        run.executions.append(pipeline.execute(parameters))
+        if between is not None:
+            between(platform, run)
+    run.model_packages = platform.model_packages()
     return run
 
 

@@ -8,6 +8,7 @@ from constructs import Construct
 from config.settings import StageSettings
 from stacks.data_lake import DataLakeStack
 from stacks.ml_pipeline import MlPipelineStack
+from stacks.serving import ServingStack
 
 
 class MlopsStage(Stage):
@@ -27,3 +28,14 @@ class MlopsStage(Stage):
             data_lake=self.data_lake.shared,
         )
         self.ml_pipeline.add_stack_dependency(self.data_lake)
+        # Serving needs a model version; app.py says so when none is given.
+        self.serving: ServingStack | None = None
+        if settings.model_package_arn:
+            self.serving = ServingStack(
+                self,
+                "Serving",
+                settings=settings,
+                data_lake=self.data_lake.shared,
+                model_package_arn=settings.model_package_arn,
+            )
+            self.serving.add_stack_dependency(self.data_lake)

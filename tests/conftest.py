@@ -31,6 +31,19 @@ def synth_report(tmp_path_factory):
     return synth_and_check(tmp_path_factory.mktemp("cdk.out"))
 
 
+MODEL_PACKAGE_ARN = "arn:aws:sagemaker:us-east-1:111111111111:model-package/churn/1"
+
+
+@pytest.fixture(scope="session")
+def synth_report_with_arn(tmp_path_factory):
+    """The app synthesized with a model package to serve (so with the Serving stacks)."""
+    from local.synth_check import synth_and_check
+
+    return synth_and_check(
+        tmp_path_factory.mktemp("cdk.out"), {"model_package_arn": MODEL_PACKAGE_ARN}
+    )
+
+
 @pytest.fixture(scope="session")
 def model_run(tmp_path_factory) -> dict:
     """Curated churn rows -> preprocess -> train -> model.tar.gz -> evaluate, each entry

@@ -26,8 +26,8 @@ from stacks.constructs.pipeline_definition import (
     PipelineOptions,
     SubVariable,
     build_definition,
-    xgboost_image,
 )
+from stacks.constructs.sagemaker_access import framework_image_statements
 
 # Where synth writes the bundles before CDK stages them as assets; one folder per checkout.
 BUNDLE_DIR = (
@@ -142,8 +142,6 @@ class TrainingPipeline(Construct):
         """Exactly what the jobs do: read code, data and the registry; write run outputs."""
         stack = Stack.of(self)
         runs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*")
-        # The framework image's registry belongs to an AWS account that differs by region.
-        image_account = xgboost_image(region).split(".", 1)[0]
         job_logs = [
             stack.format_arn(
                 service="logs",
@@ -182,22 +180,7 @@ class TrainingPipeline(Construct):
                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 resources=[key.key_arn],
             ),
-            iam.PolicyStatement(
-                sid="PullFrameworkImage",
-                actions=[
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                resources=[
-                    f"arn:{stack.partition}:ecr:{region}:{image_account}:repository/sagemaker-xgboost"
-                ],
-            ),
-            iam.PolicyStatement(
-                sid="EcrLogin",
-                actions=["ecr:GetAuthorizationToken"],
-                resources=["*"],  # GetAuthorizationToken supports no resource ARN
-            ),
+            *framework_image_statements(self, region),
             iam.PolicyStatement(
                 sid="JobLogs",
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

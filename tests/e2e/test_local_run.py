@@ -15,7 +15,7 @@ pytestmark = pytest.mark.spark
 def test_local_run_writes_balanced_zone_counts(tmp_path, spark, capsys) -> None:
     summary = main(["--rows", "2400", "--out", str(tmp_path / "run")])
     printed = capsys.readouterr().out
-    assert "[4/5] Glue job processed -> curated on local Spark: done" in printed
+    assert "[4/6] Glue job processed -> curated on local Spark: done" in printed
     assert "counts balance (in = valid + quarantined + duplicates): True" in printed
 
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -48,3 +48,11 @@ def test_local_run_writes_balanced_zone_counts(tmp_path, spark, capsys) -> None:
     assert package["approval_status"] == "PendingManualApproval"
     assert package["metrics"]["auc"] >= 0.75
     assert "model v1 (PendingManualApproval): auc" in printed
+
+    endpoint = written["endpoint"]
+    assert endpoint["model_package_arn"] == package["arn"]  # approved, then served
+    assert endpoint["requests"] == 300
+    assert endpoint["requests_ok"] == 270 and endpoint["requests_client_error"] == 30
+    assert endpoint["requests_server_error"] == 0
+    assert 0 < endpoint["p50_ms"] <= endpoint["p99_ms"]
+    assert endpoint["capture_files"] >= 1 and endpoint["capture_records"] == 270

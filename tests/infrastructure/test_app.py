@@ -13,9 +13,8 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from app import validation_failures
-from local.synth_check import cdk_json_context, synth_and_check
+from local.synth_check import cdk_json_context
 
-ARN = "arn:aws:sagemaker:us-east-1:111111111111:model-package/churn/1"
 ZONES = ("Raw", "Processed", "Curated", "Artifacts")
 
 
@@ -42,10 +41,6 @@ def test_dev_and_prod_stages_synthesize_clean(report) -> None:
     ]
     assert report.nag_failures == []
     assert report.lint_findings == []
-
-
-def test_synth_accepts_a_model_package_arn(tmp_path: Path) -> None:
-    assert synth_and_check(tmp_path, {"model_package_arn": ARN}).clean
 
 
 def test_nag_really_runs_and_fails_on_a_finding(tmp_path: Path) -> None:

@@ -1,0 +1,121 @@
+"""``make run``'s serving step: approve, host and call the latest model, as in Dev.
+
+Approves the version the pipeline registered (a reviewer's decision in the cloud),
+stages the latest *Approved* package the way the serving container does, starts the
+local endpoint with data capture into the artifacts bucket on moto, sends a mix of
+valid and malformed requests, and reports status counts, latency and capture files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+
+from config.schema import DatasetSchema, FeatureType
+from local.data_capture import CaptureConfig
+from local.hosted_model import stage_model_package
+from local.load_client import Request, send_all, summarize
+from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
+from local.serving import start_endpoint
+from local.synthetic import generate_clean
+from stacks.constructs.endpoint import DATA_CAPTURE_PREFIX, VARIANT_NAME
+from training.preprocess import raw_feature_frame
+
+CSV, JSON = "text/csv", "application/json"
+
+
+def latest_approved(platform: LocalPlatform) -> str:
+    """The newest Approved version of the stage's group (what the delivery pipeline deploys)."""
+    listing = platform.sagemaker.list_model_packages(
+        ModelPackageGroupName=platform.model_package_group,
+        ModelApprovalStatus="Approved",
+        SortBy="CreationTime",
+        SortOrder="Descending",
+    )["ModelPackageSummaryList"]
+    if not listing:
+        raise RuntimeError(f"no approved model package in {platform.model_package_group}")
+    return str(listing[0]["ModelPackageArn"])
+
+
+def _malformed(schema: DatasetSchema, csv_line: str) -> list[Request]:
+    """One request per kind of bad input a client can send."""
+    fields = csv_line.split(",")
+    numeric = next(i for i, f in enumerate(schema.features) if f.type is FeatureType.NUMERIC)
+    category = next(i for i, f in enumerate(schema.features) if f.type is FeatureType.CATEGORICAL)
+    not_a_number, unknown = list(fields), list(fields)
+    not_a_number[numeric] = "abc"
+    unknown[category] = "no-such-category"
+    return [
+        Request(",".join(fields[:-1]).encode(), CSV),  # a field short
+        Request(",".join(not_a_number).encode(), CSV),
+        Request(",".join(unknown).encode(), CSV),
+        Request(csv_line.encode(), "text/plain"),  # unsupported content type
+        Request(b"{not json", JSON),
+        Request(b"", CSV),
+    ]
+
+
+def request_mix(schema: DatasetSchema, count: int, seed: int = 3) -> list[Request]:
+    """``count`` requests: one-row CSV mostly, some JSON, every tenth malformed."""
+    rows = raw_feature_frame(schema, generate_clean(schema, count, seed=seed))
+    lines = rows.to_csv(header=False, index=False).splitlines()
+    records = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
+        for record in rows.to_dict(orient="records")
+    ]
+    bad = cycle(_malformed(schema, lines[0]))
+    requests = []
+    for i in range(count):
+        if i % 10 == 9:
+            requests.append(next(bad))
+        elif i % 10 == 4:
+            body = json.dumps({"instances": [records[i]]}).encode()
+            requests.append(Request(body, JSON, accept=JSON))
+        else:
+            requests.append(Request(lines[i].encode(), CSV))
+    return requests
+
+
+def serve_and_probe(
+    platform: LocalPlatform,
+    schema: DatasetSchema,
+    work_dir: Path,
+    *,
+    endpoint_name: str,
+    requests: int = 300,
+    workers: int = 2,
+) -> dict[str, Any]:
+    """Host the latest approved version, call it, and return the ``endpoint`` summary."""
+    arn = latest_approved(platform)
+    serving_env = stage_model_package(platform.sagemaker, platform.s3, arn, work_dir / "container")
+    capture = CaptureConfig(
+        bucket=ARTIFACTS_BUCKET,
+        prefix=DATA_CAPTURE_PREFIX,
+        endpoint=endpoint_name,
+        variant=VARIANT_NAME,
+        sampling_percentage=100,
+    )
+    env = {**platform.env, **serving_env, **capture.to_env()}
+    with start_endpoint(env, workers=workers, log=work_dir / "endpoint.log") as endpoint:
+        responses = send_all(endpoint.host, endpoint.port, request_mix(schema, requests))
+    listing = platform.s3.list_objects_v2(
+        Bucket=ARTIFACTS_BUCKET, Prefix=f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"
+    )
+    keys = [item["Key"] for item in listing.get("Contents", [])]
+    records = sum(
+        len(platform.s3.get_object(Bucket=ARTIFACTS_BUCKET, Key=k)["Body"].read().splitlines())
+        for k in keys
+    )
+    return {
+        "endpoint_name": endpoint_name,
+        "model_package_arn": arn,
+        "workers": workers,
+        **summarize(responses),
+        "capture_files": len(keys),
+        "capture_records": records,
+        "capture_location": f"s3://{ARTIFACTS_BUCKET}/{DATA_CAPTURE_PREFIX}/{endpoint_name}/",
+        "capture_keys": keys,
+    }

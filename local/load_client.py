@@ -1,0 +1,62 @@
+"""An HTTP client for the local endpoint that keeps its connection open, and the
+latency summary ``make run`` and the benchmark report."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Request:
+    body: bytes
+    content_type: str
+    accept: str = "text/csv"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    seconds: float
+    body: bytes
+
+
+def send_all(host: str, port: int, requests: Iterable[Request]) -> list[Response]:
+    """Send ``requests`` one after another over one keep-alive connection."""
+    connection = http.client.HTTPConnection(host, port, timeout=30)
+    responses = []
+    try:
+        for request in requests:
+            started = time.perf_counter()
+            connection.request(
+                "POST",
+                "/invocations",
+                body=request.body,
+                headers={"Content-Type": request.content_type, "Accept": request.accept},
+            )
+            reply = connection.getresponse()
+            body = reply.read()
+            responses.append(Response(reply.status, time.perf_counter() - started, body))
+            if reply.will_close:
+                connection.close()
+                connection = http.client.HTTPConnection(host, port, timeout=30)
+    finally:
+        connection.close()
+    return responses
+
+
+def summarize(responses: list[Response]) -> dict[str, float | int]:
+    """Status counts and latency percentiles (milliseconds, all responses)."""
+    latencies = np.array([r.seconds for r in responses]) * 1000.0
+    return {
+        "requests": len(responses),
+        "requests_ok": sum(200 <= r.status < 300 for r in responses),
+        "requests_client_error": sum(400 <= r.status < 500 for r in responses),
+        "requests_server_error": sum(r.status >= 500 for r in responses),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 2) if len(responses) else 0.0,
+        "p99_ms": round(float(np.percentile(latencies, 99)), 2) if len(responses) else 0.0,
+    }

@@ -1,0 +1,94 @@
+"""Start and stop the local endpoint: gunicorn workers on a loopback port."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+APP = "local.endpoint_server:create_app_from_env()"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class RunningEndpoint:
+    host: str
+    port: int
+    workers: int
+    log: Path
+
+    def ping(self) -> int:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=2)
+        try:
+            connection.request("GET", "/ping")
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def start_endpoint(
+    env: Mapping[str, str], *, workers: int, log: Path, ready_seconds: float = 60.0
+) -> Iterator[RunningEndpoint]:
+    """Run gunicorn with ``workers`` processes until the block ends (then stop gracefully)."""
+    port = free_port()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:local.gunicorn_conf",
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        APP,
+    ]
+    python_path = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command,
+            env={**env, "PYTHONPATH": python_path},
+            cwd=REPO_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    endpoint = RunningEndpoint("127.0.0.1", port, workers, log)
+    try:
+        deadline = time.monotonic() + ready_seconds
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"the endpoint exited ({process.returncode}):\n{log.read_text()}"
+                )
+            try:
+                if endpoint.ping() == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the endpoint did not answer /ping in {ready_seconds}s")
+            time.sleep(0.2)
+        yield endpoint
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,260 @@
+"""A real-time endpoint for one registered model package: data capture, guarded
+blue/green deployment with alarm rollback, and autoscaling."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, DefaultStackSynthesizer, Duration, Stack
+from aws_cdk import aws_applicationautoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from config.schema import DatasetSchema
+from config.settings import StageSettings
+from stacks.constructs.nag import acknowledge, object_arn_finding
+from stacks.constructs.pipeline_definition import RUNS_PREFIX
+from stacks.constructs.sagemaker_access import framework_image_statements
+from stacks.constructs.training_pipeline import resource_name
+
+DATA_CAPTURE_PREFIX = "data-capture"
+VARIANT_NAME = "AllTraffic"
+CAPTURED_CSV = ["text/csv"]
+CAPTURED_JSON = ["application/json", "application/jsonlines"]
+
+
+class ModelEndpoint(Construct):
+    """Serves ``model_package_arn``; a new package rolls out as a canary that rolls back
+    by itself when the endpoint's 5xx or latency alarm fires during the bake."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        schema: DatasetSchema,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        model_package_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.endpoint_name = resource_name(settings, schema, "endpoint")
+        self.role = iam.Role(
+            self,
+            "ModelRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"Runs the {self.endpoint_name} model containers.",
+        )
+        policy = self._grant_model(key=key, artifacts=artifacts, region=settings.region)
+
+        model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            containers=[
+                sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn)
+            ],
+        )
+        # CreateModel checks that the role can read the model: attach the policy first.
+        model.node.add_dependency(policy)
+        # Network isolation would stop the container from downloading its inference code
+        # (SAGEMAKER_SUBMIT_DIRECTORY) and writing captures; it stays off.
+        acknowledge(
+            model,
+            "AwsSolutions-SM1",
+            "The endpoint is public-facing through the SageMaker runtime API only; it has "
+            "no VPC resources to reach, so it runs without a VPC.",
+        )
+        config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            kms_key_id=key.key_arn,
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=VARIANT_NAME,
+                    model_name=model.attr_model_name,
+                    # Real-time instances in every stage: serverless endpoints support
+                    # neither data capture nor deployment guardrails' canary traffic
+                    # shifting with alarm rollback, which monitoring and safe rollout need.
+                    instance_type=settings.endpoint_instance_type,
+                    initial_instance_count=settings.endpoint_min_instances,
+                    initial_variant_weight=1.0,
+                )
+            ],
+            data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+                enable_capture=True,
+                initial_sampling_percentage=settings.capture_sampling_percentage,
+                destination_s3_uri=f"s3://{artifacts.bucket_name}/{DATA_CAPTURE_PREFIX}",
+                kms_key_id=key.key_arn,
+                capture_options=[
+                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=mode)
+                    for mode in ("Input", "Output")
+                ],
+                capture_content_type_header=(
+                    sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+                        csv_content_types=CAPTURED_CSV, json_content_types=CAPTURED_JSON
+                    )
+                ),
+            ),
+        )
+        self.alarms = self._alarms(settings)
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=config.attr_endpoint_config_name,
+            deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
+                blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                    traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                        type="CANARY",
+                        canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
+                            type="CAPACITY_PERCENT", value=settings.canary_percent
+                        ),
+                        wait_interval_in_seconds=settings.canary_bake_seconds,
+                    ),
+                    # Keep the old fleet a while after full shift: a late alarm still
+                    # rolls back quickly.
+                    termination_wait_in_seconds=settings.canary_bake_seconds,
+                    maximum_execution_timeout_in_seconds=3600,
+                ),
+                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                    alarms=[
+                        sagemaker.CfnEndpoint.AlarmProperty(alarm_name=alarm.alarm_name)
+                        for alarm in self.alarms
+                    ]
+                ),
+            ),
+        )
+        self._autoscaling(settings)
+
+    def _metric(self, name: str, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT_NAME},
+            statistic=statistic,
+            period=Duration.minutes(1),
+        )
+
+    def _alarms(self, settings: StageSettings) -> list[cloudwatch.Alarm]:
+        errors = cloudwatch.Alarm(
+            self,
+            "Errors5xx",
+            alarm_description=(
+                f"{self.endpoint_name}: the model answered 5xx (rolls back a rollout)."
+            ),
+            metric=self._metric("Invocation5XXErrors", "Sum"),
+            threshold=1,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        latency = cloudwatch.Alarm(
+            self,
+            "ModelLatencyP99",
+            alarm_description=(
+                f"{self.endpoint_name}: p99 model latency above "
+                f"{settings.latency_alarm_ms} ms (rolls back a rollout)."
+            ),
+            # ModelLatency is reported in microseconds.
+            metric=self._metric("ModelLatency", "p99"),
+            threshold=settings.latency_alarm_ms * 1000,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return [errors, latency]
+
+    def _autoscaling(self, settings: StageSettings) -> None:
+        target = autoscaling.CfnScalableTarget(
+            self,
+            "ScalableTarget",
+            service_namespace="sagemaker",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            resource_id=f"endpoint/{self.endpoint_name}/variant/{VARIANT_NAME}",
+            min_capacity=settings.endpoint_min_instances,
+            max_capacity=settings.endpoint_max_instances,
+        )
+        target.node.add_dependency(self.endpoint)
+        autoscaling.CfnScalingPolicy(
+            self,
+            "InvocationsPerInstance",
+            policy_name=f"{self.endpoint_name}-invocations-per-instance",
+            policy_type="TargetTrackingScaling",
+            scaling_target_id=target.ref,
+            target_tracking_scaling_policy_configuration=autoscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
+                predefined_metric_specification=autoscaling.CfnScalingPolicy.PredefinedMetricSpecificationProperty(
+                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"
+                ),
+                # Invocations per instance per minute; derived in docs/serving.md.
+                target_value=float(settings.invocations_per_instance_target),
+                # Add capacity within a minute; give it back only after ten quiet ones.
+                scale_out_cooldown=60,
+                scale_in_cooldown=600,
+            ),
+        )
+
+    def _grant_model(self, *, key: kms.IKey, artifacts: s3.IBucket, region: str) -> iam.Policy:
+        """Read the model and its code, write captures, pull the image, write logs."""
+        stack = Stack.of(self)
+        # The registered package's inference bundle is a CDK asset of the MlPipeline stack,
+        # in the stage's bootstrap bucket (default qualifier).
+        bucket = (
+            DefaultStackSynthesizer.DEFAULT_FILE_ASSETS_BUCKET_NAME.replace(
+                "${Qualifier}", DefaultStackSynthesizer.DEFAULT_QUALIFIER
+            )
+            .replace("${AWS::AccountId}", stack.account)
+            .replace("${AWS::Region}", stack.region)
+        )
+        assets = f"arn:{stack.partition}:s3:::{bucket}/*"
+        logs = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/Endpoints/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        policy = iam.Policy(
+            self,
+            "ModelPolicy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadModel",
+                    actions=["s3:GetObject"],
+                    resources=[artifacts.arn_for_objects(f"{RUNS_PREFIX}/*"), assets],
+                ),
+                iam.PolicyStatement(
+                    sid="WriteCaptures",
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                    resources=[artifacts.arn_for_objects(f"{DATA_CAPTURE_PREFIX}/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="UseStageKey",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    resources=[key.key_arn],
+                ),
+                *framework_image_statements(self, region),
+                iam.PolicyStatement(
+                    sid="EndpointLogs",
+                    actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[logs],
+                ),
+            ],
+        )
+        policy.attach_to_role(self.role)
+        for finding, reason in {
+            "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
+            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*"): "The package's model "
+            "artifact sits under the training execution's id, decided at run time.",
+            object_arn_finding(self, artifacts, f"{DATA_CAPTURE_PREFIX}/*"): "SageMaker names "
+            "capture files by endpoint, variant and hour.",
+            f"Resource::{assets}": "The inference code bundle is a CDK asset whose key is its "
+            "content hash; read-only, and only in the stage's bootstrap bucket.",
+            f"Resource::{logs}": "SageMaker names the endpoint's log group and streams.",
+        }.items():
+            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
+        return policy

@@ -16,7 +16,8 @@ Contract, as the container's serving stack calls it:
 - ``output_fn(prediction, accept)``: ``text/csv`` (one line per record:
   ``probability,label`` for binary classification, the value for regression) or
   ``application/json`` (``{"predictions": [{"probability": p, "label": l}]}`` or
-  ``[{"value": v}]``). ``*/*`` or no Accept answers CSV.
+  ``[{"value": v}]``), or ``application/jsonlines`` (one such object per line).
+  ``*/*`` or no Accept answers CSV.
 
 Bad input is a client error, never a 500: it raises the inference toolkit's
 ``GenericInferenceToolkitError`` with 400 (malformed body, wrong field count, unknown
@@ -183,6 +184,15 @@ def predict_fn(data: Columns, model: Model) -> Prediction:
     )
 
 
+def _json_predictions(prediction: Prediction) -> list[dict[str, Any]]:
+    if prediction.is_classifier:
+        return [
+            {"probability": round(float(p), 6), "label": int(p >= CLASSIFICATION_THRESHOLD)}
+            for p in prediction.scores
+        ]
+    return [{"value": round(float(v), 6)} for v in prediction.scores]
+
+
 def output_fn(prediction: Prediction, accept: str) -> str:
     """Serialize predictions as CSV (default) or JSON."""
     media_type = _media_type(accept)
@@ -197,15 +207,10 @@ def output_fn(prediction: Prediction, accept: str) -> str:
             return ("%.6f,%d\n" * len(scores)) % tuple(pairs)
         return ("%.6f\n" * len(scores)) % tuple(scores.tolist())
     if media_type == JSON:
-        if prediction.is_classifier:
-            items = [
-                {"probability": round(float(p), 6), "label": int(p >= CLASSIFICATION_THRESHOLD)}
-                for p in scores
-            ]
-        else:
-            items = [{"value": round(float(v), 6)} for v in scores]
-        return json.dumps({"predictions": items})
+        return json.dumps({"predictions": _json_predictions(prediction)})
+    if media_type == JSONLINES:
+        return "".join(json.dumps(item) + "\n" for item in _json_predictions(prediction))
     raise client_error(
         HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-        f"accept {accept!r} is not supported; use {CSV} or {JSON}",
+        f"accept {accept!r} is not supported; use {CSV}, {JSON} or {JSONLINES}",
     )

@@ -84,7 +84,10 @@ def test_csv_json_and_json_lines_in_and_out(served, rows) -> None:
     assert [round(p["probability"], 6) for p in predictions] == [float(p) for p, _ in scores]
 
     jsonl = "\n".join(json.dumps(r) for r in records).encode()
-    assert _one(endpoint, jsonl, JSONL, JSON).status == 200
+    jsonl_out = _one(endpoint, jsonl, JSONL, JSONL)
+    assert jsonl_out.status == 200
+    lines = [json.loads(line) for line in jsonl_out.body.decode().splitlines()]
+    assert lines == predictions
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,8 @@ def test_csv_json_and_jsonlines_give_the_same_prediction(model) -> None:
         )
         assert answer["predictions"][0]["label"] == int(label)
     assert serve(model, ROW, accept="*/*") == csv_answer.splitlines()[0] + "\n"
+    lines = serve(model, ROW + "\n" + ROW, accept="application/jsonlines").splitlines()
+    assert [json.loads(line)["label"] for line in lines] == [int(label)] * 2
 
 
 @pytest.mark.parametrize(

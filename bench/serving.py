@@ -20,6 +20,7 @@ import multiprocessing
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,13 @@ def _client(host: str, port: int, body: bytes, seconds: float, results: Any) -> 
     """One connection sending the same request until time is up (runs in a thread)."""
     deadline = time.monotonic() + seconds
     request = Request(body, "text/csv")
-    collected: list[Response] = []
-    while time.monotonic() < deadline:
-        collected += send_all(host, port, [request] * 20)
-    results.extend(collected)
+
+    def until_deadline() -> Iterator[Request]:
+        while time.monotonic() < deadline:
+            yield request
+
+    # One connection for the whole run, as a client pool would keep it.
+    results.extend(send_all(host, port, until_deadline()))
 
 
 def _load(host: str, port: int, body: bytes, seconds: float, queue: Any) -> None:

@@ -36,8 +36,8 @@ class StageSettings:
     # no canary rollout); prod keeps two for availability. Canary: the share of capacity
     # that takes the new version first, and how long it bakes before the rest shifts.
     endpoint_instance_type: str = "ml.m5.large"
-    endpoint_min_instances: int = 1
-    endpoint_max_instances: int = 2
+    endpoint_min_instances: int = 2
+    endpoint_max_instances: int = 3
     capture_sampling_percentage: int = 100
     canary_percent: int = 50
     canary_bake_seconds: int = 300
@@ -67,8 +67,9 @@ def stage_settings(
         log_retention_days=365 if is_prod else 30,
         glue_max_workers=10 if is_prod else 4,
         spot_training=not is_prod,
-        endpoint_min_instances=2 if is_prod else 1,
-        endpoint_max_instances=6 if is_prod else 2,
+        # Two instances even in dev: a canary needs a fleet it can split (at most half).
+        endpoint_min_instances=2,
+        endpoint_max_instances=6 if is_prod else 3,
         # Dev sees little traffic and keeps all of it; prod samples to bound cost.
         capture_sampling_percentage=20 if is_prod else 100,
         canary_percent=10 if is_prod else 50,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import random
 import threading
 import uuid
@@ -27,6 +28,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+LOG = logging.getLogger("data_capture")
+# Records kept for a retry when S3 is unreachable; beyond this the oldest are dropped
+# (and counted), so a long outage cannot exhaust the worker's memory.
+MAX_PENDING_RECORDS = 100_000
 TEXT_ENCODINGS = {"text/csv": "CSV", "application/json": "JSON", "application/jsonlines": "JSON"}
 
 
@@ -112,6 +117,7 @@ class CaptureWriter:
         self._wake = threading.Event()
         self._closed = False
         self.files_written = 0
+        self.records_dropped = 0
         self._thread = threading.Thread(target=self._flush_loop, daemon=True)
         self._thread.start()
 
@@ -141,27 +147,44 @@ class CaptureWriter:
         )
 
     def flush(self) -> None:
+        """Upload what is buffered, one file per hour; failed files go back in the buffer."""
         with self._lock:
             pending, self._buffer = self._buffer, []
-        # One file per hour of capture, as the service groups them.
         by_hour: dict[str, list[tuple[datetime, str]]] = {}
         for at, line in pending:
             by_hour.setdefault(f"{at:%Y%m%d%H}", []).append((at, line))
+        failed: list[tuple[datetime, str]] = []
         for records in by_hour.values():
             body = "\n".join(line for _, line in records) + "\n"
-            self.s3.put_object(
-                Bucket=self.config.bucket, Key=self._key(records[0][0]), Body=body.encode()
-            )
-            self.files_written += 1
+            try:
+                self.s3.put_object(
+                    Bucket=self.config.bucket, Key=self._key(records[0][0]), Body=body.encode()
+                )
+                self.files_written += 1
+            except Exception:
+                LOG.exception("data capture upload failed; %d records kept", len(records))
+                failed += records
+        if failed:
+            with self._lock:
+                self._buffer = failed + self._buffer
+                overflow = len(self._buffer) - MAX_PENDING_RECORDS
+                if overflow > 0:
+                    del self._buffer[:overflow]
+                    self.records_dropped += overflow
 
     def _flush_loop(self) -> None:
         while not self._closed:
             self._wake.wait(self.config.flush_seconds)
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # never let the uploader die: the next round retries
+                LOG.exception("data capture flush failed")
 
     def close(self) -> None:
         self._closed = True
         self._wake.set()
         self._thread.join(timeout=10)
         self.flush()
+        if self._buffer:
+            LOG.error("data capture: %d records could not be uploaded", len(self._buffer))

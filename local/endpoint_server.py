@@ -47,11 +47,15 @@ def _media_type(header: str) -> str:
 
 
 def _respond(
-    start_response: StartResponse, status: HTTPStatus, body: bytes, content_type: str
+    start_response: StartResponse,
+    status: HTTPStatus,
+    body: bytes,
+    content_type: str,
+    extra: list[tuple[str, str]] | None = None,
 ) -> list[bytes]:
     start_response(
         f"{status.value} {status.phrase}",
-        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+        [("Content-Type", content_type), ("Content-Length", str(len(body))), *(extra or [])],
     )
     return [body]
 
@@ -81,7 +85,9 @@ class EndpointApp:
         if path == "/ping":
             if method != "GET":
                 return _text(start_response, HTTPStatus.METHOD_NOT_ALLOWED, "use GET /ping")
-            return _respond(start_response, HTTPStatus.OK, b"", "text/plain")
+            # Which worker answered: lets the launcher wait until every worker is up.
+            pid = [("X-Worker-Pid", str(os.getpid()))]
+            return _respond(start_response, HTTPStatus.OK, b"", "text/plain", pid)
         if path != "/invocations":
             return _text(start_response, HTTPStatus.NOT_FOUND, f"no route {path!r}")
         if method != "POST":
@@ -95,14 +101,28 @@ class EndpointApp:
             return _text(start_response, HTTPStatus.BAD_REQUEST, "Content-Length is not a number")
         if length > MAX_PAYLOAD_BYTES:
             # Refused without buffering: the body is drained in chunks so that the client
-            # (still sending) gets the 413 rather than a broken connection.
+            # (still sending) gets the 413 rather than a broken connection; the
+            # connection is closed after, in case the drain stopped short.
             _drain(environ["wsgi.input"], length)
-            return _text(
+            message = f"payload is {length} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (6 MB)"
+            return _respond(
                 start_response,
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                f"payload is {length} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (6 MB)",
+                message.encode(),
+                "text/plain; charset=utf-8",
+                [("Connection", "close")],
             )
-        raw = environ["wsgi.input"].read(length) if length else b""
+        if length:
+            raw = environ["wsgi.input"].read(length)
+        else:
+            # No Content-Length (chunked): read at most one byte past the limit.
+            raw = environ["wsgi.input"].read(MAX_PAYLOAD_BYTES + 1)
+            if len(raw) > MAX_PAYLOAD_BYTES:
+                return _text(
+                    start_response,
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"payload exceeds the limit of {MAX_PAYLOAD_BYTES} bytes (6 MB)",
+                )
         content_type = environ.get("CONTENT_TYPE", "")
         accept = environ.get("HTTP_ACCEPT", "")
         try:

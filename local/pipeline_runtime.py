@@ -174,7 +174,11 @@ class LocalPipeline:
         return execution
 
     def _parameters(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
-        casts: dict[str, Callable[[Any], Any]] = {"Float": float, "Integer": int, "Boolean": bool}
+        casts: dict[str, Callable[[Any], Any]] = {
+            "Float": float,
+            "Integer": int,
+            "Boolean": lambda v: str(v).lower() == "true",
+        }
         values = {}
         for parameter in self.definition.get("Parameters", []):
             name, kind = parameter["Name"], parameter["Type"]
@@ -297,8 +301,15 @@ class _State:
         started = time.monotonic()
         try:
             record = runners[step.type](step)
-        except JobFailedError as failure:
-            record = StepRecord(step.name, step.type, "Failed", 0.0, failure.log_tail)
+        except PipelineError:
+            raise  # the definition itself is wrong: not a step failure
+        except Exception as failure:
+            # As on SageMaker, a job that fails, or whose inputs, outputs or API calls
+            # fail, ends the step (and the execution) as Failed with the reason.
+            tail = failure.log_tail if isinstance(failure, JobFailedError) else ""
+            record = StepRecord(
+                step.name, step.type, "Failed", 0.0, tail, detail={"error": str(failure)}
+            )
             self._finish(record, started)
             raise _ExecutionStoppedError(f"step {step.name} failed: {failure}") from failure
         self._finish(record, started)

@@ -26,12 +26,36 @@ class RunningEndpoint:
     log: Path
 
     def ping(self) -> int:
+        return self._ping()[0]
+
+    def _ping(self) -> tuple[int, str]:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=2)
         try:
             connection.request("GET", "/ping")
-            return connection.getresponse().status
+            response = connection.getresponse()
+            return response.status, response.getheader("X-Worker-Pid", "")
         finally:
             connection.close()
+
+    def wait_until_ready(self, process: subprocess.Popen[bytes], seconds: float) -> None:
+        """Until every worker has loaded the model and answered /ping (or fail)."""
+        deadline = time.monotonic() + seconds
+        ready: set[str] = set()
+        while len(ready) < self.workers:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"the endpoint exited ({process.returncode}):\n{self.log.read_text()}"
+                )
+            try:
+                status, pid = self._ping()
+                if status == 200:
+                    ready.add(pid)
+            except OSError:
+                time.sleep(0.1)
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{len(ready)} of {self.workers} workers answered /ping in {seconds}s"
+                )
 
 
 def free_port() -> int:

@@ -24,6 +24,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
+import csv
 import html
 import json
 import tarfile
@@ -40,7 +41,7 @@ from sklearn import metrics as skm
 
 from config.schema import ProblemType, QualityGate
 from features.transform import FeatureTransform
-from training.registry import latest_approved, metric_at
+from training.registry import download, latest_approved, metric_at
 from training.splits import load_split
 from training.train import MODEL_FILE
 
@@ -188,19 +189,58 @@ def html_report(report: dict[str, Any], images: list[str], out: Path) -> Path:
     return path
 
 
-def comparison(report: dict[str, Any], gate: QualityGate, group: str) -> dict[str, Any]:
+def load_packaged(archive_path: Path) -> tuple[xgb.Booster, FeatureTransform]:
+    """The booster and fitted transformation inside a model.tar.gz."""
+    with tempfile.TemporaryDirectory() as extracted:
+        with tarfile.open(archive_path) as archive:
+            archive.extractall(extracted, filter="data")
+        booster = xgb.Booster()
+        booster.load_model(Path(extracted) / MODEL_FILE)
+        return booster, FeatureTransform.load(Path(extracted))
+
+
+def quality_report(
+    problem: ProblemType, labels: np.ndarray, predictions: np.ndarray
+) -> dict[str, Any]:
+    if problem is ProblemType.BINARY_CLASSIFICATION:
+        return classification_report(labels.astype(int), predictions)
+    return regression_report(labels, predictions)
+
+
+def score_raw(
+    booster: xgb.Booster, transform: FeatureTransform, test_dir: Path, labels: np.ndarray
+) -> dict[str, Any]:
+    """Score the raw test rows with a model and its own transformation."""
+    with (test_dir / "test_raw.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    features = transform.encode(transform.parse_rows(rows))
+    predictions = booster.inplace_predict(features)
+    return quality_report(transform.schema.problem_type, labels, predictions)
+
+
+def comparison(
+    report: dict[str, Any], gate: QualityGate, group: str, test_dir: Path, labels: np.ndarray
+) -> dict[str, Any]:
     """The ``approved_model`` block of the report: what the quality gate compares against.
 
+    The approved model is scored here, on this execution's test split (with its own
+    fitted transformation on the raw rows), so both numbers describe the same data.
     With no approved model (or no group) the candidate is compared with itself, so the
     "not worse than the approved model" half of the gate holds trivially.
     """
     candidate = metric_at(report, gate.json_path)
-    approved = latest_approved(group, gate) if group else None
+    approved = latest_approved(group) if group else None
+    value = candidate
+    if approved is not None:
+        with tempfile.TemporaryDirectory() as scratch:
+            archive = download(approved.model_data_url, Path(scratch) / "model.tar.gz")
+            booster, transform = load_packaged(archive)
+        value = metric_at(score_raw(booster, transform, test_dir, labels), gate.json_path)
     return {
         "metric": gate.metric,
         "higher_is_better": gate.higher_is_better,
         "model_package_arn": approved.model_package_arn if approved else None,
-        "value": approved.value if approved else candidate,
+        "value": value,
     }
 
 
@@ -208,21 +248,13 @@ def evaluate(
     *, model_dir: Path, test_dir: Path, output_dir: Path, model_package_group: str = ""
 ) -> dict[str, Any]:
     """Score the test split with the packaged model; write the report; return it."""
-    with tempfile.TemporaryDirectory() as extracted:
-        with tarfile.open(model_dir / "model.tar.gz") as archive:
-            archive.extractall(extracted, filter="data")
-        booster = xgb.Booster()
-        booster.load_model(Path(extracted) / MODEL_FILE)
-        transform = FeatureTransform.load(Path(extracted))
+    booster, transform = load_packaged(model_dir / "model.tar.gz")
     features, labels, names = load_split(test_dir, "test")
     booster.feature_names = names
     predictions = booster.inplace_predict(features)
-    if transform.schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
-        report = classification_report(labels.astype(int), predictions)
-    else:
-        report = regression_report(labels, predictions)
+    report = quality_report(transform.schema.problem_type, labels, predictions)
     report["approved_model"] = comparison(
-        report, transform.schema.quality_gate, model_package_group
+        report, transform.schema.quality_gate, model_package_group, test_dir, labels
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "evaluation.json").write_text(json.dumps(report, indent=2))

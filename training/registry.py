@@ -1,27 +1,23 @@
-"""The currently approved model of a model package group, and its gate metric.
+"""The currently approved model of a model package group.
 
-The evaluation step reads it so the pipeline's condition can refuse a model that is
-worse than the one in production. The metric comes from the evaluation.json the
-approved package recorded as its model-quality statistics, so both numbers were
-computed by the same code.
+The evaluation step scores it on the execution's own test split, so the pipeline's
+condition can refuse a model that is worse than the approved one on the same data.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import boto3
 
-from config.schema import QualityGate
-
 
 @dataclass(frozen=True)
 class ApprovedModel:
     model_package_arn: str
-    value: float
+    model_data_url: str
 
 
 def metric_at(report: dict[str, Any], path: str) -> float:
@@ -34,8 +30,8 @@ def metric_at(report: dict[str, Any], path: str) -> float:
     return float(node)
 
 
-def latest_approved(group: str, gate: QualityGate) -> ApprovedModel | None:
-    """The newest Approved package of ``group`` and its gate metric; None if there is none."""
+def latest_approved(group: str) -> ApprovedModel | None:
+    """The newest Approved package of ``group`` and its model artifact; None if none."""
     sagemaker = boto3.client("sagemaker")
     listing = sagemaker.list_model_packages(
         ModelPackageGroupName=group,
@@ -48,13 +44,12 @@ def latest_approved(group: str, gate: QualityGate) -> ApprovedModel | None:
         return None
     arn = listing[0]["ModelPackageArn"]
     described = sagemaker.describe_model_package(ModelPackageName=arn)
-    try:
-        uri = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
-    except KeyError as missing:
-        raise ValueError(f"approved model package {arn} records no model-quality metrics") from (
-            missing
-        )
+    container = described["InferenceSpecification"]["Containers"][0]
+    return ApprovedModel(model_package_arn=arn, model_data_url=container["ModelDataUrl"])
+
+
+def download(uri: str, destination: Path) -> Path:
+    """Copy the S3 object at ``uri`` to ``destination``."""
     location = urlparse(uri)
-    body = boto3.client("s3").get_object(Bucket=location.netloc, Key=location.path.lstrip("/"))
-    report = json.loads(body["Body"].read())
-    return ApprovedModel(model_package_arn=arn, value=metric_at(report, gate.json_path))
+    boto3.client("s3").download_file(location.netloc, location.path.lstrip("/"), str(destination))
+    return destination

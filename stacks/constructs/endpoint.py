@@ -106,6 +106,8 @@ class ModelEndpoint(Construct):
             "Endpoint",
             endpoint_name=self.endpoint_name,
             endpoint_config_name=config.attr_endpoint_config_name,
+            # A new config keeps the instance count autoscaling reached, not the initial one.
+            retain_all_variant_properties=True,
             deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
                 blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
                     traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
@@ -236,6 +238,13 @@ class ModelEndpoint(Construct):
                     sid="UseStageKey",
                     actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                     resources=[key.key_arn],
+                ),
+                iam.PolicyStatement(
+                    # The instances' volumes are encrypted with the stage key.
+                    sid="GrantKeyToVolumes",
+                    actions=["kms:CreateGrant"],
+                    resources=[key.key_arn],
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
                 ),
                 *framework_image_statements(self, region),
                 iam.PolicyStatement(

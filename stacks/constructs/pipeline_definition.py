@@ -36,6 +36,9 @@ from training.train import METRIC_DEFINITIONS
 
 # The SDK needs a region to import; synth passes the stage's region explicitly anyway.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# Importing the SDK builds default boto3 sessions, whose credential lookup would try the
+# EC2 metadata endpoint: synth never needs credentials, so never ask it.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 from sagemaker.core import image_uris
 from sagemaker.core.helper.pipeline_variable import PipelineVariable
@@ -278,6 +281,8 @@ class _Builder:
         self.approval = ParameterString(
             name="ModelApprovalStatus", default_value="PendingManualApproval"
         )
+        # Train and Evaluate read per-execution URIs, so a cache hit can only be the same
+        # execution's own earlier attempt (a retried or re-run execution).
         self.cache = CacheConfig(enable_caching=True, expire_after=CACHE_FOR)
         # Throttling and service faults are worth retrying for every step; capacity and
         # account limits only for the steps that start jobs.
@@ -316,6 +321,7 @@ class _Builder:
         inputs: list[ProcessingInput],
         outputs: list[ProcessingOutput],
         property_files: list[PropertyFile] | None = None,
+        cache: bool = True,
     ) -> ProcessingStep:
         processor = Processor(
             role=ROLE_ARN,
@@ -326,6 +332,8 @@ class _Builder:
             volume_kms_key=SubVariable.KMS_KEY_ARN.ref,
             output_kms_key=SubVariable.KMS_KEY_ARN.ref,
             base_job_name=name.lower(),
+            # boto3 in the job (Evaluate reads the registry) needs the stage's region.
+            env={"AWS_DEFAULT_REGION": "${AWS::Region}"},
             sagemaker_session=self.session,
         )
         code = _input("code", SOURCE_BUNDLE_URI, CODE_DIR)
@@ -336,7 +344,7 @@ class _Builder:
             name=name,
             step_args=step_args,
             property_files=property_files,
-            cache_config=self.cache,
+            cache_config=self.cache if cache else None,
             retry_policies=[self.step_retry, self.job_retry],
         )
 
@@ -358,6 +366,9 @@ class _Builder:
                 _output("preprocess", name, f"{out}/{name}")
                 for name in ("train", "validation", "test", "baseline")
             ],
+            # Not cached: its input URI stays the same while the curated data behind it
+            # changes, and a cache hit would retrain on last week's split.
+            cache=False,
         )
 
     def baseline(self, preprocess: ProcessingStep) -> ProcessingStep:
@@ -378,6 +389,7 @@ class _Builder:
                 )
             ],
             [_output("baseline", "baseline", f"{PROCESSING}/output")],
+            cache=False,  # its input is Preprocess's fresh, per-execution output anyway
         )
 
     def train(self, preprocess: ProcessingStep) -> TrainingStep:
@@ -409,6 +421,7 @@ class _Builder:
             hyperparameters={
                 "sagemaker_program": "training/train.py",
                 "sagemaker_submit_directory": SOURCE_BUNDLE_URI,
+                "sagemaker_region": "${AWS::Region}",
                 **dict(options.hyperparameters),
             },
         )

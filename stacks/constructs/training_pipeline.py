@@ -133,7 +133,7 @@ class TrainingPipeline(Construct):
             },
         )
         # Executions started right after deployment need the policy attached already.
-        self.pipeline.node.add_dependency(pipeline_policy, self.group)
+        self.pipeline.node.add_dependency(pipeline_policy, self.job_policy, self.group)
         self._schedule(pipeline_name)
 
     def _grant_jobs(
@@ -156,9 +156,15 @@ class TrainingPipeline(Construct):
                 sid="ReadCode",
                 actions=["s3:GetObject"],
                 resources=[
-                    a.bucket.arn_for_objects(a.s3_object_key)
-                    for a in (self.source_bundle, self.inference_bundle)
+                    self.source_bundle.bucket.arn_for_objects(self.source_bundle.s3_object_key)
                 ],
+            ),
+            iam.PolicyStatement(
+                # A processing input is an S3 prefix: SageMaker lists it, then downloads.
+                sid="ListCode",
+                actions=["s3:ListBucket"],
+                resources=[self.source_bundle.bucket.bucket_arn],
+                conditions={"StringEquals": {"s3:prefix": self.source_bundle.s3_object_key}},
             ),
             iam.PolicyStatement(
                 sid="ListData",
@@ -180,6 +186,13 @@ class TrainingPipeline(Construct):
                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 resources=[key.key_arn],
             ),
+            iam.PolicyStatement(
+                # Jobs' volumes are encrypted with the stage key: EBS needs a grant on it.
+                sid="GrantKeyToVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
             *framework_image_statements(self, region),
             iam.PolicyStatement(
                 sid="JobLogs",
@@ -199,6 +212,7 @@ class TrainingPipeline(Construct):
         ]
         policy = iam.Policy(self, "JobPolicy", statements=statements)
         policy.attach_to_role(self.job_role)
+        self.job_policy = policy
         for finding, reason in {
             "Resource::*": "ecr:GetAuthorizationToken and sagemaker:ListModelPackages support "
             "no resource ARN.",

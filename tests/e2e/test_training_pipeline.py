@@ -104,23 +104,28 @@ def test_model_worse_than_the_approved_one_is_not_registered(cdk_out, curated, t
         reports.append(_evaluation(platform, run))
         if len(run.executions) == 1:
             approve_latest(platform, run)
-            upload_dir(platform.s3, noisy, f"s3://{CURATED_BUCKET}/noisy/")
+            upload_dir(platform.s3, noisy, f"s3://{CURATED_BUCKET}/data/noisy/")
 
     run = run_training_pipeline(
         cdk_out,
         curated,
         tmp_path / "work",
         # The threshold is out of the way: only "not worse than approved" decides.
-        executions=[{}, {"InputDataUrl": f"s3://{CURATED_BUCKET}/noisy/", "MetricThreshold": 0.0}],
+        executions=[
+            {},
+            {"InputDataUrl": f"s3://{CURATED_BUCKET}/data/noisy/", "MetricThreshold": 0.0},
+        ],
         between=approve_then_add_noise,
     )
 
     first, second = run.executions
     assert first.status == "Succeeded" and second.status == "Failed"
-    approved, candidate = reports
+    first_report, candidate = reports
+    assert first_report["approved_model"]["model_package_arn"] is None
+    # v1 was scored again, on the second execution's own test split.
     assert candidate["approved_model"]["model_package_arn"] == first.model_package_arn
-    assert candidate["approved_model"]["value"] == pytest.approx(
-        approved["binary_classification_metrics"]["auc"]["value"]
+    assert candidate["approved_model"]["value"] != pytest.approx(
+        first_report["binary_classification_metrics"]["auc"]["value"]
     )
     assert (
         candidate["binary_classification_metrics"]["auc"]["value"]

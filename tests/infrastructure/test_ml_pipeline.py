@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -122,8 +123,13 @@ def test_jobs_are_encrypted_cached_and_retried(stacks) -> None:
     train = steps["Train"]["Arguments"]
     assert train["ResourceConfig"]["VolumeKmsKeyId"] == key
     assert train["OutputDataConfig"]["KmsKeyId"] == key
-    for name in ("Preprocess", "DataQualityBaseline", "Train", "Evaluate"):
+    # Only steps whose inputs are per-execution URIs may be served from the cache: the
+    # curated data changes behind Preprocess's unchanging input URI.
+    assert "CacheConfig" not in steps["Preprocess"]
+    assert "CacheConfig" not in steps["DataQualityBaseline"]
+    for name in ("Train", "Evaluate"):
         assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+    for name in ("Preprocess", "DataQualityBaseline", "Train", "Evaluate"):
         retried = {t for p in steps[name]["RetryPolicies"] for t in p["ExceptionType"]}
         assert {"Step.THROTTLING", "SageMaker.CAPACITY_ERROR"} <= retried
 
@@ -162,10 +168,22 @@ def test_roles_are_scoped_to_the_stage(stacks) -> None:
     }
 
 
-def test_definition_builds_without_any_aws_call() -> None:
-    # The session the builder uses refuses every request, so a successful build is proof.
+def test_definition_builds_without_any_aws_call(monkeypatch) -> None:
+    # The session the builder uses refuses every request...
     with _offline_session("us-east-1") as session, pytest.raises(RuntimeError, match="offline"):
         session.boto_session.client("s3").list_buckets()
+    # ...and no socket may even connect anywhere but this machine while it builds.
+    attempts: list[object] = []
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else address
+        if not str(host).startswith(("127.", "::1", "localhost", "/")):
+            attempts.append(address)
+            raise OSError(f"network access during synth: {address}")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     definition = build_definition(
         PipelineOptions(
             region="eu-west-1", dataset="churn", quality_gate=load_schema("churn").quality_gate
@@ -173,6 +191,7 @@ def test_definition_builds_without_any_aws_call() -> None:
     )
     # The region's own image registry, from the SDK's offline tables.
     assert "dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.2-0" in json.dumps(definition)
+    assert attempts == []
 
 
 def test_definition_matches_the_reviewed_snapshot() -> None:

@@ -86,7 +86,7 @@ def test_data_capture_is_encrypted_with_the_stage_key(serving, stage, sampling) 
     )
 
 
-@pytest.mark.parametrize(("stage", "low", "high"), [("Dev", 1, 2), ("Prod", 2, 6)])
+@pytest.mark.parametrize(("stage", "low", "high"), [("Dev", 2, 3), ("Prod", 2, 6)])
 def test_scaling_bounds_and_policy(serving, stage, low, high) -> None:
     template = serving[stage]
     template.has_resource_properties(

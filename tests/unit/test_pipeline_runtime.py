@@ -113,3 +113,36 @@ def test_navigate_follows_named_items_and_indexes() -> None:
     assert navigate(described, "Outputs[0].S3Uri", what="t") == "s3://x/a"
     with pytest.raises(PipelineError, match="no item named 'c'"):
         navigate(described, "Outputs['c'].S3Uri", what="t")
+
+
+def test_a_step_whose_call_fails_ends_the_execution_as_failed() -> None:
+    class _Refusing(_SageMaker):
+        def create_model_package(self, **_: object) -> dict:
+            raise RuntimeError("ValidationException: group does not exist")
+
+    steps = [{"Name": "Register", "Type": "RegisterModel", "Arguments": {"X": "y"}}]
+    pipeline = _pipeline(steps)
+    pipeline.sagemaker = _Refusing()
+    execution = pipeline.execute()
+    assert execution.status == "Failed"
+    assert "step Register failed: ValidationException" in execution.failure_reason
+    assert execution.steps[0].status == "Failed"
+
+
+def test_boolean_parameters_parse_false() -> None:
+    flag = [{"Name": "Flag", "Type": "Boolean", "DefaultValue": False}]
+    steps = [
+        {
+            "Name": "Gate",
+            "Type": "Condition",
+            "Arguments": {
+                "Conditions": [
+                    {"Type": "Equals", "LeftValue": {"Get": "Parameters.Flag"}, "RightValue": False}
+                ],
+                "IfSteps": [],
+                "ElseSteps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "x"}}],
+            },
+        }
+    ]
+    assert _pipeline(steps, flag).execute({"Flag": "false"}).status == "Succeeded"
+    assert _pipeline(steps, flag).execute({"Flag": "true"}).status == "Failed"

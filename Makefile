@@ -54,6 +54,7 @@ unit: install
 test: lint typecheck unit
 
 synth: install
+	rm -rf cdk.out  # a stage synthesized without Serving must not keep an old Serving template
 	$(CDK) synth --quiet --no-notices $(CDK_CONTEXT)
 
 bench: install

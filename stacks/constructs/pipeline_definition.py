@@ -151,9 +151,24 @@ class PipelineOptions:
     )
 
 
+@contextmanager
+def _quiet_sdk() -> Iterator[None]:
+    """Hold the SDK's INFO chatter ("Ignoring unnecessary instance type", ...) back."""
+    loggers = [logging.getLogger(name) for name in ("sagemaker", "sagemaker.config")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def xgboost_image(region: str) -> str:
     """The XGBoost framework container's image URI in ``region`` (from the SDK's tables)."""
-    return str(image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION))
+    with _quiet_sdk():
+        return str(image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION))
 
 
 def _deny_network(request: Any, **_: Any) -> None:
@@ -172,10 +187,6 @@ def _offline_session(region: str) -> Iterator[PipelineSession]:
     # this variable; the role is a placeholder here anyway.
     previous = os.environ.get("SAGEMAKER_VALIDATE_ROLE")
     os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
-    quiet = ("sagemaker", "sagemaker.config")
-    levels = {name: logging.getLogger(name).level for name in quiet}
-    for name in quiet:
-        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         yield PipelineSession(
             boto_session=boto3.Session(botocore_session=botocore_session, region_name=region),
@@ -190,8 +201,6 @@ def _offline_session(region: str) -> Iterator[PipelineSession]:
             os.environ.pop("SAGEMAKER_VALIDATE_ROLE", None)
         else:
             os.environ["SAGEMAKER_VALIDATE_ROLE"] = previous
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
 
 
 def _run_location(step: str, name: str) -> Join:
@@ -564,7 +573,7 @@ class _Builder:
 
 def build_definition(options: PipelineOptions) -> dict[str, Any]:
     """The pipeline definition (with ``${...}`` placeholders) as a JSON-ready dict."""
-    with _offline_session(options.region) as session, warnings.catch_warnings():
+    with _offline_session(options.region) as session, _quiet_sdk(), warnings.catch_warnings():
         # "Running within a PipelineSession, there will be No Wait...": that is the point.
         warnings.simplefilter("ignore", UserWarning)
         build = _Builder(options, session)

@@ -303,7 +303,11 @@ class TrainingPipeline(Construct):
         role = iam.Role(
             self,
             "ScheduleRole",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            # Only schedules of this account may use the role (confused deputy).
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
             description=f"Starts {pipeline_name} once a week.",
         )
         role.add_to_policy(

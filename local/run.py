@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from config.schema import DATASETS_DIR, load_schema
+from config.schema import DATASETS_DIR, DatasetSchema, load_schema
 from config.settings import stage_settings
 from glue.validate import ProcessedCounts
 from local.endpoint_run import serve_and_probe
@@ -104,6 +104,56 @@ def print_endpoint(endpoint: dict[str, Any]) -> None:
         f"      data capture: {endpoint['capture_records']} records in "
         f"{endpoint['capture_files']} file(s) under {endpoint['capture_location']}"
     )
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> None:
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def train_and_serve(
+    out: Path, lake: LocalLake, schema: DatasetSchema, summary: dict[str, Any]
+) -> None:
+    """Steps 5 and 6: the Dev pipeline on moto, then the approved model behind the endpoint.
+
+    A failed execution stops the run (non-zero exit) with its reason and log tail.
+    """
+    with installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline") as (
+        platform,
+        pipeline,
+    ):
+        training, seconds = step(
+            5,
+            "SageMaker Pipeline (Dev) on moto: preprocess -> baseline -> train -> evaluate -> gate",
+            lambda: execute(platform, pipeline),
+        )
+        summary["steps"]["training_pipeline"] = round(seconds, 2)
+        summary["pipeline"] = training.execution_summary()
+        summary["model_packages"] = training.model_packages
+        print_training(training)
+        execution = training.executions[-1]
+        if execution.status != "Succeeded":
+            write_summary(out, summary)
+            for record in execution.steps:
+                if record.status == "Failed" and record.log_tail:
+                    print(f"--- {record.name} log (last lines) ---", file=sys.stderr)
+                    print(record.log_tail, file=sys.stderr)
+            raise SystemExit(f"the training pipeline failed: {execution.failure_reason}")
+
+        approve_latest(platform, training)
+        dev = stage_settings("Dev", account="local", region="local")
+        endpoint, seconds = step(
+            6,
+            "Approve v1; serve it locally (2 gunicorn workers, data capture); send requests",
+            lambda: serve_and_probe(
+                platform,
+                schema,
+                out / "endpoint",
+                endpoint_name=resource_name(dev, schema, "endpoint"),
+            ),
+        )
+    summary["steps"]["endpoint"] = round(seconds, 2)
+    summary["endpoint"] = endpoint
+    print_endpoint(endpoint)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -203,45 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "target_mean": round(float(curated_frame[schema.target.name].mean()), 4),
         },
     }
-    with installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline") as (
-        platform,
-        pipeline,
-    ):
-        training, seconds = step(
-            5,
-            "SageMaker Pipeline (Dev) on moto: preprocess -> baseline -> train -> evaluate -> gate",
-            lambda: execute(platform, pipeline),
-        )
-        summary["steps"]["training_pipeline"] = round(seconds, 2)
-        summary["pipeline"] = training.execution_summary()
-        summary["model_packages"] = training.model_packages
-        print_training(training)
-        execution = training.executions[-1]
-        if execution.status != "Succeeded":
-            (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-            for record in execution.steps:
-                if record.status == "Failed" and record.log_tail:
-                    print(
-                        f"--- {record.name} log (last lines) ---\n{record.log_tail}",
-                        file=sys.stderr,
-                    )
-            raise SystemExit(f"the training pipeline failed: {execution.failure_reason}")
-
-        approve_latest(platform, training)
-        dev = stage_settings("Dev", account="local", region="local")
-        endpoint, seconds = step(
-            6,
-            "Approve v1; serve it locally (2 gunicorn workers, data capture); send requests",
-            lambda: serve_and_probe(
-                platform,
-                schema,
-                out / "endpoint",
-                endpoint_name=resource_name(dev, schema, "endpoint"),
-            ),
-        )
-    summary["steps"]["endpoint"] = round(seconds, 2)
-    summary["endpoint"] = endpoint
-    print_endpoint(endpoint)
+    train_and_serve(out, lake, schema, summary)
     summary["paths"] = {
         "raw": str(lake.raw),
         "processed": str(lake.processed),
@@ -250,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     summary["seconds"] = round(time.perf_counter() - started, 2)
     print_zones(summary["zones"])
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_summary(out, summary)
     print(f"\nSummary written to {out / 'summary.json'} ({summary['seconds']:.0f}s in all)")
     return summary
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,10 @@ class TrainingRun:
         ]
 
 
+# Called after each execution with the platform and the run so far.
+Between = Callable[[LocalPlatform, TrainingRun], None]
+
+
 def print_step(record: StepRecord) -> None:
     """Progress line for a finished step (its duration, and what it decided)."""
     facts = ", ".join(f"{k}={v}" for k, v in record.detail.items() if k != "job")
@@ -78,7 +82,7 @@ def run_training_pipeline(
     work_dir: Path,
     *,
     executions: list[Mapping[str, Any]] | None = None,
-    between: Any = None,
+    between: Between | None = None,
 ) -> TrainingRun:
     """Install the Dev pipeline on moto and run ``executions`` (parameter overrides).
 
@@ -94,7 +98,7 @@ def execute(
     pipeline: LocalPipeline,
     *,
     executions: list[Mapping[str, Any]] | None = None,
-    between: Any = None,
+    between: Between | None = None,
 ) -> TrainingRun:
     """Run ``executions`` (parameter overrides; default: one with the defaults)."""
     run = TrainingRun(pipeline_name=platform.pipeline_name)

@@ -16,7 +16,7 @@ from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.pipeline_definition import RUNS_PREFIX
-from stacks.constructs.sagemaker_access import framework_image_statements
+from stacks.constructs.sagemaker_access import container_statements
 from stacks.constructs.training_pipeline import resource_name
 
 DATA_CAPTURE_PREFIX = "data-capture"
@@ -239,14 +239,7 @@ class ModelEndpoint(Construct):
                     actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                     resources=[key.key_arn],
                 ),
-                iam.PolicyStatement(
-                    # The instances' volumes are encrypted with the stage key.
-                    sid="GrantKeyToVolumes",
-                    actions=["kms:CreateGrant"],
-                    resources=[key.key_arn],
-                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                ),
-                *framework_image_statements(self, region),
+                *container_statements(self, region, key),
                 iam.PolicyStatement(
                     sid="EndpointLogs",
                     actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import IConstruct
 
 from stacks.constructs.pipeline_definition import xgboost_image
 
 
-def framework_image_statements(scope: IConstruct, region: str) -> list[iam.PolicyStatement]:
-    """Pull the XGBoost framework image (its registry's account differs by region)."""
+def container_statements(
+    scope: IConstruct, region: str, volume_key: kms.IKey
+) -> list[iam.PolicyStatement]:
+    """Pull the XGBoost framework image (its registry's account differs by region) and
+    let EBS use ``volume_key`` for the instances' encrypted volumes."""
     stack = Stack.of(scope)
     image_account = xgboost_image(region).split(".", 1)[0]
     return [
+        iam.PolicyStatement(
+            sid="GrantKeyToVolumes",
+            actions=["kms:CreateGrant"],
+            resources=[volume_key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        ),
         iam.PolicyStatement(
             sid="PullFrameworkImage",
             actions=[

@@ -27,7 +27,7 @@ from stacks.constructs.pipeline_definition import (
     SubVariable,
     build_definition,
 )
-from stacks.constructs.sagemaker_access import framework_image_statements
+from stacks.constructs.sagemaker_access import container_statements
 
 # Where synth writes the bundles before CDK stages them as assets; one folder per checkout.
 BUNDLE_DIR = (
@@ -186,14 +186,7 @@ class TrainingPipeline(Construct):
                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                 resources=[key.key_arn],
             ),
-            iam.PolicyStatement(
-                # Jobs' volumes are encrypted with the stage key: EBS needs a grant on it.
-                sid="GrantKeyToVolumes",
-                actions=["kms:CreateGrant"],
-                resources=[key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            ),
-            *framework_image_statements(self, region),
+            *container_statements(self, region, key),
             iam.PolicyStatement(
                 sid="JobLogs",
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],

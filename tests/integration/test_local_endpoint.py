@@ -32,29 +32,31 @@ def rows():
     return raw_feature_frame(schema, generate_clean(schema, 5, seed=21))
 
 
+def _serving_env(platform, model_run, work, endpoint_name: str) -> dict[str, str]:
+    """The container's environment: the model, the inference bundle as synth packages
+    it (unpacked), and data capture under capture/<endpoint_name>/."""
+    bundle = write_archive(inference_members(), work / "inference.tar.gz")
+    with tarfile.open(bundle) as archive:
+        archive.extractall(work / "code", filter="data")
+    capture = CaptureConfig(
+        bucket=ARTIFACTS_BUCKET, prefix="capture", endpoint=endpoint_name, variant="AllTraffic"
+    )
+    return {
+        **platform.env,
+        **capture.to_env(),
+        "SM_MODEL_DIR": str(model_run["model_dir"]),
+        "SAGEMAKER_CODE_DIR": str(work / "code"),
+        "SAGEMAKER_PROGRAM": "inference.py",
+    }
+
+
 @pytest.fixture(scope="module")
 def served(model_run, tmp_path_factory):
     """(endpoint, platform) for the module: one worker, capture of every request."""
     work = tmp_path_factory.mktemp("endpoint")
-    bundle = write_archive(inference_members(), work / "inference.tar.gz")
-    code = work / "code"
-    with tarfile.open(bundle) as archive:
-        archive.extractall(code, filter="data")
     with local_platform() as platform:
         platform.s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
-        capture = CaptureConfig(
-            bucket=ARTIFACTS_BUCKET,
-            prefix="capture",
-            endpoint="test-endpoint",
-            variant="AllTraffic",
-        )
-        env = {
-            **platform.env,
-            **capture.to_env(),
-            "SM_MODEL_DIR": str(model_run["model_dir"]),
-            "SAGEMAKER_CODE_DIR": str(code),
-            "SAGEMAKER_PROGRAM": "inference.py",
-        }
+        env = _serving_env(platform, model_run, work, "test-endpoint")
         with start_endpoint(env, workers=1, log=work / "endpoint.log") as endpoint:
             yield endpoint, platform
 
@@ -142,21 +144,9 @@ def test_captured_records_match_the_requests(served, model_run, rows, tmp_path) 
     # An endpoint of its own (its own capture folder), on the module's moto server: a
     # second server would share, and reset, moto's state under the first.
     _, platform = served
-    bundle = write_archive(inference_members(), tmp_path / "inference.tar.gz")
-    with tarfile.open(bundle) as archive:
-        archive.extractall(tmp_path / "code", filter="data")
     lines = rows.to_csv(header=False, index=False).splitlines()
     sent = [Request(line.encode(), CSV) for line in lines] + [Request(b"oops", CSV)]
-    capture = CaptureConfig(
-        bucket=ARTIFACTS_BUCKET, prefix="capture", endpoint="ep", variant="AllTraffic"
-    )
-    env = {
-        **platform.env,
-        **capture.to_env(),
-        "SM_MODEL_DIR": str(model_run["model_dir"]),
-        "SAGEMAKER_CODE_DIR": str(tmp_path / "code"),
-        "SAGEMAKER_PROGRAM": "inference.py",
-    }
+    env = _serving_env(platform, model_run, tmp_path, "ep")
     with start_endpoint(env, workers=1, log=tmp_path / "endpoint.log") as endpoint:
         responses = send_all(endpoint.host, endpoint.port, sent)
     listing = platform.s3.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix="capture/ep/")

@@ -21,7 +21,7 @@ from local.load_client import Request, send_all, summarize
 from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
 from local.serving import start_endpoint
 from local.synthetic import generate_clean
-from stacks.constructs.endpoint import DATA_CAPTURE_PREFIX, VARIANT_NAME
+from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from training.preprocess import raw_feature_frame
 
 CSV, JSON = "text/csv", "application/json"

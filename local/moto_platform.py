@@ -24,7 +24,7 @@ from moto.server import ThreadedMotoServer
 
 from local.cdk_assembly import PipelineTemplate
 from local.s3_sync import upload_dir
-from stacks.constructs.glue_etl import CURATED_PREFIX
+from config.layout import CURATED_PREFIX
 from stacks.constructs.pipeline_definition import SubVariable
 
 REGION = "us-east-1"

@@ -32,7 +32,7 @@ from local.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
 from local.synth_check import synth_and_check
 from local.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
 from local.training_run import TrainingRun, approve_latest, execute, installed_pipeline
-from stacks.constructs.training_pipeline import resource_name
+from config.layout import resource_name
 
 T = TypeVar("T")
 STEPS = 6
@@ -148,7 +148,7 @@ def train_and_serve(
                 platform,
                 schema,
                 out / "endpoint",
-                endpoint_name=resource_name(dev, schema, "endpoint"),
+                endpoint_name=resource_name(dev.name, schema.name, "endpoint"),
             ),
         )
     summary["steps"]["endpoint"] = round(seconds, 2)

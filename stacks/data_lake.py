@@ -13,7 +13,8 @@ from constructs import Construct
 from config.schema import load_schema
 from config.settings import StageSettings
 from stacks.constructs.data_catalog import DataCatalog
-from stacks.constructs.glue_etl import CURATED_PREFIX, PROCESSED_PREFIX, GlueEtl, s3_url
+from config.layout import CURATED_PREFIX, PROCESSED_PREFIX
+from stacks.constructs.glue_etl import GlueEtl, s3_url
 from stacks.constructs.secure_bucket import AccessLogBucket, DataBucket, removal_policy
 
 

@@ -15,12 +15,9 @@ from constructs import Construct
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.nag import acknowledge, object_arn_finding
-from stacks.constructs.pipeline_definition import RUNS_PREFIX
+from config.layout import DATA_CAPTURE_PREFIX, RUNS_PREFIX, VARIANT_NAME, resource_name
 from stacks.constructs.sagemaker_access import container_statements
-from stacks.constructs.training_pipeline import resource_name
 
-DATA_CAPTURE_PREFIX = "data-capture"
-VARIANT_NAME = "AllTraffic"
 CAPTURED_CSV = ["text/csv"]
 CAPTURED_JSON = ["application/json", "application/jsonlines"]
 
@@ -41,7 +38,7 @@ class ModelEndpoint(Construct):
         model_package_arn: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.endpoint_name = resource_name(settings, schema, "endpoint")
+        self.endpoint_name = resource_name(settings.name, schema.name, "endpoint")
         self.role = iam.Role(
             self,
             "ModelRole",

@@ -20,17 +20,19 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from config.layout import (
+    CURATED_PREFIX,
+    GLUE_TEMP_PREFIX,
+    PROCESSED_PREFIX,
+    QUARANTINE_PREFIX,
+    RAW_PREFIX,
+)
 from config.schema import DATASETS_DIR
 from config.settings import StageSettings
 from stacks.constructs.nag import acknowledge
 
 ROOT = Path(__file__).resolve().parents[2]
 GLUE_DIR = ROOT / "glue"
-RAW_PREFIX = "incoming/"
-PROCESSED_PREFIX = "data/"
-QUARANTINE_PREFIX = "quarantine/"
-CURATED_PREFIX = "data/"
-GLUE_TEMP_PREFIX = "glue/temp/"
 
 
 def s3_url(bucket: s3.IBucket, prefix: str = "") -> str:

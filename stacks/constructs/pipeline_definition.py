@@ -31,6 +31,7 @@ from typing import Any
 import boto3
 from botocore.session import Session as BotocoreSession
 
+from config.layout import RUNS_PREFIX
 from config.schema import QualityGate
 from training.train import METRIC_DEFINITIONS
 
@@ -94,7 +95,6 @@ PROCESSING_LAUNCHER = (
     f'tar -xzf "{CODE_DIR}"/*.gz -C "$src"; '
     'cd "$src"; exec python3 "$0" "$@"'
 )
-RUNS_PREFIX = "pipeline-runs"
 CACHE_FOR = "P30D"
 INFERENCE_CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
 

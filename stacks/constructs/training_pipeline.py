@@ -19,7 +19,7 @@ from constructs import Construct
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.code_bundle import REPO_ROOT, build_bundles
-from stacks.constructs.glue_etl import CURATED_PREFIX
+from config.layout import CURATED_PREFIX, resource_name
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.pipeline_definition import (
     RUNS_PREFIX,
@@ -35,11 +35,6 @@ BUNDLE_DIR = (
     / f"mlops-bundles-{hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:12]}"
 )
 WEEKLY = "cron(0 3 ? * MON *)"
-
-
-def resource_name(settings: StageSettings, schema: DatasetSchema, kind: str) -> str:
-    """A readable physical name for resources that need one (SageMaker requires names)."""
-    return f"{schema.name}-{kind}-{settings.name}".replace("_", "-").lower()
 
 
 class TrainingPipeline(Construct):
@@ -72,12 +67,12 @@ class TrainingPipeline(Construct):
         self.group = sagemaker.CfnModelPackageGroup(
             self,
             "ModelPackageGroup",
-            model_package_group_name=resource_name(settings, schema, "models"),
+            model_package_group_name=resource_name(settings.name, schema.name, "models"),
             model_package_group_description=(
                 f"{schema.name} models trained by the {settings.name} training pipeline."
             ),
         )
-        pipeline_name = resource_name(settings, schema, "training")
+        pipeline_name = resource_name(settings.name, schema.name, "training")
         self.pipeline_arn = stack.format_arn(
             service="sagemaker", resource="pipeline", resource_name=pipeline_name
         )

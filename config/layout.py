@@ -1,0 +1,29 @@
+"""Storage layout and resource names that both the infrastructure and the runtime use.
+
+Plain Python on purpose: the Glue jobs, the SageMaker entry points, the Lambda
+functions and the local runtime import this module, never a CDK construct module.
+"""
+
+from __future__ import annotations
+
+# Data-lake zones (keys inside each zone's bucket).
+RAW_PREFIX = "incoming/"
+PROCESSED_PREFIX = "data/"
+QUARANTINE_PREFIX = "quarantine/"
+CURATED_PREFIX = "data/"
+GLUE_TEMP_PREFIX = "glue/temp/"
+# Feedback batches (captured requests joined with ground truth) enter the raw zone here,
+# so they go through the same ETL and quarantine as any other arrival.
+FEEDBACK_PREFIX = f"{RAW_PREFIX}feedback/"
+
+# Artifacts bucket.
+RUNS_PREFIX = "pipeline-runs"
+DATA_CAPTURE_PREFIX = "data-capture"
+GROUND_TRUTH_PREFIX = "ground-truth"
+MONITORING_PREFIX = "monitoring"
+VARIANT_NAME = "AllTraffic"
+
+
+def resource_name(stage: str, dataset: str, kind: str) -> str:
+    """A readable physical name for resources that need one (SageMaker requires names)."""
+    return f"{dataset}-{kind}-{stage}".replace("_", "-").lower()

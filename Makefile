@@ -5,6 +5,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
+# The SageMaker XGBoost image's Python stack (sagemaker-containers 2.8.6), in its own venv.
+IMAGE_VENV := .venv-xgboost
+IMAGE_STAMP := $(IMAGE_VENV)/.installed
 NODE_STAMP := node_modules/.installed
 CDK := node_modules/.bin/cdk
 
@@ -27,11 +30,22 @@ help:
 	@echo "make bench   run the benchmarks; results in bench/results/"
 	@echo "make deploy  deploy a stage to your AWS account (STAGE=Dev|Prod)"
 
-install: $(PY_STAMP) $(NODE_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) $(IMAGE_STAMP)
 
 $(PY_STAMP): requirements.txt requirements.lock
 	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.txt -c requirements.lock
+	@touch $@
+
+$(IMAGE_STAMP): requirements-xgboost-image.txt requirements-xgboost-image.lock
+	@test -x $(IMAGE_VENV)/bin/python || python3.11 -m venv $(IMAGE_VENV) || python3 -m venv $(IMAGE_VENV)
+	$(IMAGE_VENV)/bin/python -m pip install -qq --disable-pip-version-check \
+		-r requirements-xgboost-image.txt -c requirements-xgboost-image.lock
+	@# The image patches sagemaker-containers for Python >= 3.10 the same way (its Dockerfile),
+	@# and removes the `typing` backport the toolkit pulls in.
+	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' \
+		$(IMAGE_VENV)/lib/python3*/site-packages/sagemaker_containers/_mapping.py
+	$(IMAGE_VENV)/bin/python -m pip uninstall -qq -y typing
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -47,6 +61,8 @@ lint: $(PY_STAMP)
 
 typecheck: $(PY_STAMP)
 	$(PY) -m mypy
+	@# The image-side modules import each other as top-level modules (they run by path).
+	MYPYPATH=local/image $(PY) -m mypy local/image/*.py
 
 unit: install
 	$(PY) -m pytest

@@ -31,7 +31,7 @@ import xgboost as xgb
 
 from config.schema import DATASETS_DIR, load_schema
 from features.transform import FeatureTransform, frame_columns
-from inference.inference import input_fn, model_fn, output_fn, predict_fn
+from inference.inference import model_fn, transform_fn
 from local.synthetic import generate_clean
 from training.preprocess import raw_feature_frame, write_splits
 from training.splits import load_split
@@ -162,7 +162,7 @@ def bench_inference(work: Path) -> None:
         calls = 2000 if rows == 1 else 50
 
         def hooks_call(b: str = body) -> object:
-            return output_fn(predict_fn(input_fn(b, "text/csv"), model), "text/csv")
+            return transform_fn(model, b, "text/csv", "text/csv")
 
         def raw_call(e: np.ndarray = encoded) -> object:
             return model.booster.inplace_predict(e)

@@ -1,12 +1,13 @@
 """Serving benchmark: the local endpoint under load, against the hooks in-process.
 
 A model is trained and registered through the synthesized pipeline (the local runtime
-on moto), then served the way ``make run`` serves it: gunicorn workers running
-``inference.py`` from the registered bundle, data capture to moto S3. A load generator
+on moto), then served the way ``make run`` serves it: the XGBoost image's serving stack
+(sagemaker-containers' worker, gunicorn with gevent workers) running the registered
+``code/inference.py``, data capture to moto S3. A load generator
 in a separate process keeps ``CONNECTIONS`` connections open and sends one-row CSV
 requests for ``SECONDS`` seconds, for 1 and 2 workers, with capture off and on.
 
-The baseline is the four hooks called in-process on the same request body (no HTTP,
+The baseline is ``transform_fn`` called in-process on the same request body (no HTTP,
 no server): HTTP requests/s per worker divided by that rate says what the server,
 the protocol and the client cost on this machine.
 
@@ -26,8 +27,8 @@ from typing import Any
 
 from bench.model import write
 from config.schema import load_schema
-from local.data_capture import CaptureConfig
-from local.hosted_model import load_hosted_model, stage_model_package
+from local.hosted_model import StagedModel, load_hosted_model, stage_model_package
+from local.image.data_capture import CaptureConfig
 from local.load_client import Request, Response, send_all, summarize
 from local.moto_platform import ARTIFACTS_BUCKET
 from local.serving import start_endpoint
@@ -78,10 +79,8 @@ def run_load(host: str, port: int, body: bytes, seconds: float) -> dict[str, Any
     return result
 
 
-def _hooks(env: dict[str, str], body: bytes, seconds: float, queue: Any) -> None:
-    hosted = load_hosted_model(
-        Path(env["SM_MODEL_DIR"]), Path(env["SAGEMAKER_CODE_DIR"]), env["SAGEMAKER_PROGRAM"]
-    )
+def _hooks(staged: StagedModel, body: bytes, seconds: float, queue: Any) -> None:
+    hosted = load_hosted_model(staged)
     text = body.decode()
     calls, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -90,13 +89,13 @@ def _hooks(env: dict[str, str], body: bytes, seconds: float, queue: Any) -> None
     queue.put(calls / (time.perf_counter() - started))
 
 
-def hooks_per_second(env: dict[str, str], body: bytes, seconds: float = 3.0) -> float:
-    """The four hooks in-process on the same body: the ceiling one worker could reach.
+def hooks_per_second(staged: StagedModel, body: bytes, seconds: float = 3.0) -> float:
+    """transform_fn in-process on the same body: the ceiling one worker could reach.
 
     Measured in a process of its own, which imports the registered bundle as the
     container does (its inference.py, features/ and config/ shadow this checkout's).
     """
-    return float(_in_process(_hooks, (env, body, seconds), timeout=seconds + 120))
+    return float(_in_process(_hooks, (staged, body, seconds), timeout=seconds + 120))
 
 
 def _in_process(target: Any, args: tuple[Any, ...], timeout: float) -> Any:
@@ -129,11 +128,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ):
             approve_latest(platform, execute(platform, pipeline))
             arn = platform.model_packages()[-1]["arn"]
-            serving = stage_model_package(platform.sagemaker, platform.s3, arn, work / "model")
-            baseline = hooks_per_second(serving, body)
+            staged = stage_model_package(platform.sagemaker, platform.s3, arn, work / "model")
+            baseline = hooks_per_second(staged, body)
             for workers in (1, 2):
                 for capture in (False, True):
-                    env = {**platform.env, **serving}
+                    env = dict(platform.env)
                     if capture:
                         env.update(
                             CaptureConfig(
@@ -143,7 +142,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                 variant="AllTraffic",
                             ).to_env()
                         )
-                    with start_endpoint(env, workers=workers, log=work / "endpoint.log") as ep:
+                    log = work / "endpoint.log"
+                    with start_endpoint(staged, env, workers=workers, log=log) as ep:
                         run_load(ep.host, ep.port, body, 1.0)  # warm up every worker
                         result = run_load(ep.host, ep.port, body, args.seconds)
                     per_worker = result["requests_per_second"] / workers
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "request": "one-row CSV, text/csv in and out",
         "connections": CONNECTIONS,
         "load_generator": "separate process, keep-alive http.client connections",
-        "baseline": "inference.py's four hooks called in-process on the same body",
+        "baseline": "inference.py's transform_fn called in-process on the same body",
         "baseline_requests_per_second": round(baseline, 1),
         "runs": runs,
         "autoscaling": {

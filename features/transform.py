@@ -18,8 +18,7 @@ unknown category is rejected, a missing optional one is all zeros), derived feat
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -36,9 +35,18 @@ from config.schema import (
     Feature,
     FeatureType,
 )
+from features.values import (
+    InvalidValueError,
+    is_missing,
+    number_column,
+    parse_boolean,
+    parse_category,
+    parse_number,
+)
 
 TRANSFORM_FILE = "transform.json"
 Columns = dict[str, np.ndarray]
+# The exact tokens the boolean fast path maps without the value rules' trimming and casing.
 _BOOL_VALUES: dict[Any, float] = {
     **{t: 1.0 for t in TRUE_TOKENS},
     **{t: 0.0 for t in FALSE_TOKENS},
@@ -51,56 +59,52 @@ class InvalidInputError(ValueError):
     """Raw input that the model cannot score; the message names the problem."""
 
 
-def _is_blank(value: object) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    return isinstance(value, str) and not value.strip()
+def _invalid(row: int, feature: Feature, problem: str) -> InvalidInputError:
+    return InvalidInputError(f"record {row + 1}: feature {feature.name!r} {problem}")
+
+
+def _parse_each(
+    feature: Feature, values: Sequence[object], parse: Callable[[object], object]
+) -> list[object]:
+    """Apply one value rule to every value; missing -> None (or an error if required)."""
+    parsed: list[object] = []
+    for row, value in enumerate(values):
+        if is_missing(value):
+            if not feature.nullable:
+                raise _invalid(row, feature, "is required")
+            parsed.append(None)
+            continue
+        try:
+            parsed.append(parse(value))
+        except InvalidValueError as exc:
+            raise _invalid(row, feature, str(exc)) from None
+    return parsed
 
 
 def _parse_numeric(feature: Feature, values: Sequence[object]) -> np.ndarray:
-    try:
-        # Fast path: numpy converts a whole column of numbers or numeric strings at once;
-        # blanks become NaN first so that an optional value does not force the slow path.
-        parsed = np.array(
-            [v if v != "" and v is not None else "nan" for v in values], dtype=np.float64
-        )
-        if parsed.shape != (len(values),):  # nested lists (JSON) would add a dimension
-            raise ValueError("not one number per record")
-    except (ValueError, TypeError):
-        parsed = np.empty(len(values), dtype=np.float64)
-        for row, value in enumerate(values):
-            if _is_blank(value):
-                parsed[row] = np.nan
-                continue
-            try:
-                if isinstance(value, bool):
-                    raise ValueError
-                parsed[row] = float(value)  # type: ignore[arg-type]
-            except (ValueError, TypeError):
-                raise InvalidInputError(
-                    f"record {row + 1}: feature {feature.name!r} must be a number, got {value!r}"
-                ) from None
+    parsed = number_column(values)
+    if parsed is None:  # some value breaks the rules: find and name it
+        numbers = _parse_each(feature, values, parse_number)
+        parsed = np.array([np.nan if n is None else n for n in numbers], dtype=np.float64)
     missing = np.isnan(parsed)
-    if missing.any() and not feature.nullable:
-        row = int(np.argmax(missing))
-        raise InvalidInputError(f"record {row + 1}: feature {feature.name!r} is required")
-    if np.isinf(parsed).any():
-        row = int(np.argmax(np.isinf(parsed)))
-        raise InvalidInputError(f"record {row + 1}: feature {feature.name!r} must be finite")
+    if not feature.nullable and missing.any():
+        raise _invalid(int(np.argmax(missing)), feature, "is required")
+    infinite = np.isinf(parsed)
+    if infinite.any():
+        row = int(np.argmax(infinite))
+        raise _invalid(row, feature, f"must be a finite number, got {values[row]!r}")
     with np.errstate(invalid="ignore"):
         low = parsed < feature.minimum if feature.minimum is not None else None
         high = parsed > feature.maximum if feature.maximum is not None else None
     for outside in (low, high):
         if outside is not None and outside.any():
             row = int(np.argmax(outside))
-            raise InvalidInputError(
-                f"record {row + 1}: feature {feature.name!r} = {parsed[row]:g} is outside "
-                f"[{feature.minimum:g}, {feature.maximum:g}]"
+            bounds = (
+                f"is outside [{feature.minimum:g}, {feature.maximum:g}]"
                 if feature.minimum is not None and feature.maximum is not None
-                else f"record {row + 1}: feature {feature.name!r} = {parsed[row]:g} is out of range"
+                else "is out of range"
             )
+            raise _invalid(row, feature, f"= {parsed[row]:g} {bounds}")
     return parsed
 
 
@@ -112,27 +116,12 @@ def _parse_boolean(feature: Feature, values: Sequence[object]) -> np.ndarray:
         mapped = [None]
     if None not in mapped:
         return np.array(mapped, dtype=np.float64)
-    parsed = np.empty(len(values), dtype=np.float64)
-    for row, value in enumerate(values):
-        key = value.strip().lower() if isinstance(value, str) else value
-        number = _BOOL_VALUES.get(key) if isinstance(key, str | bool) else None
-        if number is None and isinstance(value, int | float) and value in (0, 1):
-            number = float(value)
-        if number is not None:
-            parsed[row] = number
-        elif _is_blank(value) and feature.nullable:
-            parsed[row] = np.nan
-        elif _is_blank(value):
-            raise InvalidInputError(f"record {row + 1}: feature {feature.name!r} is required")
-        else:
-            raise InvalidInputError(
-                f"record {row + 1}: feature {feature.name!r} must be true or false, got {value!r}"
-            )
-    return parsed
+    flags = _parse_each(feature, values, parse_boolean)
+    return np.array([np.nan if f is None else float(bool(f)) for f in flags], dtype=np.float64)
 
 
 def _parse_categorical(feature: Feature, values: Sequence[object]) -> np.ndarray:
-    allowed = set(feature.categories)
+    allowed = frozenset(feature.categories)
     parsed = np.empty(len(values), dtype=object)
     try:
         known = allowed.issuperset(values)  # fast path: every value is a known category as is
@@ -141,19 +130,7 @@ def _parse_categorical(feature: Feature, values: Sequence[object]) -> np.ndarray
     if known:
         parsed[:] = values
         return parsed
-    for row, value in enumerate(values):
-        text = value.strip() if isinstance(value, str) else None
-        if text in allowed:
-            parsed[row] = text
-        elif _is_blank(value) and feature.nullable:
-            parsed[row] = None
-        elif _is_blank(value):
-            raise InvalidInputError(f"record {row + 1}: feature {feature.name!r} is required")
-        else:
-            raise InvalidInputError(
-                f"record {row + 1}: feature {feature.name!r} has unknown category {value!r}; "
-                f"expected one of {list(feature.categories)}"
-            )
+    parsed[:] = _parse_each(feature, values, lambda value: parse_category(value, allowed))
     return parsed
 
 

@@ -1,31 +1,41 @@
-"""Inference hooks for the SageMaker XGBoost framework container 3.2-0 (script mode).
+"""Inference entry point for the SageMaker XGBoost framework container 3.2-0 (script mode).
 
-Contract, as the container's serving stack calls it:
+The image serves with sagemaker-containers 2.8.6: its worker calls ``model_fn`` once
+per process, then either ``transform_fn`` or the ``input_fn``/``predict_fn``/``output_fn``
+trio (never both) per request, and answers any exception a hook raises as
+``500 text/html``. A client fault reaches the client as a 4xx only when the hook
+*returns* a response with that status, and only ``transform_fn`` sees the whole request
+(body, content type and accept) at once. So this module defines ``model_fn`` and
+``transform_fn`` and nothing named like the other three hooks.
 
-- ``model_fn(model_dir)`` once per worker: loads ``model.ubj`` (the booster) and
-  ``transform.json`` (the fitted feature transformation, schema included).
-- ``input_fn(request_body, content_type)``: the body arrives as ``str`` for ``text/csv``
-  and ``application/json``, as ``bytes`` otherwise. Accepted content types:
+Contract:
 
-  * ``text/csv``: raw feature values in schema order, no header, one record per line;
-  * ``application/json``: ``{"instances": [...]}`` of lists (schema order) or of objects
-    keyed by feature name (a missing optional feature is null);
-  * ``application/jsonlines``: one list or object per line.
+- ``model_fn(model_dir)``: loads ``model.ubj`` (the booster) and ``transform.json`` (the
+  fitted feature transformation, schema included) from the model directory.
+- ``transform_fn(model, body, content_type, accept)`` returns a ``Reply``, a WSGI
+  response (Flask, under the worker, serves any WSGI callable as the response):
 
-- ``predict_fn(data, model)``: applies the same transformation as training, then scores.
-- ``output_fn(prediction, accept)``: ``text/csv`` (one line per record:
-  ``probability,label`` for binary classification, the value for regression) or
-  ``application/json`` (``{"predictions": [{"probability": p, "label": l}]}`` or
-  ``[{"value": v}]``), or ``application/jsonlines`` (one such object per line).
-  ``*/*`` or no Accept answers CSV.
+  * Accept, checked first (before any parsing or scoring): ``text/csv`` (one line per
+    record: ``probability,label`` for binary classification, the value for
+    regression), ``application/json`` (``{"predictions": [{"probability": p,
+    "label": l}]}`` or ``[{"value": v}]``) or ``application/jsonlines`` (one such
+    object per line); ``*/*`` or none means CSV (the model also sets
+    ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT=text/csv`` for the worker). Otherwise 406.
+  * Content type: ``text/csv`` (raw feature values in schema order, no header, one
+    record per line), ``application/json`` (``{"instances": [...]}`` of lists in schema
+    order or of objects keyed by feature name) or ``application/jsonlines`` (one list
+    or object per line). Otherwise 415.
+  * Any value that breaks the dataset's value rules (``features/values.py``), a wrong
+    field count, an unknown feature, an unknown category, a value out of range, an
+    empty or non-UTF-8 body, or malformed CSV/JSON: 400 with a JSON message that names
+    the record and the feature.
+  * Results go out with their content type; errors as ``application/json``
+    ``{"error": "<status>", "message": "..."}``. Only our own faults raise (and so 500).
 
-Bad input is a client error, never a 500: it raises the inference toolkit's
-``GenericInferenceToolkitError`` with 400 (malformed body, wrong field count, unknown
-feature, non-numeric value, unknown category, value out of range, empty body), 413
-(payload over 6 MB, SageMaker's real-time limit) or 415 (unsupported content type or
-accept), and a message naming the problem. Unknown categories are rejected rather
-than mapped to "other": category sets are closed in the schema, the ETL quarantines
-them too, and a silent mapping would hide an upstream bug behind plausible scores.
+The 6 MB request limit is SageMaker's, applied by the service in front of the
+container, not here. Unknown categories are rejected rather than mapped to "other":
+category sets are closed in the schema, the ETL quarantines them too, and a silent
+mapping would hide an upstream bug behind plausible scores.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -40,15 +51,16 @@ from typing import Any
 
 import numpy as np
 import xgboost as xgb
-from sagemaker_inference.errors import GenericInferenceToolkitError
 
 from config.schema import ProblemType
 from features.transform import Columns, FeatureTransform, InvalidInputError
 
 MODEL_FILE = "model.ubj"
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
+SUPPORTED = (CSV, JSON, JSONLINES)
 CLASSIFICATION_THRESHOLD = 0.5
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 @dataclass(frozen=True)
@@ -64,24 +76,36 @@ class Model:
 
 
 @dataclass(frozen=True)
-class Prediction:
-    """Scores plus what ``output_fn`` needs to serialize them."""
+class Reply:
+    """A finished HTTP answer; called as a WSGI app, it sends itself."""
 
-    scores: np.ndarray
-    is_classifier: bool
+    status: HTTPStatus
+    body: bytes
+    content_type: str
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        start_response(
+            f"{self.status.value} {self.status.phrase}",
+            [("Content-Type", self.content_type), ("Content-Length", str(len(self.body)))],
+        )
+        return [self.body]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
 
 
-def client_error(status: HTTPStatus, message: str) -> GenericInferenceToolkitError:
-    return GenericInferenceToolkitError(int(status), message, message)
+class ClientError(Exception):
+    """A request the client must fix: becomes a 4xx ``Reply`` with the message."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-def _media_type(header: str | None) -> str:
-    return (header or "").split(";", 1)[0].strip().lower()
-
-
-# The container calls input_fn without the model, yet parsing needs the schema the model
-# was trained with; model_fn runs first in every worker process, so it leaves it here.
-_TRANSFORM_FOR_PARSING: dict[str, FeatureTransform] = {}
+def error_reply(status: HTTPStatus, message: str) -> Reply:
+    body = json.dumps({"error": status.phrase, "message": message}).encode()
+    return Reply(status, body, JSON)
 
 
 def model_fn(model_dir: str) -> Model:
@@ -89,128 +113,164 @@ def model_fn(model_dir: str) -> Model:
     directory = Path(model_dir)
     booster = xgb.Booster()
     booster.load_model(directory / MODEL_FILE)
-    model = Model(booster=booster, transform=FeatureTransform.load(directory))
-    _TRANSFORM_FOR_PARSING["transform"] = model.transform
-    return model
+    return Model(booster=booster, transform=FeatureTransform.load(directory))
 
 
-def _decode(request_body: str | bytes) -> str:
-    if isinstance(request_body, bytes | bytearray):
-        if len(request_body) > MAX_PAYLOAD_BYTES:
-            raise client_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _too_large(len(request_body)))
-        try:
-            return bytes(request_body).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise client_error(HTTPStatus.BAD_REQUEST, f"body is not UTF-8 text: {exc}") from None
-    if not isinstance(request_body, str):
-        raise client_error(HTTPStatus.BAD_REQUEST, "body must be text")
-    # A str body counts characters; the limit is on bytes, so encode only when it may matter.
-    if len(request_body) * 4 > MAX_PAYLOAD_BYTES:
-        size = len(request_body.encode("utf-8"))
-        if size > MAX_PAYLOAD_BYTES:
-            raise client_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, _too_large(size))
-    return request_body
+def _media_type(header: str) -> str:
+    return header.split(";", 1)[0].strip().lower()
 
 
-def _too_large(size: int) -> str:
-    return f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (6 MB)"
+def response_type(accept: str | None) -> str:
+    """The media type to answer in, from an Accept header (quality values honoured)."""
+    if not accept or not accept.strip():
+        return CSV
+    offers = []
+    for position, part in enumerate(accept.split(",")):
+        media, _, params = part.partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        offers.append((-quality, position, media.strip().lower()))
+    for negative_quality, _, media in sorted(offers):
+        if negative_quality >= 0:  # q=0 means "not this"
+            break
+        if media in SUPPORTED:
+            return media
+        if media in ("*/*", "text/*"):
+            return CSV
+        if media == "application/*":
+            return JSON
+    raise ClientError(
+        HTTPStatus.NOT_ACCEPTABLE, f"accept {accept!r} is not supported; use one of {SUPPORTED}"
+    )
 
 
-def _json_items(text: str, content_type: str) -> list[Any]:
+def _text(body: str | bytes) -> str:
+    if isinstance(body, str):
+        return body
     try:
-        if content_type == JSON:
-            document = json.loads(text)
-            if not isinstance(document, dict) or "instances" not in document:
-                raise InvalidInputError('JSON body must be an object with an "instances" list')
-            items = document["instances"]
-            if not isinstance(items, list):
-                raise InvalidInputError('"instances" must be a list')
-            return items
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidInputError("body is nested too deeply to be a request") from None
+        return bytes(body).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ClientError(HTTPStatus.BAD_REQUEST, f"body is not UTF-8 text: {exc}") from None
 
 
-def _columns(transform: FeatureTransform, items: list[Any]) -> Columns:
-    if all(isinstance(item, dict) for item in items):
-        return transform.parse_records(items)
-    if all(isinstance(item, list) for item in items):
-        return transform.parse_rows(items)
-    raise InvalidInputError("each instance must be a list of values or an object keyed by feature")
+def _lines(text: str) -> list[str]:
+    # Records end at "\n" (or "\r\n") only: str.splitlines would also split inside a
+    # value at U+2028, U+0085 and other Unicode line breaks.
+    return [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
 
 
 def _csv_rows(text: str) -> list[list[str]]:
     if '"' not in text:
         # No quoting: a plain split gives exactly what the csv module would, much faster.
-        return [line.split(",") for line in text.splitlines() if line]
-    return [row for row in csv.reader(io.StringIO(text)) if row]
+        return [line.split(",") for line in _lines(text)]
+    try:
+        return [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as exc:
+        raise InvalidInputError(f"body is not valid CSV: {exc}") from None
 
 
-def input_fn(request_body: str | bytes, content_type: str) -> Columns:
-    """Deserialize and validate a request into typed raw feature columns."""
-    media_type = _media_type(content_type)
-    if media_type not in (CSV, JSON, JSONLINES):
-        raise client_error(
+def _reject_constant(name: str) -> float:
+    raise InvalidInputError(f"{name} is not a number JSON allows")
+
+
+def _json(text: str) -> Any:
+    try:
+        # Integers parse as floats: a 400-digit integer is then simply not finite, and
+        # Python's limit on digits for int() (a ValueError) never applies.
+        return json.loads(text, parse_int=float, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidInputError("body is nested too deeply to be a request") from None
+    except ValueError as exc:  # json.JSONDecodeError included
+        if isinstance(exc, InvalidInputError):
+            raise
+        raise InvalidInputError(f"body is not valid JSON: {exc}") from None
+
+
+def _json_items(text: str, media_type: str) -> list[Any]:
+    if media_type == JSONLINES:
+        return [_json(line) for line in _lines(text)]
+    document = _json(text)
+    if not isinstance(document, dict) or "instances" not in document:
+        raise InvalidInputError('JSON body must be an object with an "instances" list')
+    items = document["instances"]
+    if not isinstance(items, list):
+        raise InvalidInputError('"instances" must be a list')
+    return items
+
+
+def parse_request(transform: FeatureTransform, body: str | bytes, content_type: str) -> Columns:
+    """Deserialize and validate a request body into typed raw feature columns."""
+    media_type = _media_type(content_type or "")
+    if media_type not in SUPPORTED:
+        raise ClientError(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            f"content type {content_type!r} is not supported; use {CSV}, {JSON} or {JSONLINES}",
+            f"content type {content_type!r} is not supported; use one of {SUPPORTED}",
         )
-    text = _decode(request_body)
+    text = _text(body)
     if not text.strip():
-        raise client_error(HTTPStatus.BAD_REQUEST, "request body is empty")
-    transform = _TRANSFORM_FOR_PARSING.get("transform")
-    if transform is None:
-        raise RuntimeError("input_fn called before model_fn loaded a model")
+        raise ClientError(HTTPStatus.BAD_REQUEST, "request body is empty")
     try:
         if media_type == CSV:
             return transform.parse_rows(_csv_rows(text))
         items = _json_items(text, media_type)
         if not items:
             raise InvalidInputError("no instances in the request")
-        return _columns(transform, items)
+        if all(isinstance(item, dict) for item in items):
+            return transform.parse_records(items)
+        if all(isinstance(item, list) for item in items):
+            return transform.parse_rows(items)
+        raise InvalidInputError(
+            "each instance must be a list of values or an object keyed by feature"
+        )
     except InvalidInputError as exc:
-        raise client_error(HTTPStatus.BAD_REQUEST, str(exc)) from None
-    except csv.Error as exc:
-        raise client_error(HTTPStatus.BAD_REQUEST, f"body is not valid CSV: {exc}") from None
+        raise ClientError(HTTPStatus.BAD_REQUEST, str(exc)) from None
 
 
-def predict_fn(data: Columns, model: Model) -> Prediction:
+def score(model: Model, columns: Columns) -> np.ndarray:
     """Encode with the training transformation and score with the booster."""
-    features = model.transform.encode(data)
-    scores = model.booster.inplace_predict(features)
-    return Prediction(
-        scores=np.asarray(scores, dtype=np.float64), is_classifier=model.is_classifier
+    return np.asarray(
+        model.booster.inplace_predict(model.transform.encode(columns)), dtype=np.float64
     )
 
 
-def _json_predictions(prediction: Prediction) -> list[dict[str, Any]]:
-    if prediction.is_classifier:
+def _json_predictions(scores: np.ndarray, is_classifier: bool) -> list[dict[str, Any]]:
+    if is_classifier:
         return [
             {"probability": round(float(p), 6), "label": int(p >= CLASSIFICATION_THRESHOLD)}
-            for p in prediction.scores
+            for p in scores
         ]
-    return [{"value": round(float(v), 6)} for v in prediction.scores]
+    return [{"value": round(float(v), 6)} for v in scores]
 
 
-def output_fn(prediction: Prediction, accept: str) -> str:
-    """Serialize predictions as CSV (default) or JSON."""
-    media_type = _media_type(accept)
-    if media_type in ("", "*/*"):
-        media_type = CSV
-    scores = prediction.scores
+def serialize(scores: np.ndarray, is_classifier: bool, media_type: str) -> Reply:
+    """Predictions as a 200 ``Reply`` in ``media_type`` (one of ``SUPPORTED``)."""
     if media_type == CSV:
         # One %-format over the whole batch: formatting happens in C, not per row in Python.
-        if prediction.is_classifier:
+        if is_classifier:
             labels = (scores >= CLASSIFICATION_THRESHOLD).astype(int)
             pairs = np.column_stack([scores, labels]).ravel().tolist()
-            return ("%.6f,%d\n" * len(scores)) % tuple(pairs)
-        return ("%.6f\n" * len(scores)) % tuple(scores.tolist())
-    if media_type == JSON:
-        return json.dumps({"predictions": _json_predictions(prediction)})
-    if media_type == JSONLINES:
-        return "".join(json.dumps(item) + "\n" for item in _json_predictions(prediction))
-    raise client_error(
-        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-        f"accept {accept!r} is not supported; use {CSV}, {JSON} or {JSONLINES}",
-    )
+            text = ("%.6f,%d\n" * len(scores)) % tuple(pairs)
+        else:
+            text = ("%.6f\n" * len(scores)) % tuple(scores.tolist())
+    elif media_type == JSON:
+        text = json.dumps({"predictions": _json_predictions(scores, is_classifier)})
+    else:
+        items = _json_predictions(scores, is_classifier)
+        text = "".join(json.dumps(item) + "\n" for item in items)
+    return Reply(HTTPStatus.OK, text.encode(), media_type)
+
+
+def transform_fn(model: Model, body: str | bytes, content_type: str, accept: str) -> Reply:
+    """Answer one invocation: negotiate, parse, score, serialize; client faults as 4xx."""
+    try:
+        media_type = response_type(accept)
+        columns = parse_request(model.transform, body, content_type)
+    except ClientError as exc:
+        return error_reply(exc.status, str(exc))
+    return serialize(score(model, columns), model.is_classifier, media_type)

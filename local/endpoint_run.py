@@ -14,14 +14,14 @@ from itertools import cycle
 from pathlib import Path
 from typing import Any
 
+from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from config.schema import DatasetSchema, FeatureType
-from local.data_capture import CaptureConfig
 from local.hosted_model import stage_model_package
+from local.image.data_capture import CaptureConfig
 from local.load_client import Request, send_all, summarize
 from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
 from local.serving import start_endpoint
 from local.synthetic import generate_clean
-from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from training.preprocess import raw_feature_frame
 
 CSV, JSON = "text/csv", "application/json"
@@ -90,7 +90,7 @@ def serve_and_probe(
 ) -> dict[str, Any]:
     """Host the latest approved version, call it, and return the ``endpoint`` summary."""
     arn = latest_approved(platform)
-    serving_env = stage_model_package(platform.sagemaker, platform.s3, arn, work_dir / "container")
+    staged = stage_model_package(platform.sagemaker, platform.s3, arn, work_dir / "container")
     capture = CaptureConfig(
         bucket=ARTIFACTS_BUCKET,
         prefix=DATA_CAPTURE_PREFIX,
@@ -98,8 +98,8 @@ def serve_and_probe(
         variant=VARIANT_NAME,
         sampling_percentage=100,
     )
-    env = {**platform.env, **serving_env, **capture.to_env()}
-    with start_endpoint(env, workers=workers, log=work_dir / "endpoint.log") as endpoint:
+    env = {**platform.env, **capture.to_env()}
+    with start_endpoint(staged, env, workers=workers, log=work_dir / "endpoint.log") as endpoint:
         responses = send_all(endpoint.host, endpoint.port, request_mix(schema, requests))
     listing = platform.s3.list_objects_v2(
         Bucket=ARTIFACTS_BUCKET, Prefix=f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"

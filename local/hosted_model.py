@@ -1,10 +1,11 @@
-"""A registered model package, laid out and loaded as the serving container does.
+"""A registered model package, laid out as the serving container lays it out.
 
 The package's container says where everything is: ``ModelDataUrl`` (model.tar.gz,
-extracted into the model directory) and the ``SAGEMAKER_SUBMIT_DIRECTORY`` bundle
-(extracted into the code directory), whose ``SAGEMAKER_PROGRAM`` module holds the four
-hooks. Loading imports that module from the code directory, never from this checkout,
-so what is served is exactly what was registered.
+extracted into ``/opt/ml/model``; its ``code/`` folder holds the serving code) and the
+``SAGEMAKER_SUBMIT_DIRECTORY``/``SAGEMAKER_PROGRAM`` it names. ``stage_model_package``
+does that download under a local ``opt/ml`` and returns the container's environment;
+``load_hosted_model`` imports the staged program in this process (for benchmarks that
+need the hooks without a server), never from this checkout.
 """
 
 from __future__ import annotations
@@ -18,19 +19,39 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from local.image_process import remap
 from local.s3_sync import split_uri
 
 
 @dataclass(frozen=True)
+class StagedModel:
+    """A package's container, extracted under ``opt_ml``, with its environment."""
+
+    opt_ml: Path
+    environment: dict[str, str]
+
+    @property
+    def model_dir(self) -> Path:
+        return self.opt_ml / "model"
+
+    @property
+    def code_dir(self) -> Path:
+        return Path(self.environment["SAGEMAKER_SUBMIT_DIRECTORY"])
+
+    @property
+    def program(self) -> str:
+        return self.environment["SAGEMAKER_PROGRAM"]
+
+
+@dataclass(frozen=True)
 class HostedModel:
-    """The four hooks of a served model and the model ``model_fn`` loaded."""
+    """A served model's ``transform_fn`` and the model ``model_fn`` loaded, in-process."""
 
     module: ModuleType
     model: Any
 
     def invoke(self, body: bytes | str, content_type: str, accept: str) -> Any:
-        data = self.module.input_fn(body, content_type)
-        return self.module.output_fn(self.module.predict_fn(data, self.model), accept)
+        return self.module.transform_fn(self.model, body, content_type, accept)
 
 
 def _extract(s3: Any, uri: str, destination: Path) -> None:
@@ -43,33 +64,32 @@ def _extract(s3: Any, uri: str, destination: Path) -> None:
             tar.extractall(destination, filter="data")
 
 
-def stage_model_package(sagemaker: Any, s3: Any, arn: str, root: Path) -> dict[str, str]:
-    """Download the package's model and code under ``root``; return the serving env."""
+def stage_model_package(sagemaker: Any, s3: Any, arn: str, root: Path) -> StagedModel:
+    """Download the package's model under ``root/opt/ml/model``, as the endpoint does."""
     container = sagemaker.describe_model_package(ModelPackageName=arn)["InferenceSpecification"][
         "Containers"
     ][0]
-    environment = container.get("Environment", {})
-    model_dir, code_dir = root / "model", root / "code"
-    _extract(s3, container["ModelDataUrl"], model_dir)
-    _extract(s3, environment["SAGEMAKER_SUBMIT_DIRECTORY"], code_dir)
-    return {
-        "SAGEMAKER_PROGRAM": environment["SAGEMAKER_PROGRAM"],
-        "SM_MODEL_DIR": str(model_dir),
-        "SAGEMAKER_CODE_DIR": str(code_dir),
+    opt_ml = root / "opt" / "ml"
+    _extract(s3, container["ModelDataUrl"], opt_ml / "model")
+    environment = {
+        name: remap(value, opt_ml) for name, value in container.get("Environment", {}).items()
     }
+    return StagedModel(opt_ml=opt_ml, environment=environment)
 
 
-def load_hosted_model(model_dir: Path, code_dir: Path, program: str) -> HostedModel:
-    """Import ``program`` from ``code_dir`` (with its packages) and run ``model_fn`` once."""
+def load_hosted_model(staged: StagedModel) -> HostedModel:
+    """Import the staged program (with its packages) and run ``model_fn`` once."""
+    code_dir = staged.code_dir
     # The bundle's packages (features/, config/) must win over any copy on sys.path.
     sys.path.insert(0, str(code_dir))
     for name in [n for n in sys.modules if n.split(".")[0] in ("features", "config")]:
         del sys.modules[name]
-    spec = importlib.util.spec_from_file_location(Path(program).stem, code_dir / program)
+    spec = importlib.util.spec_from_file_location(
+        Path(staged.program).stem, code_dir / staged.program
+    )
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {program} from {code_dir}")
+        raise ImportError(f"cannot import {staged.program} from {code_dir}")
     module = importlib.util.module_from_spec(spec)
-    # Registered under its own name, as the container imports the user module.
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return HostedModel(module=module, model=module.model_fn(str(model_dir)))
+    return HostedModel(module=module, model=module.model_fn(str(staged.model_dir)))

@@ -20,27 +20,44 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
+    """An answer; status 0 when the server dropped the connection without one."""
+
     status: int
     seconds: float
     body: bytes
+    content_type: str = ""
 
 
 def send_all(host: str, port: int, requests: Iterable[Request]) -> list[Response]:
-    """Send ``requests`` one after another over one keep-alive connection."""
+    """Send ``requests`` one after another over one keep-alive connection (a new one
+    whenever the server closes it, or drops it: that answer is recorded as status 0)."""
     connection = http.client.HTTPConnection(host, port, timeout=30)
     responses = []
     try:
         for request in requests:
             started = time.perf_counter()
-            connection.request(
-                "POST",
-                "/invocations",
-                body=request.body,
-                headers={"Content-Type": request.content_type, "Accept": request.accept},
+            try:
+                connection.request(
+                    "POST",
+                    "/invocations",
+                    body=request.body,
+                    headers={"Content-Type": request.content_type, "Accept": request.accept},
+                )
+                reply = connection.getresponse()
+                body = reply.read()
+            except (http.client.HTTPException, OSError):
+                responses.append(Response(0, time.perf_counter() - started, b""))
+                connection.close()
+                connection = http.client.HTTPConnection(host, port, timeout=30)
+                continue
+            responses.append(
+                Response(
+                    reply.status,
+                    time.perf_counter() - started,
+                    body,
+                    reply.getheader("Content-Type", ""),
+                )
             )
-            reply = connection.getresponse()
-            body = reply.read()
-            responses.append(Response(reply.status, time.perf_counter() - started, body))
             if reply.will_close:
                 connection.close()
                 connection = http.client.HTTPConnection(host, port, timeout=30)
@@ -57,6 +74,7 @@ def summarize(responses: list[Response]) -> dict[str, float | int]:
         "requests_ok": sum(200 <= r.status < 300 for r in responses),
         "requests_client_error": sum(400 <= r.status < 500 for r in responses),
         "requests_server_error": sum(r.status >= 500 for r in responses),
+        "requests_dropped": sum(r.status == 0 for r in responses),
         "p50_ms": round(float(np.percentile(latencies, 50)), 2) if len(responses) else 0.0,
         "p99_ms": round(float(np.percentile(latencies, 99)), 2) if len(responses) else 0.0,
     }

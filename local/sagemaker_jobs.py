@@ -6,9 +6,13 @@ after it exits 0, exactly as the service does. The entry point runs in a subproc
 
 * processing: the job's ``ContainerEntrypoint`` + ``ContainerArguments``, with every
   ``/opt/ml/`` path moved under the job's folder;
-* training: the real ``sagemaker-training`` toolkit (``trainer.train()``), which reads
-  ``input/config/*.json``, downloads ``sagemaker_submit_directory``, sets the ``SM_*``
-  environment and runs ``sagemaker_program`` with the hyperparameters as arguments.
+* training: the XGBoost image's ``train`` command under the image's own Python stack
+  (``local/image_process.py``): sagemaker-containers reads ``input/config/*.json``,
+  downloads and installs ``sagemaker_submit_directory``, sets the ``SM_*`` environment and
+  runs ``sagemaker_program`` with the hyperparameters as arguments.
+
+A failed job reports what the container wrote for SageMaker: ``/opt/ml/output/failure``
+(training, ``FailureReason``) or ``/opt/ml/output/message`` (processing, ``ExitMessage``).
 """
 
 from __future__ import annotations
@@ -25,19 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.image_process import container_env, image_command
 from local.s3_sync import download_prefix, split_uri, upload_dir
 
 CONTAINER_ROOT = "/opt/ml/"
 LOG_TAIL_LINES = 20
-TOOLKIT_ENTRY = "from sagemaker_training import trainer; trainer.train()"
 
 
 class JobFailedError(RuntimeError):
-    """The job's entry point exited non-zero; the message holds the log's tail."""
+    """The job's entry point exited non-zero; the message holds its reason and log tail."""
 
-    def __init__(self, job_name: str, returncode: int, log_tail: str) -> None:
-        super().__init__(f"{job_name} exited with {returncode}:\n{log_tail}")
+    def __init__(self, job_name: str, returncode: int, log_tail: str, reason: str = "") -> None:
+        super().__init__(f"{job_name} exited with {returncode}: {reason or log_tail}")
         self.log_tail = log_tail
+        self.reason = reason
 
 
 @dataclass
@@ -55,7 +60,9 @@ def _tail(text: str) -> str:
     return "\n".join(text.rstrip().splitlines()[-LOG_TAIL_LINES:])
 
 
-def _run(command: list[str], *, env: Mapping[str, str], log_path: Path, job_name: str) -> str:
+def _run(
+    command: list[str], *, env: Mapping[str, str], log_path: Path, job_name: str, reason: Path
+) -> str:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
         completed = subprocess.run(
@@ -63,7 +70,9 @@ def _run(command: list[str], *, env: Mapping[str, str], log_path: Path, job_name
         )
     text = log_path.read_text(errors="replace")
     if completed.returncode != 0:
-        raise JobFailedError(job_name, completed.returncode, _tail(text))
+        # SageMaker shows the first 1 KB of the file the container wrote.
+        written = reason.read_text(errors="replace")[:1024] if reason.exists() else ""
+        raise JobFailedError(job_name, completed.returncode, _tail(text), written.strip())
     return text
 
 
@@ -93,11 +102,13 @@ def run_processing_job(
     command = [
         local(part) for part in [*app["ContainerEntrypoint"], *app.get("ContainerArguments", [])]
     ]
+    output = Path(local(f"{CONTAINER_ROOT}output"))
     log = _run(
         command,
-        env=_child_env(env, arguments.get("Environment", {})),
+        env=_child_env(env, {**arguments.get("Environment", {}), "SM_OUTPUT_DIR": str(output)}),
         log_path=root / "job.log",
         job_name=job_name,
+        reason=output / "message",
     )
     for item in outputs:
         upload_dir(s3, Path(local(item["S3Output"]["LocalPath"])), item["S3Output"]["S3Uri"])
@@ -124,11 +135,8 @@ def _write_config(base: Path, arguments: dict[str, Any]) -> None:
             }
         )
     )
-    # "localhost", not "algo-1": the toolkit waits until every host name resolves.
     (config / "resourceconfig.json").write_text(
-        json.dumps(
-            {"current_host": "localhost", "hosts": ["localhost"], "network_interface_name": "lo"}
-        )
+        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "lo"})
     )
 
 
@@ -152,7 +160,7 @@ def _archive(source: Path, destination: Path) -> Path:
 def run_training_job(
     arguments: dict[str, Any], *, job_name: str, work_dir: Path, s3: Any, env: Mapping[str, str]
 ) -> JobRun:
-    """Run a ``CreateTrainingJob`` request locally through the sagemaker-training toolkit."""
+    """Run a ``CreateTrainingJob`` request locally, as the XGBoost image runs it."""
     started = time.monotonic()
     root = work_dir / job_name
     base = root / "opt" / "ml"
@@ -160,20 +168,16 @@ def run_training_job(
     for channel in arguments.get("InputDataConfig", []):
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
         download_prefix(s3, uri, base / "input" / "data" / channel["ChannelName"])
-    for folder in ("model", "output/data", "code"):
+    for folder in ("model", "output/data"):
         (base / folder).mkdir(parents=True, exist_ok=True)
     log = _run(
-        [sys.executable, "-c", TOOLKIT_ENTRY],
-        env=_child_env(
-            env,
-            {
-                **arguments.get("Environment", {}),
-                "SAGEMAKER_BASE_DIR": str(base),
-                "TRAINING_JOB_NAME": job_name,
-            },
+        image_command("train"),
+        env=container_env(
+            env, base, {**arguments.get("Environment", {}), "TRAINING_JOB_NAME": job_name}
         ),
         log_path=root / "job.log",
         job_name=job_name,
+        reason=base / "output" / "failure",
     )
     output_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output"
     bucket, prefix = split_uri(output_uri)

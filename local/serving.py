@@ -1,21 +1,24 @@
-"""Start and stop the local endpoint: gunicorn workers on a loopback port."""
+"""Start and stop the local endpoint: the XGBoost image's serving stack on loopback.
+
+``local/image/xgboost_image.py serve`` runs under the image's Python stack: sagemaker-
+containers installs and imports the staged model's code, then gunicorn (gevent
+workers, as in the image) serves it behind the service front (6 MB limit, capture).
+"""
 
 from __future__ import annotations
 
 import http.client
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-APP = "local.endpoint_server:create_app_from_env()"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from local.hosted_model import StagedModel
+from local.image_process import container_env, image_command
 
 
 @dataclass(frozen=True)
@@ -66,29 +69,31 @@ def free_port() -> int:
 
 @contextmanager
 def start_endpoint(
-    env: Mapping[str, str], *, workers: int, log: Path, ready_seconds: float = 60.0
+    staged: StagedModel,
+    env: Mapping[str, str],
+    *,
+    workers: int,
+    log: Path,
+    ready_seconds: float = 120.0,
 ) -> Iterator[RunningEndpoint]:
-    """Run gunicorn with ``workers`` processes until the block ends (then stop gracefully)."""
+    """Serve ``staged`` with ``workers`` processes until the block ends (then stop
+    gracefully). ``env`` adds to the container's own environment (AWS endpoint, capture)."""
     port = free_port()
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--config",
-        "python:local.gunicorn_conf",
-        "--workers",
-        str(workers),
-        "--bind",
-        f"127.0.0.1:{port}",
-        APP,
-    ]
-    python_path = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
+    container = container_env(
+        env,
+        staged.opt_ml,
+        {
+            **staged.environment,
+            "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+            "GUNICORN_LOG_LEVEL": "warning",
+        },
+    )
     with log.open("w") as output:
         process = subprocess.Popen(
-            command,
-            env={**env, "PYTHONPATH": python_path},
-            cwd=REPO_ROOT,
+            image_command("serve", "--port", str(port)),
+            env=container,
+            cwd=staged.opt_ml,
             stdout=output,
             stderr=subprocess.STDOUT,
         )

@@ -10,10 +10,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from config.layout import CURATED_PREFIX, PROCESSED_PREFIX
 from config.schema import load_schema
 from config.settings import StageSettings
 from stacks.constructs.data_catalog import DataCatalog
-from config.layout import CURATED_PREFIX, PROCESSED_PREFIX
 from stacks.constructs.glue_etl import GlueEtl, s3_url
 from stacks.constructs.secure_bucket import AccessLogBucket, DataBucket, removal_policy
 

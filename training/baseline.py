@@ -29,6 +29,7 @@ import pandas as pd
 
 from config.schema import load_schema
 from features.profile import constraints, statistics
+from training.failure import report_failure
 
 LOG = logging.getLogger("baseline")
 PROCESSING = Path("/opt/ml/processing")
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Entry point the processing container runs."""
     logging.basicConfig(level=logging.INFO, stream=sys.stdout)
     args = parse_args(argv)
-    return baseline(input_dir=args.input, schema_path=args.schema, output_dir=args.output)
+    with report_failure("message"):
+        return baseline(input_dir=args.input, schema_path=args.schema, output_dir=args.output)
 
 
 if __name__ == "__main__":

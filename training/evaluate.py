@@ -41,6 +41,7 @@ from sklearn import metrics as skm
 
 from config.schema import ProblemType, QualityGate
 from features.transform import FeatureTransform
+from training.failure import report_failure
 from training.registry import download, latest_approved, metric_at
 from training.splits import load_split
 from training.train import MODEL_FILE
@@ -265,12 +266,13 @@ def evaluate(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Entry point the processing container runs."""
     args = parse_args(argv if argv is not None else sys.argv[1:])
-    return evaluate(
-        model_dir=args.model,
-        test_dir=args.test,
-        output_dir=args.output,
-        model_package_group=args.model_package_group,
-    )
+    with report_failure("message"):
+        return evaluate(
+            model_dir=args.model,
+            test_dir=args.test,
+            output_dir=args.output,
+            model_package_group=args.model_package_group,
+        )
 
 
 if __name__ == "__main__":

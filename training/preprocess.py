@@ -33,6 +33,7 @@ from sklearn.model_selection import train_test_split
 
 from config.schema import DatasetSchema, FeatureType, ProblemType
 from features.transform import FeatureTransform, frame_columns
+from training.failure import report_failure
 from training.splits import save_split
 
 LOG = logging.getLogger("preprocess")
@@ -133,9 +134,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Entry point the processing container runs."""
     logging.basicConfig(level=logging.INFO, stream=sys.stdout)
     args = parse_args(argv)
-    return preprocess(
-        input_dir=args.input, schema_path=args.schema, output_dir=args.output, args=args
-    )
+    with report_failure("message"):
+        return preprocess(
+            input_dir=args.input, schema_path=args.schema, output_dir=args.output, args=args
+        )
 
 
 if __name__ == "__main__":

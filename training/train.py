@@ -25,8 +25,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# SageMaker runs this file as a script from the uploaded source directory, which mirrors
-# the repository (training/, features/, config/): make that root importable.
+# Run as a file from the repository, make the repository root importable. In the
+# container this file sits at the source bundle's root instead, where sagemaker-containers
+# runs it as `python -m train` with that root (the working directory) already importable.
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,6 +42,8 @@ import xgboost as xgb
 
 from config.schema import ProblemType
 from features.transform import TRANSFORM_FILE, FeatureTransform
+from training.failure import report_failure
+from training.serving_code import write_serving_code
 from training.splits import load_split
 
 MODEL_FILE = "model.ubj"
@@ -57,6 +60,12 @@ METRIC_DEFINITIONS = [
     },
     {"Name": "final:validation", "Regex": r"final validation-[a-z]+=([0-9.]+)"},
 ]
+
+
+def source_root() -> Path:
+    """The folder holding this program's packages (the bundle root or the repository)."""
+    here = Path(__file__).resolve().parent
+    return here if (here / "features").is_dir() else here.parent
 
 
 def _env_path(name: str, default: str) -> Path:
@@ -180,6 +189,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     args.model_dir.mkdir(parents=True, exist_ok=True)
     booster.save_model(args.model_dir / MODEL_FILE)
     shutil.copy(args.train / TRANSFORM_FILE, args.model_dir / TRANSFORM_FILE)
+    write_serving_code(args.model_dir, source_root())
     metrics = {
         f"validation_{metric}": value,
         "best_iteration": best,
@@ -194,7 +204,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Entry point the training container runs."""
-    return train(parse_args(argv if argv is not None else sys.argv[1:]))
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    with report_failure():
+        return train(args)
 
 
 if __name__ == "__main__":

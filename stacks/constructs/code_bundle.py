@@ -1,11 +1,14 @@
-"""The code bundles SageMaker downloads: reproducible .tar.gz files built at synth time.
+"""The source bundle SageMaker downloads: a reproducible .tar.gz built at synth time.
 
-The training bundle mirrors the repository (``training/``, ``features/``, ``config/``),
-so every entry point imports the same modules it imports in the tests. The inference
-bundle has ``inference.py`` at its root, as the serving container's
-``SAGEMAKER_PROGRAM`` expects, next to the packages it imports. Archives are
-byte-for-byte reproducible (sorted entries, fixed times and owners), so an unchanged
-tree keeps its CDK asset hash and nothing is re-uploaded.
+It mirrors the repository (``training/``, ``features/``, ``config/``, ``inference/``), so
+every entry point imports the same modules it imports in the tests, plus the training
+program at the bundle's root: sagemaker-containers runs ``sagemaker_program`` as
+``python -m <name>`` from the extracted bundle, so a program inside a folder
+(``training/train.py``) would not run. ``train.py`` writes the serving code
+(``inference/`` with its packages) into the model directory, so ``model.tar.gz`` holds
+everything the endpoint runs. The archive is byte-for-byte reproducible (sorted entries,
+fixed times and owners), so an unchanged tree keeps its CDK asset hash and nothing is
+re-uploaded.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("config", "features")
+PACKAGES = ("training", "config", "features", "inference")
+# sagemaker_program: a module at the bundle's root (see the module docstring).
+TRAINING_PROGRAM = "train.py"
 SHIPPED_SUFFIXES = (".py", ".json")
 
 
@@ -33,14 +38,9 @@ def _package_files(package: str) -> list[tuple[Path, str]]:
 
 
 def training_members() -> list[tuple[Path, str]]:
-    """(file, name in archive) of the training bundle."""
-    return [m for package in ("training", *PACKAGES) for m in _package_files(package)]
-
-
-def inference_members() -> list[tuple[Path, str]]:
-    """(file, name in archive) of the inference bundle: inference.py at the root."""
-    entry = REPO_ROOT / "inference" / "inference.py"
-    return [(entry, "inference.py"), *(m for p in PACKAGES for m in _package_files(p))]
+    """(file, name in archive) of the source bundle."""
+    program = (REPO_ROOT / "training" / "train.py", TRAINING_PROGRAM)
+    return [program, *(m for package in PACKAGES for m in _package_files(package))]
 
 
 def write_archive(members: Iterable[tuple[Path, str]], destination: Path) -> Path:
@@ -61,9 +61,6 @@ def write_archive(members: Iterable[tuple[Path, str]], destination: Path) -> Pat
     return destination
 
 
-def build_bundles(out_dir: Path) -> dict[str, Path]:
-    """Both bundles under ``out_dir``: {"training": ..., "inference": ...}."""
-    return {
-        "training": write_archive(training_members(), out_dir / "training-source.tar.gz"),
-        "inference": write_archive(inference_members(), out_dir / "inference-source.tar.gz"),
-    }
+def build_bundle(out_dir: Path) -> Path:
+    """The source bundle under ``out_dir``."""
+    return write_archive(training_members(), out_dir / "training-source.tar.gz")

@@ -3,7 +3,7 @@ blue/green deployment with alarm rollback, and autoscaling."""
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, DefaultStackSynthesizer, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -12,13 +12,15 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from config.layout import DATA_CAPTURE_PREFIX, RUNS_PREFIX, VARIANT_NAME, resource_name
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.nag import acknowledge, object_arn_finding
-from config.layout import DATA_CAPTURE_PREFIX, RUNS_PREFIX, VARIANT_NAME, resource_name
 from stacks.constructs.sagemaker_access import container_statements
 
 CAPTURED_CSV = ["text/csv"]
+# Model archives only (their serving code inside), never the runs' data splits.
+MODEL_ARTIFACTS = f"{RUNS_PREFIX}/*/model.tar.gz"
 CAPTURED_JSON = ["application/json", "application/jsonlines"]
 
 
@@ -57,8 +59,9 @@ class ModelEndpoint(Construct):
         )
         # CreateModel checks that the role can read the model: attach the policy first.
         model.node.add_dependency(policy)
-        # Network isolation would stop the container from downloading its inference code
-        # (SAGEMAKER_SUBMIT_DIRECTORY) and writing captures; it stays off.
+        # The serving code now travels inside model.tar.gz. Network isolation stays off for
+        # now: sagemaker-containers `pip install`s the code folder when the worker starts,
+        # which needs no network only where the image's pip builds without isolation.
         acknowledge(
             model,
             "AwsSolutions-SM1",
@@ -199,18 +202,8 @@ class ModelEndpoint(Construct):
         )
 
     def _grant_model(self, *, key: kms.IKey, artifacts: s3.IBucket, region: str) -> iam.Policy:
-        """Read the model and its code, write captures, pull the image, write logs."""
+        """Read the model (its code inside), write captures, pull the image, write logs."""
         stack = Stack.of(self)
-        # The registered package's inference bundle is a CDK asset of the MlPipeline stack,
-        # in the stage's bootstrap bucket (default qualifier).
-        bucket = (
-            DefaultStackSynthesizer.DEFAULT_FILE_ASSETS_BUCKET_NAME.replace(
-                "${Qualifier}", DefaultStackSynthesizer.DEFAULT_QUALIFIER
-            )
-            .replace("${AWS::AccountId}", stack.account)
-            .replace("${AWS::Region}", stack.region)
-        )
-        assets = f"arn:{stack.partition}:s3:::{bucket}/*"
         logs = stack.format_arn(
             service="logs",
             resource="log-group",
@@ -224,7 +217,7 @@ class ModelEndpoint(Construct):
                 iam.PolicyStatement(
                     sid="ReadModel",
                     actions=["s3:GetObject"],
-                    resources=[artifacts.arn_for_objects(f"{RUNS_PREFIX}/*"), assets],
+                    resources=[artifacts.arn_for_objects(MODEL_ARTIFACTS)],
                 ),
                 iam.PolicyStatement(
                     sid="WriteCaptures",
@@ -247,12 +240,10 @@ class ModelEndpoint(Construct):
         policy.attach_to_role(self.role)
         for finding, reason in {
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
-            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*"): "The package's model "
+            object_arn_finding(self, artifacts, MODEL_ARTIFACTS): "The package's model "
             "artifact sits under the training execution's id, decided at run time.",
             object_arn_finding(self, artifacts, f"{DATA_CAPTURE_PREFIX}/*"): "SageMaker names "
             "capture files by endpoint, variant and hour.",
-            f"Resource::{assets}": "The inference code bundle is a CDK asset whose key is its "
-            "content hash; read-only, and only in the stage's bootstrap bucket.",
             f"Resource::{logs}": "SageMaker names the endpoint's log group and streams.",
         }.items():
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)

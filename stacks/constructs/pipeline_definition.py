@@ -33,6 +33,8 @@ from botocore.session import Session as BotocoreSession
 
 from config.layout import RUNS_PREFIX
 from config.schema import QualityGate
+from stacks.constructs.code_bundle import TRAINING_PROGRAM
+from training import serving_code
 from training.train import METRIC_DEFINITIONS
 
 # The SDK needs a region to import; synth passes the stage's region explicitly anyway.
@@ -109,7 +111,6 @@ class SubVariable(StrEnum):
     MODEL_PACKAGE_GROUP = "ModelPackageGroup"
     ASSETS_BUCKET = "AssetsBucket"
     SOURCE_BUNDLE_KEY = "SourceBundleKey"
-    INFERENCE_BUNDLE_KEY = "InferenceBundleKey"
 
     @property
     def ref(self) -> str:
@@ -120,10 +121,8 @@ def _asset_uri(key: SubVariable) -> str:
     return f"s3://{SubVariable.ASSETS_BUCKET.ref}/{key.ref}"
 
 
-# The code bundles are CDK file assets: the training source (training/, features/,
-# config/) and the inference source (inference.py at its root, features/, config/).
+# The source bundle is a CDK file asset (see stacks/constructs/code_bundle.py).
 SOURCE_BUNDLE_URI = _asset_uri(SubVariable.SOURCE_BUNDLE_KEY)
-INFERENCE_BUNDLE_URI = _asset_uri(SubVariable.INFERENCE_BUNDLE_KEY)
 
 
 ROLE_ARN = (
@@ -428,7 +427,7 @@ class _Builder:
             # Script mode in the framework container: the toolkit downloads the submit
             # directory and runs the program with the other hyperparameters as arguments.
             hyperparameters={
-                "sagemaker_program": "training/train.py",
+                "sagemaker_program": TRAINING_PROGRAM,
                 "sagemaker_submit_directory": SOURCE_BUNDLE_URI,
                 "sagemaker_region": "${AWS::Region}",
                 **dict(options.hyperparameters),
@@ -506,11 +505,13 @@ class _Builder:
                     {
                         "Image": self.image,
                         "ModelDataUrl": train.properties.ModelArtifacts.S3ModelArtifacts,
-                        # The hosted container downloads this bundle and serves
-                        # inference/inference.py with its features/ and config/ packages.
+                        # model.tar.gz carries its serving code in code/ (train.py puts
+                        # it there), as SageMaker's repack lays it out: no other object.
                         "Environment": {
-                            "SAGEMAKER_PROGRAM": "inference.py",
-                            "SAGEMAKER_SUBMIT_DIRECTORY": INFERENCE_BUNDLE_URI,
+                            "SAGEMAKER_PROGRAM": serving_code.PROGRAM,
+                            "SAGEMAKER_SUBMIT_DIRECTORY": serving_code.SUBMIT_DIRECTORY,
+                            # Without an Accept header the worker answers in this type.
+                            "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
                             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                             "SAGEMAKER_REGION": "${AWS::Region}",
                         },

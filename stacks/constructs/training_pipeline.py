@@ -16,13 +16,12 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from config.layout import CURATED_PREFIX, RUNS_PREFIX, resource_name
 from config.schema import DatasetSchema
 from config.settings import StageSettings
-from stacks.constructs.code_bundle import REPO_ROOT, build_bundles
-from config.layout import CURATED_PREFIX, resource_name
+from stacks.constructs.code_bundle import REPO_ROOT, build_bundle
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.pipeline_definition import (
-    RUNS_PREFIX,
     PipelineOptions,
     SubVariable,
     build_definition,
@@ -58,10 +57,8 @@ class TrainingPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        bundles = build_bundles(BUNDLE_DIR)
-        self.source_bundle = s3_assets.Asset(self, "SourceBundle", path=str(bundles["training"]))
-        self.inference_bundle = s3_assets.Asset(
-            self, "InferenceBundle", path=str(bundles["inference"])
+        self.source_bundle = s3_assets.Asset(
+            self, "SourceBundle", path=str(build_bundle(BUNDLE_DIR))
         )
 
         self.group = sagemaker.CfnModelPackageGroup(
@@ -109,7 +106,6 @@ class TrainingPipeline(Construct):
             SubVariable.MODEL_PACKAGE_GROUP: str(self.group.model_package_group_name),
             SubVariable.ASSETS_BUCKET: self.source_bundle.s3_bucket_name,
             SubVariable.SOURCE_BUNDLE_KEY: self.source_bundle.s3_object_key,
-            SubVariable.INFERENCE_BUNDLE_KEY: self.inference_bundle.s3_object_key,
         }
         self.pipeline = sagemaker.CfnPipeline(
             self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,11 +13,14 @@ import xgboost as xgb
 
 from config.schema import load_schema
 from features.transform import FeatureTransform, derive
-from inference.inference import input_fn, model_fn, output_fn, predict_fn
+from inference.inference import model_fn, transform_fn
 from training.splits import load_split
 from training.train import METRIC_DEFINITIONS
 
 CHURN = load_schema("churn")
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_preprocess_writes_stratified_splits_and_train_only_fit(model_run) -> None:
@@ -54,9 +58,19 @@ def test_training_logs_match_the_metric_definitions(model_run) -> None:
         float(re.findall(r"final validation-auc=([0-9.]+)", log)[0]), abs=1e-6
     )
     assert sorted(p.name for p in model_run["model_dir"].iterdir()) == [
+        "code",
         "model.ubj",
         "transform.json",
     ]
+    # The serving code rides along, as SageMaker's repack lays it out.
+    code = model_run["model_dir"] / "code"
+    assert (code / "inference.py").read_bytes() == (
+        ROOT / "inference" / "inference.py"
+    ).read_bytes()
+    assert (code / "features" / "transform.py").exists() and (
+        code / "config" / "schema.py"
+    ).exists()
+    assert not list(code.rglob("__pycache__"))
 
 
 def test_evaluation_report_format_and_quality(model_run) -> None:
@@ -78,12 +92,12 @@ def test_evaluation_report_format_and_quality(model_run) -> None:
     assert "roc.png" in (model_run["evaluation"] / "report.html").read_text()
 
 
-def test_hooks_on_raw_values_equal_booster_on_preprocessed_rows(model_run) -> None:
-    """No skew: raw CSV through the four hooks == the booster on preprocess's own matrix."""
+def test_transform_fn_on_raw_values_equals_booster_on_preprocessed_rows(model_run) -> None:
+    """No skew: raw CSV through transform_fn == the booster on preprocess's own matrix."""
     prep = model_run["prep"]
     raw = (prep / "test" / "test_raw.csv").read_text()
     model = model_fn(str(model_run["model_dir"]))
-    body = output_fn(predict_fn(input_fn(raw, "text/csv"), model), "text/csv")
+    body = transform_fn(model, raw, "text/csv", "text/csv").text
     served = np.array([float(line.split(",")[0]) for line in body.splitlines()])
     features, _, names = load_split(prep / "test", "test")
     booster = xgb.Booster()
@@ -158,9 +172,7 @@ def test_regression_dataset_trains_through_the_same_code(tmp_path) -> None:
         '{"instances": [{"living_area_sqft": 1800, "bedrooms": 3, "year_built": 1990, '
         '"lot_size_sqft": null, "neighborhood": "north", "has_garage": true}]}'
     )
-    answer = json.loads(
-        output_fn(predict_fn(input_fn(row, "application/json"), model), "application/json")
-    )
+    answer = json.loads(transform_fn(model, row, "application/json", "application/json").body)
     assert 100_000 < answer["predictions"][0]["value"] < 2_000_000
 
 

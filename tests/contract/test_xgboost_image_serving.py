@@ -1,26 +1,28 @@
-"""The local endpoint's HTTP contract: the serving container's, around inference.py.
+"""The registered model served by the XGBoost image's stack: sagemaker-containers 2.8.6.
 
-One gunicorn worker serves a model trained by the entry points (``model_run``) with
-the inference bundle exactly as synth packages it; data capture goes to S3 on moto.
+The model directory holds what train.py writes (model, transformation, code/); the
+container's environment is the one the synthesized Register step records; the image's
+serving stack (toolkit module install, hook resolution, the toolkit's Worker under
+gunicorn with gevent workers) answers, behind the service front (6 MB, capture).
+Status codes, content types and bodies are checked for good and bad requests.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import tarfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.schema import load_schema
-from local.data_capture import CaptureConfig
+from local.image.data_capture import CaptureConfig
 from local.load_client import Request, send_all
 from local.moto_platform import ARTIFACTS_BUCKET, local_platform
 from local.serving import start_endpoint
 from local.synthetic import generate_clean
-from stacks.constructs.code_bundle import inference_members, write_archive
+from tests.contract.conftest import stage
 from training.preprocess import raw_feature_frame
 
 CSV, JSON, JSONL = "text/csv", "application/json", "application/jsonlines"
@@ -32,32 +34,22 @@ def rows():
     return raw_feature_frame(schema, generate_clean(schema, 5, seed=21))
 
 
-def _serving_env(platform, model_run, work, endpoint_name: str) -> dict[str, str]:
-    """The container's environment: the model, the inference bundle as synth packages
-    it (unpacked), and data capture under capture/<endpoint_name>/."""
-    bundle = write_archive(inference_members(), work / "inference.tar.gz")
-    with tarfile.open(bundle) as archive:
-        archive.extractall(work / "code", filter="data")
+def _capture_env(endpoint_name: str) -> dict[str, str]:
     capture = CaptureConfig(
         bucket=ARTIFACTS_BUCKET, prefix="capture", endpoint=endpoint_name, variant="AllTraffic"
     )
-    return {
-        **platform.env,
-        **capture.to_env(),
-        "SM_MODEL_DIR": str(model_run["model_dir"]),
-        "SAGEMAKER_CODE_DIR": str(work / "code"),
-        "SAGEMAKER_PROGRAM": "inference.py",
-    }
+    return capture.to_env()
 
 
 @pytest.fixture(scope="module")
-def served(model_run, tmp_path_factory):
+def served(model_run, registered_environment, tmp_path_factory):
     """(endpoint, platform) for the module: one worker, capture of every request."""
     work = tmp_path_factory.mktemp("endpoint")
+    staged = stage(model_run["model_dir"], registered_environment, work)
     with local_platform() as platform:
         platform.s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
-        env = _serving_env(platform, model_run, work, "test-endpoint")
-        with start_endpoint(env, workers=1, log=work / "endpoint.log") as endpoint:
+        env = {**platform.env, **_capture_env("test-endpoint")}
+        with start_endpoint(staged, env, workers=1, log=work / "endpoint.log") as endpoint:
             yield endpoint, platform
 
 
@@ -75,19 +67,19 @@ def test_csv_json_and_json_lines_in_and_out(served, rows) -> None:
     endpoint, _ = served
     lines = rows.to_csv(header=False, index=False)
     csv_out = _one(endpoint, lines.encode(), CSV)
-    assert csv_out.status == 200
+    assert csv_out.status == 200 and csv_out.content_type == CSV
     scores = [line.split(",") for line in csv_out.body.decode().splitlines()]
     assert len(scores) == 5 and all(0 <= float(p) <= 1 and label in "01" for p, label in scores)
 
     records = json.loads(rows.to_json(orient="records"))
     json_out = _one(endpoint, json.dumps({"instances": records}).encode(), JSON, JSON)
-    assert json_out.status == 200
+    assert json_out.status == 200 and json_out.content_type == JSON
     predictions = json.loads(json_out.body)["predictions"]
     assert [round(p["probability"], 6) for p in predictions] == [float(p) for p, _ in scores]
 
     jsonl = "\n".join(json.dumps(r) for r in records).encode()
     jsonl_out = _one(endpoint, jsonl, JSONL, JSONL)
-    assert jsonl_out.status == 200
+    assert jsonl_out.status == 200 and jsonl_out.content_type == JSONL
     lines = [json.loads(line) for line in jsonl_out.body.decode().splitlines()]
     assert lines == predictions
 
@@ -100,14 +92,29 @@ def test_csv_json_and_json_lines_in_and_out(served, rows) -> None:
         (b"{not json", JSON, 400, "not valid JSON"),
         (b'{"rows": []}', JSON, 400, '"instances"'),
         (b"1,2", CSV, 400, "expected"),
-        (b"\xff\xfe", CSV, 400, "not UTF-8"),
+        (b"\xff\xfe", JSONL, 400, "not UTF-8"),
+        (b'{"instances": [[true]]}', JSON, 400, "expected 10 values"),
     ],
 )
 def test_bad_requests_get_4xx_with_a_message(served, body, content_type, status, message) -> None:
     endpoint, _ = served
     response = _one(endpoint, body, content_type)
     assert response.status == status
-    assert message in response.body.decode()
+    assert response.content_type == JSON
+    assert message in json.loads(response.body)["message"]
+
+
+def test_no_accept_header_answers_csv(served, rows) -> None:
+    # The worker substitutes SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT (from the registered
+    # environment) for a missing Accept.
+    endpoint, _ = served
+    line = rows.to_csv(header=False, index=False).splitlines()[0]
+    connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=10)
+    connection.request("POST", "/invocations", body=line, headers={"Content-Type": CSV})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Content-Type") == CSV
+    assert len(response.read().decode().split(",")) == 2
+    connection.close()
 
 
 def test_payload_over_6_mb_is_413(served) -> None:
@@ -116,11 +123,11 @@ def test_payload_over_6_mb_is_413(served) -> None:
     assert response.status == 413 and "limit is 6291456 bytes" in response.body.decode()
 
 
-def test_unknown_accept_is_415_and_wrong_route_404(served, rows) -> None:
+def test_unknown_accept_is_406_and_wrong_method_405(served, rows) -> None:
     endpoint, _ = served
     line = rows.to_csv(header=False, index=False).splitlines()[0].encode()
     response = _one(endpoint, line, CSV, accept="application/x-protobuf")
-    assert response.status == 415
+    assert response.status == 406 and response.content_type == JSON
     connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=5)
     connection.request("GET", "/invocations")
     assert connection.getresponse().status == 405
@@ -140,14 +147,17 @@ def test_no_bad_input_is_ever_a_500(served, body, content_type) -> None:
     assert response.status < 500, response.body
 
 
-def test_captured_records_match_the_requests(served, model_run, rows, tmp_path) -> None:
+def test_captured_records_match_the_requests(
+    served, model_run, registered_environment, rows, tmp_path
+) -> None:
     # An endpoint of its own (its own capture folder), on the module's moto server: a
     # second server would share, and reset, moto's state under the first.
     _, platform = served
     lines = rows.to_csv(header=False, index=False).splitlines()
     sent = [Request(line.encode(), CSV) for line in lines] + [Request(b"oops", CSV)]
-    env = _serving_env(platform, model_run, tmp_path, "ep")
-    with start_endpoint(env, workers=1, log=tmp_path / "endpoint.log") as endpoint:
+    staged = stage(model_run["model_dir"], registered_environment, tmp_path)
+    env = {**platform.env, **_capture_env("ep")}
+    with start_endpoint(staged, env, workers=1, log=tmp_path / "endpoint.log") as endpoint:
         responses = send_all(endpoint.host, endpoint.port, sent)
     listing = platform.s3.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix="capture/ep/")
     keys = [o["Key"] for o in listing["Contents"]]
@@ -174,3 +184,38 @@ def test_captured_records_match_the_requests(served, model_run, rows, tmp_path) 
         assert record["captureData"]["endpointOutput"]["mode"] == "OUTPUT"
         assert len(record["eventMetadata"]["eventId"]) == 36
         assert record["eventMetadata"]["inferenceTime"].endswith("Z")
+
+
+def _hooks_module(staged, extra: str) -> None:
+    program = staged.code_dir / staged.program
+    program.write_text(program.read_text() + extra)
+
+
+def test_the_image_refuses_transform_fn_next_to_the_other_hooks(
+    model_run, registered_environment, tmp_path
+) -> None:
+    staged = stage(model_run["model_dir"], registered_environment, tmp_path)
+    _hooks_module(staged, "\n\ndef input_fn(body, content_type):\n    return body\n")
+    with (
+        pytest.raises(RuntimeError, match="endpoint exited"),
+        start_endpoint(staged, {}, workers=1, log=tmp_path / "endpoint.log", ready_seconds=60),
+    ):
+        pass
+    assert (
+        "Cannot use transform_fn implementation with input_fn"
+        in (tmp_path / "endpoint.log").read_text()
+    )
+
+
+def test_an_exception_in_a_hook_is_a_500(model_run, registered_environment, tmp_path) -> None:
+    # Why transform_fn answers client faults itself: the toolkit turns any exception a
+    # hook raises into a 500, whatever status the exception carries.
+    staged = stage(model_run["model_dir"], registered_environment, tmp_path)
+    _hooks_module(
+        staged,
+        "\n\ndef transform_fn(model, body, content_type, accept):\n"
+        "    raise ValueError('a client fault, raised')\n",
+    )
+    with start_endpoint(staged, {}, workers=1, log=tmp_path / "endpoint.log") as endpoint:
+        response = _one(endpoint, b"1", CSV)
+    assert response.status == 500 and response.content_type.startswith("text/html")

@@ -1,0 +1,124 @@
+"""The value rules: what a raw value means, for every consumer of raw data.
+
+One owner for "is this missing, a number, a boolean, a category", so that serving, the
+monitor and the ETL cannot disagree on a value:
+
+* **missing**: ``None``, a float NaN (pandas' missing marker), or text that is blank
+  after trimming. The text ``"nan"`` is not missing: it is not a number either.
+* **number**: a JSON number (never a JSON boolean) or text made only of digits, signs,
+  a decimal point and an exponent (``[0-9+-.eE]``, after trimming) that Python's
+  ``float`` accepts; the value must be finite. So ``"1e3"`` and ``"-2.5"`` are numbers,
+  while ``"1_0"``, ``"0x10"``, ``"nan"``, ``"inf"`` and ``"١"`` (an Arabic digit) are not,
+  although ``float`` alone would take them.
+* **boolean**: a JSON boolean, or one of the schema's tokens (``TRUE_TOKENS`` /
+  ``FALSE_TOKENS``, case-insensitive, trimmed); the numbers 0 and 1 too.
+* **category**: text equal, after trimming, to one of the feature's categories.
+
+The scalar functions state the rules; ``number_column`` applies the number rule to a
+whole column at once (in C where it can), and a property test shows the two agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+from config.schema import FALSE_TOKENS, TRUE_TOKENS
+
+NUMBER_CHARACTERS = frozenset("0123456789+-.eE")
+# str.translate deletes these, so whatever is left of a column's text is not a number.
+_DROP_NUMBER_CHARACTERS = {ord(c): None for c in NUMBER_CHARACTERS}
+_BOOLEANS = {**{t: True for t in TRUE_TOKENS}, **{t: False for t in FALSE_TOKENS}}
+
+
+class InvalidValueError(ValueError):
+    """A raw value that breaks a value rule; the message says which rule."""
+
+
+def is_missing(value: object) -> bool:
+    """Whether ``value`` stands for "no value" (None, NaN, or blank text)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
+def parse_number(value: object) -> float:
+    """The finite number ``value`` stands for; raises ``InvalidValueError`` otherwise.
+
+    Callers check ``is_missing`` first: a missing value is not a number.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidValueError(f"must be a number, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or not NUMBER_CHARACTERS.issuperset(text):
+            raise InvalidValueError(f"must be a number, got {value!r}")
+        try:
+            number = float(text)
+        except ValueError:
+            raise InvalidValueError(f"must be a number, got {value!r}") from None
+    else:
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a double
+            number = math.inf
+    if not math.isfinite(number):
+        raise InvalidValueError(f"must be a finite number, got {value!r}")
+    return number
+
+
+def parse_boolean(value: object) -> bool:
+    """The boolean ``value`` stands for; raises ``InvalidValueError`` otherwise."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        token = _BOOLEANS.get(value.strip().lower())
+        if token is not None:
+            return token
+    elif isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    raise InvalidValueError(f"must be true or false, got {value!r}")
+
+
+def parse_category(value: object, categories: Collection[str]) -> str:
+    """The category ``value`` names; raises ``InvalidValueError`` otherwise."""
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or text not in categories:
+        raise InvalidValueError(
+            f"has unknown category {value!r}; expected one of {sorted(categories)}"
+        )
+    return text
+
+
+def number_column(values: Sequence[object]) -> np.ndarray | None:
+    """A column of text or numbers as float64 (missing -> NaN), if every value obeys the
+    rules; ``None`` when some value does not, so the caller finds and names it with the
+    scalar functions. Infinite values pass here: callers check finiteness on the array.
+    """
+    if not values:
+        return np.empty(0, dtype=np.float64)
+    first = values[0]
+    if isinstance(first, str):
+        texts = [v for v in values if isinstance(v, str)]
+        if len(texts) != len(values):
+            return None
+        # One C-level pass over the whole column: any character outside the number
+        # alphabet (letters, "_", spaces, other digits) sends it to the slow path.
+        if "".join(texts).translate(_DROP_NUMBER_CHARACTERS):
+            return None
+        blank = [v if v else "nan" for v in texts]
+        try:
+            return np.array(blank, dtype=np.float64)
+        except ValueError:  # "1.2.3", "--1", a lone "e": the slow path names it
+            return None
+    # JSON: numbers, with null for missing (numpy turns None into NaN); never booleans.
+    if any(isinstance(v, bool) or not (v is None or isinstance(v, int | float)) for v in values):
+        return None
+    try:
+        return np.array(values, dtype=np.float64)
+    except OverflowError:
+        return None

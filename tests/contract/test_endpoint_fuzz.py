@@ -53,7 +53,8 @@ def _corpus(seed: int = 11) -> list[tuple[str, Request]]:
         add("valid_csv", line)
     for record in records[200:260]:
         add("valid_json", json.dumps({"instances": [record]}), JSON, JSON)
-    add("valid_batch", "\n".join(lines[:100]))
+    for size in (10, 50, 100, 300):
+        add("valid_batch", "\n".join(lines[:size]))
     for line in lines[:40]:
         add("content_type", line, rng.choice(["text/plain", "application/xml", "", "csv"]))
         add("accept", line, CSV, rng.choice(["application/xml", "text/html", "image/png"]))
@@ -160,7 +161,7 @@ def test_valid_rows_score_as_in_process(answers, model_run) -> None:
         for (kind, request), response in zip(corpus, responses, strict=True)
         if kind.startswith("valid")
     ]
-    assert len(pairs) == 261
+    assert len(pairs) == 264
     for request, response in pairs:
         expected = transform_fn(model, request.body, request.content_type, request.accept)
         assert response.status == 200

@@ -69,7 +69,8 @@ def stage_model_package(sagemaker: Any, s3: Any, arn: str, root: Path) -> Staged
     container = sagemaker.describe_model_package(ModelPackageName=arn)["InferenceSpecification"][
         "Containers"
     ][0]
-    opt_ml = root / "opt" / "ml"
+    # Absolute: the container runs with /opt/ml as its working directory.
+    opt_ml = (root / "opt" / "ml").resolve()
     _extract(s3, container["ModelDataUrl"], opt_ml / "model")
     environment = {
         name: remap(value, opt_ml) for name, value in container.get("Environment", {}).items()

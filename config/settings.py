@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 # ml.m5.large has 2 vCPUs, like the machine bench/serving.py measured one-row CSV
 # requests on. Set from bench/results/serving.json; see docs/serving.md.
@@ -47,6 +48,19 @@ class StageSettings:
     invocations_per_instance_target: int = INVOCATIONS_PER_INSTANCE_TARGET
     # From `-c model_package_arn=...`; used by the Serving stage (later issues).
     model_package_arn: str | None = None
+    # Monitoring. "platform": the project's monitor as a scheduled processing job (works in
+    # every account); "model-monitor": SageMaker Model Monitor schedules reading the same
+    # baselines (only for accounts that still have Model Monitor).
+    monitor: Literal["platform", "model-monitor"] = "platform"
+    # How often the monitor runs; also the alarms' period (one datapoint per run). Model
+    # Monitor schedules only run hourly or daily, so it must be 60 or 1440 for that option.
+    monitor_every_minutes: int = 60
+    monitor_instance_type: str = "ml.m5.large"
+    # A retraining is expensive and its new version needs time to be approved and served:
+    # at most one automatic retraining per stage within this many minutes.
+    retrain_cooldown_minutes: int = 360
+    # E-mail addresses subscribed to the stage's notification topic (retrain outcomes).
+    notification_emails: tuple[str, ...] = ()
 
 
 def stage_settings(

@@ -95,9 +95,13 @@ class MonitorSchedule(Construct):
             "JobRole",
             assumed_by=iam.ServicePrincipal(
                 "sagemaker.amazonaws.com",
+                # SageMaker resources of this account and region only (confused deputy).
                 conditions={
                     "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {"aws:SourceArn": job_arns},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:sagemaker:{stack.region}:"
+                        f"{stack.account}:*"
+                    },
                 },
             ),
             description=f"Runs the monitor of {endpoint}.",

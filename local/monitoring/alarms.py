@@ -214,11 +214,13 @@ def _reason(
 ) -> str:
     values = ", ".join("missing" if v is None else repr(float(v)) for v in evaluated)
     crossed = state == ALARM
+    count = breaching if crossed else len(evaluated) - breaching
     verb = COMPARISONS[definition.comparison][1]
+    was = "was" if count == 1 else "were"
     return (
-        f"Threshold Crossed: {breaching if crossed else len(evaluated) - breaching} out of the "
-        f"last {len(evaluated)} datapoints [{values}] "
-        f"{'was' if crossed else 'was not'} {verb} the threshold ({float(definition.threshold)}) "
+        f"Threshold Crossed: {count} out of the last {len(evaluated)} datapoints [{values}] "
+        f"{was if crossed else was + ' not'} {verb} the threshold "
+        f"({float(definition.threshold)}) "
         f"(minimum {definition.datapoints_to_alarm} datapoint"
         f"{'s' if definition.datapoints_to_alarm > 1 else ''} for OK -> ALARM transition)."
     )

@@ -406,3 +406,77 @@ def test_model_monitor_refuses_schedules_it_cannot_run(tmp_path) -> None:
         MonitoringStack(
             stage, "Monitoring", settings=settings, data_lake=SharedDataLake("Dev-DataLake")
         )
+
+
+def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
+    synth_report, templates, dev, monkeypatch
+) -> None:
+    """The loop on moto with what cdk.out says: the drift alarm (evaluated by the local
+    stand-in on published metrics) -> its state-change event -> the retrain rule's pattern
+    -> the handler configured with the function's synthesized environment -> one execution;
+    the same event again -> the recorded decision, no second execution."""
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+    from moto import mock_aws
+
+    from local.monitoring.alarms import evaluate_in_cloudwatch
+    from tests.integration.test_retrain_trigger import _context, _load_handler
+
+    env = _one(dev, "AWS::Lambda::Function")["Environment"]["Variables"]
+    for name, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
+    for name, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ):
+        monkeypatch.setenv(name, value)
+    drift = load_alarms(synth_report.assembly_dir, "Dev")["mlops-dev-churn-drift"]
+    now = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch")
+        for hours_ago, drifted in ((2, 3.0), (1, 0.0), (0, 2.0)):
+            cloudwatch.put_metric_data(
+                Namespace=drift.namespace,
+                MetricData=[
+                    {
+                        "MetricName": drift.metric_name,
+                        "Dimensions": [
+                            {"Name": k, "Value": v} for k, v in drift.dimensions.items()
+                        ],
+                        "Timestamp": now - timedelta(hours=hours_ago),
+                        "Value": drifted,
+                    }
+                ],
+            )
+        transition = evaluate_in_cloudwatch(
+            cloudwatch, drift, now=now, account="123456789012", region="us-east-1"
+        )
+        assert transition.current.value == "ALARM" and transition.event is not None
+        patterns = rule_patterns([templates["Dev"]])
+        assert [lid for lid in patterns if matches(patterns[lid], transition.event)] == [
+            next(lid for lid in patterns if lid.startswith("RetrainAlarmRule"))
+        ]
+
+        boto3.client("dynamodb").create_table(
+            TableName="idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sagemaker = boto3.client("sagemaker")
+        sagemaker.create_pipeline(
+            PipelineName=env["PIPELINE_NAME"],
+            RoleArn="arn:aws:iam::123456789012:role/pipeline",
+            PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+        )
+        handler = _load_handler()
+        handler._runtime.cache_clear()
+        first = handler.handler(transition.event, _context())
+        again = handler.handler(transition.event, _context())
+        assert first["decision"] == "started" and again.get("duplicate") is True
+        executions = sagemaker.list_pipeline_executions(PipelineName=env["PIPELINE_NAME"])
+        assert len(executions["PipelineExecutionSummaries"]) == 1

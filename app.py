@@ -3,6 +3,8 @@
 
 cdk synth                                 # both stages, offline, no credentials
 cdk synth -c model_package_arn=arn:...    # the model version to serve (later stages)
+cdk synth -c monitor=model-monitor        # Model Monitor schedules instead of our monitor
+cdk synth -c notification_emails=a@example.com,b@example.com   # retrain notifications
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def build_app(app: App) -> App:
     account = context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT") or OFFLINE_ACCOUNT
     region = context("region") or os.environ.get("CDK_DEFAULT_REGION") or OFFLINE_REGION
     model_package_arn = context("model_package_arn") or None
+    monitor = context("monitor") or "platform"
+    emails = tuple(
+        e.strip() for e in (context("notification_emails") or "").split(",") if e.strip()
+    )
     if model_package_arn is None:
         print(
             "No model_package_arn given: synthesizing without the Serving stacks "
@@ -41,7 +47,12 @@ def build_app(app: App) -> App:
         MlopsStage(
             app,
             settings=stage_settings(
-                name, account=account, region=region, model_package_arn=model_package_arn
+                name,
+                account=account,
+                region=region,
+                model_package_arn=model_package_arn,
+                monitor=monitor,
+                notification_emails=emails,
             ),
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -27,3 +27,12 @@ VARIANT_NAME = "AllTraffic"
 def resource_name(stage: str, dataset: str, kind: str) -> str:
     """A readable physical name for resources that need one (SageMaker requires names)."""
     return f"{dataset}-{kind}-{stage}".replace("_", "-").lower()
+
+
+def alarm_name(stage: str, dataset: str, kind: str = "") -> str:
+    """Monitoring alarm names, e.g. ("Dev", "churn", "drift") -> "mlops-dev-churn-drift".
+
+    With no ``kind``, the prefix every alarm of the stage shares: the retrain trigger
+    acts only on alarms whose name starts with it.
+    """
+    return f"mlops-{stage}-{dataset}-{kind}".replace("_", "-").lower()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, cast
 
 # ml.m5.large has 2 vCPUs, like the machine bench/serving.py measured one-row CSV
 # requests on. Set from bench/results/serving.json; see docs/serving.md.
 INVOCATIONS_PER_INSTANCE_TARGET = 50_000
+
+Monitor = Literal["platform", "model-monitor"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,14 +50,38 @@ class StageSettings:
     invocations_per_instance_target: int = INVOCATIONS_PER_INSTANCE_TARGET
     # From `-c model_package_arn=...`; used by the Serving stage (later issues).
     model_package_arn: str | None = None
+    # Monitoring. "platform": the project's monitor as a scheduled processing job (works in
+    # every account); "model-monitor": SageMaker Model Monitor schedules reading the same
+    # baselines (only for accounts that still have Model Monitor).
+    monitor: Monitor = "platform"
+    # How often the monitor runs; also the alarms' period (one datapoint per run). Model
+    # Monitor schedules only run hourly or daily, so it must be 60 or 1440 for that option.
+    monitor_every_minutes: int = 60
+    monitor_instance_type: str = "ml.m5.large"
+    # A retraining is expensive and its new version needs time to be approved and served:
+    # at most one automatic retraining per stage within this many minutes.
+    retrain_cooldown_minutes: int = 360
+    # E-mail addresses subscribed to the stage's notification topic (retrain outcomes).
+    notification_emails: tuple[str, ...] = ()
+
+
+MONITORS = ("platform", "model-monitor")
 
 
 def stage_settings(
-    name: str, *, account: str, region: str, model_package_arn: str | None = None
+    name: str,
+    *,
+    account: str,
+    region: str,
+    model_package_arn: str | None = None,
+    monitor: str = "platform",
+    notification_emails: tuple[str, ...] = (),
 ) -> StageSettings:
     """Settings for the stage called ``name`` ("Dev" or "Prod")."""
     if name not in ("Dev", "Prod"):
         raise ValueError(f"unknown stage {name!r}: expected 'Dev' or 'Prod'")
+    if monitor not in MONITORS:
+        raise ValueError(f"unknown monitor {monitor!r}: expected one of {', '.join(MONITORS)}")
     is_prod = name == "Prod"
     return StageSettings(
         name=name,
@@ -74,4 +101,6 @@ def stage_settings(
         capture_sampling_percentage=20 if is_prod else 100,
         canary_percent=10 if is_prod else 50,
         canary_bake_seconds=600 if is_prod else 300,
+        monitor=cast(Monitor, monitor),  # checked against MONITORS above
+        notification_emails=notification_emails,
     )

@@ -91,6 +91,18 @@ class DataLakeStack(Stack):
             )
         )
 
+        # EventBridge delivers to the Monitoring stack's encrypted topic and dead-letter
+        # queues; those services encrypt with the caller's (EventBridge's) key access.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventBridgeDelivery",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+
         self.access_logs = AccessLogBucket(self, "AccessLogs", settings=settings)
         self.raw = DataBucket(
             self,
@@ -144,7 +156,11 @@ class DataLakeStack(Stack):
     def _export(self) -> SharedDataLake:
         shared = SharedDataLake(self.stack_name)
         CfnOutput(self, "KeyArn", value=self.key.key_arn, export_name=shared.export("KeyArn"))
-        for zone, bucket in (("Curated", self.curated), ("Artifacts", self.artifacts)):
+        for zone, bucket in (
+            ("Curated", self.curated),
+            ("Artifacts", self.artifacts),
+            ("Raw", self.raw),  # the monitor writes feedback batches into the raw zone
+        ):
             for attribute, value in (("Arn", bucket.bucket_arn), ("Name", bucket.bucket_name)):
                 CfnOutput(
                     self,

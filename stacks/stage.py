@@ -8,6 +8,7 @@ from constructs import Construct
 from config.settings import StageSettings
 from stacks.data_lake import DataLakeStack
 from stacks.ml_pipeline import MlPipelineStack
+from stacks.monitoring import MonitoringStack
 from stacks.serving import ServingStack
 
 
@@ -28,6 +29,11 @@ class MlopsStage(Stage):
             data_lake=self.data_lake.shared,
         )
         self.ml_pipeline.add_stack_dependency(self.data_lake)
+        # Needs the endpoint's name only, so it synthesizes with or without Serving.
+        self.monitoring = MonitoringStack(
+            self, "Monitoring", settings=settings, data_lake=self.data_lake.shared
+        )
+        self.monitoring.add_stack_dependency(self.data_lake)
         # Serving needs a model version; app.py says so when none is given.
         self.serving: ServingStack | None = None
         if settings.model_package_arn:

@@ -36,8 +36,10 @@ def test_dev_and_prod_stages_synthesize_clean(report) -> None:
     assert sorted(f"{p.parent.name}/{p.name.split('.')[0]}" for p in report.templates) == [
         "assembly-Dev/DevDataLakeD9C17C37",
         "assembly-Dev/DevMlPipeline5DF748EE",
+        "assembly-Dev/DevMonitoringBABD7F88",
         "assembly-Prod/ProdDataLake192D6A22",
         "assembly-Prod/ProdMlPipeline18EB62F0",
+        "assembly-Prod/ProdMonitoringCE03A844",
     ]
     assert report.nag_failures == []
     assert report.lint_findings == []

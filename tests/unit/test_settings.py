@@ -27,3 +27,14 @@ def test_model_package_arn_is_carried() -> None:
 def test_unknown_stage_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown stage 'Staging'"):
         stage_settings("Staging", account="1", region="r")
+
+
+def test_monitor_option_and_notification_emails() -> None:
+    dev = stage_settings("Dev", account="1", region="r")
+    assert (dev.monitor, dev.notification_emails, dev.monitor_every_minutes) == ("platform", (), 60)
+    chosen = stage_settings(
+        "Dev", account="1", region="r", monitor="model-monitor", notification_emails=("a@b.c",)
+    )
+    assert (chosen.monitor, chosen.notification_emails) == ("model-monitor", ("a@b.c",))
+    with pytest.raises(ValueError, match="unknown monitor 'clarify'"):
+        stage_settings("Dev", account="1", region="r", monitor="clarify")

@@ -1,0 +1,375 @@
+"""The scheduled monitor: EventBridge Scheduler -> SageMaker CreateProcessingJob.
+
+The job runs ``monitoring/monitor.py`` from the training source bundle in SageMaker's
+XGBoost framework image, with the same bash launcher the pipeline's processing steps use
+(``PROCESSING_LAUNCHER``). Scheduler calls CreateProcessingJob through its universal
+target (``arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob``); each invocation
+gets its own job name from the ``<aws.scheduler.execution-id>`` context attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from config.layout import (
+    DATA_CAPTURE_PREFIX,
+    FEEDBACK_PREFIX,
+    GROUND_TRUTH_PREFIX,
+    MONITORING_PREFIX,
+    RUNS_PREFIX,
+)
+from stacks.constructs.nag import acknowledge, object_arn_finding
+from stacks.constructs.pipeline_definition import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
+from stacks.constructs.sagemaker_access import container_statements
+
+CREATE_PROCESSING_JOB = "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
+EXECUTION_ID = "<aws.scheduler.execution-id>"
+OUTPUT_DIR = f"{PROCESSING}/output"
+# Every namespace the monitor publishes to (Model Monitor's names and the project's own).
+METRIC_NAMESPACES = (
+    "MLOps/Monitoring",
+    "aws/sagemaker/Endpoints/data-metrics",
+    "aws/sagemaker/Endpoints/model-metrics",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitorTarget:
+    """What the monitor watches and where it keeps its state."""
+
+    endpoint_name: str
+    model_package_group: str
+    schema_file: str  # inside the source bundle, e.g. config/datasets/churn.json
+    schedule_name: str
+
+
+class MonitorSchedule(Construct):
+    """A schedule (``rate(<every> minutes)``) that starts one monitor processing job per
+    run, with a retry policy and an encrypted dead-letter queue; the job's role reads
+    capture, ground truth, baselines and the registry, writes state, reports and feedback,
+    and publishes the monitor's metrics, nothing else."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        target: MonitorTarget,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        raw: s3.IBucket,
+        source_bundle: s3_assets.Asset,
+        image_uri: str,
+        every_minutes: int,
+        instance_type: str,
+        dead_letters: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.target = target
+        endpoint = target.endpoint_name
+        monitoring = f"{MONITORING_PREFIX}/{endpoint}"
+        self.job_prefix = f"{target.schedule_name}"[:40].rstrip("-")
+        job_arns = stack.format_arn(
+            service="sagemaker", resource="processing-job", resource_name=f"{self.job_prefix}-*"
+        )
+        self.schedule_arn = stack.format_arn(
+            service="scheduler",
+            resource="schedule",
+            resource_name=f"default/{target.schedule_name}",
+        )
+        # A run must end before the next one starts.
+        self.max_runtime = Duration.minutes(every_minutes).to_seconds() - 60
+
+        self.job_role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal(
+                "sagemaker.amazonaws.com",
+                # SageMaker resources of this account and region only (confused deputy).
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:sagemaker:{stack.region}:"
+                        f"{stack.account}:*"
+                    },
+                },
+            ),
+            description=f"Runs the monitor of {endpoint}.",
+        )
+        self._grant_job(
+            key=key, artifacts=artifacts, raw=raw, source_bundle=source_bundle, region=stack.region
+        )
+
+        arguments = [
+            "monitoring/monitor.py",
+            "--schema",
+            target.schema_file,
+            "--capture-uri",
+            f"s3://{artifacts.bucket_name}/{DATA_CAPTURE_PREFIX}/{endpoint}/",
+            "--ground-truth-uri",
+            f"s3://{artifacts.bucket_name}/{GROUND_TRUTH_PREFIX}/{endpoint}/",
+            "--state-uri",
+            f"s3://{artifacts.bucket_name}/{monitoring}/state/checkpoint.json",
+            "--model-package-group",
+            target.model_package_group,
+            "--endpoint-name",
+            endpoint,
+            "--schedule-name",
+            target.schedule_name,
+            "--feedback-uri",
+            f"s3://{raw.bucket_name}/{FEEDBACK_PREFIX}",
+            "--output",
+            OUTPUT_DIR,
+        ]
+        job_name = f"{self.job_prefix}-{EXECUTION_ID}"
+        self.request = {
+            "ProcessingJobName": job_name,
+            "RoleArn": self.job_role.role_arn,
+            "AppSpecification": {
+                "ImageUri": image_uri,
+                "ContainerEntrypoint": ["/bin/bash", "-c", PROCESSING_LAUNCHER],
+                "ContainerArguments": arguments,
+            },
+            "Environment": {"AWS_DEFAULT_REGION": stack.region},
+            "ProcessingInputs": [
+                {
+                    "InputName": "code",
+                    "S3Input": {
+                        "S3Uri": source_bundle.s3_object_url,
+                        "LocalPath": CODE_DIR,
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                        "S3DataDistributionType": "FullyReplicated",
+                    },
+                }
+            ],
+            "ProcessingOutputConfig": {
+                "KmsKeyId": key.key_arn,
+                "Outputs": [
+                    {
+                        "OutputName": "reports",
+                        "S3Output": {
+                            # One folder per run, named like the job.
+                            "S3Uri": f"s3://{artifacts.bucket_name}/{monitoring}/reports/"
+                            f"{job_name}/",
+                            "LocalPath": OUTPUT_DIR,
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ],
+            },
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": instance_type,
+                    "VolumeSizeInGB": 30,
+                    "VolumeKmsKeyId": key.key_arn,
+                }
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime},
+        }
+
+        schedule_role = iam.Role(
+            self,
+            "ScheduleRole",
+            # Only this schedule of this account may use the role (confused deputy).
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={
+                    "StringEquals": {
+                        "aws:SourceAccount": stack.account,
+                        "aws:SourceArn": self.schedule_arn,
+                    }
+                },
+            ),
+            description=f"Starts the monitor of {endpoint} every {every_minutes} minutes.",
+        )
+        schedule_policy = iam.Policy(
+            self,
+            "SchedulePolicy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="StartMonitorJobs",
+                    actions=["sagemaker:CreateProcessingJob"],
+                    resources=[job_arns],
+                ),
+                iam.PolicyStatement(
+                    sid="PassJobRole",
+                    actions=["iam:PassRole"],
+                    resources=[self.job_role.role_arn],
+                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+                ),
+                iam.PolicyStatement(
+                    sid="DeadLetters",
+                    actions=["sqs:SendMessage"],
+                    resources=[dead_letters.queue_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="EncryptDeadLetters",
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=[key.key_arn],
+                ),
+            ],
+        )
+        schedule_policy.attach_to_role(schedule_role)
+        acknowledge(
+            schedule_policy,
+            f"AwsSolutions-IAM5[Resource::{job_arns}]",
+            "Each run's job name ends in the Scheduler execution id, known only at run time.",
+        )
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "Schedule",
+            name=target.schedule_name,
+            description=f"Runs the drift and quality monitor of {endpoint}.",
+            schedule_expression=f"rate({every_minutes} minutes)",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=CREATE_PROCESSING_JOB,
+                role_arn=schedule_role.role_arn,
+                input=stack.to_json_string(self.request),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    # A run retried after its window is just a late run; the next one
+                    # reads the same checkpoint, so nothing is lost by giving up.
+                    maximum_event_age_in_seconds=self.max_runtime,
+                    maximum_retry_attempts=3,
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=dead_letters.queue_arn
+                ),
+            ),
+        )
+        self.schedule.node.add_dependency(schedule_policy, self.job_policy)
+
+    def _grant_job(
+        self,
+        *,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        raw: s3.IBucket,
+        source_bundle: s3_assets.Asset,
+        region: str,
+    ) -> None:
+        """Exactly what monitor.py touches, and what SageMaker needs to run it."""
+        stack = Stack.of(self)
+        endpoint = self.target.endpoint_name
+        capture = f"{DATA_CAPTURE_PREFIX}/{endpoint}/*"
+        truth = f"{GROUND_TRUTH_PREFIX}/{endpoint}/*"
+        state = f"{MONITORING_PREFIX}/{endpoint}/state/*"
+        reports = f"{MONITORING_PREFIX}/{endpoint}/reports/*"
+        baselines = f"{RUNS_PREFIX}/*"
+        feedback = f"{FEEDBACK_PREFIX}*"
+        job_logs = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/ProcessingJobs:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        package_arns = stack.format_arn(
+            service="sagemaker",
+            resource="model-package",
+            resource_name=f"{self.target.model_package_group}/*",
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadCode",
+                actions=["s3:GetObject"],
+                resources=[source_bundle.bucket.arn_for_objects(source_bundle.s3_object_key)],
+            ),
+            iam.PolicyStatement(
+                sid="ListCode",
+                actions=["s3:ListBucket"],
+                resources=[source_bundle.bucket.bucket_arn],
+                conditions={"StringEquals": {"s3:prefix": source_bundle.s3_object_key}},
+            ),
+            iam.PolicyStatement(
+                sid="ListMonitoredData",
+                actions=["s3:ListBucket"],
+                resources=[artifacts.bucket_arn],
+                conditions={
+                    "StringLike": {
+                        "s3:prefix": [
+                            f"{DATA_CAPTURE_PREFIX}/{endpoint}/*",
+                            f"{GROUND_TRUTH_PREFIX}/{endpoint}/*",
+                            f"{MONITORING_PREFIX}/{endpoint}/*",
+                        ]
+                    }
+                },
+            ),
+            iam.PolicyStatement(
+                sid="ReadCaptureGroundTruthAndBaselines",
+                actions=["s3:GetObject"],
+                resources=[
+                    artifacts.arn_for_objects(p) for p in (capture, truth, state, baselines)
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="WriteStateAndReports",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[artifacts.arn_for_objects(p) for p in (state, reports)],
+            ),
+            iam.PolicyStatement(
+                sid="WriteFeedback",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[raw.arn_for_objects(feedback)],
+            ),
+            iam.PolicyStatement(
+                sid="UseStageKey",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[key.key_arn],
+            ),
+            *container_statements(self, region, key),
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[job_logs],
+            ),
+            iam.PolicyStatement(
+                sid="ReadRegistry",
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[package_arns],
+            ),
+            iam.PolicyStatement(
+                sid="ListModelPackages",
+                actions=["sagemaker:ListModelPackages"],
+                resources=["*"],  # ListModelPackages supports no resource ARN
+            ),
+            iam.PolicyStatement(
+                sid="PublishMonitorMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # PutMetricData supports no resource ARN
+                conditions={"StringEquals": {"cloudwatch:namespace": list(METRIC_NAMESPACES)}},
+            ),
+        ]
+        self.job_policy = iam.Policy(self, "JobPolicy", statements=statements)
+        self.job_policy.attach_to_role(self.job_role)
+        findings = {
+            "Resource::*": "ecr:GetAuthorizationToken, sagemaker:ListModelPackages and "
+            "cloudwatch:PutMetricData (limited to the monitor's namespaces) support no "
+            "resource ARN.",
+            f"Resource::{job_logs}": "SageMaker names each job's log stream after the job.",
+            f"Resource::{package_arns}": "Versions of this one model package group are "
+            "created at run time.",
+            object_arn_finding(self, raw, feedback): "Each run writes a new feedback batch "
+            "named after the run.",
+        }
+        for pattern, reason in (
+            (capture, "Capture files are named by the endpoint, per hour."),
+            (truth, "Ground-truth files are uploaded by labellers, per hour."),
+            (state, "The monitor's checkpoint lives under this endpoint's state prefix."),
+            (reports, "Each run's report folder is named after the run."),
+            (baselines, "Baselines and evaluations sit under each training execution's id."),
+        ):
+            findings[object_arn_finding(self, artifacts, pattern)] = reason
+        for finding, reason in findings.items():
+            acknowledge(self.job_policy, f"AwsSolutions-IAM5[{finding}]", reason)

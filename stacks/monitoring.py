@@ -1,0 +1,133 @@
+"""Monitoring stack: watch the endpoint, alarm on drift and quality, retrain, notify.
+
+Runtime code: ``monitoring/monitor.py`` (the scheduled job) and
+``lambda/retrain_trigger/`` (the retrain decision).
+
+It needs the endpoint's *name* only (``config.layout.resource_name``), not the Serving
+stack, so it synthesizes without a model package ARN: the schedule simply finds no
+capture until an endpoint serves.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from config.layout import alarm_name, resource_name
+from config.schema import load_schema
+from config.settings import StageSettings
+from stacks.constructs.code_bundle import build_bundles
+from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.model_monitor import ModelMonitorSchedules
+from stacks.constructs.monitor_schedule import MonitorSchedule, MonitorTarget
+from stacks.constructs.monitoring_alarms import MonitoringAlarms
+from stacks.constructs.notifications import NotificationTopic
+from stacks.constructs.pipeline_definition import xgboost_image
+from stacks.constructs.pipeline_notifications import PipelineStatusNotifications
+from stacks.constructs.retrain_trigger import RetrainTrigger
+from stacks.constructs.training_pipeline import BUNDLE_DIR
+from stacks.data_lake import SharedDataLake
+
+# The stage's log retention (days) as CloudWatch Logs' enumeration.
+RETENTION = {
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+class MonitoringStack(Stack):
+    """Scheduled monitor (ours, or Model Monitor as an option), drift and model-quality
+    alarms, the retrain trigger, and the stage's notification topic (``notifications``)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        data_lake: SharedDataLake,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"MLOps monitoring, alarms and self-retraining ({settings.name}).",
+        )
+        schema = load_schema(settings.dataset)
+        key = data_lake.key(self)
+        artifacts = data_lake.bucket(self, "Artifacts")
+        endpoint_name = resource_name(settings.name, schema.name, "endpoint")
+        pipeline_name = resource_name(settings.name, schema.name, "training")
+        schedule_name = resource_name(settings.name, schema.name, "monitor")
+        removal = RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY
+
+        self.notifications = NotificationTopic(
+            self, "Notifications", key=key, emails=settings.notification_emails
+        ).topic
+        dead_letters = DeadLetterQueue(self, "DeadLetters", key=key).queue
+
+        if settings.monitor == "platform":
+            # The same reproducible bundle the training pipeline ships (same asset hash).
+            bundle = s3_assets.Asset(
+                self, "SourceBundle", path=str(build_bundles(BUNDLE_DIR)["training"])
+            )
+            self.monitor: MonitorSchedule | ModelMonitorSchedules = MonitorSchedule(
+                self,
+                "Monitor",
+                target=MonitorTarget(
+                    endpoint_name=endpoint_name,
+                    model_package_group=resource_name(settings.name, schema.name, "models"),
+                    schema_file=f"config/datasets/{settings.dataset}.json",
+                    schedule_name=schedule_name,
+                ),
+                key=key,
+                artifacts=artifacts,
+                raw=data_lake.bucket(self, "Raw"),
+                source_bundle=bundle,
+                image_uri=xgboost_image(settings.region),
+                every_minutes=settings.monitor_every_minutes,
+                instance_type=settings.monitor_instance_type,
+                dead_letters=dead_letters,
+            )
+        else:
+            self.monitor = ModelMonitorSchedules(
+                self,
+                "ModelMonitor",
+                schema=schema,
+                endpoint_name=endpoint_name,
+                schedule_name=schedule_name,
+                every_minutes=settings.monitor_every_minutes,
+                instance_type=settings.monitor_instance_type,
+                key=key,
+                artifacts=artifacts,
+            )
+
+        self.alarms = MonitoringAlarms(
+            self,
+            "Alarms",
+            stage=settings.name,
+            dataset=settings.dataset,
+            endpoint_name=endpoint_name,
+            period_minutes=settings.monitor_every_minutes,
+        )
+        self.retrain = RetrainTrigger(
+            self,
+            "Retrain",
+            key=key,
+            pipeline_name=pipeline_name,
+            alarm_names=self.alarms.names,
+            alarm_name_prefix=alarm_name(settings.name, settings.dataset),
+            cooldown_minutes=settings.retrain_cooldown_minutes,
+            dead_letters=dead_letters,
+            log_retention=RETENTION[settings.log_retention_days],
+            removal_policy=removal,
+        )
+        self.pipeline_status = PipelineStatusNotifications(
+            self,
+            "PipelineStatus",
+            pipeline_name=pipeline_name,
+            topic=self.notifications,
+            dead_letters=dead_letters,
+        )

@@ -1,0 +1,482 @@
+"""The Monitoring stacks as synthesized in the whole app (both stages), and the Model
+Monitor option in a stage of its own: schedule, alarms, rules, Lambda, topic."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from aws_cdk import App, Environment, Stage, Validations
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+
+from app import validation_failures
+from config.settings import stage_settings
+from local.monitoring.alarms import load_alarms
+from local.monitoring.event_patterns import matches, rule_patterns
+from local.synth_check import cdk_json_context, lint_template
+from stacks.constructs.pipeline_definition import CODE_DIR, PROCESSING_LAUNCHER
+from stacks.data_lake import SharedDataLake
+from stacks.monitoring import MonitoringStack
+
+KEY = {"Fn::ImportValue": "Dev-DataLake-KeyArn"}
+ENDPOINT = "customer-churn-endpoint-dev"
+PIPELINE = "customer-churn-training-dev"
+
+# The single-metric sample event of the CloudWatch user guide ("Alarm events and
+# EventBridge"), with our alarm's name.
+ALARM_EVENT = {
+    "version": "0",
+    "id": "c4c1c1c9-6542-e61b-6ef0-8c4d36933a92",
+    "detail-type": "CloudWatch Alarm State Change",
+    "source": "aws.cloudwatch",
+    "account": "123456789012",
+    "time": "2019-10-02T17:04:40Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:mlops-dev-churn-drift"],
+    "detail": {
+        "alarmName": "mlops-dev-churn-drift",
+        "configuration": {"description": "Goes into alarm when features drift", "metrics": []},
+        "previousState": {"reason": "", "timestamp": "2019-10-01T13:56:40.987+0000", "value": "OK"},
+        "state": {"reason": "", "timestamp": "2019-10-02T17:04:40.989+0000", "value": "ALARM"},
+    },
+}
+# Fields of "SageMaker Model Building Pipeline Execution Status Change" (EventBridge
+# schema aws.sagemaker@SageMakerModelBuildingPipelineExecutionStatusChange).
+PIPELINE_EVENT = {
+    "version": "0",
+    "id": "315c1398-40ff-a850-213b-158f73e60175",
+    "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
+    "source": "aws.sagemaker",
+    "account": "111111111111",
+    "time": "2026-12-01T21:00:00Z",
+    "region": "us-east-1",
+    "resources": [f"arn:aws:sagemaker:us-east-1:111111111111:pipeline/{PIPELINE}"],
+    "detail": {
+        "pipelineExecutionDisplayName": "retrain-drift-20261201-210000",
+        "currentPipelineExecutionStatus": "Succeeded",
+        "previousPipelineExecutionStatus": "Executing",
+        "executionStartTime": "2026-12-01T20:00:00Z",
+        "executionEndTime": "2026-12-01T21:00:00Z",
+        "pipelineArn": f"arn:aws:sagemaker:us-east-1:111111111111:pipeline/{PIPELINE}",
+        "pipelineExecutionArn": f"arn:aws:sagemaker:us-east-1:111111111111:pipeline/{PIPELINE}"
+        "/execution/abc123",
+        "pipelineExecutionDescription": "Retraining started by alarm mlops-dev-churn-drift",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def templates(synth_report) -> dict[str, Path]:
+    return {
+        stage: next(
+            (synth_report.assembly_dir / f"assembly-{stage}").glob("*Monitoring*.template.json")
+        )
+        for stage in ("Dev", "Prod")
+    }
+
+
+@pytest.fixture(scope="module")
+def dev(templates) -> Template:
+    return Template.from_json(json.loads(templates["Dev"].read_text()))
+
+
+def _one(template: Template, kind: str) -> dict:
+    [resource] = template.find_resources(kind).values()
+    return resource["Properties"]
+
+
+def _reference(part: dict) -> str:
+    """A CloudFormation reference as ${Import:name}, ${Logical.Attr} or ${Logical}."""
+    if "Fn::ImportValue" in part:
+        return "${Import:" + part["Fn::ImportValue"] + "}"
+    if "Fn::GetAtt" in part:
+        return "${" + ".".join(part["Fn::GetAtt"]) + "}"
+    if "Ref" in part:
+        return "${" + part["Ref"] + "}"
+    raise AssertionError(f"unexpected reference {part}")
+
+
+def _joined(value) -> str:
+    """A string, or a Fn::Join of literals and references, references as _reference."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" not in value:
+        return _reference(value)
+    return "".join(p if isinstance(p, str) else _reference(p) for p in value["Fn::Join"][1])
+
+
+def test_monitoring_stacks_are_in_both_stages_and_clean(synth_report, templates) -> None:
+    assert set(templates) == {"Dev", "Prod"}
+    assert synth_report.nag_failures == []
+    assert [f for f in synth_report.lint_findings if "Monitoring" in f] == []
+
+
+def test_schedule_starts_one_uniquely_named_processing_job_per_run(dev) -> None:
+    schedule = _one(dev, "AWS::Scheduler::Schedule")
+    assert schedule["ScheduleExpression"] == "rate(60 minutes)"
+    assert schedule["Name"] == "customer-churn-monitor-dev"
+    target = schedule["Target"]
+    assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3540, "MaximumRetryAttempts": 3}
+    assert "DeadLetterConfig" in target
+    request = json.loads(_joined(target["Input"]))
+    assert request["ProcessingJobName"] == "customer-churn-monitor-dev-<aws.scheduler.execution-id>"
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3540}
+    key = "${Import:Dev-DataLake-KeyArn}"
+    assert request["ProcessingOutputConfig"]["KmsKeyId"] == key
+    assert request["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
+    app = request["AppSpecification"]
+    assert app["ImageUri"].endswith("/sagemaker-xgboost:3.2-0")
+    assert app["ContainerEntrypoint"] == ["/bin/bash", "-c", PROCESSING_LAUNCHER]
+    args = app["ContainerArguments"]
+    assert args[0] == "monitoring/monitor.py"
+    flags = dict(zip(args[1::2], args[2::2], strict=True))
+    artifacts = "${Import:Dev-DataLake-ArtifactsBucketName}"
+    raw = "${Import:Dev-DataLake-RawBucketName}"
+    assert flags == {
+        "--schema": "config/datasets/churn.json",
+        "--capture-uri": f"s3://{artifacts}/data-capture/{ENDPOINT}/",
+        "--ground-truth-uri": f"s3://{artifacts}/ground-truth/{ENDPOINT}/",
+        "--state-uri": f"s3://{artifacts}/monitoring/{ENDPOINT}/state/checkpoint.json",
+        "--model-package-group": "customer-churn-models-dev",
+        "--endpoint-name": ENDPOINT,
+        "--schedule-name": "customer-churn-monitor-dev",
+        "--feedback-uri": f"s3://{raw}/incoming/feedback/",
+        "--output": "/opt/ml/processing/output",
+    }
+    [code] = request["ProcessingInputs"]
+    assert code["S3Input"]["LocalPath"] == CODE_DIR
+    assert code["S3Input"]["S3Uri"].endswith(".gz")
+    [output] = request["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"] == (
+        f"s3://{artifacts}/monitoring/{ENDPOINT}/reports/"
+        "customer-churn-monitor-dev-<aws.scheduler.execution-id>/"
+    )
+
+
+def test_schedule_and_job_roles_are_scoped(dev) -> None:
+    roles = dev.find_resources("AWS::IAM::Role")
+    trusts = {
+        lid: r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0] for lid, r in roles.items()
+    }
+    scheduler = next(t for lid, t in trusts.items() if lid.startswith("MonitorScheduleRole"))
+    assert scheduler["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert set(scheduler["Condition"]["StringEquals"]) == {"aws:SourceAccount", "aws:SourceArn"}
+    job = next(t for lid, t in trusts.items() if lid.startswith("MonitorJobRole"))
+    assert "aws:SourceArn" in job["Condition"]["ArnLike"]
+    policies = {
+        lid: p["Properties"]["PolicyDocument"]["Statement"]
+        for lid, p in dev.find_resources("AWS::IAM::Policy").items()
+    }
+    schedule_policy = next(
+        s for lid, s in policies.items() if lid.startswith("MonitorSchedulePolicy")
+    )
+    actions = sorted(
+        a
+        for s in schedule_policy
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    )
+    assert actions == sorted(
+        [
+            "sagemaker:CreateProcessingJob",
+            "iam:PassRole",
+            "sqs:SendMessage",
+            "kms:GenerateDataKey",
+            "kms:Decrypt",
+        ]
+    )
+    job_policy = next(s for lid, s in policies.items() if lid.startswith("MonitorJobPolicy"))
+    metrics = next(s for s in job_policy if s.get("Sid") == "PublishMonitorMetrics")
+    assert metrics["Condition"]["StringEquals"]["cloudwatch:namespace"] == [
+        "MLOps/Monitoring",
+        "aws/sagemaker/Endpoints/data-metrics",
+        "aws/sagemaker/Endpoints/model-metrics",
+    ]
+    for policy in policies.values():
+        for statement in policy:
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            assert not any("*" in a for a in actions), statement
+
+
+@pytest.mark.parametrize(
+    ("stage", "prefix"), [("Dev", "mlops-dev-churn-"), ("Prod", "mlops-prod-churn-")]
+)
+def test_alarms(templates, stage, prefix) -> None:
+    template = Template.from_json(json.loads(templates[stage].read_text()))
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    assert sorted(alarms) == [f"{prefix}drift", f"{prefix}model-quality"]
+    endpoint = f"customer-churn-endpoint-{stage.lower()}"
+    for name, metric, missing in (
+        ("drift", "FeaturesDrifted", "notBreaching"),
+        ("model-quality", "ModelQualityViolation", "missing"),
+    ):
+        alarm = alarms[f"{prefix}{name}"]
+        assert alarm["Namespace"] == "MLOps/Monitoring"
+        assert alarm["MetricName"] == metric
+        assert alarm["Dimensions"] == [{"Name": "Endpoint", "Value": endpoint}]
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            "GreaterThanOrEqualToThreshold",
+            1,
+        )
+        assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"], alarm["Period"]) == (
+            2,
+            3,
+            3600,
+        )
+        assert alarm["TreatMissingData"] == missing
+        assert alarm["Statistic"] == "Maximum"
+
+
+def test_local_alarm_evaluator_reads_the_synthesized_alarms(synth_report) -> None:
+    alarms = load_alarms(synth_report.assembly_dir, "Dev")
+    drift = alarms["mlops-dev-churn-drift"]
+    assert (drift.datapoints_to_alarm, drift.evaluation_periods) == (2, 3)
+    assert drift.dimensions == {"Endpoint": ENDPOINT}
+
+
+def test_retrain_rule_matches_exactly_our_alarms_entering_alarm(templates) -> None:
+    patterns = rule_patterns([templates["Dev"]])
+    [retrain] = [lid for lid in patterns if lid.startswith("RetrainAlarmRule")]
+    pattern = patterns[retrain]
+    assert matches(pattern, ALARM_EVENT)
+    quality = copy.deepcopy(ALARM_EVENT)
+    quality["detail"]["alarmName"] = "mlops-dev-churn-model-quality"
+    assert matches(pattern, quality)
+    for path, value in (
+        (("detail", "state", "value"), "OK"),
+        (("detail", "alarmName"), "mlops-prod-churn-drift"),
+        (("detail", "alarmName"), "ServerCpuTooHigh"),
+        (("source",), "aws.ec2"),
+    ):
+        event = copy.deepcopy(ALARM_EVENT)
+        node = event
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+        assert not matches(pattern, event), (path, value)
+
+
+def test_retrain_lambda(dev) -> None:
+    function = _one(dev, "AWS::Lambda::Function")
+    assert function["Runtime"] == "python3.12"
+    assert function["Handler"] == "handler.handler"
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["Layers"] == [
+        "{{resolve:ssm:/aws/service/powertools/python/x86_64/python3.12/3.37.0}}"
+    ]
+    env = function["Environment"]["Variables"]
+    assert env["PIPELINE_NAME"] == PIPELINE
+    assert env["COOLDOWN_MINUTES"] == "360"
+    assert env["ALARM_NAME_PREFIX"] == "mlops-dev-churn-"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "MLOps/Retraining"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "retrain-trigger"
+    assert env["IDEMPOTENCY_TABLE"]["Ref"].startswith("RetrainIdempotencyTable")
+    assert "DeadLetterConfig" in function
+    assert _one(dev, "AWS::Lambda::EventInvokeConfig")["MaximumRetryAttempts"] == 2
+    rules = dev.find_resources("AWS::Events::Rule")
+    retrain = next(
+        r["Properties"] for lid, r in rules.items() if lid.startswith("RetrainAlarmRule")
+    )
+    [target] = retrain["Targets"]
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 8}
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("DeadLetters")
+    # Least privilege: the pipeline actions on this pipeline only.
+    policies = dev.find_resources("AWS::IAM::Policy")
+    statements = next(
+        p for lid, p in policies.items() if lid.startswith("RetrainRoleDefaultPolicy")
+    )["Properties"]["PolicyDocument"]["Statement"]
+    pipeline = next(s for s in statements if s.get("Sid") == "StartAndWatchThisPipeline")
+    assert sorted(pipeline["Action"]) == [
+        "sagemaker:ListPipelineExecutions",
+        "sagemaker:StartPipelineExecution",
+    ]
+    assert _joined(pipeline["Resource"]).endswith(f":pipeline/{PIPELINE}")
+    table = _one(dev, "AWS::DynamoDB::Table")
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["SSESpecification"]["SSEType"] == "KMS"
+    assert table["SSESpecification"]["KMSMasterKeyId"] == KEY
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    queue = _one(dev, "AWS::SQS::Queue")
+    assert queue["KmsMasterKeyId"] == KEY
+
+
+def test_pipeline_status_rule_notifies_the_topic(dev, templates) -> None:
+    topic = _one(dev, "AWS::SNS::Topic")
+    assert topic["KmsMasterKeyId"] == KEY
+    patterns = rule_patterns([templates["Dev"]])
+    [status] = [lid for lid in patterns if lid.startswith("PipelineStatusRule")]
+    assert matches(patterns[status], PIPELINE_EVENT)
+    for field, value in (
+        ("currentPipelineExecutionStatus", "Executing"),
+        ("currentPipelineExecutionStatus", "Stopped"),
+        ("pipelineArn", "arn:aws:sagemaker:us-east-1:111111111111:pipeline/other-pipeline"),
+    ):
+        event = copy.deepcopy(PIPELINE_EVENT)
+        event["detail"][field] = value
+        assert not matches(patterns[status], event), field
+    rule = dev.find_resources("AWS::Events::Rule")[status]["Properties"]
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Ref": next(iter(dev.find_resources("AWS::SNS::Topic")))}
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"]["detail-currentPipelineExecutionStatus"] == (
+        "$.detail.currentPipelineExecutionStatus"
+    )
+    assert "<detail-pipelineExecutionDisplayName>" in transformer["InputTemplate"]
+    assert "DeadLetterConfig" in target and "RetryPolicy" in target
+
+
+def test_model_monitor_option(tmp_path) -> None:
+    """monitor="model-monitor": Model Monitor job definitions and schedules replace the
+    Scheduler job; same baselines; cdk-nag and cfn-lint clean."""
+    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    settings = dataclasses.replace(
+        stage_settings("Dev", account="111111111111", region="us-east-1"), monitor="model-monitor"
+    )
+    stage = Stage(app, "Dev", env=Environment(account=settings.account, region=settings.region))
+    stack = MonitoringStack(
+        stage, "Monitoring", settings=settings, data_lake=SharedDataLake("Dev-DataLake")
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()
+    assert validation_failures(tmp_path) == []
+    [path] = (tmp_path / "assembly-Dev").glob("*Monitoring*.template.json")
+    assert lint_template(path) == []
+    template = Template.from_json(json.loads(path.read_text()))
+    template.resource_count_is("AWS::Scheduler::Schedule", 0)
+    data = _one(template, "AWS::SageMaker::DataQualityJobDefinition")
+    assert data["EndpointName"] == ENDPOINT
+    baseline = data["DataQualityBaselineConfig"]
+    assert _joined(baseline["ConstraintsResource"]["S3Uri"]).endswith(
+        f"/monitoring/{ENDPOINT}/baseline/constraints.json"
+    )
+    assert _joined(baseline["StatisticsResource"]["S3Uri"]).endswith(
+        f"/monitoring/{ENDPOINT}/baseline/statistics.json"
+    )
+    assert data["DataQualityAppSpecification"]["ImageUri"].endswith(
+        "/sagemaker-model-monitor-analyzer"
+    )
+    assert data["JobResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KEY
+    assert data["DataQualityJobOutputConfig"]["KmsKeyId"] == KEY
+    model = _one(template, "AWS::SageMaker::ModelQualityJobDefinition")
+    assert model["ModelQualityAppSpecification"]["ProblemType"] == "BinaryClassification"
+    assert _joined(model["ModelQualityJobInput"]["GroundTruthS3Input"]["S3Uri"]).endswith(
+        f"/ground-truth/{ENDPOINT}"
+    )
+    schedules = [
+        s["Properties"]
+        for s in template.find_resources("AWS::SageMaker::MonitoringSchedule").values()
+    ]
+    assert sorted(s["MonitoringScheduleConfig"]["MonitoringType"] for s in schedules) == [
+        "DataQuality",
+        "ModelQuality",
+    ]
+    for schedule in schedules:
+        assert (
+            schedule["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"]
+            == "cron(0 * ? * * *)"
+        )
+        assert schedule["EndpointName"] == ENDPOINT
+    # The alarms, retrain trigger and notifications stay the same.
+    template.resource_count_is("AWS::CloudWatch::Alarm", 2)
+    template.resource_count_is("AWS::Lambda::Function", 1)
+    assert stack.notifications is not None
+
+
+def test_model_monitor_refuses_schedules_it_cannot_run(tmp_path) -> None:
+    app = App(outdir=str(tmp_path), context=cdk_json_context())
+    settings = dataclasses.replace(
+        stage_settings("Dev", account="111111111111", region="us-east-1"),
+        monitor="model-monitor",
+        monitor_every_minutes=30,
+    )
+    stage = Stage(app, "Dev", env=Environment(account=settings.account, region=settings.region))
+    with pytest.raises(ValueError, match="hourly or daily"):
+        MonitoringStack(
+            stage, "Monitoring", settings=settings, data_lake=SharedDataLake("Dev-DataLake")
+        )
+
+
+def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
+    synth_report, templates, dev, monkeypatch
+) -> None:
+    """The loop on moto with what cdk.out says: the drift alarm (evaluated by the local
+    stand-in on published metrics) -> its state-change event -> the retrain rule's pattern
+    -> the handler configured with the function's synthesized environment -> one execution;
+    the same event again -> the recorded decision, no second execution."""
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+    from moto import mock_aws
+
+    from local.monitoring.alarms import evaluate_in_cloudwatch
+    from tests.integration.test_retrain_trigger import _context, _load_handler
+
+    env = _one(dev, "AWS::Lambda::Function")["Environment"]["Variables"]
+    for name, value in env.items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
+    for name, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ):
+        monkeypatch.setenv(name, value)
+    drift = load_alarms(synth_report.assembly_dir, "Dev")["mlops-dev-churn-drift"]
+    now = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch")
+        for hours_ago, drifted in ((2, 3.0), (1, 0.0), (0, 2.0)):
+            cloudwatch.put_metric_data(
+                Namespace=drift.namespace,
+                MetricData=[
+                    {
+                        "MetricName": drift.metric_name,
+                        "Dimensions": [
+                            {"Name": k, "Value": v} for k, v in drift.dimensions.items()
+                        ],
+                        "Timestamp": now - timedelta(hours=hours_ago),
+                        "Value": drifted,
+                    }
+                ],
+            )
+        transition = evaluate_in_cloudwatch(
+            cloudwatch, drift, now=now, account="123456789012", region="us-east-1"
+        )
+        assert transition.current.value == "ALARM" and transition.event is not None
+        patterns = rule_patterns([templates["Dev"]])
+        assert [lid for lid in patterns if matches(patterns[lid], transition.event)] == [
+            next(lid for lid in patterns if lid.startswith("RetrainAlarmRule"))
+        ]
+
+        boto3.client("dynamodb").create_table(
+            TableName="idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sagemaker = boto3.client("sagemaker")
+        sagemaker.create_pipeline(
+            PipelineName=env["PIPELINE_NAME"],
+            RoleArn="arn:aws:iam::123456789012:role/pipeline",
+            PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+        )
+        handler = _load_handler()
+        handler._runtime.cache_clear()
+        first = handler.handler(transition.event, _context())
+        again = handler.handler(transition.event, _context())
+        assert first["decision"] == "started" and again.get("duplicate") is True
+        executions = sagemaker.list_pipeline_executions(PipelineName=env["PIPELINE_NAME"])
+        assert len(executions["PipelineExecutionSummaries"]) == 1

@@ -143,7 +143,7 @@ def train_and_serve(
         dev = stage_settings("Dev", account="local", region="local")
         endpoint, seconds = step(
             6,
-            "Approve v1; serve it locally (the XGBoost image's serving stack, data capture); send requests",
+            "Approve v1; serve it with the XGBoost image's stack (data capture); send requests",
             lambda: serve_and_probe(
                 platform,
                 schema,

@@ -18,7 +18,7 @@ from constructs import Construct
 from config.layout import alarm_name, resource_name
 from config.schema import load_schema
 from config.settings import StageSettings
-from stacks.constructs.code_bundle import build_bundles
+from stacks.constructs.code_bundle import build_bundle
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.model_monitor import ModelMonitorSchedules
 from stacks.constructs.monitor_schedule import MonitorSchedule, MonitorTarget
@@ -70,9 +70,7 @@ class MonitoringStack(Stack):
 
         if settings.monitor == "platform":
             # The same reproducible bundle the training pipeline ships (same asset hash).
-            bundle = s3_assets.Asset(
-                self, "SourceBundle", path=str(build_bundles(BUNDLE_DIR)["training"])
-            )
+            bundle = s3_assets.Asset(self, "SourceBundle", path=str(build_bundle(BUNDLE_DIR)))
             self.monitor: MonitorSchedule | ModelMonitorSchedules = MonitorSchedule(
                 self,
                 "Monitor",

@@ -1,7 +1,8 @@
 """The code bundles SageMaker downloads: reproducible .tar.gz files built at synth time.
 
-The training bundle mirrors the repository (``training/``, ``features/``, ``config/``),
-so every entry point imports the same modules it imports in the tests. The inference
+The training bundle mirrors the repository (``training/``, ``monitoring/``,
+``features/``, ``config/``), so every entry point (the monitor's processing job too)
+imports the same modules it imports in the tests. The inference
 bundle has ``inference.py`` at its root, as the serving container's
 ``SAGEMAKER_PROGRAM`` expects, next to the packages it imports. Archives are
 byte-for-byte reproducible (sorted entries, fixed times and owners), so an unchanged
@@ -34,7 +35,7 @@ def _package_files(package: str) -> list[tuple[Path, str]]:
 
 def training_members() -> list[tuple[Path, str]]:
     """(file, name in archive) of the training bundle."""
-    return [m for package in ("training", *PACKAGES) for m in _package_files(package)]
+    return [m for package in ("training", "monitoring", *PACKAGES) for m in _package_files(package)]
 
 
 def inference_members() -> list[tuple[Path, str]]:

@@ -169,7 +169,7 @@ _FAST = re.compile(
 )
 
 
-def _general(text: str, names: Sequence[str], chunk: CaptureChunk) -> None:
+def parse_record(text: str, names: Sequence[str], chunk: CaptureChunk) -> None:
     """Any capture line: parsed as JSON, then each side by content type and encoding."""
     try:
         document = json.loads(text)
@@ -222,14 +222,14 @@ def parse_lines(lines: Sequence[str | bytes], names: Sequence[str]) -> CaptureCh
         chunk.records += 1
         match = fast(text)
         if match is None:
-            _general(text, names, chunk)
+            parse_record(text, names, chunk)
             continue
         body, out_type, out_data, out_encoding, event_id, inference_time = match.groups()
         if "\\n" in body:
             body = body.replace("\\n", "\n").strip("\n")
             if not body or "\n" in body:  # empty, or several rows: the general path
                 chunk.records -= 1
-                _general(text, names, chunk)
+                parse_record(text, names, chunk)
                 continue
         score: float | None = None
         try:

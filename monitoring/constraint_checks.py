@@ -163,7 +163,8 @@ def violations(
                     )
                 )
         if reference.completeness is not None:
-            completeness = state.present / total
+            # Completeness is the non-null share: a value of the wrong type is not null.
+            completeness = (total - state.missing) / total
             # Both shares are estimates: the baseline's from its sample, ours from this one.
             variance = max(reference.completeness * (1 - reference.completeness), 0.0)
             samples = 1 / total + (1 / baseline.item_count if baseline.item_count else 0.0)

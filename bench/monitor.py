@@ -11,7 +11,7 @@ from the same local files by
   the captured bodies parsed with pandas (bench/monitor_evidently.py).
 
 Each side runs in a fresh subprocess; time is the work after imports, memory the
-process's peak RSS (ru_maxrss, imports included, so the RSS after imports is reported
+process's peak RSS (VmHWM, imports included, so the RSS after imports is reported
 too). It runs at two sizes to show how memory grows with rows. Results:
 bench/results/monitor.json.
 """
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -135,6 +134,7 @@ def prepare(
 
 def worker(work: Path, files: int) -> None:
     """Our side, in its own process: analyze the first ``files`` capture files."""
+    from bench.process_memory import peak_rss_mb
     from monitoring.baseline import parse_baseline
     from monitoring.monitor import analyze_lines
 
@@ -144,7 +144,7 @@ def worker(work: Path, files: int) -> None:
         json.loads((work / "constraints.json").read_text()),
         schema,
     )
-    rss_after_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_after_imports = peak_rss_mb()
     paths = sorted((work / "capture").glob("*.jsonl"))[:files]
     started = time.perf_counter()
     handles = [path.open(encoding="utf-8") for path in paths]
@@ -161,7 +161,7 @@ def worker(work: Path, files: int) -> None:
                 "rows": rows,
                 "seconds": seconds,
                 "rss_after_imports_mb": rss_after_imports,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
                 "flagged": sorted(result.drifted),
             }
         )

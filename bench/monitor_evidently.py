@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -25,9 +24,9 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# Run as a file from the bench environment: the repository root holds bench/.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.process_memory import peak_rss_mb
 
 
 def flagged(snapshot: dict[str, Any]) -> list[str]:
@@ -49,7 +48,7 @@ def main() -> None:
     spec = json.loads((work / "spec.json").read_text())
     names, numeric, categorical = spec["features"], spec["numeric"], spec["categorical"]
     text = {c: str for c in categorical}
-    started_rss = _rss_mb()
+    started_rss = peak_rss_mb()
     t0 = time.perf_counter()
     reference = pd.read_csv(
         work / "baseline.csv", dtype=text, keep_default_na=False, na_values=[""]
@@ -87,7 +86,7 @@ def main() -> None:
                     "analyze": t3 - t2,
                 },
                 "rss_after_imports_mb": started_rss,
-                "peak_rss_mb": _rss_mb(),
+                "peak_rss_mb": peak_rss_mb(),
                 "flagged": flagged(snapshot.dict()),
             }
         )

@@ -95,6 +95,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@dataclass
+class Clients:
+    s3: Any
+    sagemaker: Any
+    cloudwatch: Any
+
+    @classmethod
+    def default(cls) -> Clients:
+        return cls(boto3.client("s3"), boto3.client("sagemaker"), boto3.client("cloudwatch"))
+
+
 @dataclass(frozen=True)
 class Registered:
     """The approved version the window is compared with."""
@@ -111,9 +122,10 @@ def _uri(described: dict[str, Any], *path: str) -> str | None:
     return node if isinstance(node, str) else None
 
 
-def load_registered(s3: Any, group: str, schema: DatasetSchema) -> Registered:
+def load_registered(clients: Clients, group: str, schema: DatasetSchema) -> Registered:
     """Baseline and evaluation of the newest Approved package; a clear error if none."""
-    described = describe_latest_approved(group)
+    s3 = clients.s3
+    described = describe_latest_approved(group, clients.sagemaker)
     if described is None:
         raise RuntimeError(f"model package group {group!r} has no Approved version to monitor")
     stats_uri = _uri(described, "DriftCheckBaselines", "ModelDataQuality", "Statistics", "S3Uri")
@@ -213,17 +225,6 @@ def _run_id(endpoint: str, consumed: list[S3Object], at: datetime) -> str:
     return f"{endpoint}-{end.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:12]}"
 
 
-@dataclass
-class Clients:
-    s3: Any
-    sagemaker: Any
-    cloudwatch: Any
-
-    @classmethod
-    def default(cls) -> Clients:
-        return cls(boto3.client("s3"), boto3.client("sagemaker"), boto3.client("cloudwatch"))
-
-
 def monitor(
     *,
     schema_path: Path,
@@ -245,7 +246,7 @@ def monitor(
     now = now or datetime.now(UTC)
     s3 = clients.s3
     schema = load_schema(schema_path)
-    registered = load_registered(s3, model_package_group, schema)
+    registered = load_registered(clients, model_package_group, schema)
     checkpoint = Checkpoint.from_json(get_json_or_none(s3, state_uri))
 
     listed_capture = list_objects(s3, capture_uri)
@@ -270,16 +271,16 @@ def monitor(
             )
             for obj in new_capture:
                 analyzer.consume(read_lines(s3, obj))
-            if labels and new_capture:
+            if labels:
                 # Labels usually arrive after their request: join them with capture read
                 # by earlier runs too (only joined, never profiled twice).
-                start = new_capture[0].last_modified - lookback
+                start = (new_capture[0].last_modified if new_capture else now) - lookback
                 fresh = {o.key for o in new_capture}
                 for obj in listed_capture:
                     if obj.key not in fresh and obj.last_modified >= start and labels:
                         analyzer.consume(read_lines(s3, obj), profile=False)
         result = compare(analyzer, evaluation=registered.evaluation, tolerance=tolerance)
-        run_id = _run_id(endpoint_name, new_capture, now)
+        run_id = _run_id(endpoint_name, [*new_capture, *new_truth], now)
         feedback_target = ""
         if feedback_uri and analyzer.joined.rows:
             feedback_target = f"{feedback_uri.rstrip('/')}/{run_id}.csv"
@@ -312,7 +313,7 @@ def monitor(
             {
                 "metrics": quality.metrics,
                 "violation": quality.violation,
-                **{"status": quality.document.get("status", "ok")},
+                "status": quality.document.get("status", "ok"),
             }
             if quality is not None
             else None

@@ -223,6 +223,12 @@ def test_monitor_run_publishes_metrics_reports_and_feedback(platform_and_bundle)
     third = _run(platform, work, "run-3")
     assert third["rows_analyzed"] == 600 and third["capture_objects"] == 1
     assert third["ground_truth"]["joined_rows"] == len(truth2)
+    # Labels for requests an earlier run already profiled: joined, not profiled again.
+    late = [ground_truth_line(r.event_id, r.label) for r in captured[1::3]]
+    _put_lines(s3, f"{GROUND_TRUTH_PREFIX}/{ENDPOINT}/{hour2}/late-labels.jsonl", late)
+    fourth = _run(platform, work, "run-4")
+    assert fourth["rows_analyzed"] == 0 and fourth["ground_truth"]["joined_rows"] == len(late)
+    assert fourth["ground_truth"]["pending_labels"] == 0
 
 
 def test_a_run_repeated_from_the_same_checkpoint_gives_the_same_result(platform_and_bundle) -> None:
@@ -255,4 +261,4 @@ def test_a_run_repeated_from_the_same_checkpoint_gives_the_same_result(platform_
         work / "replay-2" / "statistics.json"
     ).read_text()
     listed = s3.list_objects_v2(Bucket=RAW_BUCKET, Prefix=FEEDBACK_PREFIX)["Contents"]
-    assert len(listed) == 3  # runs 1, 3 and this window (written twice, same key)
+    assert len(listed) == 4  # runs 1, 3, 4 and this window (written twice, same key)

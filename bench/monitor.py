@@ -10,7 +10,8 @@ from the same local files by
   with its default tests, reference = the same reference rows (baseline.csv), current =
   the captured bodies parsed with pandas (bench/monitor_evidently.py).
 
-Each side runs in a fresh subprocess; time is the work after imports, memory the
+Each side runs in a fresh subprocess, one process each (the monitor's ``--workers``
+would spread chunks over CPUs); time is the work after imports, memory the
 process's peak RSS (VmHWM, imports included, so the RSS after imports is reported
 too). It runs at two sizes to show how memory grows with rows. Results:
 bench/results/monitor.json.
@@ -149,7 +150,8 @@ def worker(work: Path, files: int) -> None:
     started = time.perf_counter()
     handles = [path.open(encoding="utf-8") for path in paths]
     try:
-        result = analyze_lines(schema, baseline, handles)
+        # One process, as evidently runs (--workers would spread chunks over CPUs).
+        result = analyze_lines(schema, baseline, handles, workers=1)
     finally:
         for handle in handles:
             handle.close()
@@ -161,6 +163,7 @@ def worker(work: Path, files: int) -> None:
                 "rows": rows,
                 "seconds": seconds,
                 "rss_after_imports_mb": rss_after_imports,
+                "load_average_1m": os.getloadavg()[0],
                 "peak_rss_mb": peak_rss_mb(),
                 "flagged": sorted(result.drifted),
             }

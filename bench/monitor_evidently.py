@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -86,6 +87,7 @@ def main() -> None:
                     "analyze": t3 - t2,
                 },
                 "rss_after_imports_mb": started_rss,
+                "load_average_1m": os.getloadavg()[0],
                 "peak_rss_mb": peak_rss_mb(),
                 "flagged": flagged(snapshot.dict()),
             }

@@ -22,10 +22,11 @@ import base64
 import binascii
 import csv
 import io
+import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,11 +48,22 @@ class CaptureChunk:
     positions: list[int] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     times: list[str] = field(default_factory=list)
-    # Score per row, None when the response could not be matched to the request's rows.
+    # Score per row, None when the response could not be matched to the request's rows;
+    # a uniform chunk keeps its responses instead and reads a score only when asked.
     scores: list[float | None] = field(default_factory=list)
+    outputs: tuple[list[str], list[str], list[str]] | None = None
     records: int = 0
     malformed: Counter[str] = field(default_factory=Counter)
     extra_columns: set[str] = field(default_factory=set)
+    # Every row is a CSV text of the schema's width (no per-row checks needed).
+    uniform: bool = False
+
+    def score(self, index: int) -> float | None:
+        """The model's score for row ``index`` (parsed on demand for uniform chunks)."""
+        if self.outputs is not None:
+            out_type, out_data, out_encoding = (column[index] for column in self.outputs)
+            return _score_of(out_type, out_data, out_encoding)
+        return self.scores[index]
 
     def add(
         self,
@@ -167,6 +179,8 @@ _FAST = re.compile(
     r'"eventMetadata":\{"eventId":"([^"\\]+)","inferenceTime":"([^"\\]*)"\},'
     r'"eventVersion":"0"\}\s*'
 )
+# The same layout, every line of a chunk in one call (the usual case: uniform traffic).
+_FAST_LINES = re.compile("^" + _FAST.pattern.removesuffix(r"\s*") + r"[ \t\r]*$", re.MULTILINE)
 
 
 def parse_record(text: str, names: Sequence[str], chunk: CaptureChunk) -> None:
@@ -206,65 +220,95 @@ def parse_record(text: str, names: Sequence[str], chunk: CaptureChunk) -> None:
         chunk.add(row, event_id, index, len(rows), inference_time, scores[index])
 
 
+def _score_of(out_type: str, out_data: str, out_encoding: str) -> float | None:
+    """The one score of a single-row response (None when there is not exactly one)."""
+    try:
+        if out_encoding == "CSV" and (out_type == CSV_TYPE or _media_type(out_type) == CSV_TYPE):
+            head = out_data.split(",", 1)[0]
+            return float(head.split("\\", 1)[0] if "\\" in head else head)
+        data = out_data.replace("\\n", "\n")
+        payload = {"observedContentType": out_type, "data": data, "encoding": out_encoding}
+        parsed = response_scores(*_text(payload, "output"))
+    except (ValueError, CaptureError):
+        return None
+    return parsed[0] if len(parsed) == 1 else None
+
+
+def _parse_uniform(texts: Sequence[str], commas: int) -> CaptureChunk | None:
+    """The whole chunk at once when every line is a single-row CSV request in the
+    layout SageMaker writes; None otherwise (then the chunk is parsed line by line).
+    One regex scan of the chunk, then C-level calls over its columns, not a Python
+    statement per line (this is the monitor's hot path)."""
+    matches = _FAST_LINES.findall("\n".join(texts))
+    records = len(texts) - texts.count("\n") - texts.count("")
+    if not matches or len(matches) != records:
+        return None
+    bodies, out_types, out_data, out_encodings, event_ids, times = map(
+        list, zip(*matches, strict=True)
+    )
+    if "\\" in "".join(bodies) or "" in bodies:  # escapes or empty bodies: line by line
+        return None
+    chunk = CaptureChunk(records=records, uniform=True)
+    widths = list(map(str.count, bodies, itertools.repeat(",")))
+    if min(widths) == max(widths) == commas:
+        chunk.rows = list(bodies)
+    else:
+        chunk.uniform = False
+        chunk.rows = [
+            b if n == commas else b.split(",") for b, n in zip(bodies, widths, strict=True)
+        ]
+    chunk.event_ids, chunk.times = event_ids, times
+    chunk.positions, chunk.sizes = [0] * records, [1] * records
+    chunk.outputs = (out_types, out_data, out_encodings)
+    return chunk
+
+
 def parse_lines(lines: Sequence[str | bytes], names: Sequence[str]) -> CaptureChunk:
     """Parse a chunk of capture lines; bad lines are counted in ``malformed`` by reason.
 
     A single-row CSV request of the right width is kept as its CSV text (the caller
-    converts all of them at once); every other row as a list of values.
+    converts all of them at once); every other row as a list of values. This loop is
+    the monitor's hot path: one regex match and a few appends per line.
     """
-    chunk = CaptureChunk()
     commas = len(names) - 1
+    # A source yields one type: text from files, bytes from S3.
+    texts: Sequence[str] = (
+        [line.decode("utf-8", "replace") for line in lines]  # type: ignore[union-attr]
+        if lines and isinstance(lines[0], bytes)
+        else lines  # type: ignore[assignment]
+    )
+    uniform = _parse_uniform(texts, commas)
+    if uniform is not None:
+        return uniform
+    chunk = CaptureChunk()
     fast = _FAST.fullmatch
-    for line in lines:
-        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
-        if not text.strip():
-            continue
-        chunk.records += 1
+    rows, event_ids, times, scores = chunk.rows, chunk.event_ids, chunk.times, chunk.scores
+    positions, sizes = chunk.positions, chunk.sizes
+    for text in texts:
         match = fast(text)
         if match is None:
-            parse_record(text, names, chunk)
+            if text and not text.isspace():
+                chunk.records += 1
+                parse_record(text, names, chunk)
             continue
+        chunk.records += 1
         body, out_type, out_data, out_encoding, event_id, inference_time = match.groups()
         if "\\n" in body:
             body = body.replace("\\n", "\n").strip("\n")
             if not body or "\n" in body:  # empty, or several rows: the general path
-                chunk.records -= 1
                 parse_record(text, names, chunk)
                 continue
-        score: float | None = None
-        try:
-            if (
-                out_encoding == "CSV"
-                and _media_type(out_type) == CSV_TYPE
-                and out_data.count("\\n") <= 1
-            ):
-                score = float(out_data.split(",", 1)[0].replace("\\n", ""))
-            else:
-                parsed = response_scores(
-                    *_text(
-                        {
-                            "observedContentType": out_type,
-                            "data": out_data.replace("\\n", "\n"),
-                            "encoding": out_encoding,
-                        },
-                        "output",
-                    )
-                )
-                score = parsed[0] if len(parsed) == 1 else None
-        except (ValueError, CaptureError):
-            score = None
-        row: str | list[str] = body if body.count(",") == commas else body.split(",")
-        chunk.add(row, event_id, 0, 1, inference_time, score)
+        rows.append(body if body.count(",") == commas else body.split(","))
+        event_ids.append(event_id)
+        positions.append(0)
+        sizes.append(1)
+        times.append(inference_time)
+        scores.append(_score_of(out_type, out_data, out_encoding))
     return chunk
 
 
-def chunked(lines: Iterable[str | bytes], size: int) -> Iterable[list[str | bytes]]:
+def chunked(lines: Iterable[str | bytes], size: int) -> Iterator[list[str | bytes]]:
     """Lists of at most ``size`` lines, so memory does not grow with the input."""
-    batch: list[str | bytes] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    iterator = iter(lines)
+    while batch := list(itertools.islice(iterator, size)):
         yield batch

@@ -38,6 +38,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
@@ -49,7 +50,7 @@ import boto3
 
 from config.schema import DatasetSchema, load_schema
 from monitoring import cloudwatch
-from monitoring.analyzer import WindowAnalyzer
+from monitoring.analyzer import WindowAnalyzer, worker_pool
 from monitoring.baseline import Baseline, parse_baseline
 from monitoring.checkpoint import Checkpoint
 from monitoring.constraint_checks import FeatureDrift, current_types, drift, violations
@@ -92,6 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also join labels with capture consumed this long before the window",
     )
     parser.add_argument("--quality-tolerance", type=float, default=DEFAULT_TOLERANCE)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes analyzing chunks in parallel (default: one per CPU)",
+    )
     return parser.parse_args(argv)
 
 
@@ -185,12 +192,16 @@ def compare(
 
 
 def analyze_lines(
-    schema: DatasetSchema, baseline: Baseline, sources: Iterable[Iterable[str | bytes]]
+    schema: DatasetSchema,
+    baseline: Baseline,
+    sources: Iterable[Iterable[str | bytes]],
+    workers: int = 1,
 ) -> WindowResult:
     """The analysis alone, over local line sources (no AWS): what the benchmark times."""
-    analyzer = WindowAnalyzer(schema=schema, baseline=baseline)
-    for lines in sources:
-        analyzer.consume(lines)
+    with worker_pool(schema, baseline, {}, workers) as pool:
+        analyzer = WindowAnalyzer(schema=schema, baseline=baseline, pool=pool, workers=workers)
+        for lines in sources:
+            analyzer.consume(lines)
     return compare(analyzer)
 
 
@@ -240,6 +251,7 @@ def monitor(
     now: datetime | None = None,
     lookback: timedelta = timedelta(hours=DEFAULT_LOOKBACK_HOURS),
     tolerance: float = DEFAULT_TOLERANCE,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """One monitoring run over the window since the checkpoint; returns its summary."""
     clients = clients or Clients.default()
@@ -264,10 +276,18 @@ def monitor(
 
     with tempfile.TemporaryDirectory() as scratch:
         feedback_path = Path(scratch) / "feedback.csv"
-        with feedback_path.open("w", newline="", encoding="utf-8") as feedback:
+        with (
+            feedback_path.open("w", newline="", encoding="utf-8") as feedback,
+            worker_pool(schema, registered.baseline, labels, workers) as pool,
+        ):
             csv.writer(feedback, lineterminator="\n").writerow(schema.raw_columns)
             analyzer = WindowAnalyzer(
-                schema=schema, baseline=registered.baseline, labels=labels, feedback=feedback
+                schema=schema,
+                baseline=registered.baseline,
+                labels=labels,
+                feedback=feedback,
+                pool=pool,
+                workers=workers,
             )
             for obj in new_capture:
                 analyzer.consume(read_lines(s3, obj))
@@ -369,6 +389,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         output_dir=args.output,
         lookback=timedelta(hours=args.ground_truth_lookback_hours),
         tolerance=args.quality_tolerance,
+        workers=args.workers,
     )
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from monitoring.analyzer import WindowAnalyzer
+from monitoring.analyzer import WindowAnalyzer, worker_pool
 from monitoring.baseline import CategoricalBaseline, NumericBaseline
 from monitoring.drift import categorical_distance, numeric_distance, robust
-from monitoring.monitor import analyze_lines
+from monitoring.monitor import analyze_lines, compare
 from monitoring.sketches import CategoricalState, NumericState
 from tests.unit.monitoring.conftest import SHIFT
 
@@ -78,3 +78,18 @@ def test_state_is_mergeable(schema, baseline, traffic) -> None:
         else:
             assert isinstance(merged, CategoricalState)
             assert merged.frequencies() == state.frequencies()
+
+
+def test_parallel_chunks_give_the_serial_result(schema, baseline, traffic) -> None:
+    lines = [r.line for r in traffic(6_000, seed=10, shift=SHIFT)]
+    lines.insert(100, "{broken")
+    results = []
+    for workers in (1, 2):
+        with worker_pool(schema, baseline, {}, workers) as pool:
+            analyzer = WindowAnalyzer(
+                schema=schema, baseline=baseline, pool=pool, workers=workers, chunk_lines=1_000
+            )
+            analyzer.consume(lines)
+        results.append((compare(analyzer).statistics, analyzer.rows, dict(analyzer.malformed)))
+    assert results[0] == results[1]
+    assert results[0][1] == 6_000 and results[0][2] == {"not_json": 1}

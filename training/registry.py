@@ -30,9 +30,9 @@ def metric_at(report: dict[str, Any], path: str) -> float:
     return float(node)
 
 
-def describe_latest_approved(group: str) -> dict[str, Any] | None:
+def describe_latest_approved(group: str, sagemaker: Any = None) -> dict[str, Any] | None:
     """DescribeModelPackage of the newest Approved package of ``group``; None if none."""
-    sagemaker = boto3.client("sagemaker")
+    sagemaker = sagemaker or boto3.client("sagemaker")
     listing = sagemaker.list_model_packages(
         ModelPackageGroupName=group,
         ModelApprovalStatus="Approved",

@@ -120,8 +120,9 @@ def _asset_uri(key: SubVariable) -> str:
     return f"s3://{SubVariable.ASSETS_BUCKET.ref}/{key.ref}"
 
 
-# The code bundles are CDK file assets: the training source (training/, features/,
-# config/) and the inference source (inference.py at its root, features/, config/).
+# The code bundles are CDK file assets: the training source (training/, monitoring/,
+# features/, config/) and the inference source (inference.py at its root, features/,
+# config/).
 SOURCE_BUNDLE_URI = _asset_uri(SubVariable.SOURCE_BUNDLE_KEY)
 INFERENCE_BUNDLE_URI = _asset_uri(SubVariable.INFERENCE_BUNDLE_KEY)
 

@@ -9,6 +9,9 @@ PY_STAMP := $(VENV)/.installed
 IMAGE_VENV := .venv-xgboost
 IMAGE_STAMP := $(IMAGE_VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# Benchmark peers (evidently) live in their own environment, never in the runtime's.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 CDK := node_modules/.bin/cdk
 
 # No AWS account is needed for anything but `make deploy`: never wait on the instance
@@ -52,6 +55,11 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(BENCH_STAMP): bench/requirements.txt
+	@test -x $(BENCH_VENV)/bin/python || python3.11 -m venv $(BENCH_VENV) || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -qq --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
 run: install
 	$(PY) -m local.run
 
@@ -73,10 +81,11 @@ synth: install
 	rm -rf cdk.out  # a stage synthesized without Serving must not keep an old Serving template
 	$(CDK) synth --quiet --no-notices $(CDK_CONTEXT)
 
-bench: install
+bench: install $(BENCH_STAMP)
 	$(PY) -m bench.etl
 	$(PY) -m bench.model
 	$(PY) -m bench.serving
+	$(PY) -m bench.monitor
 
 deploy: install
 	$(CDK) deploy --no-notices $(CDK_CONTEXT) "$(or $(STAGE),Dev)/*"

@@ -267,6 +267,11 @@ def _format_number(value: Any) -> str:
     return str(int(number)) if number.is_integer() else f"{number:.2f}"
 
 
+def raw_records(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
+    """Typed frame -> raw string records in ``schema.raw_columns`` order, as in raw files."""
+    return _render(schema, frame)
+
+
 def _render(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
     """Typed frame -> raw string records in ``schema.raw_columns`` order."""
     columns: list[list[str]] = [

@@ -30,9 +30,9 @@ def metric_at(report: dict[str, Any], path: str) -> float:
     return float(node)
 
 
-def latest_approved(group: str) -> ApprovedModel | None:
-    """The newest Approved package of ``group`` and its model artifact; None if none."""
-    sagemaker = boto3.client("sagemaker")
+def describe_latest_approved(group: str, sagemaker: Any = None) -> dict[str, Any] | None:
+    """DescribeModelPackage of the newest Approved package of ``group``; None if none."""
+    sagemaker = sagemaker or boto3.client("sagemaker")
     listing = sagemaker.list_model_packages(
         ModelPackageGroupName=group,
         ModelApprovalStatus="Approved",
@@ -42,10 +42,21 @@ def latest_approved(group: str) -> ApprovedModel | None:
     )["ModelPackageSummaryList"]
     if not listing:
         return None
-    arn = listing[0]["ModelPackageArn"]
-    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    described: dict[str, Any] = sagemaker.describe_model_package(
+        ModelPackageName=listing[0]["ModelPackageArn"]
+    )
+    return described
+
+
+def latest_approved(group: str) -> ApprovedModel | None:
+    """The newest Approved package of ``group`` and its model artifact; None if none."""
+    described = describe_latest_approved(group)
+    if described is None:
+        return None
     container = described["InferenceSpecification"]["Containers"][0]
-    return ApprovedModel(model_package_arn=arn, model_data_url=container["ModelDataUrl"])
+    return ApprovedModel(
+        model_package_arn=described["ModelPackageArn"], model_data_url=container["ModelDataUrl"]
+    )
 
 
 def download(uri: str, destination: Path) -> Path:

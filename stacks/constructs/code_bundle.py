@@ -1,6 +1,7 @@
 """The source bundle SageMaker downloads: a reproducible .tar.gz built at synth time.
 
-It mirrors the repository (``training/``, ``features/``, ``config/``, ``inference/``), so
+It mirrors the repository (``training/``, ``monitoring/``, ``features/``,
+``config/``, ``inference/``), so
 every entry point imports the same modules it imports in the tests, plus the training
 program at the bundle's root: sagemaker-containers runs ``sagemaker_program`` as
 ``python -m <name>`` from the extracted bundle, so a program inside a folder
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("training", "config", "features", "inference")
+PACKAGES = ("training", "monitoring", "config", "features", "inference")
 # sagemaker_program: a module at the bundle's root (see the module docstring).
 TRAINING_PROGRAM = "train.py"
 SHIPPED_SUFFIXES = (".py", ".json")

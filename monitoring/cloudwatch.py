@@ -1,0 +1,94 @@
+"""CloudWatch metrics of a monitor run, under Model Monitor's names and the project's own.
+
+- ``aws/sagemaker/Endpoints/data-metrics``: ``feature_baseline_drift_<feature>`` with
+  dimensions Endpoint and MonitoringSchedule (as "CloudWatch Metrics for Deployed
+  Models" documents them), so alarms written for Model Monitor work unchanged;
+- ``aws/sagemaker/Endpoints/model-metrics``: the model-quality metrics by their
+  Model Monitor names (auc, accuracy, ... / mse, rmse, mae, r2), same dimensions;
+- ``MLOps/Monitoring`` (dimension Endpoint): FeaturesDrifted, DataQualityViolations,
+  RowsAnalyzed, and with ground truth ModelQualityViolation and the gate metric.
+
+CloudWatch reserves namespaces that begin with "AWS/" for AWS services (PutMetricData's
+Namespace documentation); Model Monitor's lower-case "aws/sagemaker/..." namespaces
+are outside that documented rule, so PutMetricData can write them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
+PROJECT_NAMESPACE = "MLOps/Monitoring"
+DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+BATCH = 20  # datums per PutMetricData call: the long-standing limit every endpoint accepts
+
+
+@dataclass(frozen=True)
+class Datum:
+    namespace: str
+    name: str
+    value: float
+    dimensions: tuple[tuple[str, str], ...]
+    unit: str = "None"
+
+
+def run_metrics(
+    *,
+    endpoint: str,
+    schedule: str,
+    rows: int,
+    drift: dict[str, float],
+    drifted: int,
+    violations: int,
+    quality: dict[str, float],
+    quality_violation: bool | None,
+    gate_metric: str,
+) -> list[Datum]:
+    """Every datum of one run. Drift is published only for a window that had rows."""
+    model_monitor = (("Endpoint", endpoint), ("MonitoringSchedule", schedule))
+    ours = (("Endpoint", endpoint),)
+    data = [Datum(PROJECT_NAMESPACE, "RowsAnalyzed", float(rows), ours, "Count")]
+    if rows:
+        data += [
+            Datum(DATA_NAMESPACE, f"{DRIFT_METRIC_PREFIX}{name}", value, model_monitor)
+            for name, value in drift.items()
+        ]
+        data += [
+            Datum(PROJECT_NAMESPACE, "FeaturesDrifted", float(drifted), ours, "Count"),
+            Datum(PROJECT_NAMESPACE, "DataQualityViolations", float(violations), ours, "Count"),
+        ]
+    if quality:
+        data += [Datum(MODEL_NAMESPACE, n, v, model_monitor) for n, v in quality.items()]
+        if gate_metric in quality:
+            data.append(Datum(PROJECT_NAMESPACE, gate_metric, quality[gate_metric], ours))
+    if quality_violation is not None:
+        data.append(
+            Datum(PROJECT_NAMESPACE, "ModelQualityViolation", float(quality_violation), ours)
+        )
+    return data
+
+
+def publish(cloudwatch: Any, data: list[Datum], at: datetime) -> int:
+    """PutMetricData per namespace in batches; returns the number of datums sent."""
+    by_namespace: dict[str, list[Datum]] = {}
+    for datum in data:
+        by_namespace.setdefault(datum.namespace, []).append(datum)
+    for namespace, items in by_namespace.items():
+        for start in range(0, len(items), BATCH):
+            cloudwatch.put_metric_data(
+                Namespace=namespace,
+                MetricData=[
+                    {
+                        "MetricName": d.name,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in d.dimensions],
+                        "Timestamp": at,
+                        "Value": d.value,
+                        "Unit": d.unit,
+                    }
+                    for d in items[start : start + BATCH]
+                ],
+            )
+    return len(data)

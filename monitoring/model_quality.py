@@ -1,0 +1,95 @@
+"""Model quality of the labelled window, compared with the registered version's evaluation.
+
+Metrics come from ``training/evaluate.py`` (the same code that wrote the registered
+``evaluation.json``), so the live and the registered numbers mean the same thing. The
+comparison uses the schema's quality-gate metric and direction: the live model
+violates when it is worse than the registered value by more than ``tolerance``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from config.schema import DatasetSchema, ProblemType
+from features.profile import FORMAT_VERSION
+from training.evaluate import quality_report
+from training.registry import metric_at
+
+DEFAULT_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    document: dict[str, Any]
+    metrics: dict[str, float]
+    violation: bool | None  # None: nothing to compare (no labels, one class, no registry value)
+
+
+def _labels(schema: DatasetSchema, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Numeric labels and a mask of the usable ones (a binary label must be 0 or 1)."""
+    values = np.array([_number(v) for v in labels], dtype=np.float64)
+    usable = ~np.isnan(values)
+    if schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
+        usable &= np.isin(values, (0.0, 1.0))
+    return values, usable
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def evaluate(
+    schema: DatasetSchema,
+    scores: list[float],
+    labels: list[str],
+    registered: dict[str, Any] | None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> QualityResult:
+    """``model_quality.json`` for the joined rows, and the gate metric's comparison."""
+    gate = schema.quality_gate
+    values, usable = _labels(schema, labels)
+    y, p = values[usable], np.asarray(scores, dtype=np.float64)[usable]
+    document: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "dataset": {"item_count": int(y.size), "unusable_labels": int((~usable).sum())},
+    }
+    classes = np.unique(y).size
+    enough = y.size > 0 and (
+        schema.problem_type is not ProblemType.BINARY_CLASSIFICATION or classes == 2
+    )
+    if not enough:
+        document["status"] = "insufficient_labels"
+        return QualityResult(document, {}, None)
+    report = quality_report(schema.problem_type, y, p)
+    document.update(report)
+    metrics = {
+        name: float(value["value"])
+        for name, value in report[gate.group].items()
+        if isinstance(value, dict) and "value" in value
+    }
+    live = metric_at(report, gate.json_path)
+    reference = None
+    if registered is not None:
+        try:
+            reference = metric_at(registered, gate.json_path)
+        except KeyError:
+            reference = None
+    violation = None
+    if reference is not None:
+        shortfall = reference - live if gate.higher_is_better else live - reference
+        violation = shortfall > tolerance
+    document["comparison"] = {
+        "metric": gate.metric,
+        "higher_is_better": gate.higher_is_better,
+        "live": live,
+        "registered": reference,
+        "tolerance": tolerance,
+        "violation": violation,
+    }
+    return QualityResult(document, metrics, violation)

@@ -1,0 +1,397 @@
+"""SageMaker Processing entry point: drift, data quality and model quality of captured traffic.
+
+Contract (processing job; every path and URI overridable for local runs)::
+
+  python3 monitoring/monitor.py --schema config/datasets/<ds>.json
+      --capture-uri s3://<artifacts>/data-capture/<endpoint>/
+      --ground-truth-uri s3://<artifacts>/ground-truth/<endpoint>/
+      --state-uri s3://<artifacts>/monitoring/<endpoint>/state/checkpoint.json
+      --model-package-group <group> --endpoint-name <endpoint> --schedule-name <schedule>
+      --feedback-uri s3://<raw>/incoming/feedback/
+      --output /opt/ml/processing/output
+
+  reads    the capture objects written since the checkpoint (SageMaker data-capture
+           JSON lines), the ground truth since the checkpoint (Model Monitor's format),
+           and the newest Approved model package's DriftCheckBaselines.ModelDataQuality
+           (statistics.json, constraints.json) and ModelMetrics.ModelQuality (evaluation.json)
+  writes   <output>/statistics.json, constraint_violations.json (Model Monitor formats),
+           model_quality.json (when ground truth matched), report.html + drift_*.png,
+           summary.json; the feedback batch (captured rows with their labels, a raw-zone
+           CSV) to --feedback-uri; CloudWatch metrics (see monitoring/cloudwatch.py);
+           then, last, the checkpoint.
+
+AWS is reached with plain boto3, so AWS_ENDPOINT_URL points it at moto locally.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# SageMaker runs this file as a script from the uploaded source directory, which mirrors
+# the repository (monitoring/, features/, config/, training/): make that root importable.
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+
+from config.schema import DatasetSchema, load_schema
+from monitoring import cloudwatch
+from monitoring.analyzer import WindowAnalyzer, worker_pool
+from monitoring.baseline import Baseline, parse_baseline
+from monitoring.checkpoint import Checkpoint
+from monitoring.constraint_checks import FeatureDrift, current_types, drift, violations
+from monitoring.data_statistics import statistics
+from monitoring.ground_truth import read_labels
+from monitoring.model_quality import DEFAULT_TOLERANCE, QualityResult, evaluate
+from monitoring.report import write_report
+from monitoring.s3_objects import (
+    S3Object,
+    get_json,
+    get_json_or_none,
+    list_objects,
+    put_file,
+    put_json,
+    read_lines,
+)
+from training.registry import describe_latest_approved
+
+LOG = logging.getLogger("monitor")
+PROCESSING = Path("/opt/ml/processing")
+DEFAULT_LOOKBACK_HOURS = 24.0
+MAX_PENDING_LABELS = 100_000
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--schema", type=Path, required=True)
+    parser.add_argument("--capture-uri", required=True)
+    parser.add_argument("--ground-truth-uri", default="")
+    parser.add_argument("--state-uri", required=True)
+    parser.add_argument("--model-package-group", required=True)
+    parser.add_argument("--endpoint-name", required=True)
+    parser.add_argument("--schedule-name", required=True)
+    parser.add_argument("--feedback-uri", default="")
+    parser.add_argument("--output", type=Path, default=PROCESSING / "output")
+    parser.add_argument(
+        "--ground-truth-lookback-hours",
+        type=float,
+        default=DEFAULT_LOOKBACK_HOURS,
+        help="also join labels with capture consumed this long before the window",
+    )
+    parser.add_argument("--quality-tolerance", type=float, default=DEFAULT_TOLERANCE)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes analyzing chunks in parallel (default: one per CPU)",
+    )
+    return parser.parse_args(argv)
+
+
+@dataclass
+class Clients:
+    s3: Any
+    sagemaker: Any
+    cloudwatch: Any
+
+    @classmethod
+    def default(cls) -> Clients:
+        return cls(boto3.client("s3"), boto3.client("sagemaker"), boto3.client("cloudwatch"))
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The approved version the window is compared with."""
+
+    arn: str
+    baseline: Baseline
+    evaluation: dict[str, Any] | None
+
+
+def _uri(described: dict[str, Any], *path: str) -> str | None:
+    node: Any = described
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, str) else None
+
+
+def load_registered(clients: Clients, group: str, schema: DatasetSchema) -> Registered:
+    """Baseline and evaluation of the newest Approved package; a clear error if none."""
+    s3 = clients.s3
+    described = describe_latest_approved(group, clients.sagemaker)
+    if described is None:
+        raise RuntimeError(f"model package group {group!r} has no Approved version to monitor")
+    stats_uri = _uri(described, "DriftCheckBaselines", "ModelDataQuality", "Statistics", "S3Uri")
+    cons_uri = _uri(described, "DriftCheckBaselines", "ModelDataQuality", "Constraints", "S3Uri")
+    if not stats_uri or not cons_uri:
+        raise RuntimeError(
+            f"{described['ModelPackageArn']} has no DriftCheckBaselines.ModelDataQuality"
+        )
+    evaluation_uri = _uri(described, "ModelMetrics", "ModelQuality", "Statistics", "S3Uri")
+    return Registered(
+        arn=described["ModelPackageArn"],
+        baseline=parse_baseline(get_json(s3, stats_uri), get_json(s3, cons_uri), schema),
+        evaluation=get_json(s3, evaluation_uri) if evaluation_uri else None,
+    )
+
+
+@dataclass
+class WindowResult:
+    """The comparison of one window with the baseline: what the outputs are made of."""
+
+    drifts: list[FeatureDrift]
+    violations: list[dict[str, str]]
+    statistics: dict[str, Any]
+    quality: QualityResult | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> list[str]:
+        return [d.name for d in self.drifts if d.drifted]
+
+
+def compare(
+    analyzer: WindowAnalyzer,
+    *,
+    evaluation: dict[str, Any] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> WindowResult:
+    """Drift, violations, statistics and (with joined labels) model quality of a window."""
+    schema, baseline, states = analyzer.schema, analyzer.baseline, analyzer.states
+    drifts = drift(schema, baseline, states)
+    found = violations(
+        schema,
+        baseline,
+        states,
+        drifts,
+        short_rows=analyzer.short_rows,
+        long_rows=analyzer.long_rows,
+        extra_columns=analyzer.extra_columns,
+    )
+    stats = statistics(schema, states, current_types(baseline, states), analyzer.rows)
+    quality = None
+    if analyzer.joined.scores:
+        quality = evaluate(
+            schema, analyzer.joined.scores, analyzer.joined.labels, evaluation, tolerance
+        )
+    return WindowResult(drifts, found, stats, quality)
+
+
+def analyze_lines(
+    schema: DatasetSchema,
+    baseline: Baseline,
+    sources: Iterable[Iterable[str | bytes]],
+    workers: int = 1,
+) -> WindowResult:
+    """The analysis alone, over local line sources (no AWS): what the benchmark times."""
+    with worker_pool(schema, baseline, {}, workers) as pool:
+        analyzer = WindowAnalyzer(schema=schema, baseline=baseline, pool=pool, workers=workers)
+        for lines in sources:
+            analyzer.consume(lines)
+    return compare(analyzer)
+
+
+def write_outputs(
+    out: Path, analyzer: WindowAnalyzer, result: WindowResult, summary: dict[str, Any]
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "statistics.json").write_text(json.dumps(result.statistics, indent=2))
+    (out / "constraint_violations.json").write_text(
+        json.dumps({"violations": result.violations}, indent=2)
+    )
+    if result.quality is not None:
+        (out / "model_quality.json").write_text(json.dumps(result.quality.document, indent=2))
+    summary["report"] = str(
+        write_report(
+            out=out,
+            summary=summary,
+            drifts=result.drifts,
+            statistics=result.statistics,
+            violations=result.violations,
+            baselines=analyzer.baseline.features,
+            states=analyzer.states,
+        )
+    )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+
+
+def _run_id(endpoint: str, consumed: list[S3Object], at: datetime) -> str:
+    """Names the window: the same objects give the same name, so a rerun overwrites."""
+    digest = hashlib.sha256("\n".join(sorted(o.key for o in consumed)).encode()).hexdigest()
+    end = max((o.last_modified for o in consumed), default=at)
+    return f"{endpoint}-{end.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:12]}"
+
+
+def monitor(
+    *,
+    schema_path: Path,
+    capture_uri: str,
+    ground_truth_uri: str,
+    state_uri: str,
+    model_package_group: str,
+    endpoint_name: str,
+    schedule_name: str,
+    feedback_uri: str,
+    output_dir: Path,
+    clients: Clients | None = None,
+    now: datetime | None = None,
+    lookback: timedelta = timedelta(hours=DEFAULT_LOOKBACK_HOURS),
+    tolerance: float = DEFAULT_TOLERANCE,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """One monitoring run over the window since the checkpoint; returns its summary."""
+    clients = clients or Clients.default()
+    now = now or datetime.now(UTC)
+    s3 = clients.s3
+    schema = load_schema(schema_path)
+    registered = load_registered(clients, model_package_group, schema)
+    checkpoint = Checkpoint.from_json(get_json_or_none(s3, state_uri))
+
+    listed_capture = list_objects(s3, capture_uri)
+    new_capture = checkpoint.capture.select(listed_capture)
+    new_truth = (
+        checkpoint.ground_truth.select(list_objects(s3, ground_truth_uri))
+        if ground_truth_uri
+        else []
+    )
+    labels = dict(checkpoint.pending_labels)
+    truth_malformed: Counter[str] = Counter()
+    for obj in new_truth:
+        read_labels(read_lines(s3, obj), labels, truth_malformed)
+    labels_read = len(labels)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        feedback_path = Path(scratch) / "feedback.csv"
+        with (
+            feedback_path.open("w", newline="", encoding="utf-8") as feedback,
+            worker_pool(schema, registered.baseline, labels, workers) as pool,
+        ):
+            csv.writer(feedback, lineterminator="\n").writerow(schema.raw_columns)
+            analyzer = WindowAnalyzer(
+                schema=schema,
+                baseline=registered.baseline,
+                labels=labels,
+                feedback=feedback,
+                pool=pool,
+                workers=workers,
+            )
+            for obj in new_capture:
+                analyzer.consume(read_lines(s3, obj))
+            if labels:
+                # Labels usually arrive after their request: join them with capture read
+                # by earlier runs too (only joined, never profiled twice).
+                start = (new_capture[0].last_modified if new_capture else now) - lookback
+                fresh = {o.key for o in new_capture}
+                for obj in listed_capture:
+                    if obj.key not in fresh and obj.last_modified >= start and labels:
+                        analyzer.consume(read_lines(s3, obj), profile=False)
+        result = compare(analyzer, evaluation=registered.evaluation, tolerance=tolerance)
+        run_id = _run_id(endpoint_name, [*new_capture, *new_truth], now)
+        feedback_target = ""
+        if feedback_uri and analyzer.joined.rows:
+            feedback_target = f"{feedback_uri.rstrip('/')}/{run_id}.csv"
+            put_file(s3, feedback_path, feedback_target)
+
+    quality = result.quality
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "endpoint": endpoint_name,
+        "model_package_arn": registered.arn,
+        "capture_objects": len(new_capture),
+        "records": analyzer.records,
+        "rows_analyzed": analyzer.rows,
+        "malformed_records": sum(analyzer.malformed.values()),
+        "malformed_by_reason": dict(analyzer.malformed),
+        "rows_with_missing_columns": analyzer.short_rows,
+        "rows_with_extra_columns": analyzer.long_rows,
+        "features_drifted": result.drifted if analyzer.rows else [],
+        "drift": {d.name: round(d.distance, 6) for d in result.drifts},
+        "data_quality_violations": len(result.violations),
+        "ground_truth": {
+            "objects": len(new_truth),
+            "labels_available": labels_read,
+            "unreadable_lines": sum(truth_malformed.values()),
+            "joined_rows": analyzer.joined.rows,
+            "label_count_mismatch": analyzer.joined.label_count_mismatch,
+            "pending_labels": len(labels),
+        },
+        "model_quality": (
+            {
+                "metrics": quality.metrics,
+                "violation": quality.violation,
+                "status": quality.document.get("status", "ok"),
+            }
+            if quality is not None
+            else None
+        ),
+        "feedback": feedback_target,
+    }
+    write_outputs(output_dir, analyzer, result, summary)
+
+    config = registered.baseline.config
+    data = cloudwatch.run_metrics(
+        endpoint=endpoint_name,
+        schedule=schedule_name,
+        rows=analyzer.rows,
+        drift={d.name: d.distance for d in result.drifts if d.compared}
+        if config.emit_metrics
+        else {},
+        drifted=len(summary["features_drifted"]),
+        violations=len(result.violations),
+        quality=quality.metrics if quality else {},
+        quality_violation=quality.violation if quality else None,
+        gate_metric=schema.quality_gate.metric,
+    )
+    summary["metrics_published"] = cloudwatch.publish(clients.cloudwatch, data, now)
+
+    pending = dict(list(labels.items())[-MAX_PENDING_LABELS:])
+    put_json(
+        s3,
+        state_uri,
+        Checkpoint(
+            capture=checkpoint.capture.advanced(new_capture),
+            ground_truth=checkpoint.ground_truth.advanced(new_truth),
+            pending_labels=pending,
+            last_run={"run_id": run_id, "at": now.isoformat(), "rows": analyzer.rows},
+        ).to_json(),
+    )
+    LOG.info("monitor %s", json.dumps(summary, default=str))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Entry point the processing container runs."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+    args = parse_args(argv)
+    return monitor(
+        schema_path=args.schema,
+        capture_uri=args.capture_uri,
+        ground_truth_uri=args.ground_truth_uri,
+        state_uri=args.state_uri,
+        model_package_group=args.model_package_group,
+        endpoint_name=args.endpoint_name,
+        schedule_name=args.schedule_name,
+        feedback_uri=args.feedback_uri,
+        output_dir=args.output,
+        lookback=timedelta(hours=args.ground_truth_lookback_hours),
+        tolerance=args.quality_tolerance,
+        workers=args.workers,
+    )
+
+
+if __name__ == "__main__":
+    main()

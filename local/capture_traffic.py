@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import DatasetSchema, ProblemType
-from local.data_capture import capture_record
+from local.image.data_capture import capture_record
 from local.synthetic import raw_records
 
 

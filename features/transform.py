@@ -124,12 +124,16 @@ def _parse_categorical(feature: Feature, values: Sequence[object]) -> np.ndarray
     allowed = frozenset(feature.categories)
     parsed = np.empty(len(values), dtype=object)
     try:
-        known = allowed.issuperset(values)  # fast path: every value is a known category as is
+        # Fast paths: every value is a known category as is (or, for an optional feature,
+        # an empty field or a JSON null, which stand for "missing").
+        if allowed.issuperset(values):
+            parsed[:] = values
+            return parsed
+        if feature.nullable and allowed.union(("", None)).issuperset(values):
+            parsed[:] = [value or None for value in values]
+            return parsed
     except TypeError:  # an unhashable value (a JSON list or object): take the slow path
-        known = False
-    if known:
-        parsed[:] = values
-        return parsed
+        pass
     parsed[:] = _parse_each(feature, values, lambda value: parse_category(value, allowed))
     return parsed
 
@@ -197,46 +201,60 @@ class FeatureTransform:
         return cls(schema_data=schema_data, medians=medians)
 
     @cached_property
-    def _imputed_names(self) -> list[str]:
+    def _plain_names(self) -> list[str]:
+        """Features encoded as one column each: numeric ones, then boolean ones."""
         schema = self.schema
         return [
-            *(f.name for f in schema.features if f.type is not FeatureType.CATEGORICAL),
-            *(d.name for d in schema.derived_features),
+            *(f.name for f in schema.features if f.type is FeatureType.NUMERIC),
+            *(f.name for f in schema.features if f.type is FeatureType.BOOLEAN),
+        ]
+
+    @cached_property
+    def _imputed_names(self) -> list[str]:
+        return [*self._plain_names, *(d.name for d in self.schema.derived_features)]
+
+    @cached_property
+    def _fill(self) -> np.ndarray:
+        return np.array([self.medians.get(n, 0.0) for n in self._imputed_names])
+
+    @cached_property
+    def _one_hot(self) -> list[tuple[str, dict[object, int]]]:
+        """Per categorical feature: its name and each category's column in its block."""
+        return [
+            (f.name, {category: i for i, category in enumerate(f.categories)})
+            for f in self.schema.features
+            if f.type is FeatureType.CATEGORICAL
         ]
 
     def _numeric_block(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
-        schema = self.schema
-        parts = [
-            columns[f.name].astype(np.float64)
-            for f in schema.features
-            if f.type is FeatureType.NUMERIC
-        ]
-        parts += [
-            columns[f.name].astype(np.float64)
-            for f in schema.features
-            if f.type is FeatureType.BOOLEAN
-        ]
-        parts += [derive(d, columns) for d in schema.derived_features]
-        return np.column_stack(parts) if parts else np.empty((0, 0))
+        """Plain features then derived ones, as float64 (NaN where missing)."""
+        plain = self._plain_names
+        rows = len(columns[self.schema.features[0].name])
+        block = np.empty((rows, len(self._imputed_names)), dtype=np.float64)
+        for index, name in enumerate(plain):
+            block[:, index] = columns[name]
+        for index, spec in enumerate(self.schema.derived_features, start=len(plain)):
+            block[:, index] = derive(spec, columns)
+        return block
 
     def encode(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Typed raw columns -> the model's float32 matrix (imputed, one-hot, derived)."""
         numeric = self._numeric_block(columns)
-        fill = np.array([self.medians.get(n, 0.0) for n in self._imputed_names])
         missing = np.isnan(numeric)
         if missing.any():
-            numeric = np.where(missing, fill, numeric)
-        schema = self.schema
-        n_numeric = sum(f.type is not FeatureType.CATEGORICAL for f in schema.features)
-        blocks = [numeric[:, :n_numeric]]
-        for feature in schema.features:
-            if feature.type is FeatureType.CATEGORICAL:
-                values = columns[feature.name]
-                blocks.append(
-                    np.column_stack([values == category for category in feature.categories])
-                )
-        blocks.append(numeric[:, n_numeric:])
-        return np.hstack(blocks).astype(np.float32)
+            numeric = np.where(missing, self._fill, numeric)
+        rows, plain = numeric.shape[0], len(self._plain_names)
+        encoded = np.zeros((rows, len(self.output_names)), dtype=np.float32)
+        encoded[:, :plain] = numeric[:, :plain]
+        encoded[:, plain + sum(len(c) for _, c in self._one_hot) :] = numeric[:, plain:]
+        offset = plain
+        for name, codes in self._one_hot:
+            # A missing (None) or unknown value matches no category: all zeros.
+            code = np.fromiter((codes.get(v, -1) for v in columns[name]), np.intp, rows)
+            known = np.flatnonzero(code >= 0)
+            encoded[known, offset + code[known]] = 1.0
+            offset += len(codes)
+        return encoded
 
     def parse_rows(self, rows: Sequence[Sequence[object]]) -> Columns:
         """Rows of raw values in schema feature order (CSV, JSON lists) -> typed columns."""

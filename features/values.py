@@ -101,18 +101,17 @@ def number_column(values: Sequence[object]) -> np.ndarray | None:
     """
     if not values:
         return np.empty(0, dtype=np.float64)
-    first = values[0]
-    if isinstance(first, str):
-        texts = [v for v in values if isinstance(v, str)]
-        if len(texts) != len(values):
+    if isinstance(values[0], str):
+        try:
+            joined = "".join(values)  # type: ignore[arg-type]  # a TypeError if one is not text
+        except TypeError:
             return None
         # One C-level pass over the whole column: any character outside the number
         # alphabet (letters, "_", spaces, other digits) sends it to the slow path.
-        if "".join(texts).translate(_DROP_NUMBER_CHARACTERS):
+        if joined.translate(_DROP_NUMBER_CHARACTERS):
             return None
-        blank = [v if v else "nan" for v in texts]
         try:
-            return np.array(blank, dtype=np.float64)
+            return np.array([v or "nan" for v in values], dtype=np.float64)
         except ValueError:  # "1.2.3", "--1", a lone "e": the slow path names it
             return None
     # JSON: numbers, with null for missing (numpy turns None into NaN); never booleans.

@@ -47,10 +47,18 @@ class StageSettings:
     invocations_per_instance_target: int = INVOCATIONS_PER_INSTANCE_TARGET
     # From `-c model_package_arn=...`; used by the Serving stage (later issues).
     model_package_arn: str | None = None
+    # Whether this stage's model promotion can start the delivery pipeline itself (the
+    # pipeline lives in the Dev account; a Prod account of its own only records).
+    starts_delivery_pipeline: bool = True
 
 
 def stage_settings(
-    name: str, *, account: str, region: str, model_package_arn: str | None = None
+    name: str,
+    *,
+    account: str,
+    region: str,
+    model_package_arn: str | None = None,
+    starts_delivery_pipeline: bool = True,
 ) -> StageSettings:
     """Settings for the stage called ``name`` ("Dev" or "Prod")."""
     if name not in ("Dev", "Prod"):
@@ -61,6 +69,7 @@ def stage_settings(
         account=account,
         region=region,
         model_package_arn=model_package_arn,
+        starts_delivery_pipeline=starts_delivery_pipeline,
         is_prod=is_prod,
         retain_data=is_prod,
         noncurrent_versions_expire_after_days=90 if is_prod else 30,

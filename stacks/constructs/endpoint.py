@@ -3,7 +3,7 @@ blue/green deployment with alarm rollback, and autoscaling."""
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, DefaultStackSynthesizer, Duration, Stack
+from aws_cdk import ArnFormat, CfnCondition, CfnResource, DefaultStackSynthesizer, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -12,10 +12,16 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from config.layout import (
+    DATA_CAPTURE_PREFIX,
+    RUNS_PREFIX,
+    VARIANT_NAME,
+    endpoint_alarm_name,
+    resource_name,
+)
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.nag import acknowledge, object_arn_finding
-from config.layout import DATA_CAPTURE_PREFIX, RUNS_PREFIX, VARIANT_NAME, resource_name
 from stacks.constructs.sagemaker_access import container_statements
 
 CAPTURED_CSV = ["text/csv"]
@@ -36,9 +42,17 @@ class ModelEndpoint(Construct):
         key: kms.IKey,
         artifacts: s3.IBucket,
         model_package_arn: str,
+        serve_when: CfnCondition | None = None,
     ) -> None:
+        """``serve_when``: a deploy-time condition (the stage has an approved version);
+        without it the model, endpoint and scaling exist only while it holds. The role,
+        its policy and the alarms always exist."""
         super().__init__(scope, construct_id)
+        self._serve_when = serve_when
         self.endpoint_name = resource_name(settings.name, schema.name, "endpoint")
+        self.alarm_names = [
+            endpoint_alarm_name(settings.name, schema.name, kind) for kind in ("5xx", "latency-p99")
+        ]
         self.role = iam.Role(
             self,
             "ModelRole",
@@ -57,6 +71,7 @@ class ModelEndpoint(Construct):
         )
         # CreateModel checks that the role can read the model: attach the policy first.
         model.node.add_dependency(policy)
+        self._conditional(model)
         # Network isolation would stop the container from downloading its inference code
         # (SAGEMAKER_SUBMIT_DIRECTORY) and writing captures; it stays off.
         acknowledge(
@@ -97,6 +112,7 @@ class ModelEndpoint(Construct):
                 ),
             ),
         )
+        self._conditional(config)
         self.alarms = self._alarms(settings)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -127,7 +143,12 @@ class ModelEndpoint(Construct):
                 ),
             ),
         )
+        self._conditional(self.endpoint)
         self._autoscaling(settings)
+
+    def _conditional(self, resource: CfnResource) -> None:
+        if self._serve_when is not None:
+            resource.cfn_options.condition = self._serve_when
 
     def _metric(self, name: str, statistic: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
@@ -142,6 +163,7 @@ class ModelEndpoint(Construct):
         errors = cloudwatch.Alarm(
             self,
             "Errors5xx",
+            alarm_name=self.alarm_names[0],
             alarm_description=(
                 f"{self.endpoint_name}: the model answered 5xx (rolls back a rollout)."
             ),
@@ -155,6 +177,7 @@ class ModelEndpoint(Construct):
         latency = cloudwatch.Alarm(
             self,
             "ModelLatencyP99",
+            alarm_name=self.alarm_names[1],
             alarm_description=(
                 f"{self.endpoint_name}: p99 model latency above "
                 f"{settings.latency_alarm_ms} ms (rolls back a rollout)."
@@ -180,7 +203,8 @@ class ModelEndpoint(Construct):
             max_capacity=settings.endpoint_max_instances,
         )
         target.node.add_dependency(self.endpoint)
-        autoscaling.CfnScalingPolicy(
+        self._conditional(target)
+        scaling = autoscaling.CfnScalingPolicy(
             self,
             "InvocationsPerInstance",
             policy_name=f"{self.endpoint_name}-invocations-per-instance",
@@ -197,6 +221,7 @@ class ModelEndpoint(Construct):
                 scale_in_cooldown=600,
             ),
         )
+        self._conditional(scaling)
 
     def _grant_model(self, *, key: kms.IKey, artifacts: s3.IBucket, region: str) -> iam.Policy:
         """Read the model and its code, write captures, pull the image, write logs."""

@@ -2,7 +2,11 @@
 """The CDK app: the only module that reads the outside world (environment and context).
 
 cdk synth                                 # both stages, offline, no credentials
-cdk synth -c model_package_arn=arn:...    # the model version to serve (later stages)
+cdk synth -c delivery_connection_arn=arn:aws:codeconnections:... \
+          -c delivery_repository=owner/name [-c delivery_branch=main] [-c prod_account=...]
+                                          # adds the Delivery stack (CDK Pipelines)
+cdk synth -c model_package_arn=arn:...    # pin the served version (override; normally
+                                          # the stage serves what promotion recorded)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from config.settings import stage_settings
+from stacks.delivery import DeliverySettings, DeliveryStack
 from stacks.stage import MlopsStage
 
 # Placeholders that let `cdk synth` run with no AWS account configured; `cdk deploy`
@@ -31,18 +36,50 @@ def build_app(app: App) -> App:
     account = context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT") or OFFLINE_ACCOUNT
     region = context("region") or os.environ.get("CDK_DEFAULT_REGION") or OFFLINE_REGION
     model_package_arn = context("model_package_arn") or None
-    if model_package_arn is None:
-        print(
-            "No model_package_arn given: synthesizing without the Serving stacks "
-            "(make synth MODEL_PACKAGE_ARN=arn:aws:sagemaker:...:model-package/<group>/<n>).",
-            file=sys.stderr,
-        )
-    for name in STAGES:
-        MlopsStage(
+    # Prod may live in an account of its own; the delivery pipeline runs in the Dev one.
+    prod_account = context("prod_account") or account
+    stages = {
+        name: MlopsStage(
             app,
             settings=stage_settings(
-                name, account=account, region=region, model_package_arn=model_package_arn
+                name,
+                account=prod_account if name == "Prod" else account,
+                region=region,
+                model_package_arn=model_package_arn,
+                starts_delivery_pipeline=name == "Dev" or prod_account == account,
             ),
+        )
+        for name in STAGES
+    }
+    # The Delivery stack only with a real connection: a pipeline on a placeholder
+    # connection could never run, and would only be a template to deploy by mistake.
+    connection_arn = context("delivery_connection_arn")
+    if connection_arn:
+        repository = context("delivery_repository")
+        if not repository:
+            raise ValueError("delivery_connection_arn needs -c delivery_repository=owner/name")
+        branch = context("delivery_branch") or "main"
+        DeliveryStack(
+            app,
+            "Delivery",
+            settings=DeliverySettings(
+                repository=repository,
+                branch=branch,
+                connection_arn=connection_arn,
+                account=account,
+                prod_account=prod_account,
+                region=region,
+                synth_context={
+                    "account": account,
+                    "region": region,
+                    "prod_account": prod_account,
+                    "delivery_connection_arn": connection_arn,
+                    "delivery_repository": repository,
+                    "delivery_branch": branch,
+                },
+            ),
+            dev=stages["Dev"],
+            prod=stages["Prod"],
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

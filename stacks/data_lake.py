@@ -10,10 +10,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from config.layout import CURATED_PREFIX, PROCESSED_PREFIX
 from config.schema import load_schema
 from config.settings import StageSettings
 from stacks.constructs.data_catalog import DataCatalog
-from config.layout import CURATED_PREFIX, PROCESSED_PREFIX
 from stacks.constructs.glue_etl import GlueEtl, s3_url
 from stacks.constructs.secure_bucket import AccessLogBucket, DataBucket, removal_policy
 
@@ -139,6 +139,17 @@ class DataLakeStack(Stack):
             processed=self.processed,
             curated=self.curated,
             artifacts=self.artifacts,
+        )
+        # Alarm actions publish to the stage's encrypted notification topic; CloudWatch
+        # needs the key for that, and only for alarms of this account.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmNotifications",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
         )
 
     def _export(self) -> SharedDataLake:

@@ -6,8 +6,10 @@ from aws_cdk import Environment, Stage
 from constructs import Construct
 
 from config.settings import StageSettings
+from stacks.constructs.alarm_actions import notify_on_every_alarm
 from stacks.data_lake import DataLakeStack
 from stacks.ml_pipeline import MlPipelineStack
+from stacks.operations import OperationsStack
 from stacks.serving import ServingStack
 
 
@@ -28,14 +30,29 @@ class MlopsStage(Stage):
             data_lake=self.data_lake.shared,
         )
         self.ml_pipeline.add_stack_dependency(self.data_lake)
-        # Serving needs a model version; app.py says so when none is given.
-        self.serving: ServingStack | None = None
-        if settings.model_package_arn:
-            self.serving = ServingStack(
-                self,
-                "Serving",
-                settings=settings,
-                data_lake=self.data_lake.shared,
-                model_package_arn=settings.model_package_arn,
-            )
-            self.serving.add_stack_dependency(self.data_lake)
+        # Serving reads the recorded version at deploy time: always synthesized.
+        self.serving = ServingStack(
+            self, "Serving", settings=settings, data_lake=self.data_lake.shared
+        )
+        self.serving.add_stack_dependency(self.data_lake)
+        # The served-version parameter is created by the MlPipeline stack.
+        self.serving.add_stack_dependency(self.ml_pipeline)
+        # The operator dashboard, and the stage's topic. The topic is the Operations
+        # stack's own until the Monitoring stack's `.notifications` is passed as `topic=`.
+        self.operations = OperationsStack(
+            self,
+            "Operations",
+            settings=settings,
+            data_lake=self.data_lake.shared,
+            alarm_names=self.serving.endpoint.alarm_names,
+            glue_jobs={
+                "raw-to-processed": self.data_lake.etl.raw_to_processed.ref,
+                "processed-to-curated": self.data_lake.etl.processed_to_curated.ref,
+            },
+            functions={"model-promotion": self.ml_pipeline.promotion.function},
+        )
+        self.operations.add_stack_dependency(self.data_lake)
+        notify_on_every_alarm(
+            [self.data_lake, self.ml_pipeline, self.serving, self.operations],
+            self.operations.notifications,
+        )

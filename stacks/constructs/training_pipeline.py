@@ -16,10 +16,10 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
+from config.layout import CURATED_PREFIX, resource_name
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.code_bundle import REPO_ROOT, build_bundles
-from config.layout import CURATED_PREFIX, resource_name
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.pipeline_definition import (
     RUNS_PREFIX,

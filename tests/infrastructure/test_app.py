@@ -36,9 +36,11 @@ def test_dev_and_prod_stages_synthesize_clean(report) -> None:
     assert sorted(f"{p.parent.name}/{p.name.split('.')[0]}" for p in report.templates) == [
         "assembly-Dev/DevDataLakeD9C17C37",
         "assembly-Dev/DevMlPipeline5DF748EE",
+        "assembly-Dev/DevOperations409E00FF",
         "assembly-Dev/DevServingE7F840B0",
         "assembly-Prod/ProdDataLake192D6A22",
         "assembly-Prod/ProdMlPipeline18EB62F0",
+        "assembly-Prod/ProdOperationsE1C9B0C3",
         "assembly-Prod/ProdServingE95F2C1F",
     ]
     assert report.nag_failures == []

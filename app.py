@@ -38,6 +38,9 @@ def build_app(app: App) -> App:
     model_package_arn = context("model_package_arn") or None
     # Prod may live in an account of its own; the delivery pipeline runs in the Dev one.
     prod_account = context("prod_account") or account
+    # `-c dev_serverless=true`: Dev serves from a serverless endpoint (see the trade-offs
+    # next to `endpoint_serverless` in config/settings.py).
+    dev_serverless = str(context("dev_serverless") or "false").lower() == "true"
     stages = {
         name: MlopsStage(
             app,
@@ -47,6 +50,7 @@ def build_app(app: App) -> App:
                 region=region,
                 model_package_arn=model_package_arn,
                 starts_delivery_pipeline=name == "Dev" or prod_account == account,
+                serverless=name == "Dev" and dev_serverless,
             ),
         )
         for name in STAGES

@@ -83,20 +83,14 @@ class ModelEndpoint(Construct):
         config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            kms_key_id=key.key_arn,
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=VARIANT_NAME,
-                    model_name=model.attr_model_name,
-                    # Real-time instances in every stage: serverless endpoints support
-                    # neither data capture nor deployment guardrails' canary traffic
-                    # shifting with alarm rollback, which monitoring and safe rollout need.
-                    instance_type=settings.endpoint_instance_type,
-                    initial_instance_count=settings.endpoint_min_instances,
-                    initial_variant_weight=1.0,
-                )
-            ],
-            data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+            # Serverless endpoints have no instance storage to encrypt (the API refuses
+            # a key for them); instance endpoints encrypt theirs with the stage key.
+            kms_key_id=None if settings.endpoint_serverless else key.key_arn,
+            production_variants=[self._variant(settings, model.attr_model_name)],
+            # Serverless endpoints cannot capture data (see config/settings.py).
+            data_capture_config=None
+            if settings.endpoint_serverless
+            else sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
                 enable_capture=True,
                 initial_sampling_percentage=settings.capture_sampling_percentage,
                 destination_s3_uri=f"s3://{artifacts.bucket_name}/{DATA_CAPTURE_PREFIX}",
@@ -120,31 +114,69 @@ class ModelEndpoint(Construct):
             endpoint_name=self.endpoint_name,
             endpoint_config_name=config.attr_endpoint_config_name,
             # A new config keeps the instance count autoscaling reached, not the initial one.
-            retain_all_variant_properties=True,
-            deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
-                blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
-                    traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-                        type="CANARY",
-                        canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
-                            type="CAPACITY_PERCENT", value=settings.canary_percent
-                        ),
-                        wait_interval_in_seconds=settings.canary_bake_seconds,
-                    ),
-                    # Keep the old fleet a while after full shift: a late alarm still
-                    # rolls back quickly.
-                    termination_wait_in_seconds=settings.canary_bake_seconds,
-                    maximum_execution_timeout_in_seconds=3600,
-                ),
-                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
-                    alarms=[
-                        sagemaker.CfnEndpoint.AlarmProperty(alarm_name=alarm.alarm_name)
-                        for alarm in self.alarms
-                    ]
-                ),
-            ),
+            retain_all_variant_properties=not settings.endpoint_serverless,
+            deployment_config=self._deployment(settings),
         )
         self._conditional(self.endpoint)
-        self._autoscaling(settings)
+        if not settings.endpoint_serverless:  # serverless scales by concurrency itself
+            self._autoscaling(settings)
+
+    @staticmethod
+    def _variant(
+        settings: StageSettings, model_name: str
+    ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+        if settings.endpoint_serverless:
+            return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT_NAME,
+                model_name=model_name,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    memory_size_in_mb=settings.serverless_memory_mb,
+                    max_concurrency=settings.serverless_max_concurrency,
+                ),
+            )
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=VARIANT_NAME,
+            model_name=model_name,
+            instance_type=settings.endpoint_instance_type,
+            initial_instance_count=settings.endpoint_min_instances,
+            initial_variant_weight=1.0,
+        )
+
+    def _deployment(
+        self, settings: StageSettings
+    ) -> sagemaker.CfnEndpoint.DeploymentConfigProperty | None:
+        """Blue/green with alarm rollback: a canary where the fleet can be split (two or
+        more instances), all at once with a bake period otherwise. None for serverless,
+        which deployment guardrails do not support."""
+        if settings.endpoint_serverless:
+            return None
+        if settings.endpoint_min_instances >= 2:
+            routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                type="CANARY",
+                canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
+                    type="CAPACITY_PERCENT", value=settings.canary_percent
+                ),
+                wait_interval_in_seconds=settings.canary_bake_seconds,
+            )
+        else:
+            # One instance cannot be split: the new fleet takes all traffic at once and
+            # bakes for the termination wait, while the rollback alarms watch it.
+            routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(type="ALL_AT_ONCE")
+        return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+            blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                traffic_routing_configuration=routing,
+                # Keep the old fleet a while after the full shift: an alarm in this window
+                # still rolls back at once.
+                termination_wait_in_seconds=settings.canary_bake_seconds,
+                maximum_execution_timeout_in_seconds=3600,
+            ),
+            auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                alarms=[
+                    sagemaker.CfnEndpoint.AlarmProperty(alarm_name=alarm.alarm_name)
+                    for alarm in self.alarms
+                ]
+            ),
+        )
 
     def _conditional(self, resource: CfnResource) -> None:
         if self._serve_when is not None:

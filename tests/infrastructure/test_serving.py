@@ -78,17 +78,29 @@ def test_a_pinned_version_overrides_the_record(pinned, synth_report_with_arn) ->
     assert synth_report_with_arn.lint_findings == []
 
 
-@pytest.mark.parametrize(("stage", "canary", "bake"), [("Dev", 50, 300), ("Prod", 10, 600)])
-def test_blue_green_canary_rolls_back_on_alarms(serving, stage, canary, bake) -> None:
+@pytest.mark.parametrize(
+    ("stage", "routing", "bake"),
+    [
+        # One dev instance cannot be split: all at once, then a bake with rollback alarms.
+        ("Dev", {"Type": "ALL_AT_ONCE"}, 300),
+        (
+            "Prod",
+            {
+                "Type": "CANARY",
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+                "WaitIntervalInSeconds": 600,
+            },
+            600,
+        ),
+    ],
+)
+def test_blue_green_rolls_back_on_alarms(serving, stage, routing, bake) -> None:
     template = serving[stage]
     [endpoint] = template.find_resources("AWS::SageMaker::Endpoint").values()
     deployment = endpoint["Properties"]["DeploymentConfig"]
-    routing = deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing == {
-        "Type": "CANARY",
-        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": canary},
-        "WaitIntervalInSeconds": bake,
-    }
+    policy = deployment["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == routing
+    assert policy["TerminationWaitInSeconds"] == bake
     alarm_refs = [a["AlarmName"]["Ref"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     assert sorted(alarms[ref]["Properties"]["MetricName"] for ref in alarm_refs) == [
@@ -124,7 +136,7 @@ def test_data_capture_is_encrypted_with_the_stage_key(serving, stage, sampling) 
     )
 
 
-@pytest.mark.parametrize(("stage", "low", "high"), [("Dev", 2, 3), ("Prod", 2, 6)])
+@pytest.mark.parametrize(("stage", "low", "high"), [("Dev", 1, 2), ("Prod", 2, 6)])
 def test_scaling_bounds_and_policy(serving, stage, low, high) -> None:
     template = serving[stage]
     template.has_resource_properties(
@@ -150,3 +162,34 @@ def test_scaling_bounds_and_policy(serving, stage, low, high) -> None:
         variant["InstanceType"]
         == stage_settings(stage, account="1", region="x").endpoint_instance_type
     )
+
+
+def test_serverless_dev_option_gives_up_capture_rollout_and_scaling() -> None:
+    from aws_cdk import App, Environment, Stage
+
+    from local.synth_check import cdk_json_context
+    from stacks.data_lake import SharedDataLake
+    from stacks.serving import ServingStack
+
+    app = App(context=cdk_json_context())
+    settings = stage_settings("Dev", account="111111111111", region="us-east-1", serverless=True)
+    stage = Stage(app, "Dev", env=Environment(account=settings.account, region=settings.region))
+    stack = ServingStack(
+        stage, "Serving", settings=settings, data_lake=SharedDataLake("Dev-DataLake")
+    )
+    template = Template.from_stack(stack)
+    [config] = template.find_resources("AWS::SageMaker::EndpointConfig").values()
+    [variant] = config["Properties"]["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    assert "InstanceType" not in variant
+    assert "DataCaptureConfig" not in config["Properties"]
+    [endpoint] = template.find_resources("AWS::SageMaker::Endpoint").values()
+    assert "DeploymentConfig" not in endpoint["Properties"]
+    assert template.find_resources("AWS::ApplicationAutoScaling::ScalableTarget") == {}
+    # The alarms stay: they still page someone.
+    assert len(template.find_resources("AWS::CloudWatch::Alarm")) == 2
+
+
+def test_prod_refuses_the_serverless_option() -> None:
+    with pytest.raises(ValueError, match="dev only"):
+        stage_settings("Prod", account="1", region="r", serverless=True)

@@ -14,6 +14,7 @@ from itertools import cycle
 from pathlib import Path
 from typing import Any
 
+from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from config.schema import DatasetSchema, FeatureType
 from local.data_capture import CaptureConfig
 from local.hosted_model import stage_model_package
@@ -21,7 +22,6 @@ from local.load_client import Request, send_all, summarize
 from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
 from local.serving import start_endpoint
 from local.synthetic import generate_clean
-from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from training.preprocess import raw_feature_frame
 
 CSV, JSON = "text/csv", "application/json"

@@ -22,9 +22,9 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from config.layout import CURATED_PREFIX
 from local.cdk_assembly import PipelineTemplate
 from local.s3_sync import upload_dir
-from config.layout import CURATED_PREFIX
 from stacks.constructs.pipeline_definition import SubVariable
 
 REGION = "us-east-1"

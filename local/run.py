@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from config.layout import resource_name
 from config.schema import DATASETS_DIR, DatasetSchema, load_schema
 from config.settings import stage_settings
 from glue.validate import ProcessedCounts
@@ -32,7 +33,6 @@ from local.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
 from local.synth_check import synth_and_check
 from local.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
 from local.training_run import TrainingRun, approve_latest, execute, installed_pipeline
-from config.layout import resource_name
 
 T = TypeVar("T")
 STEPS = 6

@@ -23,15 +23,18 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 CDK_CONTEXT := $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN),)
+# `make deploy STAGE=dev` or `STAGE=Dev`: the stage's construct id is capitalized.
+STAGE_ID = $(shell s='$(or $(STAGE),Dev)'; echo "$$(echo $${s:0:1} | tr a-z A-Z)$$(echo $${s:1} | tr A-Z a-z)")
 
-.PHONY: help install run test lint typecheck unit synth bench deploy clean
+.PHONY: help install run test lint typecheck unit synth bench cost deploy clean
 
 help:
 	@echo "make run     install, then run the whole lifecycle locally (no AWS account)"
 	@echo "make test    install, then lint, type-check and run every test"
 	@echo "make synth   synthesize the CDK app offline (MODEL_PACKAGE_ARN=... optional)"
 	@echo "make bench   run the benchmarks; results in bench/results/"
-	@echo "make deploy  deploy a stage to your AWS account (STAGE=Dev|Prod)"
+	@echo "make cost    price each synthesized stage (idle per month, per retrain, per ETL run)"
+	@echo "make deploy  deploy a stage to your AWS account (STAGE=dev|prod)"
 
 install: $(PY_STAMP) $(NODE_STAMP) $(IMAGE_STAMP)
 
@@ -87,8 +90,11 @@ bench: install $(BENCH_STAMP)
 	$(PY) -m bench.serving
 	$(PY) -m bench.monitor
 
+cost: synth
+	$(PY) -m tools.cost --cdk-out cdk.out
+
 deploy: install
-	$(CDK) deploy --no-notices $(CDK_CONTEXT) "$(or $(STAGE),Dev)/*"
+	$(CDK) deploy --no-notices $(CDK_CONTEXT) "$(STAGE_ID)/*"
 
 clean:
 	rm -rf cdk.out local-run .pytest_cache .mypy_cache .ruff_cache

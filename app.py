@@ -2,9 +2,13 @@
 """The CDK app: the only module that reads the outside world (environment and context).
 
 cdk synth                                 # both stages, offline, no credentials
-cdk synth -c model_package_arn=arn:...    # the model version to serve (later stages)
+cdk synth -c model_package_arn=arn:...    # pin the served version (override; normally
+                                          # the stage serves what promotion recorded)
 cdk synth -c monitor=model-monitor        # Model Monitor schedules instead of our monitor
-cdk synth -c notification_emails=a@example.com,b@example.com   # retrain notifications
+cdk synth -c notification_emails=a@example.com,b@example.com   # the stage's alarm topic
+cdk synth -c delivery_connection_arn=arn:aws:codeconnections:... \
+          -c delivery_repository=owner/name [-c delivery_branch=main] [-c prod_account=...]
+                                          # adds the Delivery stack (CDK Pipelines)
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from config.settings import stage_settings
+from stacks.delivery import DeliverySettings, DeliveryStack
 from stacks.stage import MlopsStage
 
 # Placeholders that let `cdk synth` run with no AWS account configured; `cdk deploy`
@@ -37,23 +42,56 @@ def build_app(app: App) -> App:
     emails = tuple(
         e.strip() for e in (context("notification_emails") or "").split(",") if e.strip()
     )
-    if model_package_arn is None:
-        print(
-            "No model_package_arn given: synthesizing without the Serving stacks "
-            "(make synth MODEL_PACKAGE_ARN=arn:aws:sagemaker:...:model-package/<group>/<n>).",
-            file=sys.stderr,
-        )
-    for name in STAGES:
-        MlopsStage(
+    # Prod may live in an account of its own; the delivery pipeline runs in the Dev one.
+    prod_account = context("prod_account") or account
+    # `-c dev_serverless=true`: Dev serves from a serverless endpoint (see the trade-offs
+    # next to `endpoint_serverless` in config/settings.py).
+    dev_serverless = str(context("dev_serverless") or "false").lower() == "true"
+    stages = {
+        name: MlopsStage(
             app,
             settings=stage_settings(
                 name,
-                account=account,
+                account=prod_account if name == "Prod" else account,
                 region=region,
                 model_package_arn=model_package_arn,
                 monitor=monitor,
                 notification_emails=emails,
+                starts_delivery_pipeline=name == "Dev" or prod_account == account,
+                serverless=name == "Dev" and dev_serverless,
             ),
+        )
+        for name in STAGES
+    }
+    # The Delivery stack only with a real connection: a pipeline on a placeholder
+    # connection could never run, and would only be a template to deploy by mistake.
+    connection_arn = context("delivery_connection_arn")
+    if connection_arn:
+        repository = context("delivery_repository")
+        if not repository:
+            raise ValueError("delivery_connection_arn needs -c delivery_repository=owner/name")
+        branch = context("delivery_branch") or "main"
+        DeliveryStack(
+            app,
+            "Delivery",
+            settings=DeliverySettings(
+                repository=repository,
+                branch=branch,
+                connection_arn=connection_arn,
+                account=account,
+                prod_account=prod_account,
+                region=region,
+                synth_context={
+                    "account": account,
+                    "region": region,
+                    "prod_account": prod_account,
+                    "delivery_connection_arn": connection_arn,
+                    "delivery_repository": repository,
+                    "delivery_branch": branch,
+                },
+            ),
+            dev=stages["Dev"],
+            prod=stages["Prod"],
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app

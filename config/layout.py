@@ -36,3 +36,29 @@ def alarm_name(stage: str, dataset: str, kind: str = "") -> str:
     acts only on alarms whose name starts with it.
     """
     return f"mlops-{stage}-{dataset}-{kind}".replace("_", "-").lower()
+
+
+# Model promotion: one SSM parameter per stage holds the model package version the
+# stage serves. NO_MODEL_VERSION is its value until a version is approved (the Serving
+# stack creates no endpoint while it is set).
+NO_MODEL_VERSION = "none"
+
+
+def model_version_parameter(stage: str, dataset: str) -> str:
+    """Name of the SSM parameter recording the model package ARN that ``stage`` serves."""
+    return f"/mlops/{dataset}/{stage}/served-model-package".replace("_", "-").lower()
+
+
+def delivery_pipeline_name(dataset: str) -> str:
+    """The delivery CodePipeline's name. Fixed, because the promotion functions of every
+    stage start it and the stages are deployed by it (no reference can go both ways)."""
+    return f"mlops-{dataset}-delivery".replace("_", "-").lower()
+
+
+def endpoint_alarm_name(stage: str, dataset: str, kind: str) -> str:
+    """Name of an endpoint alarm (rollback guard), e.g. "customer-churn-endpoint-dev-5xx".
+
+    Fixed so dashboards can show it by name; deliberately not under the monitoring
+    alarms' "mlops-<stage>-<dataset>-" prefix, which the retrain trigger acts on.
+    """
+    return f"{resource_name(stage, dataset, 'endpoint')}-{kind}"

@@ -33,23 +33,41 @@ class StageSettings:
     # Training pipeline. Dev trains on spot capacity (checkpointed, cheaper, may wait);
     # prod pays for on-demand so a retraining is never held up by capacity.
     spot_training: bool = False
+    # The weekly retraining schedule. Dev retrains when its drift alarm fires or by hand
+    # (docs/cost.md: a scheduled weekly run is cost with no new data there).
+    scheduled_retraining: bool = True
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.xlarge"
-    # Serving. Both stages run real-time instances (serverless has no data capture and
-    # no canary rollout); prod keeps two for availability. Canary: the share of capacity
-    # that takes the new version first, and how long it bakes before the rest shifts.
+    # Serving. Real-time instances by default: they capture data (monitoring needs it)
+    # and deploy blue/green with alarm rollback. Prod keeps two or more for availability
+    # and rolls out as a canary (a share of the fleet first, then the rest); one
+    # instance cannot be split, so a one-instance stage (dev) deploys all at once and
+    # bakes for `canary_bake_seconds` with the same rollback alarms. Sizes and prices:
+    # docs/cost.md.
     endpoint_instance_type: str = "ml.m5.large"
     endpoint_min_instances: int = 2
     endpoint_max_instances: int = 3
     capture_sampling_percentage: int = 100
     canary_percent: int = 50
     canary_bake_seconds: int = 300
+    # A serverless endpoint instead (no instance while idle, so the stage idles for a few
+    # dollars a month). What it gives up: no data capture (so the monitor sees no traffic:
+    # no drift or live-quality metrics, no drift-triggered retraining), no blue/green
+    # deployment guardrails (an update is not canaried or rolled back by alarms), cold
+    # starts of seconds after idle periods, at most 6 GB memory and no GPU. For dev
+    # stages whose users do not need capture; never prod (stage_settings refuses it).
+    endpoint_serverless: bool = False
+    serverless_memory_mb: int = 2048
+    serverless_max_concurrency: int = 5
     latency_alarm_ms: int = 100
     # Target of SageMakerVariantInvocationsPerInstance (per minute), from the load
     # benchmark's per-worker throughput: see docs/serving.md for the arithmetic.
     invocations_per_instance_target: int = INVOCATIONS_PER_INSTANCE_TARGET
     # From `-c model_package_arn=...`; used by the Serving stage (later issues).
     model_package_arn: str | None = None
+    # Whether this stage's model promotion can start the delivery pipeline itself (the
+    # pipeline lives in the Dev account; a Prod account of its own only records).
+    starts_delivery_pipeline: bool = True
     # Monitoring. "platform": the project's monitor as a scheduled processing job (works in
     # every account); "model-monitor": SageMaker Model Monitor schedules reading the same
     # baselines (only for accounts that still have Model Monitor).
@@ -76,6 +94,8 @@ def stage_settings(
     model_package_arn: str | None = None,
     monitor: str = "platform",
     notification_emails: tuple[str, ...] = (),
+    starts_delivery_pipeline: bool = True,
+    serverless: bool = False,
 ) -> StageSettings:
     """Settings for the stage called ``name`` ("Dev" or "Prod")."""
     if name not in ("Dev", "Prod"):
@@ -83,20 +103,27 @@ def stage_settings(
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}: expected one of {', '.join(MONITORS)}")
     is_prod = name == "Prod"
+    if serverless and is_prod:
+        raise ValueError("a serverless endpoint gives up data capture and safe rollout: dev only")
     return StageSettings(
         name=name,
         account=account,
         region=region,
         model_package_arn=model_package_arn,
+        starts_delivery_pipeline=starts_delivery_pipeline,
         is_prod=is_prod,
         retain_data=is_prod,
         noncurrent_versions_expire_after_days=90 if is_prod else 30,
         log_retention_days=365 if is_prod else 30,
         glue_max_workers=10 if is_prod else 4,
         spot_training=not is_prod,
-        # Two instances even in dev: a canary needs a fleet it can split (at most half).
-        endpoint_min_instances=2,
-        endpoint_max_instances=6 if is_prod else 3,
+        scheduled_retraining=is_prod,
+        # Dev: one burstable ml.t2.medium (about $41/month, docs/cost.md) with capture
+        # kept; prod: two ml.m5.large or more, so a canary can take a share of the fleet.
+        endpoint_instance_type="ml.m5.large" if is_prod else "ml.t2.medium",
+        endpoint_min_instances=2 if is_prod else 1,
+        endpoint_max_instances=6 if is_prod else 2,
+        endpoint_serverless=serverless,
         # Dev sees little traffic and keeps all of it; prod samples to bound cost.
         capture_sampling_percentage=20 if is_prod else 100,
         canary_percent=10 if is_prod else 50,

@@ -20,6 +20,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from config.metrics import DATA_LAKE_NAMESPACE
 from config.schema import DatasetSchema
 
 LOG = logging.getLogger("glue")
@@ -88,6 +89,10 @@ class GlueJob:
         self._job = Job(self._glue_context)
         self._job.init(self.args["JOB_NAME"], self.args)
 
+    def publish_counts(self, job_name: str, counts: dict[str, Any]) -> int:
+        """Publish the run's counts as CloudWatch metrics (see ``publish_counts``)."""
+        return publish_counts(job_name, counts, metrics_client(self._glue_context is not None))
+
     def new_files(self, path: str, fmt: str) -> list[str] | None:
         """Input files the job bookmark has not seen yet; ``None`` means "read all of ``path``".
 
@@ -144,3 +149,58 @@ def _parse_local_args(argv: Sequence[str], names: Sequence[str]) -> dict[str, st
 def log_counts(job_name: str, counts: dict[str, Any]) -> None:
     """One JSON line a log query (CloudWatch Insights) can parse."""
     LOG.warning("%s", json.dumps({"job": job_name, **counts}, sort_keys=True))
+
+
+def count_metrics(job_name: str, counts: dict[str, Any]) -> list[dict[str, Any]]:
+    """CloudWatch MetricData for one run's counts (namespace ``MLOps/DataLake``).
+
+    RowsRead/RowsValid/DuplicatesDropped/RowsQuarantined per job, and RowsQuarantined per
+    job and reason, so the dashboard shows why rows were rejected, not only how many.
+    One datapoint per run: the sample count is the number of runs.
+    """
+    job = [{"Name": "Job", "Value": job_name}]
+    data = [
+        {"MetricName": name, "Dimensions": job, "Value": float(counts[key]), "Unit": "Count"}
+        for name, key in (
+            ("RowsRead", "input_rows"),
+            ("RowsValid", "valid_rows"),
+            ("DuplicatesDropped", "duplicates_dropped"),
+            ("RowsQuarantined", "quarantined_rows"),
+        )
+        if key in counts
+    ]
+    for reason, rows in sorted(counts.get("quarantined_by_reason", {}).items()):
+        data.append(
+            {
+                "MetricName": "RowsQuarantined",
+                "Dimensions": [*job, {"Name": "Reason", "Value": reason}],
+                "Value": float(rows),
+                "Unit": "Count",
+            }
+        )
+    return data
+
+
+def publish_counts(job_name: str, counts: dict[str, Any], cloudwatch: Any | None) -> int:
+    """Put one run's count metrics; returns how many datapoints were sent.
+
+    ``cloudwatch`` is None where there is nowhere to publish (a local run without the
+    moto server): the counts are still logged, and nothing leaves the machine.
+    """
+    if cloudwatch is None:
+        return 0
+    data = count_metrics(job_name, counts)
+    for start in range(0, len(data), 20):  # stay well under PutMetricData's batch limit
+        cloudwatch.put_metric_data(
+            Namespace=DATA_LAKE_NAMESPACE, MetricData=data[start : start + 20]
+        )
+    return len(data)
+
+
+def metrics_client(on_glue: bool) -> Any | None:
+    """A CloudWatch client on Glue, or locally when AWS_ENDPOINT_URL names a stand-in."""
+    if not on_glue and not os.environ.get("AWS_ENDPOINT_URL"):
+        return None
+    import boto3
+
+    return boto3.client("cloudwatch")

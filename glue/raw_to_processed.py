@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> ProcessedCounts:
                 run_id=job.run_id,
             )
         log_counts("raw_to_processed", counts.as_dict())
+        job.publish_counts("raw_to_processed", counts.as_dict())
         return counts
 
 

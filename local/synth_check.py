@@ -57,7 +57,10 @@ def lint_template(template: Path) -> list[str]:
 def synth_and_check(outdir: Path, extra_context: dict[str, object] | None = None) -> SynthReport:
     """Synthesize into ``outdir`` and run cdk-nag and cfn-lint over the result."""
     synthesize(outdir, extra_context)
-    templates = sorted(outdir.glob("assembly-*/*.template.json"))
+    # Stage stacks sit in assembly-<Stage>/; app-level stacks (Delivery) at the top.
+    templates = sorted(outdir.glob("*.template.json")) + sorted(
+        outdir.glob("assembly-*/*.template.json")
+    )
     report = SynthReport(assembly_dir=outdir, templates=templates)
     report.nag_failures = validation_failures(outdir)
     for template in templates:

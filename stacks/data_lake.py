@@ -152,6 +152,17 @@ class DataLakeStack(Stack):
             curated=self.curated,
             artifacts=self.artifacts,
         )
+        # Alarm actions publish to the stage's encrypted notification topic; CloudWatch
+        # needs the key for that, and only for alarms of this account.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmNotifications",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
 
     def _export(self) -> SharedDataLake:
         shared = SharedDataLake(self.stack_name)

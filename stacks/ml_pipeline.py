@@ -5,8 +5,10 @@ from __future__ import annotations
 from aws_cdk import Stack
 from constructs import Construct
 
+from config.layout import delivery_pipeline_name, model_version_parameter, resource_name
 from config.schema import load_schema
 from config.settings import StageSettings
+from stacks.constructs.model_promotion import ModelPromotion
 from stacks.constructs.training_pipeline import TrainingPipeline
 from stacks.data_lake import SharedDataLake
 
@@ -27,12 +29,23 @@ class MlPipelineStack(Stack):
             construct_id,
             description=f"MLOps training pipeline and model registry ({settings.name}).",
         )
+        schema = load_schema(settings.dataset)
         self.training = TrainingPipeline(
             self,
             "Training",
             settings=settings,
-            schema=load_schema(settings.dataset),
+            schema=schema,
             key=data_lake.key(self),
             curated=data_lake.bucket(self, "Curated"),
             artifacts=data_lake.bucket(self, "Artifacts"),
+        )
+        self.promotion = ModelPromotion(
+            self,
+            "Promotion",
+            model_package_group=resource_name(settings.name, schema.name, "models"),
+            parameter_name=model_version_parameter(settings.name, schema.name),
+            pipeline_name=(
+                delivery_pipeline_name(schema.name) if settings.starts_delivery_pipeline else None
+            ),
+            log_retention_days=settings.log_retention_days,
         )

@@ -6,9 +6,11 @@ from aws_cdk import Environment, Stage
 from constructs import Construct
 
 from config.settings import StageSettings
+from stacks.constructs.alarm_actions import notify_on_every_alarm
 from stacks.data_lake import DataLakeStack
 from stacks.ml_pipeline import MlPipelineStack
 from stacks.monitoring import MonitoringStack
+from stacks.operations import OperationsStack
 from stacks.serving import ServingStack
 
 
@@ -29,19 +31,38 @@ class MlopsStage(Stage):
             data_lake=self.data_lake.shared,
         )
         self.ml_pipeline.add_stack_dependency(self.data_lake)
-        # Needs the endpoint's name only, so it synthesizes with or without Serving.
+        # Needs the endpoint's name only, not the Serving stack.
         self.monitoring = MonitoringStack(
             self, "Monitoring", settings=settings, data_lake=self.data_lake.shared
         )
         self.monitoring.add_stack_dependency(self.data_lake)
-        # Serving needs a model version; app.py says so when none is given.
-        self.serving: ServingStack | None = None
-        if settings.model_package_arn:
-            self.serving = ServingStack(
-                self,
-                "Serving",
-                settings=settings,
-                data_lake=self.data_lake.shared,
-                model_package_arn=settings.model_package_arn,
-            )
-            self.serving.add_stack_dependency(self.data_lake)
+        # Serving reads the recorded version at deploy time: always synthesized.
+        self.serving = ServingStack(
+            self, "Serving", settings=settings, data_lake=self.data_lake.shared
+        )
+        self.serving.add_stack_dependency(self.data_lake)
+        # The served-version parameter is created by the MlPipeline stack.
+        self.serving.add_stack_dependency(self.ml_pipeline)
+        # The operator dashboard; every alarm of the stage notifies the stage's topic.
+        topic = self.monitoring.notifications
+        self.operations = OperationsStack(
+            self,
+            "Operations",
+            settings=settings,
+            data_lake=self.data_lake.shared,
+            topic=topic,
+            alarm_names=[*self.serving.endpoint.alarm_names, *self.monitoring.alarms.names],
+            glue_jobs={
+                "raw-to-processed": self.data_lake.etl.raw_to_processed.ref,
+                "processed-to-curated": self.data_lake.etl.processed_to_curated.ref,
+            },
+            functions={
+                "model-promotion": self.ml_pipeline.promotion.function,
+                "retrain-trigger": self.monitoring.retrain.function,
+            },
+        )
+        self.operations.add_stack_dependency(self.data_lake)
+        notify_on_every_alarm(
+            [self.data_lake, self.ml_pipeline, self.monitoring, self.serving, self.operations],
+            topic,
+        )

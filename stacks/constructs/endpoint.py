@@ -3,7 +3,7 @@ blue/green deployment with alarm rollback, and autoscaling."""
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, CfnCondition, CfnResource, Duration, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -12,7 +12,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from config.layout import DATA_CAPTURE_PREFIX, RUNS_PREFIX, VARIANT_NAME, resource_name
+from config.layout import (
+    DATA_CAPTURE_PREFIX,
+    RUNS_PREFIX,
+    VARIANT_NAME,
+    endpoint_alarm_name,
+    resource_name,
+)
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.nag import acknowledge, object_arn_finding
@@ -38,9 +44,17 @@ class ModelEndpoint(Construct):
         key: kms.IKey,
         artifacts: s3.IBucket,
         model_package_arn: str,
+        serve_when: CfnCondition | None = None,
     ) -> None:
+        """``serve_when``: a deploy-time condition (the stage has an approved version);
+        without it the model, endpoint and scaling exist only while it holds. The role,
+        its policy and the alarms always exist."""
         super().__init__(scope, construct_id)
+        self._serve_when = serve_when
         self.endpoint_name = resource_name(settings.name, schema.name, "endpoint")
+        self.alarm_names = [
+            endpoint_alarm_name(settings.name, schema.name, kind) for kind in ("5xx", "latency-p99")
+        ]
         self.role = iam.Role(
             self,
             "ModelRole",
@@ -59,6 +73,7 @@ class ModelEndpoint(Construct):
         )
         # CreateModel checks that the role can read the model: attach the policy first.
         model.node.add_dependency(policy)
+        self._conditional(model)
         # The serving code now travels inside model.tar.gz. Network isolation stays off for
         # now: sagemaker-containers `pip install`s the code folder when the worker starts,
         # which needs no network only where the image's pip builds without isolation.
@@ -71,20 +86,14 @@ class ModelEndpoint(Construct):
         config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            kms_key_id=key.key_arn,
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=VARIANT_NAME,
-                    model_name=model.attr_model_name,
-                    # Real-time instances in every stage: serverless endpoints support
-                    # neither data capture nor deployment guardrails' canary traffic
-                    # shifting with alarm rollback, which monitoring and safe rollout need.
-                    instance_type=settings.endpoint_instance_type,
-                    initial_instance_count=settings.endpoint_min_instances,
-                    initial_variant_weight=1.0,
-                )
-            ],
-            data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+            # Serverless endpoints have no instance storage to encrypt (the API refuses
+            # a key for them); instance endpoints encrypt theirs with the stage key.
+            kms_key_id=None if settings.endpoint_serverless else key.key_arn,
+            production_variants=[self._variant(settings, model.attr_model_name)],
+            # Serverless endpoints cannot capture data (see config/settings.py).
+            data_capture_config=None
+            if settings.endpoint_serverless
+            else sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
                 enable_capture=True,
                 initial_sampling_percentage=settings.capture_sampling_percentage,
                 destination_s3_uri=f"s3://{artifacts.bucket_name}/{DATA_CAPTURE_PREFIX}",
@@ -100,6 +109,7 @@ class ModelEndpoint(Construct):
                 ),
             ),
         )
+        self._conditional(config)
         self.alarms = self._alarms(settings)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -107,30 +117,73 @@ class ModelEndpoint(Construct):
             endpoint_name=self.endpoint_name,
             endpoint_config_name=config.attr_endpoint_config_name,
             # A new config keeps the instance count autoscaling reached, not the initial one.
-            retain_all_variant_properties=True,
-            deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
-                blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
-                    traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
-                        type="CANARY",
-                        canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
-                            type="CAPACITY_PERCENT", value=settings.canary_percent
-                        ),
-                        wait_interval_in_seconds=settings.canary_bake_seconds,
-                    ),
-                    # Keep the old fleet a while after full shift: a late alarm still
-                    # rolls back quickly.
-                    termination_wait_in_seconds=settings.canary_bake_seconds,
-                    maximum_execution_timeout_in_seconds=3600,
+            retain_all_variant_properties=not settings.endpoint_serverless,
+            deployment_config=self._deployment(settings),
+        )
+        self._conditional(self.endpoint)
+        if not settings.endpoint_serverless:  # serverless scales by concurrency itself
+            self._autoscaling(settings)
+
+    @staticmethod
+    def _variant(
+        settings: StageSettings, model_name: str
+    ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+        if settings.endpoint_serverless:
+            return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=VARIANT_NAME,
+                model_name=model_name,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    memory_size_in_mb=settings.serverless_memory_mb,
+                    max_concurrency=settings.serverless_max_concurrency,
                 ),
-                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
-                    alarms=[
-                        sagemaker.CfnEndpoint.AlarmProperty(alarm_name=alarm.alarm_name)
-                        for alarm in self.alarms
-                    ]
+            )
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=VARIANT_NAME,
+            model_name=model_name,
+            instance_type=settings.endpoint_instance_type,
+            initial_instance_count=settings.endpoint_min_instances,
+            initial_variant_weight=1.0,
+        )
+
+    def _deployment(
+        self, settings: StageSettings
+    ) -> sagemaker.CfnEndpoint.DeploymentConfigProperty | None:
+        """Blue/green with alarm rollback: a canary where the fleet can be split (two or
+        more instances), all at once with a bake period otherwise. None for serverless,
+        which deployment guardrails do not support."""
+        if settings.endpoint_serverless:
+            return None
+        if settings.endpoint_min_instances >= 2:
+            routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                type="CANARY",
+                canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
+                    type="CAPACITY_PERCENT", value=settings.canary_percent
                 ),
+                wait_interval_in_seconds=settings.canary_bake_seconds,
+            )
+        else:
+            # One instance cannot be split: the new fleet takes all traffic at once and
+            # bakes for the termination wait, while the rollback alarms watch it.
+            routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(type="ALL_AT_ONCE")
+        return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+            blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                traffic_routing_configuration=routing,
+                # Keep the old fleet a while after the full shift: an alarm in this window
+                # still rolls back at once.
+                termination_wait_in_seconds=settings.canary_bake_seconds,
+                maximum_execution_timeout_in_seconds=3600,
+            ),
+            auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                alarms=[
+                    sagemaker.CfnEndpoint.AlarmProperty(alarm_name=alarm.alarm_name)
+                    for alarm in self.alarms
+                ]
             ),
         )
-        self._autoscaling(settings)
+
+    def _conditional(self, resource: CfnResource) -> None:
+        if self._serve_when is not None:
+            resource.cfn_options.condition = self._serve_when
 
     def _metric(self, name: str, statistic: str) -> cloudwatch.Metric:
         return cloudwatch.Metric(
@@ -145,6 +198,7 @@ class ModelEndpoint(Construct):
         errors = cloudwatch.Alarm(
             self,
             "Errors5xx",
+            alarm_name=self.alarm_names[0],
             alarm_description=(
                 f"{self.endpoint_name}: the model answered 5xx (rolls back a rollout)."
             ),
@@ -158,6 +212,7 @@ class ModelEndpoint(Construct):
         latency = cloudwatch.Alarm(
             self,
             "ModelLatencyP99",
+            alarm_name=self.alarm_names[1],
             alarm_description=(
                 f"{self.endpoint_name}: p99 model latency above "
                 f"{settings.latency_alarm_ms} ms (rolls back a rollout)."
@@ -183,7 +238,8 @@ class ModelEndpoint(Construct):
             max_capacity=settings.endpoint_max_instances,
         )
         target.node.add_dependency(self.endpoint)
-        autoscaling.CfnScalingPolicy(
+        self._conditional(target)
+        scaling = autoscaling.CfnScalingPolicy(
             self,
             "InvocationsPerInstance",
             policy_name=f"{self.endpoint_name}-invocations-per-instance",
@@ -200,6 +256,7 @@ class ModelEndpoint(Construct):
                 scale_in_cooldown=600,
             ),
         )
+        self._conditional(scaling)
 
     def _grant_model(self, *, key: kms.IKey, artifacts: s3.IBucket, region: str) -> iam.Policy:
         """Read the model (its code inside), write captures, pull the image, write logs."""

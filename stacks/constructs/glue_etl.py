@@ -27,6 +27,7 @@ from config.layout import (
     QUARANTINE_PREFIX,
     RAW_PREFIX,
 )
+from config.metrics import DATA_LAKE_NAMESPACE
 from config.schema import DATASETS_DIR
 from config.settings import StageSettings
 from stacks.constructs.nag import acknowledge
@@ -325,7 +326,9 @@ class GlueEtl(Construct):
                 # PutMetricData has no resource-level permissions; the namespace condition
                 # is the only scope AWS offers.
                 resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+                conditions={
+                    "StringEquals": {"cloudwatch:namespace": ["Glue", DATA_LAKE_NAMESPACE]}
+                },
             ),
         ]
         policy = iam.Policy(self, "JobPolicy", statements=statements)
@@ -355,5 +358,6 @@ class GlueEtl(Construct):
         acknowledge(
             policy,
             "AwsSolutions-IAM5[Resource::*]",
-            "cloudwatch:PutMetricData supports no resource ARN; limited to the Glue namespace.",
+            "cloudwatch:PutMetricData supports no resource ARN; limited to the Glue and "
+            "MLOps/DataLake namespaces.",
         )

@@ -125,7 +125,7 @@ class TrainingPipeline(Construct):
         )
         # Executions started right after deployment need the policy attached already.
         self.pipeline.node.add_dependency(pipeline_policy, self.job_policy, self.group)
-        self._schedule(pipeline_name)
+        self._schedule(pipeline_name, enabled=settings.scheduled_retraining)
 
     def _grant_jobs(
         self, *, key: kms.IKey, curated: s3.IBucket, artifacts: s3.IBucket, region: str
@@ -283,7 +283,7 @@ class TrainingPipeline(Construct):
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
         return policy
 
-    def _schedule(self, pipeline_name: str) -> None:
+    def _schedule(self, pipeline_name: str, *, enabled: bool) -> None:
         role = iam.Role(
             self,
             "ScheduleRole",
@@ -305,6 +305,9 @@ class TrainingPipeline(Construct):
             description=f"Retrains the model weekly on the curated zone ({pipeline_name}).",
             schedule_expression=WEEKLY,
             schedule_expression_timezone="UTC",
+            # Disabled (not absent) where the stage retrains only on drift or by hand, so
+            # turning it on is one console switch.
+            state="ENABLED" if enabled else "DISABLED",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(
                 mode="FLEXIBLE", maximum_window_in_minutes=60
             ),

@@ -37,9 +37,13 @@ def test_dev_and_prod_stages_synthesize_clean(report) -> None:
         "assembly-Dev/DevDataLakeD9C17C37",
         "assembly-Dev/DevMlPipeline5DF748EE",
         "assembly-Dev/DevMonitoringBABD7F88",
+        "assembly-Dev/DevOperations409E00FF",
+        "assembly-Dev/DevServingE7F840B0",
         "assembly-Prod/ProdDataLake192D6A22",
         "assembly-Prod/ProdMlPipeline18EB62F0",
         "assembly-Prod/ProdMonitoringCE03A844",
+        "assembly-Prod/ProdOperationsE1C9B0C3",
+        "assembly-Prod/ProdServingE95F2C1F",
     ]
     assert report.nag_failures == []
     assert report.lint_findings == []
@@ -232,4 +236,6 @@ def test_job_role_has_no_wildcard_actions(templates) -> None:
             )
             if "*" in resources:
                 assert statement["Action"] == "cloudwatch:PutMetricData"
-                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
+                assert statement["Condition"] == {
+                    "StringEquals": {"cloudwatch:namespace": ["Glue", "MLOps/DataLake"]}
+                }

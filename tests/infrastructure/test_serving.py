@@ -1,22 +1,26 @@
-"""The Serving stacks, synthesized with a model package ARN (and without one)."""
+"""The Serving stacks: the served version read from SSM at deploy time (default) or pinned."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from aws_cdk import App
 from aws_cdk.assertions import Match, Template
 
-from app import build_app
+from config.layout import NO_MODEL_VERSION, model_version_parameter
 from config.settings import INVOCATIONS_PER_INSTANCE_TARGET, stage_settings
-from local.synth_check import cdk_json_context
 from tests.conftest import MODEL_PACKAGE_ARN
 
+SERVING_ONLY_WITH_A_MODEL = (
+    "AWS::SageMaker::Model",
+    "AWS::SageMaker::EndpointConfig",
+    "AWS::SageMaker::Endpoint",
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
+)
 
-@pytest.fixture(scope="module")
-def serving(synth_report_with_arn) -> dict[str, Template]:
-    out = synth_report_with_arn.assembly_dir
+
+def _serving_templates(out) -> dict[str, Template]:
     return {
         stage: Template.from_json(
             json.loads(
@@ -27,30 +31,76 @@ def serving(synth_report_with_arn) -> dict[str, Template]:
     }
 
 
-def test_synth_with_an_arn_is_clean(synth_report_with_arn) -> None:
-    names = sorted(p.name.split(".")[0] for p in synth_report_with_arn.templates)
+@pytest.fixture(scope="module")
+def serving(synth_report) -> dict[str, Template]:
+    return _serving_templates(synth_report.assembly_dir)
+
+
+@pytest.fixture(scope="module")
+def pinned(synth_report_with_arn) -> dict[str, Template]:
+    return _serving_templates(synth_report_with_arn.assembly_dir)
+
+
+def test_serving_is_always_synthesized_and_clean(synth_report) -> None:
+    names = sorted(p.name.split(".")[0] for p in synth_report.templates)
     assert [n for n in names if "Serving" in n] == ["DevServingE7F840B0", "ProdServingE95F2C1F"]
+    assert synth_report.nag_failures == []
+    assert synth_report.lint_findings == []
+
+
+@pytest.mark.parametrize("stage", ["Dev", "Prod"])
+def test_model_version_is_read_from_ssm_at_deploy_time(serving, stage) -> None:
+    template = serving[stage].to_json()
+    [(name, parameter)] = [
+        (k, p)
+        for k, p in template["Parameters"].items()
+        if p["Type"] == "AWS::SSM::Parameter::Value<String>" and k != "BootstrapVersion"
+    ]
+    assert parameter["Default"] == model_version_parameter(stage, "customer_churn")
+    [model] = serving[stage].find_resources("AWS::SageMaker::Model").values()
+    assert model["Properties"]["Containers"] == [{"ModelPackageName": {"Ref": name}}]
+    [(condition_name, condition)] = template["Conditions"].items()
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, NO_MODEL_VERSION]}]}
+    # Before any approval only the role, its policy and the alarms exist.
+    for resource in template["Resources"].values():
+        if resource["Type"] in SERVING_ONLY_WITH_A_MODEL:
+            assert resource["Condition"] == condition_name, resource["Type"]
+        else:
+            assert "Condition" not in resource, resource["Type"]
+
+
+def test_a_pinned_version_overrides_the_record(pinned, synth_report_with_arn) -> None:
+    pinned["Dev"].has_resource_properties(
+        "AWS::SageMaker::Model", {"Containers": [{"ModelPackageName": MODEL_PACKAGE_ARN}]}
+    )
+    assert "Conditions" not in pinned["Dev"].to_json()
     assert synth_report_with_arn.nag_failures == []
     assert synth_report_with_arn.lint_findings == []
 
 
-def test_model_serves_the_given_package(serving) -> None:
-    serving["Dev"].has_resource_properties(
-        "AWS::SageMaker::Model", {"Containers": [{"ModelPackageName": MODEL_PACKAGE_ARN}]}
-    )
-
-
-@pytest.mark.parametrize(("stage", "canary", "bake"), [("Dev", 50, 300), ("Prod", 10, 600)])
-def test_blue_green_canary_rolls_back_on_alarms(serving, stage, canary, bake) -> None:
+@pytest.mark.parametrize(
+    ("stage", "routing", "bake"),
+    [
+        # One dev instance cannot be split: all at once, then a bake with rollback alarms.
+        ("Dev", {"Type": "ALL_AT_ONCE"}, 300),
+        (
+            "Prod",
+            {
+                "Type": "CANARY",
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+                "WaitIntervalInSeconds": 600,
+            },
+            600,
+        ),
+    ],
+)
+def test_blue_green_rolls_back_on_alarms(serving, stage, routing, bake) -> None:
     template = serving[stage]
     [endpoint] = template.find_resources("AWS::SageMaker::Endpoint").values()
     deployment = endpoint["Properties"]["DeploymentConfig"]
-    routing = deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing == {
-        "Type": "CANARY",
-        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": canary},
-        "WaitIntervalInSeconds": bake,
-    }
+    policy = deployment["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == routing
+    assert policy["TerminationWaitInSeconds"] == bake
     alarm_refs = [a["AlarmName"]["Ref"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     assert sorted(alarms[ref]["Properties"]["MetricName"] for ref in alarm_refs) == [
@@ -86,7 +136,7 @@ def test_data_capture_is_encrypted_with_the_stage_key(serving, stage, sampling) 
     )
 
 
-@pytest.mark.parametrize(("stage", "low", "high"), [("Dev", 2, 3), ("Prod", 2, 6)])
+@pytest.mark.parametrize(("stage", "low", "high"), [("Dev", 1, 2), ("Prod", 2, 6)])
 def test_scaling_bounds_and_policy(serving, stage, low, high) -> None:
     template = serving[stage]
     template.has_resource_properties(
@@ -114,8 +164,32 @@ def test_scaling_bounds_and_policy(serving, stage, low, high) -> None:
     )
 
 
-def test_no_arn_means_no_serving_stack_and_one_plain_message(synth_report, capsys) -> None:
-    assert not [p for p in synth_report.templates if "Serving" in p.name]
-    build_app(App(context=cdk_json_context()))
-    printed = capsys.readouterr().err
-    assert printed.count("No model_package_arn given") == 1
+def test_serverless_dev_option_gives_up_capture_rollout_and_scaling() -> None:
+    from aws_cdk import App, Environment, Stage
+
+    from local.synth_check import cdk_json_context
+    from stacks.data_lake import SharedDataLake
+    from stacks.serving import ServingStack
+
+    app = App(context=cdk_json_context())
+    settings = stage_settings("Dev", account="111111111111", region="us-east-1", serverless=True)
+    stage = Stage(app, "Dev", env=Environment(account=settings.account, region=settings.region))
+    stack = ServingStack(
+        stage, "Serving", settings=settings, data_lake=SharedDataLake("Dev-DataLake")
+    )
+    template = Template.from_stack(stack)
+    [config] = template.find_resources("AWS::SageMaker::EndpointConfig").values()
+    [variant] = config["Properties"]["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    assert "InstanceType" not in variant
+    assert "DataCaptureConfig" not in config["Properties"]
+    [endpoint] = template.find_resources("AWS::SageMaker::Endpoint").values()
+    assert "DeploymentConfig" not in endpoint["Properties"]
+    assert template.find_resources("AWS::ApplicationAutoScaling::ScalableTarget") == {}
+    # The alarms stay: they still page someone.
+    assert len(template.find_resources("AWS::CloudWatch::Alarm")) == 2
+
+
+def test_prod_refuses_the_serverless_option() -> None:
+    with pytest.raises(ValueError, match="dev only"):
+        stage_settings("Prod", account="1", region="r", serverless=True)

@@ -1,0 +1,323 @@
+"""The synthesized operator dashboard, drawn from local metrics: what operators will see.
+
+``render_dashboard(cdk_out, stage, cloudwatch, out_html)`` reads the stage's
+``AWS::CloudWatch::Dashboard`` body from the cloud assembly (the Operations stack), asks
+CloudWatch (moto, locally) for every metric of every graph with GetMetricData, and
+writes one HTML page with a PNG per graph (matplotlib), the text headers, and the alarm
+states. Values CloudFormation would fill in (a Glue job's name, the region) stay
+unknown locally: such a dimension matches whatever value the local run published.
+Where CloudWatch math or a percentile cannot be computed from what moto stores, the
+graph says so instead of drawing a stand-in.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+TOKEN = re.compile(r"^<cfn:[^>]*>$")
+BINARY = re.compile(r"^\s*(\w+)\s*([-+*/])\s*(\w+)\s*$")
+PERCENTILE = re.compile(r"^p\d+(\.\d+)?$")
+LOCAL_PERIOD = 60  # seconds: a local run lasts minutes, so draw by the minute
+
+
+class DashboardError(RuntimeError):
+    """The cloud assembly has no dashboard for the stage, or its body does not parse."""
+
+
+@dataclass(frozen=True)
+class MetricRef:
+    """One metric row of a graph widget."""
+
+    namespace: str
+    name: str
+    dimensions: dict[str, str]
+    stat: str
+    label: str
+    id: str | None = None
+    visible: bool = True
+    right: bool = False
+
+    @property
+    def dimension_names(self) -> frozenset[str]:
+        return frozenset(self.dimensions)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A metric math row (``expression``) of a graph widget."""
+
+    expression: str
+    label: str
+
+
+@dataclass
+class Widget:
+    """One dashboard widget: text, a graph (metrics and expressions), or alarm status."""
+
+    type: str
+    title: str = ""
+    markdown: str = ""
+    metrics: list[MetricRef] = field(default_factory=list)
+    expressions: list[Expression] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)
+
+
+def _flatten(part: Any) -> str:
+    """A CloudFormation intrinsic inside the body, as a placeholder without quotes."""
+    if isinstance(part, str):
+        return part
+    return "<cfn:" + json.dumps(part, sort_keys=True).replace('"', "'") + ">"
+
+
+def dashboard_body(cdk_out: Path, stage: str) -> dict[str, Any]:
+    """The parsed dashboard body of ``stage``'s Operations stack in ``cdk_out``."""
+    for template_path in sorted((cdk_out / f"assembly-{stage}").glob("*Operations*.template.json")):
+        template = json.loads(template_path.read_text())
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::CloudWatch::Dashboard":
+                continue
+            body = resource["Properties"]["DashboardBody"]
+            text = (
+                "".join(_flatten(p) for p in body["Fn::Join"][1])
+                if isinstance(body, dict)
+                else body
+            )
+            try:
+                parsed: dict[str, Any] = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise DashboardError(f"{template_path.name}: body is not JSON: {error}") from error
+            return parsed
+    raise DashboardError(f"no dashboard in the {stage} Operations stack under {cdk_out}")
+
+
+def _metric_row(row: list[Any]) -> MetricRef | Expression:
+    options: dict[str, Any] = row[-1] if row and isinstance(row[-1], dict) else {}
+    values = row[:-1] if options else row
+    if not values:
+        return Expression(options["expression"], options.get("label", options["expression"]))
+    namespace, name, *pairs = values
+    dimensions = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    return MetricRef(
+        namespace=namespace,
+        name=name,
+        dimensions=dimensions,
+        stat=options.get("stat", "Average"),
+        label=options.get("label", name),
+        id=options.get("id"),
+        visible=options.get("visible", True),
+        right=options.get("yAxis") == "right",
+    )
+
+
+def widgets(body: dict[str, Any]) -> list[Widget]:
+    """The body's widgets, in order."""
+    parsed = []
+    for raw in body.get("widgets", []):
+        properties = raw.get("properties", {})
+        widget = Widget(type=raw["type"], title=properties.get("title", ""))
+        if raw["type"] == "text":
+            widget.markdown = properties.get("markdown", "")
+        elif raw["type"] == "alarm":
+            widget.alarms = [arn.rsplit(":", 1)[-1] for arn in properties.get("alarms", [])]
+        elif raw["type"] == "metric":
+            for row in properties.get("metrics", []):
+                item = _metric_row(row)
+                if isinstance(item, Expression):
+                    widget.expressions.append(item)
+                else:
+                    widget.metrics.append(item)
+        parsed.append(widget)
+    return parsed
+
+
+def _concrete(cloudwatch: Any, metric: MetricRef) -> list[dict[str, str]]:
+    """Dimension sets to query: the metric's own, or, where a value is a CloudFormation
+    token, every published set that agrees on the literal values."""
+    if not any(TOKEN.match(v) for v in metric.dimensions.values()):
+        return [metric.dimensions]
+    found = []
+    listed = cloudwatch.list_metrics(Namespace=metric.namespace, MetricName=metric.name)
+    for candidate in listed.get("Metrics", []):
+        dims = {d["Name"]: d["Value"] for d in candidate.get("Dimensions", [])}
+        if set(dims) != set(metric.dimensions):
+            continue
+        if all(TOKEN.match(v) or dims[k] == v for k, v in metric.dimensions.items()):
+            found.append(dims)
+    return found
+
+
+def _series(
+    cloudwatch: Any, metric: MetricRef, start: datetime, end: datetime
+) -> tuple[list[tuple[list[datetime], list[float]]], str | None]:
+    """Datapoints for ``metric`` (one series per concrete dimension set), or why none."""
+    if PERCENTILE.match(metric.stat):
+        # moto keeps no value distributions, so a percentile cannot be computed locally.
+        return [], f"{metric.stat} is not computed locally"
+    series = []
+    for dims in _concrete(cloudwatch, metric):
+        result = cloudwatch.get_metric_data(
+            MetricDataQueries=[
+                {
+                    "Id": "m",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": metric.namespace,
+                            "MetricName": metric.name,
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
+                        },
+                        "Period": LOCAL_PERIOD,
+                        "Stat": metric.stat,
+                    },
+                }
+            ],
+            StartTime=start,
+            EndTime=end,
+        )["MetricDataResults"][0]
+        points = sorted(zip(result["Timestamps"], result["Values"], strict=True))
+        if points:
+            series.append(([t for t, _ in points], [v for _, v in points]))
+    return series, None
+
+
+def _evaluate(
+    expression: Expression, by_id: dict[str, list[tuple[list[datetime], list[float]]]]
+) -> tuple[list[datetime], list[float]] | None:
+    """``a <op> b`` over two single-series metrics, on the timestamps both have."""
+    match = BINARY.match(expression.expression)
+    if not match or match.group(1) not in by_id or match.group(3) not in by_id:
+        return None
+    left, right = by_id[match.group(1)], by_id[match.group(3)]
+    if len(left) != 1 or len(right) != 1:
+        return None
+    b_values = dict(zip(*right[0], strict=True))
+    operator = match.group(2)
+    times, values = [], []
+    for t, a in zip(*left[0], strict=True):
+        b = b_values.get(t)
+        if b is None or (operator == "/" and b == 0):
+            continue
+        times.append(t)
+        values.append({"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else 0.0}[operator])
+    return times, values
+
+
+def _draw(widget: Widget, cloudwatch: Any, start: datetime, end: datetime, png: Path) -> int:
+    """Draw one graph widget to ``png``; returns the number of lines drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates
+    import matplotlib.pyplot as plt
+
+    mdates: Any = matplotlib.dates  # untyped module: keep its calls out of mypy's way
+
+    figure, left_axis = plt.subplots(figsize=(5.2, 3.0), dpi=100)
+    right_axis = None
+    lines, notes = 0, []
+    by_id: dict[str, list[tuple[list[datetime], list[float]]]] = {}
+    for metric in widget.metrics:
+        series, note = _series(cloudwatch, metric, start, end)
+        if note:
+            notes.append(f"{metric.label}: {note}")
+        if metric.id:
+            by_id[metric.id] = series
+        if not metric.visible:
+            continue
+        axis = left_axis
+        if metric.right:
+            right_axis = right_axis or left_axis.twinx()
+            axis = right_axis
+        for times, values in series:
+            axis.plot(mdates.date2num(times), values, marker=".", label=metric.label)
+            lines += 1
+    for expression in widget.expressions:
+        evaluated = _evaluate(expression, by_id)
+        if evaluated is None:
+            notes.append(f"{expression.label}: math not evaluated locally")
+        elif evaluated[0]:
+            times, values = evaluated
+            left_axis.plot(mdates.date2num(times), values, marker=".", label=expression.label)
+            lines += 1
+    left_axis.set_title(widget.title, fontsize=9)
+    left_axis.set_xlim(float(mdates.date2num(start)), float(mdates.date2num(end)))
+    left_axis.tick_params(labelsize=7)
+    left_axis.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    if lines:
+        handles = [
+            h for a in (left_axis, right_axis) if a for h in a.get_legend_handles_labels()[0]
+        ]
+        left_axis.legend(handles=handles, fontsize=6, loc="upper left")
+    else:
+        notes.insert(0, "no datapoints from the local run")
+    if notes:
+        left_axis.text(
+            0.5,
+            0.5,
+            "\n".join(notes),
+            ha="center",
+            va="center",
+            fontsize=7,
+            transform=left_axis.transAxes,
+            color="dimgray",
+        )
+    figure.tight_layout()
+    figure.savefig(png)
+    plt.close(figure)
+    return lines
+
+
+def _plain(markdown: str) -> str:
+    """A header's text without markdown: links keep their text, emphasis is dropped."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", markdown)
+    return text.replace("*", "").lstrip("# ").strip()
+
+
+def _alarm_states(cloudwatch: Any, names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    found = cloudwatch.describe_alarms(AlarmNames=names).get("MetricAlarms", [])
+    states = {a["AlarmName"]: a["StateValue"] for a in found}
+    return {name: states.get(name, "not created locally") for name in names}
+
+
+def render_dashboard(cdk_out: Path, stage: str, cloudwatch_client: Any, out_html: Path) -> Path:
+    """Write ``out_html`` (and its PNGs beside it) for ``stage``'s synthesized dashboard."""
+    body = dashboard_body(cdk_out, stage)
+    end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=30)
+    images = out_html.parent / f"{out_html.stem}-widgets"
+    images.mkdir(parents=True, exist_ok=True)
+    parts = [
+        "<!doctype html><meta charset='utf-8'>",
+        f"<title>{html.escape(stage)} operations dashboard (local)</title>",
+        "<style>body{font-family:sans-serif;margin:16px}img{margin:4px;border:1px solid #ddd}"
+        "h2{margin:16px 0 4px;font-size:16px}table{border-collapse:collapse}"
+        "td{border:1px solid #ccc;padding:2px 8px}</style>",
+        f"<h1>{html.escape(stage)} operations dashboard</h1>",
+        f"<p>The synthesized CloudWatch dashboard ({html.escape(str(cdk_out))}), drawn from "
+        f"the metrics this local run published to moto, {start:%H:%M}-{end:%H:%M} UTC.</p>",
+    ]
+    for index, widget in enumerate(widgets(body)):
+        if widget.type == "text":
+            parts.append(f"<h2>{html.escape(_plain(widget.markdown))}</h2>")
+        elif widget.type == "metric":
+            png = images / f"widget-{index:02d}.png"
+            lines = _draw(widget, cloudwatch_client, start, end, png)
+            parts.append(
+                f"<img src='{images.name}/{png.name}' alt='{html.escape(widget.title)}' "
+                f"data-lines='{lines}'>"
+            )
+        elif widget.type == "alarm":
+            rows = "".join(
+                f"<tr><td>{html.escape(n)}</td><td>{html.escape(s)}</td></tr>"
+                for n, s in _alarm_states(cloudwatch_client, widget.alarms).items()
+            )
+            parts.append(f"<h2>{html.escape(widget.title)}</h2><table>{rows}</table>")
+    out_html.write_text("\n".join(parts))
+    return out_html

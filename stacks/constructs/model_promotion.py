@@ -1,0 +1,187 @@
+"""Model promotion: the stage's served-version parameter, and the function that keeps it
+equal to the newest approved model package and starts the delivery pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from config.layout import NO_MODEL_VERSION
+from stacks.constructs.nag import acknowledge
+
+FUNCTION_DIR = Path(__file__).resolve().parents[2] / "lambda" / "model_promotion"
+POWERTOOLS_VERSION = "3.37.0"  # as in requirements.txt and the function's requirements
+PROMOTION_NAMESPACE = "MLOps/Delivery"
+
+
+def powertools_layer(scope: Construct, construct_id: str) -> lambda_.ILayerVersion:
+    """The public Powertools layer for Python 3.11 at the pinned version.
+
+    Powertools publishes each layer ARN as a public SSM parameter; reading it as a
+    CloudFormation parameter resolves it at deploy time, so synth needs no credentials.
+    """
+    arn = ssm.StringParameter.value_for_string_parameter(
+        scope, f"/aws/service/powertools/python/x86_64/python3.11/{POWERTOOLS_VERSION}"
+    )
+    return lambda_.LayerVersion.from_layer_version_arn(scope, construct_id, arn)
+
+
+class ModelPromotion(Construct):
+    """Approved/rejected model package -> served version (SSM) -> delivery pipeline run.
+
+    ``pipeline_name`` is None when the delivery pipeline is in another account: the
+    function then only records the version (see lambda/model_promotion/promotion.py).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model_package_group: str,
+        parameter_name: str,
+        pipeline_name: str | None,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # CloudFormation writes the sentinel once, at creation; the function owns the value
+        # afterwards. Changing this resource's properties would make CloudFormation write
+        # the sentinel again (and the next Serving deploy remove the endpoint): keep them.
+        self.parameter = ssm.StringParameter(
+            self,
+            "ServedVersion",
+            parameter_name=parameter_name,
+            string_value=NO_MODEL_VERSION,
+            description="Model package ARN this stage serves; written by model promotion.",
+        )
+        log_group = logs.CfnLogGroup(self, "Logs", retention_in_days=log_retention_days)
+        log_group.apply_removal_policy(RemovalPolicy.DESTROY)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Model promotion for {model_package_group}.",
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(FUNCTION_DIR)),
+            layers=[powertools_layer(self, "Powertools")],
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            # One at a time: two copies of a duplicated event cannot both see the old
+            # version and both start the pipeline. EventBridge retries throttled calls.
+            reserved_concurrent_executions=1,
+            tracing=lambda_.Tracing.ACTIVE,
+            # Every permission is in this construct's one policy (below), none added
+            # implicitly, so the role's statements are all in one reviewed place.
+            role=self.role.without_policy_updates(),
+            log_group=logs.LogGroup.from_log_group_arn(self, "LogGroup", log_group.attr_arn),
+            environment={
+                "MODEL_PACKAGE_GROUP": model_package_group,
+                "MODEL_VERSION_PARAMETER": parameter_name,
+                "DELIVERY_PIPELINE_NAME": pipeline_name or "",
+                "NO_MODEL_VERSION": NO_MODEL_VERSION,
+                "POWERTOOLS_SERVICE_NAME": "model-promotion",
+                "POWERTOOLS_METRICS_NAMESPACE": PROMOTION_NAMESPACE,
+            },
+            description=f"Promotes approved versions of {model_package_group}.",
+        )
+        policy = self._grant(model_package_group, pipeline_name, log_group.attr_arn)
+        # CDK makes the function depend on its role, which the Role GetAtt already
+        # enforces (cfn-lint W3005); depend on the policy instead, so the permissions
+        # exist before the first event arrives.
+        function = self.function.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.add_override("DependsOn", [Stack.of(self).get_logical_id(policy_resource(policy))])
+        self.rule = events.Rule(
+            self,
+            "OnApprovalChange",
+            description=f"Approval changes in {model_package_group} -> model promotion.",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={
+                    "ModelPackageGroupName": [model_package_group],
+                    "ModelApprovalStatus": ["Approved", "Rejected"],
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.function, retry_attempts=8, max_event_age=Duration.hours(6)
+                )
+            ],
+        )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Python 3.11 on purpose: the whole project (and the Powertools layer pinned "
+            "here) targets 3.11, the SageMaker and Glue runtimes' Python.",
+        )
+
+    def _grant(self, group: str, pipeline_name: str | None, log_group_arn: str) -> iam.Policy:
+        stack = Stack.of(self)
+        statements = [
+            iam.PolicyStatement(
+                sid="WriteLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group_arn],
+            ),
+            iam.PolicyStatement(
+                sid="Tracing",
+                # X-Ray's trace APIs support no resource-level permission.
+                actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="ReadRegistry",
+                # ListModelPackages has no resource-level permission: "*" is required.
+                actions=["sagemaker:ListModelPackages"],
+                resources=["*"],
+            ),
+            iam.PolicyStatement(
+                sid="RecordServedVersion",
+                actions=["ssm:GetParameter", "ssm:PutParameter"],
+                resources=[self.parameter.parameter_arn],
+            ),
+        ]
+        if pipeline_name:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="StartDelivery",
+                    actions=["codepipeline:StartPipelineExecution"],
+                    resources=[
+                        stack.format_arn(
+                            service="codepipeline",
+                            resource=pipeline_name,
+                            arn_format=ArnFormat.NO_RESOURCE_NAME,
+                        )
+                    ],
+                )
+            )
+        policy = iam.Policy(self, "Policy", statements=statements)
+        policy.attach_to_role(self.role)
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "sagemaker:ListModelPackages and X-Ray's trace APIs support no resource-level "
+            "permission.",
+        )
+        return policy
+
+
+def policy_resource(policy: iam.Policy) -> iam.CfnPolicy:
+    """The CloudFormation resource behind ``policy``."""
+    resource = policy.node.default_child
+    assert isinstance(resource, iam.CfnPolicy)
+    return resource

@@ -1,0 +1,64 @@
+"""`make cost` prices the synthesized stages: dev within its budget, prod as safe as before."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tools.cost import PRICES, CostError, StageCost, price_assembly, report
+
+DEV_IDLE_BUDGET = 45.0
+
+
+@pytest.fixture(scope="module")
+def costs(synth_report) -> dict[str, StageCost]:
+    return {c.stage: c for c in price_assembly(synth_report.assembly_dir)}
+
+
+def test_dev_idles_within_budget_with_capture_kept(costs) -> None:
+    dev = costs["Dev"]
+    assert StageCost.total(dev.idle) <= DEV_IDLE_BUDGET
+    [endpoint] = [line for line in dev.idle if line.item.startswith("endpoint")]
+    assert endpoint.basis.startswith("1 x ml.t2.medium x 730 h")
+    # Dev's weekly schedule is disabled: no scheduled retraining in its idle cost.
+    assert not [line for line in dev.idle if line.item == "scheduled retraining"]
+
+
+def test_prod_keeps_two_instances_and_its_weekly_retraining(costs) -> None:
+    prod = costs["Prod"]
+    [endpoint] = [line for line in prod.idle if line.item.startswith("endpoint")]
+    assert endpoint.basis.startswith("2 x ml.m5.large")
+    [scheduled] = [line for line in prod.idle if line.item == "scheduled retraining"]
+    assert scheduled.dollars == pytest.approx(730 / 24 / 7 * StageCost.total(prod.retrain))
+
+
+def test_a_retrain_prices_every_pipeline_step(costs) -> None:
+    steps = [line.item.split()[1] for line in costs["Dev"].retrain]
+    assert steps == ["Preprocess", "DataQualityBaseline", "Train", "Evaluate"]
+    assert all(line.dollars > 0 for line in costs["Dev"].retrain)
+    assert len(costs["Prod"].etl_run) == 2
+
+
+def test_report_prints_a_summary_per_stage(costs) -> None:
+    text = report(list(costs.values()), json.loads(PRICES.read_text()))
+    assert "as of 2026-12-01" in text
+    assert [line.split()[0] for line in text.splitlines()[-2:]] == ["Dev", "Prod"]
+
+
+def test_an_unpriced_instance_type_is_a_clear_error(synth_report, tmp_path: Path) -> None:
+    prices = json.loads(PRICES.read_text())
+    del prices["sagemaker_hosting_per_hour"]["ml.t2.medium"]
+    table = tmp_path / "prices.json"
+    table.write_text(json.dumps(prices))
+    with pytest.raises(CostError, match=r"no price for hosting instance 'ml\.t2\.medium'"):
+        price_assembly(synth_report.assembly_dir, table)
+
+
+def test_no_assembly_is_a_clear_error(tmp_path: Path) -> None:
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    tmp_path.mkdir()
+    with pytest.raises(CostError, match="make synth"):
+        price_assembly(tmp_path)

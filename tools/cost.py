@@ -1,0 +1,376 @@
+"""``make cost``: price each synthesized stage from its templates in cdk.out.
+
+    python -m tools.cost [--cdk-out cdk.out] [--prices tools/prices-us-east-1.json]
+
+Reads what the stage will really run (endpoint instance types and counts or its
+serverless config, the training pipeline's steps and instance types, the Glue jobs'
+workers, scheduled jobs, keys, dashboards, alarms, buckets) and prices it with the dated
+table in tools/prices-us-east-1.json. Prints, per stage, the idle cost per month (what
+the stage costs with no traffic: always-on instances, keys, dashboards, alarms, storage,
+and whatever its schedules start on their own), the cost of one retraining (one
+training pipeline execution), and of one ETL run. Durations are the table's stated
+assumptions; docs/cost.md explains the model and its limits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PRICES = ROOT / "tools" / "prices-us-east-1.json"
+PLACEHOLDER = re.compile(r"\$\{[^}]+\}")
+
+
+class CostError(RuntimeError):
+    """The assembly names something the price table cannot price."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One priced item: what, how it was computed, and dollars."""
+
+    item: str
+    basis: str
+    dollars: float
+
+
+@dataclass
+class StageCost:
+    stage: str
+    idle: list[Line] = field(default_factory=list)
+    retrain: list[Line] = field(default_factory=list)
+    etl_run: list[Line] = field(default_factory=list)
+
+    @staticmethod
+    def total(lines: list[Line]) -> float:
+        return round(sum(line.dollars for line in lines), 2)
+
+
+def _price(table: dict[str, float], key: str, what: str) -> float:
+    if key not in table:
+        raise CostError(f"no price for {what} {key!r} in the price table")
+    return table[key]
+
+
+def _resources(templates: Sequence[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path in templates:
+        yield from json.loads(path.read_text())["Resources"].items()
+
+
+def _endpoint_lines(resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any]) -> list[Line]:
+    hours = p["hours_per_month"]
+    minimum = {
+        r["Properties"]["ResourceId"].split("/")[1]: r["Properties"]["MinCapacity"]
+        for _, r in resources
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"
+        and r["Properties"].get("ServiceNamespace") == "sagemaker"
+    }
+    endpoint_names = [
+        r["Properties"].get("EndpointName", lid)
+        for lid, r in resources
+        if r["Type"] == "AWS::SageMaker::Endpoint"
+    ]
+    lines = []
+    for _, resource in resources:
+        if resource["Type"] != "AWS::SageMaker::EndpointConfig":
+            continue
+        name = endpoint_names[0] if len(endpoint_names) == 1 else "endpoint"
+        for variant in resource["Properties"]["ProductionVariants"]:
+            if "ServerlessConfig" in variant:
+                lines.append(Line(f"endpoint {name} (serverless)", "no instance while idle", 0.0))
+                continue
+            instance = variant["InstanceType"]
+            count = minimum.get(name, variant["InitialInstanceCount"])
+            rate = _price(p["sagemaker_hosting_per_hour"], instance, "hosting instance")
+            lines.append(
+                Line(
+                    f"endpoint {name}",
+                    f"{count} x {instance} x {hours} h x ${rate}/h",
+                    count * rate * hours,
+                )
+            )
+    return lines
+
+
+def _schedule_runs_per_month(expression: str) -> float:
+    """Runs a month of an EventBridge Scheduler ``rate()`` or weekly/daily ``cron()``."""
+    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if rate:
+        every = int(rate.group(1)) * {"m": 1 / 60, "h": 1, "d": 24}[rate.group(2)[0]]
+        return 730 / every
+    cron = re.fullmatch(r"cron\((\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\)", expression)
+    if cron:
+        day_of_month, day_of_week = cron.group(3), cron.group(5)
+        if day_of_week not in ("?", "*"):
+            return 730 / 24 / 7 * len(day_of_week.split(","))  # runs per week, scaled
+        if day_of_month not in ("?", "*"):
+            return len(day_of_month.split(","))
+        return 730 / 24  # daily
+    raise CostError(f"cannot count the runs of schedule {expression!r}")
+
+
+def _pipeline_steps(resources: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    for _, resource in resources:
+        if resource["Type"] != "AWS::SageMaker::Pipeline":
+            continue
+        body = resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+        text = body["Fn::Sub"][0] if isinstance(body, dict) else body
+        definition: dict[str, Any] = json.loads(PLACEHOLDER.sub("x", text))
+        defaults = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
+
+        def value(node: Any, defaults: dict[str, Any] = defaults) -> Any:
+            if isinstance(node, dict) and str(node.get("Get", "")).startswith("Parameters."):
+                return defaults[node["Get"].split(".", 1)[1]]
+            return node
+
+        steps = []
+        for step in definition["Steps"]:
+            arguments = step.get("Arguments", {})
+            if step["Type"] == "Processing":
+                cluster = arguments["ProcessingResources"]["ClusterConfig"]
+                steps.append(
+                    {
+                        "name": step["Name"],
+                        "kind": "processing",
+                        "instance": value(cluster["InstanceType"]),
+                        "count": value(cluster["InstanceCount"]),
+                    }
+                )
+            elif step["Type"] == "Training":
+                config = arguments["ResourceConfig"]
+                steps.append(
+                    {
+                        "name": step["Name"],
+                        "kind": "training",
+                        "instance": value(config["InstanceType"]),
+                        "count": value(config["InstanceCount"]),
+                        "spot": bool(arguments.get("EnableManagedSpotTraining")),
+                    }
+                )
+        return steps
+    return []
+
+
+def _retrain_lines(steps: list[dict[str, Any]], p: dict[str, Any]) -> list[Line]:
+    assumed = p["assumptions"]
+    lines = []
+    for step in steps:
+        if step["kind"] == "processing":
+            rate = _price(p["sagemaker_processing_per_hour"], step["instance"], "processing")
+            hours = assumed["processing_step_hours"]
+            discount = 0.0
+        else:
+            rate = _price(p["sagemaker_training_per_hour"], step["instance"], "training")
+            hours = assumed["training_step_hours"]
+            discount = assumed["spot_training_discount"] if step.get("spot") else 0.0
+        spot = " (spot, priced on demand)" if step.get("spot") and not discount else ""
+        lines.append(
+            Line(
+                f"step {step['name']}{spot}",
+                f"{step['count']} x {step['instance']} x {hours} h (assumed) x ${rate}/h",
+                step["count"] * hours * rate * (1 - discount),
+            )
+        )
+    return lines
+
+
+def _scheduled_lines(
+    resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any], retrain: float
+) -> list[Line]:
+    """What schedules start with no traffic: the training pipeline and monitor jobs."""
+    lines = []
+    for logical_id, resource in resources:
+        if resource["Type"] != "AWS::Scheduler::Schedule":
+            continue
+        props = resource["Properties"]
+        if props.get("State") == "DISABLED":
+            continue
+        runs = _schedule_runs_per_month(props["ScheduleExpression"])
+        target = json.dumps(props.get("Target", {}))
+        if (
+            "StartPipelineExecution" in target
+            or ":pipeline/" in target
+            or "pipeline" in (logical_id.lower())
+        ):
+            lines.append(
+                Line(
+                    "scheduled retraining",
+                    f"{runs:.2f} runs x ${retrain:.2f} per retrain",
+                    runs * retrain,
+                )
+            )
+            continue
+        instance = re.search(r'\\?"InstanceType\\?":\s*\\?"(ml\.[\w.]+)', target)
+        if instance:
+            rate = _price(p["sagemaker_processing_per_hour"], instance.group(1), "processing")
+            hours = p["assumptions"]["monitor_job_hours"]
+            lines.append(
+                Line(
+                    f"scheduled job {logical_id}",
+                    f"{runs:.0f} runs x {instance.group(1)} x {hours} h (assumed) x ${rate}/h",
+                    runs * hours * rate,
+                )
+            )
+    return lines
+
+
+def _etl_lines(resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any]) -> list[Line]:
+    hours = p["assumptions"]["glue_run_hours"]
+    lines = []
+    for logical_id, resource in resources:
+        if resource["Type"] != "AWS::Glue::Job":
+            continue
+        props = resource["Properties"]
+        dpu = props["NumberOfWorkers"] * _price(
+            p["glue_dpu_per_worker"], props["WorkerType"], "Glue worker type"
+        )
+        lines.append(
+            Line(
+                f"Glue job {logical_id}",
+                f"up to {dpu:g} DPU x {hours} h (assumed) x ${p['glue_per_dpu_hour']}/DPU-h",
+                dpu * hours * p["glue_per_dpu_hour"],
+            )
+        )
+    return lines
+
+
+def _fixed_lines(resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any]) -> list[Line]:
+    count: dict[str, int] = {}
+    for _, resource in resources:
+        count[resource["Type"]] = count.get(resource["Type"], 0) + 1
+    lines = []
+    for kind, label, price in (
+        ("AWS::KMS::Key", "KMS keys", p["kms_key_per_month"]),
+        (
+            "AWS::CloudWatch::Dashboard",
+            "CloudWatch dashboards",
+            p["cloudwatch_dashboard_per_month"],
+        ),
+        ("AWS::CloudWatch::Alarm", "CloudWatch alarms", p["cloudwatch_alarm_per_month"]),
+    ):
+        if count.get(kind):
+            lines.append(Line(label, f"{count[kind]} x ${price}/month", count[kind] * price))
+    data_buckets = count.get("AWS::S3::Bucket", 0)
+    if data_buckets:
+        gb = p["assumptions"]["s3_gb_per_data_bucket_idle"]
+        rate = p["s3_standard_per_gb_month"]
+        lines.append(
+            Line(
+                "S3 storage",
+                f"{data_buckets} buckets x {gb} GB (assumed) x ${rate}/GB-month",
+                data_buckets * gb * rate,
+            )
+        )
+    for kind, label in (
+        ("AWS::Lambda::Function", "Lambda functions"),
+        ("AWS::DynamoDB::Table", "DynamoDB tables (on demand)"),
+        ("AWS::SNS::Topic", "SNS topics"),
+        ("AWS::SSM::Parameter", "SSM parameters (standard)"),
+    ):
+        if count.get(kind):
+            lines.append(Line(label, f"{count[kind]}, billed per request only", 0.0))
+    return lines
+
+
+def price_stage(assembly: Path, stage: str, prices: dict[str, Any]) -> StageCost:
+    """The idle, per-retrain and per-ETL-run cost of one stage's templates."""
+    templates = sorted(assembly.glob("*.template.json"))
+    if not templates:
+        raise CostError(f"no templates in {assembly}: run `make synth` first")
+    resources = list(_resources(templates))
+    cost = StageCost(stage)
+    cost.retrain = _retrain_lines(_pipeline_steps(resources), prices)
+    cost.idle = [
+        *_endpoint_lines(resources, prices),
+        *_scheduled_lines(resources, prices, StageCost.total(cost.retrain)),
+        *_fixed_lines(resources, prices),
+    ]
+    cost.etl_run = _etl_lines(resources, prices)
+    return cost
+
+
+def _account(assembly: Path) -> str:
+    """The account a stage deploys to, from its manifest ("aws://<account>/<region>")."""
+    manifest = json.loads((assembly / "manifest.json").read_text())
+    for artifact in manifest.get("artifacts", {}).values():
+        environment = str(artifact.get("environment", ""))
+        if environment.startswith("aws://"):
+            return environment.split("/")[2]
+    return "unknown"
+
+
+def _alarm_free_tier(costs: list[StageCost], accounts: list[str], p: dict[str, Any]) -> None:
+    """CloudWatch's always-free allowance of alarms, once per account, to its first stages."""
+    free_left = dict.fromkeys(accounts, p["cloudwatch_free_alarms_per_account"])
+    rate = p["cloudwatch_alarm_per_month"]
+    for cost, account in zip(costs, accounts, strict=True):
+        alarms = sum(
+            round(line.dollars / rate) for line in cost.idle if line.item == "CloudWatch alarms"
+        )
+        free = min(alarms, free_left[account])
+        if free:
+            free_left[account] -= free
+            cost.idle.append(
+                Line("CloudWatch free alarms", f"{free} of the account's first 10", -free * rate)
+            )
+
+
+def price_assembly(cdk_out: Path, prices_path: Path = PRICES) -> list[StageCost]:
+    prices = json.loads(prices_path.read_text())
+    stages = sorted(d for d in cdk_out.glob("assembly-*") if d.is_dir())
+    if not stages:
+        raise CostError(f"no stage assemblies in {cdk_out}: run `make synth` first")
+    costs = [price_stage(d, d.name.removeprefix("assembly-"), prices) for d in stages]
+    _alarm_free_tier(costs, [_account(d) for d in stages], prices)
+    return costs
+
+
+def report(costs: list[StageCost], prices: dict[str, Any]) -> str:
+    out = [
+        f"Prices: {prices['region']}, on-demand, as of {prices['as_of']} "
+        "(tools/prices-us-east-1.json; sources and assumptions there, docs/cost.md)."
+    ]
+    for cost in costs:
+        out.append(f"\n{cost.stage}")
+        for title, lines in (
+            ("idle, per month", cost.idle),
+            ("per retrain (one training pipeline execution)", cost.retrain),
+            ("per ETL run (raw arrival)", cost.etl_run),
+        ):
+            out.append(f"  {title}: ${StageCost.total(lines):,.2f}")
+            out.extend(f"    {x.item:<44} {x.basis:<58} ${x.dollars:>8,.2f}" for x in lines)
+    out.append("\nSummary ($)      idle/month   per retrain   per ETL run")
+    out.extend(
+        f"  {c.stage:<14} {StageCost.total(c.idle):>11,.2f} {StageCost.total(c.retrain):>13,.2f}"
+        f" {StageCost.total(c.etl_run):>13,.2f}"
+        for c in costs
+    )
+    return "\n".join(out)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Price each synthesized stage.")
+    parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out")
+    parser.add_argument("--prices", type=Path, default=PRICES)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        costs = price_assembly(args.cdk_out, args.prices)
+    except CostError as error:
+        print(f"make cost: {error}", file=sys.stderr)
+        sys.exit(1)
+    print(report(costs, json.loads(args.prices.read_text())))
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ MONITORING_NAMESPACE = "MLOps/Monitoring"
 RETRAINING_NAMESPACE = "MLOps/Retraining"
 DELIVERY_NAMESPACE = "MLOps/Delivery"
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+MODEL_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
 # Why rows were quarantined (glue/validate.py's checks, in their order).
 QUARANTINE_REASONS = (
     "malformed_record",
@@ -60,15 +61,15 @@ EMITTED: tuple[MetricSpec, ...] = (
     _spec(DATA_LAKE_NAMESPACE, "RowsQuarantined", ("Job", "Reason"), "glue/job_runtime.py"),
     _spec(DELIVERY_NAMESPACE, "PromotionDecision", DECISION, "lambda/model_promotion/handler.py"),
     # Published by the monitor (issue 12) and the retrain trigger; names from the brief.
-    _spec(MONITORING_NAMESPACE, "FeaturesDrifted", ENDPOINT, "monitoring/monitor.py"),
-    _spec(MONITORING_NAMESPACE, "DataQualityViolations", ENDPOINT, "monitoring/monitor.py"),
-    _spec(MONITORING_NAMESPACE, "RowsAnalyzed", ENDPOINT, "monitoring/monitor.py"),
-    _spec(MONITORING_NAMESPACE, "ModelQualityViolation", ENDPOINT, "monitoring/monitor.py"),
+    _spec(MONITORING_NAMESPACE, "FeaturesDrifted", ENDPOINT, "monitoring/cloudwatch.py"),
+    _spec(MONITORING_NAMESPACE, "DataQualityViolations", ENDPOINT, "monitoring/cloudwatch.py"),
+    _spec(MONITORING_NAMESPACE, "RowsAnalyzed", ENDPOINT, "monitoring/cloudwatch.py"),
+    _spec(MONITORING_NAMESPACE, "ModelQualityViolation", ENDPOINT, "monitoring/cloudwatch.py"),
     _spec(
         DATA_METRICS_NAMESPACE,
         "feature_baseline_drift_*",
         ("Endpoint", "MonitoringSchedule"),
-        "monitoring/monitor.py",
+        "monitoring/cloudwatch.py",
     ),
     _spec(RETRAINING_NAMESPACE, "RetrainDecision", DECISION, "lambda/retrain_trigger/handler.py"),
 )
@@ -139,7 +140,7 @@ AWS_DOCUMENTED: tuple[MetricSpec, ...] = (
 def emitted(quality_metric: str) -> tuple[MetricSpec, ...]:
     """What the project emits, with the monitor's live value of the schema's quality-gate
     metric (named as in the schema, e.g. "auc")."""
-    live = _spec(MONITORING_NAMESPACE, quality_metric, ENDPOINT, "monitoring/monitor.py")
+    live = _spec(MONITORING_NAMESPACE, quality_metric, ENDPOINT, "monitoring/cloudwatch.py")
     return (*EMITTED, live)
 
 

@@ -128,6 +128,8 @@ def stage_settings(
         capture_sampling_percentage=20 if is_prod else 100,
         canary_percent=10 if is_prod else 50,
         canary_bake_seconds=600 if is_prod else 300,
+        # The monitor streams in flat memory: a burstable instance does for dev's traffic.
+        monitor_instance_type="ml.m5.large" if is_prod else "ml.t3.medium",
         monitor=cast(Monitor, monitor),  # checked against MONITORS above
         notification_emails=notification_emails,
     )

@@ -19,9 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-DATA_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
-MODEL_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
-PROJECT_NAMESPACE = "MLOps/Monitoring"
+from config.metrics import DATA_METRICS_NAMESPACE, MODEL_METRICS_NAMESPACE, MONITORING_NAMESPACE
+
+# One registry of the metrics the project emits (config/metrics.py): the dashboard and the
+# alarms read the same names.
+DATA_NAMESPACE = DATA_METRICS_NAMESPACE
+MODEL_NAMESPACE = MODEL_METRICS_NAMESPACE
+PROJECT_NAMESPACE = MONITORING_NAMESPACE
 DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
 BATCH = 20  # datums per PutMetricData call: the long-standing limit every endpoint accepts
 

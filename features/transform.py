@@ -86,17 +86,20 @@ def _parse_numeric(feature: Feature, values: Sequence[object]) -> np.ndarray:
     if parsed is None:  # some value breaks the rules: find and name it
         numbers = _parse_each(feature, values, parse_number)
         parsed = np.array([np.nan if n is None else n for n in numbers], dtype=np.float64)
-    missing = np.isnan(parsed)
-    if not feature.nullable and missing.any():
-        raise _invalid(int(np.argmax(missing)), feature, "is required")
-    infinite = np.isinf(parsed)
-    if infinite.any():
-        row = int(np.argmax(infinite))
-        raise _invalid(row, feature, f"must be a finite number, got {values[row]!r}")
-    with np.errstate(invalid="ignore"):
-        low = parsed < feature.minimum if feature.minimum is not None else None
-        high = parsed > feature.maximum if feature.maximum is not None else None
-    for outside in (low, high):
+    finite = np.isfinite(parsed)
+    if not finite.all():
+        missing = np.isnan(parsed)
+        if not feature.nullable and missing.any():
+            raise _invalid(int(np.argmax(missing)), feature, "is required")
+        infinite = ~(finite | missing)
+        if infinite.any():
+            row = int(np.argmax(infinite))
+            raise _invalid(row, feature, f"must be a finite number, got {values[row]!r}")
+    # Comparisons with NaN (a missing value) are False: only present values can be out.
+    for outside in (
+        parsed < feature.minimum if feature.minimum is not None else None,
+        parsed > feature.maximum if feature.maximum is not None else None,
+    ):
         if outside is not None and outside.any():
             row = int(np.argmax(outside))
             bounds = (
@@ -150,13 +153,16 @@ def derive(spec: DerivedFeature, columns: Mapping[str, np.ndarray]) -> np.ndarra
 
     Mirrors ``glue/derive.py`` (Spark) value for value; a parity test checks that.
     """
-    first = columns[spec.inputs[0]].astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if spec.op is DerivedOp.RATIO:
-            denominator = columns[spec.inputs[1]].astype(np.float64)
-            return np.where(denominator != 0, first / denominator, np.nan)
-        if spec.op is DerivedOp.LOG1P:
-            return np.where(first >= 0, np.log1p(np.where(first >= 0, first, 0.0)), np.nan)
+    first = np.asarray(columns[spec.inputs[0]], dtype=np.float64)
+    undefined = np.full(first.shape, np.nan)
+    # `where=` computes only where the result is defined: no warnings to silence.
+    if spec.op is DerivedOp.RATIO:
+        denominator = np.asarray(columns[spec.inputs[1]], dtype=np.float64)
+        np.divide(first, denominator, out=undefined, where=denominator != 0)
+        return undefined
+    if spec.op is DerivedOp.LOG1P:
+        np.log1p(first, out=undefined, where=first >= 0)
+        return undefined
     reached = np.zeros(len(first))
     for bound in spec.boundaries:
         reached += first >= bound

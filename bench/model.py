@@ -152,6 +152,9 @@ def bench_inference(work: Path) -> None:
     transform = make_splits(work, 50_000, 5_000)
     run_train_script(work, ["--num_round", str(ROUNDS), "--early_stopping_rounds", str(ROUNDS)])
     model = model_fn(str(work / "model"))
+    # As in the serving image, which sets OMP_NUM_THREADS=1 per worker process (its
+    # serving.py): both paths score with one thread.
+    model.booster.set_param({"nthread": 1})
     schema = transform.schema
     frame = generate_clean(schema, 1000, seed=3)
     body_all = raw_feature_frame(schema, frame).to_csv(header=False, index=False)
@@ -176,6 +179,7 @@ def bench_inference(work: Path) -> None:
                 "trees": ROUNDS,
                 "seconds_per_request": hooks,
                 "baseline": "Booster.inplace_predict on the already-encoded rows",
+                "threads": 1,
                 "baseline_seconds": raw,
                 "ratio": round(hooks / raw, 3),
                 "hooks_per_second": round(1 / hooks, 1),

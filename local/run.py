@@ -28,11 +28,11 @@ from config.layout import resource_name
 from config.schema import DATASETS_DIR, DatasetSchema, load_schema
 from config.settings import stage_settings
 from glue.validate import ProcessedCounts
-from local.endpoint_run import serve_and_probe
-from local.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
+from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
+from local.lake.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
+from local.pipeline.training_run import TrainingRun, approve_latest, execute, installed_pipeline
+from local.serving.endpoint_run import serve_and_probe
 from local.synth_check import synth_and_check
-from local.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
-from local.training_run import TrainingRun, approve_latest, execute, installed_pipeline
 
 T = TypeVar("T")
 STEPS = 6

@@ -4,7 +4,7 @@ The definition is the one CloudFormation deploys (see ``local.cdk_assembly``). T
 interpreter does what the Pipelines service does with it: resolves parameters,
 ``Get`` references to execution variables and step properties, ``Std:Join`` and
 ``Std:JsonGet`` over property files; orders steps by their data and explicit
-dependencies; runs processing and training steps as jobs (``local.sagemaker_jobs``)
+dependencies; runs processing and training steps as jobs (``local.pipeline.sagemaker_jobs``)
 against S3 on moto; evaluates conditions; registers model packages through the
 SageMaker API on moto; and stops at a Fail step with its message.
 
@@ -23,8 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.pipeline.sagemaker_jobs import (
+    JobFailedError,
+    JobRun,
+    run_processing_job,
+    run_training_job,
+)
 from local.s3_sync import split_uri
-from local.sagemaker_jobs import JobFailedError, JobRun, run_processing_job, run_training_job
 
 STEP_REFERENCE = re.compile(r'"Get":\s*"Steps\.([A-Za-z0-9_-]+)')
 PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\['([^']*)'\]|\[(\d+)\]")

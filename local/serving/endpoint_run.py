@@ -16,12 +16,12 @@ from typing import Any
 
 from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from config.schema import DatasetSchema, FeatureType
-from local.hosted_model import stage_model_package
-from local.image.data_capture import CaptureConfig
-from local.load_client import Request, send_all, summarize
+from local.lake.synthetic import generate_clean
 from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
-from local.serving import start_endpoint
-from local.synthetic import generate_clean
+from local.serving.hosted_model import stage_model_package
+from local.serving.image.data_capture import CaptureConfig
+from local.serving.load_client import Request, send_all, summarize
+from local.serving.serving import start_endpoint
 from training.preprocess import raw_feature_frame
 
 CSV, JSON = "text/csv", "application/json"

@@ -316,13 +316,8 @@ def monitor_and_retrain(
         9, "Feedback through the Glue jobs; run the execution the handler started", retrain
     )
     summary["steps"]["retrain_pipeline"] = round(seconds, 2)
-    summary["pipeline"].append(
-        {
-            "arn": execution.arn,
-            "status": execution.status,
-            "model_package_arn": execution.model_package_arn,
-        }
-    )
+    retrain_run = TrainingRun(pipeline_name=loop.platform.pipeline_name, executions=[execution])
+    summary["pipeline"] += retrain_run.execution_summary()
     fail_on(execution, out, summary)
     packages = loop.platform.model_packages()
     summary["model_packages"] = packages

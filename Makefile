@@ -73,7 +73,7 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(PY) -m mypy
 	@# The image-side modules import each other as top-level modules (they run by path).
-	MYPYPATH=local/image $(PY) -m mypy local/image/*.py
+	MYPYPATH=local/serving/image $(PY) -m mypy local/serving/image/*.py
 
 unit: install
 	$(PY) -m pytest

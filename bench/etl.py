@@ -20,8 +20,8 @@ from typing import Any
 
 from config.schema import DATASETS_DIR, load_schema
 from glue.job_runtime import local_spark
-from local.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
-from local.synthetic import DirtyRows, generate_clean, write_raw
+from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
+from local.lake.synthetic import DirtyRows, generate_clean, write_raw
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

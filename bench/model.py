@@ -32,7 +32,7 @@ import xgboost as xgb
 from config.schema import DATASETS_DIR, load_schema
 from features.transform import FeatureTransform, frame_columns
 from inference.inference import model_fn, transform_fn
-from local.synthetic import generate_clean
+from local.lake.synthetic import generate_clean
 from training.preprocess import raw_feature_frame, write_splits
 from training.splits import load_split
 from training.train import booster_params, parse_args

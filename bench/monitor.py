@@ -36,8 +36,8 @@ import pandas as pd
 
 from config.schema import DatasetSchema, FeatureType
 from features.profile import constraints, statistics
-from local.capture_traffic import captured_rows
-from local.synthetic import generate_clean, raw_records
+from local.lake.synthetic import generate_clean, raw_records
+from local.monitoring.capture_traffic import captured_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"

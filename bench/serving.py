@@ -27,14 +27,14 @@ from typing import Any
 
 from bench.model import write
 from config.schema import load_schema
-from local.hosted_model import StagedModel, load_hosted_model, stage_model_package
-from local.image.data_capture import CaptureConfig
-from local.load_client import Request, Response, send_all, summarize
+from local.lake.synthetic import generate_clean
 from local.moto_platform import ARTIFACTS_BUCKET
-from local.serving import start_endpoint
+from local.pipeline.training_run import approve_latest, execute, installed_pipeline
+from local.serving.hosted_model import StagedModel, load_hosted_model, stage_model_package
+from local.serving.image.data_capture import CaptureConfig
+from local.serving.load_client import Request, Response, send_all, summarize
+from local.serving.serving import start_endpoint
 from local.synth_check import synthesize
-from local.synthetic import generate_clean
-from local.training_run import approve_latest, execute, installed_pipeline
 from training.preprocess import raw_feature_frame
 
 CONNECTIONS = 4

@@ -50,7 +50,7 @@ class PipelineTemplate:
         return rendered
 
 
-def _stage_assembly(cdk_out: Path, stage: str) -> Path:
+def stage_assembly(cdk_out: Path, stage: str) -> Path:
     directory = cdk_out / f"assembly-{stage}"
     if not directory.is_dir():
         raise AssemblyError(f"no {directory}: synthesize the app first (make synth)")
@@ -59,7 +59,7 @@ def _stage_assembly(cdk_out: Path, stage: str) -> Path:
 
 def load_pipeline_template(cdk_out: Path, stage: str = "Dev") -> PipelineTemplate:
     """The training pipeline of ``stage`` in the cloud assembly at ``cdk_out``."""
-    assembly = _stage_assembly(cdk_out, stage)
+    assembly = stage_assembly(cdk_out, stage)
     for template_path in sorted(assembly.glob("*MlPipeline*.template.json")):
         template = json.loads(template_path.read_text())
         for resource in template["Resources"].values():
@@ -72,12 +72,12 @@ def load_pipeline_template(cdk_out: Path, stage: str = "Dev") -> PipelineTemplat
                 name=properties["PipelineName"],
                 body=body,
                 values=values,
-                assets=_file_assets(manifest.with_suffix(".assets.json")),
+                assets=file_assets(manifest.with_suffix(".assets.json")),
             )
     raise AssemblyError(f"no AWS::SageMaker::Pipeline in the {stage} stage of {cdk_out}")
 
 
-def _file_assets(manifest: Path) -> dict[tuple[str, str], Path]:
+def file_assets(manifest: Path) -> dict[tuple[str, str], Path]:
     data = json.loads(manifest.read_text())
     assets: dict[tuple[str, str], Path] = {}
     for asset in data.get("files", {}).values():

@@ -32,6 +32,7 @@ ACCOUNT = "123456789012"  # moto's default account
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 ARTIFACTS_BUCKET = "local-artifacts"
 CURATED_BUCKET = "local-curated"
+RAW_BUCKET = "local-raw"
 JOB_ROLE = "local-pipeline-jobs"
 
 
@@ -59,7 +60,7 @@ class LocalPlatform:
         """Create buckets, data, assets, group and pipeline; return the rendered definition."""
         for bucket in {ARTIFACTS_BUCKET, CURATED_BUCKET, *(b for b, _ in template.assets)}:
             self.s3.create_bucket(Bucket=bucket)
-        upload_dir(self.s3, curated_dir, f"s3://{CURATED_BUCKET}/{CURATED_PREFIX}")
+        self.publish_curated(curated_dir)
         for (bucket, key), path in template.assets.items():
             self.s3.upload_file(str(path), bucket, key)
         key_arn = self.client("kms").create_key(Description="local stage key")["KeyMetadata"]["Arn"]
@@ -83,6 +84,17 @@ class LocalPlatform:
             RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{JOB_ROLE}",
         )
         return definition
+
+    def publish_curated(self, curated_dir: Path) -> None:
+        """Replace the curated zone in S3 with ``curated_dir`` (what the Glue job's
+        overwrite leaves): objects of an earlier write must not be read again."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=CURATED_BUCKET, Prefix=CURATED_PREFIX
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                self.s3.delete_object(Bucket=CURATED_BUCKET, Key=item["Key"])
+        upload_dir(self.s3, curated_dir, f"s3://{CURATED_BUCKET}/{CURATED_PREFIX}")
 
     def model_packages(self) -> list[dict[str, Any]]:
         """Every version in the group, oldest first, with its metrics report."""

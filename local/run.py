@@ -8,6 +8,15 @@
    quality baseline, train, evaluate, quality gate, register model version 1;
 6. approve it, serve the latest approved version behind the local endpoint (gunicorn
    workers, data capture to moto S3) and send it a few hundred requests;
+7. send v1 traffic with a known shift in three features plus ground truth, and run the
+   monitor job as the synthesized schedule runs it, once per window (two windows);
+   evaluate the synthesized drift alarm on what the monitor published (LOCAL stand-in);
+8. match the alarm's state-change event against the synthesized rule (LOCAL stand-in)
+   and invoke the real retrain handler against moto: it starts a pipeline execution;
+9. put the monitor's feedback batches through the same Glue jobs into curated and run
+   the started execution: model version 2, trained with the feedback;
+10. score v1 and v2 on the same held-out shifted rows; send the same event again (the
+   handler answers it as a duplicate);
 and print what happened, also written to ``local-run/summary.json``.
 """
 
@@ -28,14 +37,26 @@ from config.layout import resource_name
 from config.schema import DATASETS_DIR, DatasetSchema, load_schema
 from config.settings import stage_settings
 from glue.validate import ProcessedCounts
-from local.endpoint_run import serve_and_probe
-from local.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
+from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
+from local.lake.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
+from local.monitoring.alarms import ALARM
+from local.monitoring.loop import COOLDOWN_OVERRIDE, EVENT_LABEL, LoopState, MonitoringLoop
+from local.monitoring.retrain_function import LABEL as DELIVERY_LABEL
+from local.monitoring.shifted_traffic import default_shift
+from local.pipeline.pipeline_runtime import Execution
+from local.pipeline.training_run import TrainingRun, approve_latest, execute, installed_pipeline
+from local.serving.endpoint_run import hosted_endpoint, serve_and_probe
 from local.synth_check import synth_and_check
-from local.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
-from local.training_run import TrainingRun, approve_latest, execute, installed_pipeline
 
 T = TypeVar("T")
-STEPS = 6
+STEPS = 10
+# Shifted rows per monitor window: at least this many, and 1/8 of the first batch, so the
+# two windows' feedback is about a fifth of curated. The quality gate scores the approved
+# v1 on v2's test split, which is mostly pre-shift rows (many of them v1's own training
+# rows): with much less feedback v2 cannot beat v1 there, and is rightly not registered.
+MIN_ROWS_PER_WINDOW = 1000
+WINDOW_SHARE_OF_BATCH = 8
+HOLDOUT_ROWS = 2000
 
 
 def step(number: int, title: str, work: Callable[[], T]) -> tuple[T, float]:
@@ -110,13 +131,29 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def train_and_serve(
-    out: Path, lake: LocalLake, schema: DatasetSchema, summary: dict[str, Any]
-) -> None:
-    """Steps 5 and 6: the Dev pipeline on moto, then the approved model behind the endpoint.
+def fail_on(execution: Execution, out: Path, summary: dict[str, Any]) -> None:
+    """A failed execution stops the run (non-zero exit) with its reason and log tail."""
+    if execution.status == "Succeeded":
+        return
+    write_summary(out, summary)
+    for record in execution.steps:
+        if record.status == "Failed" and record.log_tail:
+            print(f"--- {record.name} log (last lines) ---", file=sys.stderr)
+            print(record.log_tail, file=sys.stderr)
+    raise SystemExit(f"the training pipeline failed: {execution.failure_reason}")
 
-    A failed execution stops the run (non-zero exit) with its reason and log tail.
-    """
+
+def train_and_serve(
+    out: Path,
+    lake: LocalLake,
+    schema: DatasetSchema,
+    schema_path: Path,
+    summary: dict[str, Any],
+    *,
+    window_rows: int,
+) -> None:
+    """Steps 5 to 10: the Dev pipeline on moto, the approved model behind the endpoint,
+    then the monitoring loop that retrains it."""
     with installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline") as (
         platform,
         pipeline,
@@ -130,14 +167,7 @@ def train_and_serve(
         summary["pipeline"] = training.execution_summary()
         summary["model_packages"] = training.model_packages
         print_training(training)
-        execution = training.executions[-1]
-        if execution.status != "Succeeded":
-            write_summary(out, summary)
-            for record in execution.steps:
-                if record.status == "Failed" and record.log_tail:
-                    print(f"--- {record.name} log (last lines) ---", file=sys.stderr)
-                    print(record.log_tail, file=sys.stderr)
-            raise SystemExit(f"the training pipeline failed: {execution.failure_reason}")
+        fail_on(training.executions[-1], out, summary)
 
         approve_latest(platform, training)
         dev = stage_settings("Dev", account="local", region="local")
@@ -151,9 +181,188 @@ def train_and_serve(
                 endpoint_name=resource_name(dev.name, schema.name, "endpoint"),
             ),
         )
-    summary["steps"]["endpoint"] = round(seconds, 2)
-    summary["endpoint"] = endpoint
-    print_endpoint(endpoint)
+        summary["steps"]["endpoint"] = round(seconds, 2)
+        summary["endpoint"] = endpoint
+        print_endpoint(endpoint)
+        loop = MonitoringLoop(
+            platform=platform,
+            pipeline=pipeline,
+            schema=schema,
+            schema_path=schema_path,
+            lake=lake,
+            cdk_out=out / "cdk.out",
+            work_dir=out / "monitoring",
+            endpoint_name=endpoint["endpoint_name"],
+        )
+        monitor_and_retrain(
+            loop, endpoint["model_package_arn"], out, summary, window_rows=window_rows
+        )
+
+
+def monitor_and_retrain(
+    loop: MonitoringLoop, v1_arn: str, out: Path, summary: dict[str, Any], *, window_rows: int
+) -> None:
+    """Steps 7 to 10: shifted traffic -> monitor -> alarm -> rule -> handler -> v2."""
+    state = LoopState(shift=default_shift(loop.schema))
+    section: dict[str, Any] = {"shift": state.shift, "windows": []}
+    summary["monitoring"] = section
+
+    def windows() -> None:
+        shifted = ", ".join(f"{k} {v:+.0%}" for k, v in state.shift.items())
+        print(f"      shift (seeded): {shifted}; labels from a changed concept", flush=True)
+        with hosted_endpoint(
+            loop.platform, v1_arn, loop.work_dir / "endpoint", endpoint_name=loop.endpoint_name
+        ) as endpoint:
+            for window in (1, 2):
+                sent = loop.send_window(
+                    endpoint.host, endpoint.port, state, window=window, rows=window_rows
+                )
+                run = loop.run_monitor(state)
+                for restamp in loop.restamp_earlier_runs(state):
+                    print(
+                        f"      LOCAL time shift: {restamp['job']}'s published "
+                        f"{loop.drift_alarm.metric_name}={restamp['value']:g} "
+                        f"(at {restamp['published_at'][11:19]}) also put at its scheduled "
+                        f"slot {restamp['slot'][11:19]}, one {loop.drift_alarm.period}s "
+                        "period before this run",
+                        flush=True,
+                    )
+                transition = loop.evaluate_alarm(state)
+                drifted = run.summary["features_drifted"]
+                print(
+                    f"      window {window}: {sent['requests_ok']} requests captured, "
+                    f"{sent['ground_truth_labels']} labels uploaded; monitor job "
+                    f"{run.job_name}: {run.summary['rows_analyzed']} rows, drifted: "
+                    f"{', '.join(drifted) or 'none'}",
+                    flush=True,
+                )
+                print(f"      {transition.describe()}", flush=True)
+                section["windows"].append(
+                    {
+                        **sent,
+                        "monitor_job": run.job_name,
+                        "rows_analyzed": run.summary["rows_analyzed"],
+                        "features_drifted": drifted,
+                        "model_quality": run.summary["model_quality"],
+                        "feedback": run.summary["feedback"],
+                        "report": str(run.report),
+                        "report_uri": run.report_uri,
+                        "alarm_state": transition.current.value,
+                    }
+                )
+
+    _, seconds = step(
+        7,
+        "Shifted traffic + ground truth to v1; the scheduled monitor job on each window",
+        windows,
+    )
+    summary["steps"]["monitor"] = round(seconds, 2)
+    last = state.runs[-1]
+    section["drifted_features"] = last.summary["features_drifted"]
+    section["report"] = str(last.report)
+    section["report_uri"] = last.report_uri
+    section["restamped"] = state.restamped
+    transition = state.transitions[-1]
+    section["alarm"] = {
+        "name": transition.alarm.name,
+        "transitions": [f"{t.previous.value} -> {t.current.value}" for t in state.transitions],
+        "state": transition.current.value,
+        "reason": transition.current.reason,
+    }
+    print(f"      monitor report: {last.report} ({last.report_uri})")
+    if transition.current.value != ALARM or transition.event is None:
+        write_summary(out, summary)
+        raise SystemExit(f"the drift alarm did not go to ALARM: {transition.describe()}")
+    event = transition.event
+
+    def deliver() -> dict[str, Any]:
+        rules = loop.matching_rules(event)
+        section["rule_matches"] = rules
+        print(f"      {EVENT_LABEL} alarm event matches: {', '.join(rules) or 'no rule'}")
+        if not rules:
+            raise SystemExit("no synthesized rule matches the alarm's state-change event")
+        print(
+            f"      LOCAL time shift: the handler runs with COOLDOWN_MINUTES="
+            f"{COOLDOWN_OVERRIDE['COOLDOWN_MINUTES']} (synthesized: "
+            f"{loop.synthesized_cooldown()}); v1 was trained minutes ago, not hours",
+            flush=True,
+        )
+        section["cooldown_minutes"] = {
+            "synthesized": loop.synthesized_cooldown(),
+            "local": COOLDOWN_OVERRIDE["COOLDOWN_MINUTES"],
+        }
+        state.handler = loop.trigger()
+        return loop.invoke_trigger(event, state.handler, loop.work_dir / "retrain-trigger.log")
+
+    decision, seconds = step(
+        8, "Alarm event -> synthesized rule -> the retrain handler on moto", deliver
+    )
+    summary["steps"]["retrain_trigger"] = round(seconds, 2)
+    section["retrain"] = decision
+    print(f"      {DELIVERY_LABEL} handler decision: {decision['decision']} ({decision['reason']})")
+    if decision["decision"] != "started":
+        write_summary(out, summary)
+        raise SystemExit(f"the retrain handler did not start the pipeline: {decision}")
+
+    def retrain() -> Execution:
+        processed, curated = loop.feedback_to_curated()
+        rows = sum(c.input_rows for c in processed)
+        valid = sum(c.valid_rows for c in processed)
+        section["feedback"] = {
+            "batches": len(processed),
+            "rows": rows,
+            "valid_rows": valid,
+            "curated_rows": curated.curated_rows,
+        }
+        print(
+            f"      feedback: {len(processed)} batch(es), {rows} rows ({valid} valid) -> "
+            f"curated now {curated.curated_rows} rows",
+            flush=True,
+        )
+        return loop.run_started_execution(decision["execution_arn"])
+
+    execution, seconds = step(
+        9, "Feedback through the Glue jobs; run the execution the handler started", retrain
+    )
+    summary["steps"]["retrain_pipeline"] = round(seconds, 2)
+    retrain_run = TrainingRun(pipeline_name=loop.platform.pipeline_name, executions=[execution])
+    summary["pipeline"] += retrain_run.execution_summary()
+    fail_on(execution, out, summary)
+    packages = loop.platform.model_packages()
+    summary["model_packages"] = packages
+    v2 = next(p for p in packages if p["arn"] == execution.model_package_arn)
+    section["v2"] = {k: v2[k] for k in ("arn", "version", "approval_status", "metrics")}
+    print(f"      registered model v{v2['version']} ({v2['approval_status']})")
+
+    def compare_and_repeat() -> dict[str, Any]:
+        versions = {
+            p["version"]: p["model_data"] for p in packages if p["version"] in (1, v2["version"])
+        }
+        scores = loop.score_on_holdout(versions, state, HOLDOUT_ROWS)
+        before = loop.executions()
+        again = loop.invoke_trigger(event, state.handler, loop.work_dir / "retrain-trigger.log")
+        return {"scores": scores, "again": again, "new_executions": loop.executions() - before}
+
+    result, seconds = step(
+        10, "v1 vs v2 on held-out shifted rows; the same alarm event again", compare_and_repeat
+    )
+    summary["steps"]["compare"] = round(seconds, 2)
+    scores, again = result["scores"], result["again"]
+    section["holdout_metrics"] = scores
+    section["duplicate"] = {
+        "duplicate": bool(again.get("duplicate")),
+        "decision": again.get("decision"),
+        "new_executions": result["new_executions"],
+    }
+    names = [n for n in scores["v1"] if n in ("auc", "accuracy", "f1", "rmse", "mae", "r2")]
+    print(f"      on {scores['rows']} held-out shifted rows (seed {scores['seed']}):")
+    for version in ("v1", f"v{v2['version']}"):
+        print(f"        {version}: " + ", ".join(f"{n} {scores[version][n]:.3f}" for n in names))
+    print(
+        f"      same event again: {'duplicate, ' if again.get('duplicate') else ''}"
+        f"decision {again.get('decision')} (recorded), "
+        f"{result['new_executions']} new execution(s)"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -253,7 +462,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "target_mean": round(float(curated_frame[schema.target.name].mean()), 4),
         },
     }
-    train_and_serve(out, lake, schema, summary)
+    window_rows = max(MIN_ROWS_PER_WINDOW, args.rows // WINDOW_SHARE_OF_BATCH)
+    train_and_serve(out, lake, schema, schema_path, summary, window_rows=window_rows)
     summary["paths"] = {
         "raw": str(lake.raw),
         "processed": str(lake.processed),

@@ -1,6 +1,6 @@
 """SageMaker data-capture JSON lines -> raw feature rows, event ids, times and scores.
 
-One line per captured invocation (the format ``local/image/data_capture.py`` writes, as a
+One line per captured invocation (the format ``local/serving/image/data_capture.py`` writes, as a
 real endpoint does)::
 
     {"captureData": {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
@@ -167,7 +167,7 @@ def response_scores(media_type: str, text: str) -> list[float]:
         raise CaptureError("output_unreadable") from None
 
 
-# The layout SageMaker (and local/image/data_capture.py) writes for a CSV request, matched
+# The layout SageMaker (and local/serving/image/data_capture.py) writes for a CSV request, matched
 # without a JSON parse: the groups are plain strings (no quote or backslash other than
 # an escaped newline), so they equal what json.loads would give. Anything else (JSON
 # bodies, BASE64, other key order or spacing) takes the general path.

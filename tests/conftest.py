@@ -54,7 +54,7 @@ def model_run(tmp_path_factory) -> dict:
     from pathlib import Path
 
     from config.schema import DATASETS_DIR, load_schema
-    from local.synthetic import generate_clean
+    from local.lake.synthetic import generate_clean
 
     root = Path(__file__).resolve().parents[1]
     work = tmp_path_factory.mktemp("model")

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from local.cdk_assembly import load_pipeline_template
-from local.hosted_model import StagedModel
-from local.image_process import IMAGE_PYTHON, remap
 from local.moto_platform import ACCOUNT, REGION
+from local.serving.hosted_model import StagedModel
+from local.serving.image_process import IMAGE_PYTHON, remap
 
 if not IMAGE_PYTHON.exists():
     pytest.exit(f"{IMAGE_PYTHON} is missing: run `make install` first", returncode=2)

@@ -18,10 +18,10 @@ import pytest
 
 from config.schema import FeatureType, load_schema
 from inference.inference import model_fn, transform_fn
-from local.load_client import Request, Response, send_all
+from local.lake.synthetic import generate_clean
 from local.moto_platform import local_platform
-from local.serving import start_endpoint
-from local.synthetic import generate_clean
+from local.serving.load_client import Request, Response, send_all
+from local.serving.serving import start_endpoint
 from tests.contract.conftest import stage
 from training.preprocess import raw_feature_frame
 

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.schema import load_schema
-from local.image.data_capture import CaptureConfig
-from local.load_client import Request, send_all
+from local.lake.synthetic import generate_clean
 from local.moto_platform import ARTIFACTS_BUCKET, local_platform
-from local.serving import start_endpoint
-from local.synthetic import generate_clean
+from local.serving.image.data_capture import CaptureConfig
+from local.serving.load_client import Request, send_all
+from local.serving.serving import start_endpoint
 from tests.contract.conftest import stage
 from training.preprocess import raw_feature_frame
 

@@ -14,8 +14,8 @@ import tarfile
 import pytest
 
 from local.moto_platform import ARTIFACTS_BUCKET, local_platform
+from local.pipeline.sagemaker_jobs import JobFailedError, run_training_job
 from local.s3_sync import upload_dir
-from local.sagemaker_jobs import JobFailedError, run_training_job
 from tests.contract.conftest import step_arguments
 from training import serving_code
 

@@ -1,9 +1,12 @@
 """`make run`'s lifecycle on a small dataset: synth checks, ETL, counts, the training
-pipeline on moto, and summary.json."""
+pipeline on moto, serving, the monitoring loop that retrains (shifted traffic -> monitor ->
+alarm -> rule -> handler -> v2 with the feedback), and summary.json. One run: the slowest
+test, so everything about the lifecycle is asserted here."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -12,10 +15,10 @@ from local.run import main
 pytestmark = pytest.mark.spark
 
 
-def test_local_run_writes_balanced_zone_counts(tmp_path, spark, capsys) -> None:
+def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> None:
     summary = main(["--rows", "2400", "--out", str(tmp_path / "run")])
     printed = capsys.readouterr().out
-    assert "[4/6] Glue job processed -> curated on local Spark: done" in printed
+    assert "[4/10] Glue job processed -> curated on local Spark: done" in printed
     assert "counts balance (in = valid + quarantined + duplicates): True" in printed
 
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -39,20 +42,60 @@ def test_local_run_writes_balanced_zone_counts(tmp_path, spark, capsys) -> None:
     assert zones["curated"]["curated_rows"] == 2400 + 600
     assert "avg_monthly_spend" in zones["curated"]["columns"]
 
-    [execution] = written["pipeline"]
-    assert execution["status"] == "Succeeded"
-    assert [s["name"] for s in execution["steps"]][-1] == "Register"
-    assert all(s["seconds"] >= 0 for s in execution["steps"])
-    [package] = written["model_packages"]
-    assert package["arn"] == execution["model_package_arn"] and package["version"] == 1
-    assert package["approval_status"] == "PendingManualApproval"
-    assert package["metrics"]["auc"] >= 0.75
+    first, retrain = written["pipeline"]
+    for execution in (first, retrain):
+        assert execution["status"] == "Succeeded"
+        assert [s["name"] for s in execution["steps"]][-1] == "Register"
+        assert all(s["seconds"] >= 0 for s in execution["steps"])
+    v1, v2 = written["model_packages"]
+    assert v1["arn"] == first["model_package_arn"] and v1["version"] == 1
+    assert v1["approval_status"] == "Approved"  # approved before it was served
+    assert v1["metrics"]["auc"] >= 0.75
     assert "model v1 (PendingManualApproval): auc" in printed
 
     endpoint = written["endpoint"]
-    assert endpoint["model_package_arn"] == package["arn"]  # approved, then served
+    assert endpoint["model_package_arn"] == v1["arn"]  # approved, then served
     assert endpoint["requests"] == 300
     assert endpoint["requests_ok"] == 270 and endpoint["requests_client_error"] == 30
     assert endpoint["requests_server_error"] == 0
     assert 0 < endpoint["p50_ms"] <= endpoint["p99_ms"]
     assert endpoint["capture_files"] >= 1 and endpoint["capture_records"] == 270
+
+    monitoring = written["monitoring"]
+    shifted = set(monitoring["shift"])
+    assert len(shifted) == 3
+    # Both windows of shifted traffic: exactly the shifted features, nothing else.
+    assert [set(w["features_drifted"]) for w in monitoring["windows"]] == [shifted, shifted]
+    assert set(monitoring["drifted_features"]) == shifted
+    for window in monitoring["windows"]:
+        assert window["requests_ok"] == window["ground_truth_labels"] == window["requests"]
+        assert window["model_quality"] is not None  # ground truth joined capture
+        assert window["feedback"].startswith("s3://local-raw/incoming/feedback/")
+    assert monitoring["report"].endswith("report.html")
+    assert (tmp_path / "run").resolve() in Path(monitoring["report"]).resolve().parents
+    assert Path(monitoring["report"]).is_file()
+    # One run alone is 1 of the 2 datapoints the alarm needs; the second run alarms.
+    assert [w["alarm_state"] for w in monitoring["windows"]] == ["OK", "ALARM"]
+    assert monitoring["alarm"]["state"] == "ALARM"
+    [rule] = monitoring["rule_matches"]
+    assert rule.startswith("RetrainAlarmRule")
+    assert monitoring["retrain"]["decision"] == "started"
+    assert monitoring["retrain"]["execution_arn"] == retrain["arn"]
+    assert monitoring["duplicate"] == {
+        "duplicate": True,
+        "decision": "started",
+        "new_executions": 0,
+    }
+    labelled = sum(w["ground_truth_labels"] for w in monitoring["windows"])
+    feedback = monitoring["feedback"]
+    assert feedback["rows"] == labelled and feedback["valid_rows"] == labelled
+    assert feedback["curated_rows"] == 2400 + 600 + labelled
+    assert monitoring["v2"]["arn"] == v2["arn"] == retrain["model_package_arn"]
+    assert monitoring["v2"]["version"] == 2
+    assert monitoring["v2"]["approval_status"] == "PendingManualApproval"
+    holdout = monitoring["holdout_metrics"]
+    assert holdout["v2"]["auc"] > holdout["v1"]["auc"]
+    assert "handler decision: started" in printed
+    assert "[local stand-in: CloudWatch alarm evaluation] mlops-dev-churn-drift: OK -> ALARM" in (
+        printed
+    )

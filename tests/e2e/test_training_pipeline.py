@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from config.schema import load_schema
+from local.lake.synthetic import generate_clean
 from local.moto_platform import CURATED_BUCKET, LocalPlatform
+from local.pipeline.training_run import TrainingRun, approve_latest, run_training_pipeline
 from local.s3_sync import split_uri, upload_dir
-from local.synthetic import generate_clean
-from local.training_run import TrainingRun, approve_latest, run_training_pipeline
 
 ROWS = 3000
 

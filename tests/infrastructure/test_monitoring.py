@@ -421,7 +421,7 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
     from moto import mock_aws
 
     from local.monitoring.alarms import evaluate_in_cloudwatch
-    from tests.integration.test_retrain_trigger import _context, _load_handler
+    from local.monitoring.retrain_function import lambda_context, load_handler
 
     env = _one(dev, "AWS::Lambda::Function")["Environment"]["Variables"]
     for name, value in env.items():
@@ -473,10 +473,14 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
             RoleArn="arn:aws:iam::123456789012:role/pipeline",
             PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
         )
-        handler = _load_handler()
+        handler = load_handler()
         handler._runtime.cache_clear()
-        first = handler.handler(transition.event, _context())
-        again = handler.handler(transition.event, _context())
+        first = handler.handler(
+            transition.event, lambda_context(region="us-east-1", account="123456789012")
+        )
+        again = handler.handler(
+            transition.event, lambda_context(region="us-east-1", account="123456789012")
+        )
         assert first["decision"] == "started" and again.get("duplicate") is True
         executions = sagemaker.list_pipeline_executions(PipelineName=env["PIPELINE_NAME"])
         assert len(executions["PipelineExecutionSummaries"]) == 1

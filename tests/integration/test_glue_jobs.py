@@ -10,8 +10,8 @@ import pytest
 
 from config.schema import DATASETS_DIR, load_schema
 from glue.validate import RowsLostError
-from local.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
-from local.synthetic import DirtyRows, generate_clean, write_raw
+from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
+from local.lake.synthetic import DirtyRows, generate_clean, write_raw
 
 pytestmark = pytest.mark.spark
 

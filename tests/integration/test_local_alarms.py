@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import boto3
 import pytest
@@ -20,9 +19,9 @@ from local.monitoring.alarms import (
     evaluate_in_cloudwatch,
     fetch_datapoints,
 )
+from local.monitoring.retrain_function import LAMBDA_DIR
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
-LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "retrain_trigger"
 ENDPOINT = "customer-churn-endpoint-dev"
 NOW = datetime(2026, 12, 1, 21, 30, tzinfo=UTC)
 DRIFT = AlarmDefinition(

@@ -129,7 +129,7 @@ def test_python_derivations_match_the_glue_job(spark) -> None:
 
 
 def test_regression_dataset_trains_through_the_same_code(tmp_path) -> None:
-    from local.synthetic import generate_clean
+    from local.lake.synthetic import generate_clean
     from training import preprocess, train
 
     schema = load_schema("house_prices")

@@ -29,9 +29,9 @@ from config.layout import (
 )
 from config.schema import DATASETS_DIR, load_schema
 from features.profile import constraints, statistics
-from local.capture_traffic import captured_rows, ground_truth_line
+from local.lake.synthetic import generate_clean
+from local.monitoring.capture_traffic import captured_rows, ground_truth_line
 from local.moto_platform import ARTIFACTS_BUCKET, local_platform
-from local.synthetic import generate_clean
 from stacks.constructs.code_bundle import training_members, write_archive
 from tests.unit.monitoring.conftest import SHIFT, START, raw_frame
 

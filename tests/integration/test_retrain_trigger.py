@@ -5,18 +5,16 @@ behind (executions, idempotency records, cooldown lock)."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 import boto3
 import pytest
 from moto import mock_aws
 
-LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "retrain_trigger"
+from local.monitoring.retrain_function import LAMBDA_DIR, lambda_context, load_handler
+
 PIPELINE = "customer-churn-training-dev"
 TABLE = "retrain-idempotency"
 PREFIX = "mlops-dev-churn-"
@@ -82,28 +80,11 @@ def _event(**changes: object) -> dict:
 
 
 def _load_handler() -> ModuleType:
-    """handler.py by path, its folder on sys.path: what the Lambda runtime does."""
-    if str(LAMBDA_DIR) not in sys.path:
-        sys.path.insert(0, str(LAMBDA_DIR))
-    spec = importlib.util.spec_from_file_location(
-        "retrain_trigger_handler", LAMBDA_DIR / "handler.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # as an import would (dataclasses look it up)
-    spec.loader.exec_module(module)
-    return module
+    return load_handler(LAMBDA_DIR)
 
 
 def _context() -> SimpleNamespace:
-    return SimpleNamespace(
-        function_name="retrain-trigger",
-        function_version="$LATEST",
-        memory_limit_in_mb=256,
-        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:retrain-trigger",
-        aws_request_id="req-1",
-        get_remaining_time_in_millis=lambda: 30_000,
-    )
+    return lambda_context(region=REGION, account="123456789012")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from local.image.data_capture import CaptureConfig, CaptureWriter, capture_record
+from local.serving.image.data_capture import CaptureConfig, CaptureWriter, capture_record
 
 
 class _FlakyS3:

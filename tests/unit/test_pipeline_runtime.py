@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from local.pipeline_runtime import LocalPipeline, PipelineError, navigate
+from local.pipeline.pipeline_runtime import LocalPipeline, PipelineError, navigate
 
 
 class _SageMaker:

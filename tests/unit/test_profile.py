@@ -7,7 +7,7 @@ import pytest
 
 from config.schema import load_schema
 from features.profile import HISTOGRAM_BUCKETS, constraints, statistics
-from local.synthetic import generate_clean
+from local.lake.synthetic import generate_clean
 from training.preprocess import raw_feature_frame
 
 

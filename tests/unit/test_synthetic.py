@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from config.schema import load_schema
-from local.synthetic import DirtyRows, generate_clean, write_raw
+from local.lake.synthetic import DirtyRows, generate_clean, write_raw
 
 CHURN = load_schema("churn")
 

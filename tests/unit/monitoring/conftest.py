@@ -10,8 +10,8 @@ import pytest
 
 from config.schema import DatasetSchema, load_schema
 from features.profile import constraints, statistics
-from local.capture_traffic import CapturedRow, captured_rows
-from local.synthetic import generate_clean, raw_records
+from local.lake.synthetic import generate_clean, raw_records
+from local.monitoring.capture_traffic import CapturedRow, captured_rows
 from monitoring.baseline import Baseline, parse_baseline
 
 START = datetime(2026, 3, 1, tzinfo=UTC)

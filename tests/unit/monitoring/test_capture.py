@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import UTC, datetime
 
-from local.image.data_capture import capture_record
+from local.serving.image.data_capture import capture_record
 from monitoring.analyzer import WindowAnalyzer
 from monitoring.capture import CaptureChunk, parse_lines, parse_record
 

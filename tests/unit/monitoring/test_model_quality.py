@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from local.capture_traffic import captured_rows, ground_truth_line
-from local.synthetic import generate_clean
+from local.lake.synthetic import generate_clean
+from local.monitoring.capture_traffic import captured_rows, ground_truth_line
 from monitoring.analyzer import WindowAnalyzer
 from monitoring.ground_truth import read_labels
 from monitoring.model_quality import evaluate

@@ -10,7 +10,7 @@ from typing import Any
 
 from local.cdk_assembly import load_pipeline_template
 from local.moto_platform import LocalPlatform, local_platform
-from local.pipeline_runtime import Execution, LocalPipeline, StepRecord
+from local.pipeline.pipeline_runtime import Execution, LocalPipeline, StepRecord
 
 
 @dataclass

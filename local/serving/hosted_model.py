@@ -19,8 +19,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from local.image_process import remap
 from local.s3_sync import split_uri
+from local.serving.image_process import remap
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ The definition is the one CloudFormation deploys (see ``local.cdk_assembly``). T
 interpreter does what the Pipelines service does with it: resolves parameters,
 ``Get`` references to execution variables and step properties, ``Std:Join`` and
 ``Std:JsonGet`` over property files; orders steps by their data and explicit
-dependencies; runs processing and training steps as jobs (``local.sagemaker_jobs``)
+dependencies; runs processing and training steps as jobs (``local.pipeline.sagemaker_jobs``)
 against S3 on moto; evaluates conditions; registers model packages through the
 SageMaker API on moto; and stops at a Fail step with its message.
 
@@ -23,8 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.pipeline.sagemaker_jobs import (
+    JobFailedError,
+    JobRun,
+    run_processing_job,
+    run_training_job,
+)
 from local.s3_sync import split_uri
-from local.sagemaker_jobs import JobFailedError, JobRun, run_processing_job, run_training_job
 
 STEP_REFERENCE = re.compile(r'"Get":\s*"Steps\.([A-Za-z0-9_-]+)')
 PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\['([^']*)'\]|\[(\d+)\]")
@@ -153,16 +158,30 @@ class LocalPipeline:
 
     # ---- execution -------------------------------------------------------------------
 
-    def execute(self, parameters: Mapping[str, Any] | None = None) -> Execution:
-        """Run one execution to its end; returns its record (status, steps, package)."""
+    def execute(
+        self, parameters: Mapping[str, Any] | None = None, *, execution_arn: str | None = None
+    ) -> Execution:
+        """Run one execution to its end; returns its record (status, steps, package).
+
+        With ``execution_arn``, run an execution someone else started (e.g. the retrain
+        trigger) with the parameters it was started with, instead of starting one.
+        """
         overrides = dict(parameters or {})
+        if execution_arn is not None:
+            started = self.sagemaker.list_pipeline_parameters_for_execution(
+                PipelineExecutionArn=execution_arn
+            ).get("PipelineParameters", [])
+            overrides = {**{p["Name"]: p["Value"] for p in started}, **overrides}
         unknown = set(overrides) - {p["Name"] for p in self.definition.get("Parameters", [])}
         if unknown:
             raise PipelineError(f"unknown pipeline parameters {sorted(unknown)}")
-        arn = self.sagemaker.start_pipeline_execution(
-            PipelineName=self.name,
-            PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in overrides.items()],
-        )["PipelineExecutionArn"]
+        arn = (
+            execution_arn
+            or self.sagemaker.start_pipeline_execution(
+                PipelineName=self.name,
+                PipelineParameters=[{"Name": k, "Value": str(v)} for k, v in overrides.items()],
+            )["PipelineExecutionArn"]
+        )
         execution = Execution(arn=arn, id=arn.rsplit("/", 1)[-1])
         state = _State(self, execution, self._parameters(overrides))
         top_level = [_Step(s) for s in self.definition["Steps"]]

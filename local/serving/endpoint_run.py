@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import cycle
 from pathlib import Path
 from typing import Any
 
 from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from config.schema import DatasetSchema, FeatureType
-from local.hosted_model import stage_model_package
-from local.image.data_capture import CaptureConfig
-from local.load_client import Request, send_all, summarize
+from local.lake.synthetic import generate_clean
 from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
-from local.serving import start_endpoint
-from local.synthetic import generate_clean
+from local.serving.hosted_model import stage_model_package
+from local.serving.image.data_capture import CaptureConfig
+from local.serving.load_client import Request, send_all, summarize
+from local.serving.serving import RunningEndpoint, start_endpoint
 from training.preprocess import raw_feature_frame
 
 CSV, JSON = "text/csv", "application/json"
@@ -79,6 +81,25 @@ def request_mix(schema: DatasetSchema, count: int, seed: int = 3) -> list[Reques
     return requests
 
 
+@contextmanager
+def hosted_endpoint(
+    platform: LocalPlatform, arn: str, work_dir: Path, *, endpoint_name: str, workers: int = 2
+) -> Iterator[RunningEndpoint]:
+    """Model package ``arn`` staged and served as the endpoint does, capturing every
+    request into the artifacts bucket (moto) under ``endpoint_name``."""
+    staged = stage_model_package(platform.sagemaker, platform.s3, arn, work_dir / "container")
+    capture = CaptureConfig(
+        bucket=ARTIFACTS_BUCKET,
+        prefix=DATA_CAPTURE_PREFIX,
+        endpoint=endpoint_name,
+        variant=VARIANT_NAME,
+        sampling_percentage=100,
+    )
+    env = {**platform.env, **capture.to_env()}
+    with start_endpoint(staged, env, workers=workers, log=work_dir / "endpoint.log") as endpoint:
+        yield endpoint
+
+
 def serve_and_probe(
     platform: LocalPlatform,
     schema: DatasetSchema,
@@ -90,16 +111,9 @@ def serve_and_probe(
 ) -> dict[str, Any]:
     """Host the latest approved version, call it, and return the ``endpoint`` summary."""
     arn = latest_approved(platform)
-    staged = stage_model_package(platform.sagemaker, platform.s3, arn, work_dir / "container")
-    capture = CaptureConfig(
-        bucket=ARTIFACTS_BUCKET,
-        prefix=DATA_CAPTURE_PREFIX,
-        endpoint=endpoint_name,
-        variant=VARIANT_NAME,
-        sampling_percentage=100,
-    )
-    env = {**platform.env, **capture.to_env()}
-    with start_endpoint(staged, env, workers=workers, log=work_dir / "endpoint.log") as endpoint:
+    with hosted_endpoint(
+        platform, arn, work_dir, endpoint_name=endpoint_name, workers=workers
+    ) as endpoint:
         responses = send_all(endpoint.host, endpoint.port, request_mix(schema, requests))
     listing = platform.s3.list_objects_v2(
         Bucket=ARTIFACTS_BUCKET, Prefix=f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"

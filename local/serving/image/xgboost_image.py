@@ -3,7 +3,7 @@
 Runs under the image's own Python stack (``.venv-xgboost``, from
 ``requirements-xgboost-image.txt``: sagemaker-containers 2.8.6 with Flask, gunicorn and
 gevent), never the project's environment, and is started by path, so only this folder
-(``local/image``) is importable besides the installed packages and the user code.
+(``local/serving/image``) is importable besides the installed packages and the user code.
 sagemaker-containers does the work; this module wires it the way the image does, as
 read in the image's source (aws/sagemaker-xgboost-container, ``training.py`` and
 ``serving.py``):

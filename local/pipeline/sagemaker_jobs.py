@@ -7,7 +7,7 @@ after it exits 0, exactly as the service does. The entry point runs in a subproc
 * processing: the job's ``ContainerEntrypoint`` + ``ContainerArguments``, with every
   ``/opt/ml/`` path moved under the job's folder;
 * training: the XGBoost image's ``train`` command under the image's own Python stack
-  (``local/image_process.py``): sagemaker-containers reads ``input/config/*.json``,
+  (``local/serving/image_process.py``): sagemaker-containers reads ``input/config/*.json``,
   downloads and installs ``sagemaker_submit_directory``, sets the ``SM_*`` environment and
   runs ``sagemaker_program`` with the hyperparameters as arguments.
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.image_process import container_env, image_command
 from local.s3_sync import download_prefix, split_uri, upload_dir
+from local.serving.image_process import container_env, image_command
 
 CONTAINER_ROOT = "/opt/ml/"
 LOG_TAIL_LINES = 20

@@ -1,6 +1,6 @@
 """Start and stop the local endpoint: the XGBoost image's serving stack on loopback.
 
-``local/image/xgboost_image.py serve`` runs under the image's Python stack: sagemaker-
+``local/serving/image/xgboost_image.py serve`` runs under the image's Python stack: sagemaker-
 containers installs and imports the staged model's code, then gunicorn (gevent
 workers, as in the image) serves it behind the service front (6 MB limit, capture).
 """
@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from local.hosted_model import StagedModel
-from local.image_process import container_env, image_command
+from local.serving.hosted_model import StagedModel
+from local.serving.image_process import container_env, image_command
 
 
 @dataclass(frozen=True)

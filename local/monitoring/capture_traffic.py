@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from config.schema import DatasetSchema, ProblemType
-from local.image.data_capture import capture_record
-from local.synthetic import raw_records
+from local.lake.synthetic import raw_records
+from local.serving.image.data_capture import capture_record
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Start a process "inside" the SageMaker XGBoost image, on this machine.
 
 The image's Python stack is the ``.venv-xgboost`` environment (``make install`` builds it
-from ``requirements-xgboost-image.txt``); its entry points are ``local/image/``, started by
+from ``requirements-xgboost-image.txt``); its entry points are ``local/serving/image/``, started by
 path so that nothing of this checkout is importable in the container but what the job
 downloads. Each container gets its own ``/opt/ml`` (``SAGEMAKER_BASE_DIR``) and its own
 folder for what sagemaker-containers ``pip install``s from the user code (``PIP_TARGET``,
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_PYTHON = REPO_ROOT / ".venv-xgboost" / "bin" / "python"
-IMAGE_ENTRY = REPO_ROOT / "local" / "image" / "xgboost_image.py"
+IMAGE_ENTRY = Path(__file__).resolve().parent / "image" / "xgboost_image.py"
 # What the project's own environment must not pass into the image's processes.
 NOT_INHERITED = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP")
 

@@ -1,0 +1,45 @@
+"""The retrain trigger Lambda, invoked in this process as the Lambda runtime would
+(LOCAL stand-in for EventBridge's delivery to the function, which moto does not do).
+
+``lambda`` is a Python keyword, so the handler is loaded by path with its folder on
+``sys.path``, as the runtime loads it; the context carries what Powertools reads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "retrain_trigger"
+LABEL = "[local stand-in: EventBridge -> Lambda delivery]"
+
+
+def load_handler(directory: Path = LAMBDA_DIR) -> ModuleType:
+    """handler.py by path, its folder on sys.path: what the Lambda runtime does. A fresh
+    module each call, so its cached clients and settings come from the current env."""
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+    path = directory / "handler.py"
+    spec = importlib.util.spec_from_file_location("retrain_trigger_handler", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as an import would (dataclasses look it up)
+    spec.loader.exec_module(module)
+    return module
+
+
+def lambda_context(
+    *, region: str, account: str, function_name: str = "retrain-trigger", request_id: str = "req-1"
+) -> SimpleNamespace:
+    """The fields of a Lambda context object that Powertools reads."""
+    return SimpleNamespace(
+        function_name=function_name,
+        function_version="$LATEST",
+        memory_limit_in_mb=256,
+        invoked_function_arn=f"arn:aws:lambda:{region}:{account}:function:{function_name}",
+        aws_request_id=request_id,
+        get_remaining_time_in_millis=lambda: 30_000,
+    )

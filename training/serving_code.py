@@ -19,6 +19,15 @@ PACKAGES = ("features", "config")
 SHIPPED_SUFFIXES = (".py", ".json")
 
 
+def package_files(root: Path, package: str) -> list[Path]:
+    """The files of ``root/package`` that ship (source bundle, model code): sorted."""
+    return [
+        path
+        for path in sorted((root / package).rglob("*"))
+        if path.is_file() and path.suffix in SHIPPED_SUFFIXES and "__pycache__" not in path.parts
+    ]
+
+
 def write_serving_code(model_dir: Path, source_root: Path) -> Path:
     """Copy ``inference/inference.py`` and its packages from ``source_root`` (the
     repository, or the unpacked source bundle) into ``model_dir/code``."""
@@ -27,13 +36,8 @@ def write_serving_code(model_dir: Path, source_root: Path) -> Path:
     code.mkdir(parents=True)
     shutil.copyfile(source_root / "inference" / PROGRAM, code / PROGRAM)
     for package in PACKAGES:
-        for path in sorted((source_root / package).rglob("*")):
-            if (
-                path.is_file()
-                and path.suffix in SHIPPED_SUFFIXES
-                and "__pycache__" not in path.parts
-            ):
-                target = code / path.relative_to(source_root)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
+        for path in package_files(source_root, package):
+            target = code / path.relative_to(source_root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
     return code

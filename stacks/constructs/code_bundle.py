@@ -22,19 +22,17 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from training.serving_code import package_files
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("training", "monitoring", "config", "features", "inference")
 # sagemaker_program: a module at the bundle's root (see the module docstring).
 TRAINING_PROGRAM = "train.py"
-SHIPPED_SUFFIXES = (".py", ".json")
 
 
 def _package_files(package: str) -> list[tuple[Path, str]]:
-    root = REPO_ROOT / package
     return [
-        (path, path.relative_to(REPO_ROOT).as_posix())
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and path.suffix in SHIPPED_SUFFIXES and "__pycache__" not in path.parts
+        (path, path.relative_to(REPO_ROOT).as_posix()) for path in package_files(REPO_ROOT, package)
     ]
 
 

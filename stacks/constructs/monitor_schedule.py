@@ -29,7 +29,7 @@ from config.layout import (
 )
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.pipeline_definition import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
-from stacks.constructs.sagemaker_access import container_statements
+from stacks.constructs.sagemaker_access import container_statements, pass_role_to_sagemaker
 
 CREATE_PROCESSING_JOB = "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
 EXECUTION_ID = "<aws.scheduler.execution-id>"
@@ -203,12 +203,7 @@ class MonitorSchedule(Construct):
                     actions=["sagemaker:CreateProcessingJob"],
                     resources=[job_arns],
                 ),
-                iam.PolicyStatement(
-                    sid="PassJobRole",
-                    actions=["iam:PassRole"],
-                    resources=[self.job_role.role_arn],
-                    conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-                ),
+                pass_role_to_sagemaker(self.job_role),
                 iam.PolicyStatement(
                     sid="DeadLetters",
                     actions=["sqs:SendMessage"],

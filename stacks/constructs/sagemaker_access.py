@@ -41,3 +41,13 @@ def container_statements(
             resources=["*"],  # GetAuthorizationToken supports no resource ARN
         ),
     ]
+
+
+def pass_role_to_sagemaker(role: iam.IRole) -> iam.PolicyStatement:
+    """Pass ``role`` to SageMaker jobs, and to nothing else."""
+    return iam.PolicyStatement(
+        sid="PassJobRole",
+        actions=["iam:PassRole"],
+        resources=[role.role_arn],
+        conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    )

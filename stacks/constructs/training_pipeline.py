@@ -26,7 +26,7 @@ from stacks.constructs.pipeline_definition import (
     SubVariable,
     build_definition,
 )
-from stacks.constructs.sagemaker_access import container_statements
+from stacks.constructs.sagemaker_access import container_statements, pass_role_to_sagemaker
 
 # Where synth writes the bundles before CDK stages them as assets; one folder per checkout.
 BUNDLE_DIR = (
@@ -252,12 +252,7 @@ class TrainingPipeline(Construct):
                 actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
                 resources=[group_arn, self._package_arns()],
             ),
-            iam.PolicyStatement(
-                sid="PassJobRole",
-                actions=["iam:PassRole"],
-                resources=[self.job_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            ),
+            pass_role_to_sagemaker(self.job_role),
             iam.PolicyStatement(
                 sid="ReadPropertyFiles",
                 actions=["s3:GetObject"],

@@ -194,7 +194,7 @@ def _monitor_job_line(instance: str, p: dict[str, Any], started_by: str) -> Line
     rate = _price(p["sagemaker_processing_per_hour"], instance, "processing")
     hours = p["assumptions"]["monitor_job_hours"]
     return Line(
-        f"monitor job (started by {started_by})",
+        f"monitor job ({started_by})",
         f"1 x {instance} x {hours} h (assumed) x ${rate}/h",
         hours * rate,
     )
@@ -213,7 +213,8 @@ def _launcher_line(
     )
     return Line(
         f"schedule {logical_id} (Lambda)",
-        f"{runs:.0f} runs x {memory_gb * 1024:.0f} MB x {seconds} s (assumed) + requests",
+        f"{runs:.0f} runs x {memory_gb * 1024:.0f} MB x {seconds} s (assumed) + requests"
+        f" = ${runs * per_run:.4f}",
         runs * per_run,
     )
 
@@ -406,7 +407,7 @@ def report(costs: list[StageCost], prices: dict[str, Any]) -> str:
     out.append("\nSummary ($)      idle/month   per retrain   per ETL run   per monitor run")
     out.extend(
         f"  {c.stage:<14} {StageCost.total(c.idle):>11,.2f} {StageCost.total(c.retrain):>13,.2f}"
-        f" {StageCost.total(c.etl_run):>13,.2f} {StageCost.total(c.monitor_run):>17,.3f}"
+        f" {StageCost.total(c.etl_run):>13,.2f} {StageCost.total(c.monitor_run):>17,.2f}"
         for c in costs
     )
     return "\n".join(out)

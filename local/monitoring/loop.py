@@ -221,9 +221,11 @@ class MonitoringLoop:
         }
         log = self.work_dir / "monitor-launcher.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        with environment(env), log.open("a") as out, contextlib.redirect_stdout(out):
-            if state.launcher is None:
+        if state.launcher is None:
+            # Powertools' Logger binds stdout at import: bind it to nothing that closes.
+            with environment(env), contextlib.redirect_stdout(io.StringIO()):
                 state.launcher = load_handler(LAUNCHER_DIR)
+        with environment(env), log.open("a") as out, contextlib.redirect_stdout(out):
             # What Scheduler puts into the schedule's input (its context attributes).
             event = {
                 "scheduled_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -236,6 +238,8 @@ class MonitoringLoop:
                 event,
                 lambda_context(region=REGION, account=ACCOUNT, function_name="monitor-launcher"),
             )
+            # The decision and why, next to the metric the handler printed (EMF).
+            print(json.dumps({k: v for k, v in decided.items() if k != "request"}))
         if decided["decision"] != "started":
             raise RuntimeError(f"the monitor launcher started no job: {decided['reason']}")
         request: dict[str, Any] = decided["request"]

@@ -1,8 +1,10 @@
 """processed -> curated: one row per id (the latest event) with the derived features.
 
 Derived features come from the schema's ``derived_features`` list, so a dataset adds or
-changes them in its JSON file. The curated zone is rebuilt whole on each run: it is a
-small, model-ready snapshot, and rebuilding keeps it correct when late data arrives.
+changes them in its JSON file, and are computed by ``features.transform.derive``: the
+same function the model's transformation calls at training and serving time. The
+curated zone is rebuilt whole on each run: it is a small, model-ready snapshot, and
+rebuilding keeps it correct when late data arrives.
 """
 
 from __future__ import annotations
@@ -10,10 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
-from config.schema import DatasetSchema, DerivedFeature, DerivedOp
+from config.schema import KIND_INT, DatasetSchema
+from features.transform import derive
+
+_DERIVED = "_derived"
 
 
 @dataclass
@@ -32,20 +40,35 @@ class CuratedCounts:
         }
 
 
-def derived_column(feature: DerivedFeature) -> Column:
-    """The Spark expression of one derived feature; null wherever it is undefined."""
-    first = F.col(feature.inputs[0]).cast("double")
-    if feature.op is DerivedOp.RATIO:
-        denominator = F.col(feature.inputs[1]).cast("double")
-        return F.when(denominator != 0, first / denominator).cast("double")
-    if feature.op is DerivedOp.LOG1P:
-        return F.when(first >= 0, F.log1p(first)).cast("double")
-    # BUCKET: how many boundaries the value has reached (0..len(boundaries)).
-    reached = sum(
-        (F.when(first >= F.lit(bound), 1).otherwise(0) for bound in feature.boundaries),
-        F.lit(0),
+def derived_struct(schema: DatasetSchema) -> Column:
+    """All derived features as one struct, computed by ``features.transform.derive`` (the
+    code the model's transformation runs) in the Python workers on Arrow batches.
+
+    Only the derived features' inputs travel to Python and back comes one struct, so
+    the generated JVM code does not grow with the number of features.
+    """
+    specs = schema.derived_features
+    inputs = sorted({name for spec in specs for name in spec.inputs})
+    result = StructType(
+        [
+            StructField(s.name, IntegerType() if s.kind == KIND_INT else DoubleType())
+            for s in specs
+        ]
     )
-    return F.when(first.isNotNull(), reached).cast("int")
+
+    def compute(frame: pd.DataFrame) -> pd.DataFrame:
+        columns = {name: frame[name].to_numpy(dtype="float64", na_value=np.nan) for name in inputs}
+        out = {}
+        for spec in specs:
+            # NaN is "undefined" to derive; Spark turns it into null on the way back.
+            values = derive(spec, columns)
+            out[spec.name] = (
+                pd.Series(values).astype("Int32") if spec.kind == KIND_INT else values
+            )
+        return pd.DataFrame(out)
+
+    udf = F.pandas_udf(compute, result)  # type: ignore[call-overload]
+    return udf(F.struct(*[F.col(name).cast("double").alias(name) for name in inputs]))
 
 
 def curate(processed: DataFrame, schema: DatasetSchema) -> DataFrame:
@@ -54,10 +77,12 @@ def curate(processed: DataFrame, schema: DatasetSchema) -> DataFrame:
         F.col(schema.event_time_column).desc(), F.col("etl_run_id").desc()
     )
     latest = processed.withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1)
-    derived = {d.name: derived_column(d) for d in schema.derived_features}
+    derived = {d.name for d in schema.derived_features}
+    if derived:
+        latest = latest.withColumn(_DERIVED, derived_struct(schema))
     return latest.select(
         *[
-            derived[name].alias(name) if name in derived else F.col(name)
+            F.col(f"{_DERIVED}.{name}").alias(name) if name in derived else F.col(name)
             for name, _ in schema.curated_columns()
         ]
     )
@@ -67,17 +92,11 @@ def processed_to_curated(
     spark: SparkSession, schema: DatasetSchema, *, processed_path: str, curated_path: str
 ) -> CuratedCounts:
     """Rebuild the curated zone from the whole processed zone; return the counts."""
-    processed = spark.read.parquet(processed_path).persist()
-    try:
-        input_rows = processed.count()
-        curated = curate(processed, schema).persist()
-        try:
-            curated_rows = curated.count()
-            curated.write.mode("overwrite").parquet(curated_path)
-        finally:
-            curated.unpersist()
-    finally:
-        processed.unpersist()
+    processed = spark.read.parquet(processed_path)
+    input_rows = processed.count()  # Parquet footers: no pass over the data
+    curate(processed, schema).write.mode("overwrite").parquet(curated_path)
+    # Counted from what was written (footers again), not from a cached copy of it.
+    curated_rows = spark.read.parquet(curated_path).count()
     return CuratedCounts(
         input_rows=input_rows,
         superseded_rows=input_rows - curated_rows,

@@ -13,7 +13,9 @@ import argparse
 import json
 import logging
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -38,6 +40,14 @@ def local_spark(app_name: str = "mlops-local", cores: str = "*") -> SparkSession
     """A local Spark session configured like the Glue 5.0 jobs expect."""
     # The JVM picks its address before any setting is read: keep it on loopback.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers (the validating pass runs in them) import the project's packages,
+    # as Glue's workers do from --extra-py-files; they inherit this at session start.
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH", "")
+    if root not in path.split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, path) if p)
+    # ... and run this interpreter (with numpy and pyarrow), not whatever "python3" is.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(f"local[{cores}]")
         .appName(app_name)
@@ -67,7 +77,14 @@ def read_schema(spark: SparkSession, uri: str) -> DatasetSchema:
 class GlueJob:
     """The job lifecycle: arguments, Spark session, bookmarks. Use as a context manager."""
 
-    def __init__(self, argv: Sequence[str], names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        names: Sequence[str],
+        optional: Mapping[str, str] | None = None,
+    ) -> None:
+        """``names`` are required job arguments; ``optional`` maps others to their defaults."""
+        optional = dict(optional or {})
         self._glue_context: Any = None
         self._job: Any = None
         self.run_id = _run_id(argv)
@@ -76,12 +93,15 @@ class GlueJob:
             from awsglue.job import Job
             from awsglue.utils import getResolvedOptions
         except ImportError:
-            self.args = _parse_local_args(argv, names)
+            self.args = {**optional, **_parse_local_args(argv, names, optional)}
             self.spark = local_spark(self.args.get("JOB_NAME") or "mlops-local")
             return
         from pyspark.context import SparkContext
 
-        self.args = getResolvedOptions(list(argv), ["JOB_NAME", *names])
+        # getResolvedOptions fails on a name it is given but argv lacks: ask only for the
+        # optional ones present.
+        given = [name for name in optional if f"--{name}" in argv]
+        self.args = {**optional, **getResolvedOptions(list(argv), ["JOB_NAME", *names, *given])}
         self._glue_context = GlueContext(SparkContext.getOrCreate())
         self.spark = self._glue_context.spark_session
         for key, value in SESSION_CONF.items():
@@ -93,28 +113,40 @@ class GlueJob:
         """Publish the run's counts as CloudWatch metrics (see ``publish_counts``)."""
         return publish_counts(job_name, counts, metrics_client(self._glue_context is not None))
 
-    def new_files(self, path: str, fmt: str) -> list[str] | None:
+    def new_files(self, path: str) -> list[str] | None:
         """Input files the job bookmark has not seen yet; ``None`` means "read all of ``path``".
 
-        Bookmarks only track Glue DynamicFrame sources, so on Glue a bookmarked source
-        lists the new files and the strict Spark reader (the same one used locally)
-        parses exactly those.
+        Bookmarks only track Glue DynamicFrame sources, so on Glue bookmarked sources
+        list the new files and the job's own reader (the same one used locally) parses
+        exactly those. A source parses what it lists, so there is one per reader format,
+        each excluding the other's files (S3 glob patterns).
         """
         if self._glue_context is None:
             return None
-        frame = self._glue_context.create_dynamic_frame.from_options(
-            connection_type="s3",
-            connection_options={"paths": [path], "recurse": True},
-            format="json" if fmt == "jsonl" else "csv",
-            format_options={"attachFilename": "etl_source_file", "withHeader": fmt == "csv"},
-            transformation_ctx="raw_source_files",
+        found: set[str] = set()
+        sources = (
+            ("csv", ["**.json", "**.jsonl"], {"withHeader": True}, "raw_source_files"),
+            ("json", ["**.csv"], {}, "raw_json_source_files"),
         )
-        found = frame.toDF()
-        if "etl_source_file" not in found.columns:  # nothing new: the frame has no columns
-            return []
-        return sorted(
-            row.etl_source_file for row in found.select("etl_source_file").distinct().collect()
-        )
+        for fmt, exclusions, options, context in sources:
+            frame = self._glue_context.create_dynamic_frame.from_options(
+                connection_type="s3",
+                connection_options={
+                    "paths": [path],
+                    "recurse": True,
+                    "exclusions": json.dumps(exclusions),
+                },
+                format=fmt,
+                format_options={"attachFilename": "etl_source_file", **options},
+                transformation_ctx=context,
+            )
+            rows = frame.toDF()
+            if "etl_source_file" in rows.columns:  # nothing new: the frame has no columns
+                found.update(
+                    row.etl_source_file
+                    for row in rows.select("etl_source_file").distinct().collect()
+                )
+        return sorted(found)
 
     def __enter__(self) -> GlueJob:
         return self
@@ -138,11 +170,15 @@ def _run_id(argv: Sequence[str]) -> str:
     return "local-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def _parse_local_args(argv: Sequence[str], names: Sequence[str]) -> dict[str, str]:
+def _parse_local_args(
+    argv: Sequence[str], names: Sequence[str], optional: Mapping[str, str]
+) -> dict[str, str]:
     parser = argparse.ArgumentParser(description="Run a Glue job script on local Spark.")
     parser.add_argument("--JOB_NAME", default="")
     for name in names:
         parser.add_argument(f"--{name}", required=True)
+    for name in optional:
+        parser.add_argument(f"--{name}")
     return {k: v for k, v in vars(parser.parse_args(list(argv)[1:])).items() if v is not None}
 
 

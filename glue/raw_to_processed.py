@@ -2,8 +2,9 @@
 
 Arguments (Glue job parameters, or ``--name value`` locally):
   --schema_uri       dataset schema JSON (s3:// or a local path)
-  --input_path       raw files (CSV with header, or JSON lines)
-  --input_format     csv | jsonl
+  --input_path       raw files: CSV with a header (.csv) or JSON lines (.jsonl, .json)
+  --input_format     optional: auto (default: each file's format from its extension),
+                     or csv | jsonl for every file
   --processed_path   Parquet output, partitioned by event_month
   --quarantine_path  rejected rows with their reason, partitioned by reason
 """
@@ -15,15 +16,16 @@ import sys
 from glue.job_runtime import GlueJob, log_counts, read_schema
 from glue.validate import ProcessedCounts, raw_to_processed
 
-ARGS = ("schema_uri", "input_path", "input_format", "processed_path", "quarantine_path")
+ARGS = ("schema_uri", "input_path", "processed_path", "quarantine_path")
+OPTIONAL_ARGS = {"input_format": "auto"}
 
 
 def main(argv: list[str] | None = None) -> ProcessedCounts:
     """Entry point Glue runs; returns the counts it also logs."""
-    with GlueJob(argv if argv is not None else sys.argv, ARGS) as job:
+    with GlueJob(argv if argv is not None else sys.argv, ARGS, OPTIONAL_ARGS) as job:
         args = job.args
         schema = read_schema(job.spark, args["schema_uri"])
-        paths = job.new_files(args["input_path"], args["input_format"])
+        paths = job.new_files(args["input_path"])
         if paths == []:
             counts = ProcessedCounts(0, 0, 0, 0)
         else:

@@ -1,50 +1,97 @@
 """raw -> processed: enforce the dataset schema, quarantine what fails, drop stale duplicates.
 
-Every raw row ends in exactly one place, so the counts always balance::
+Every raw record ends in exactly one place, and each place is counted on its own::
 
     input_rows = valid_rows + quarantined_rows + duplicates_dropped
 
-A rejected row keeps its raw values (as strings) and gets a reason (the first check it
-fails, in this order: malformed_record, missing_required, wrong_type, out_of_range,
-unknown_category) and the column that failed.
+``input_rows`` comes from the files' text (non-blank lines, less one header line per CSV
+file), the others from the rows the job writes and drops. A batch whose counts do not
+balance is refused before anything is written (``RowsLostError``).
+
+Values are judged by the value rules of ``features/values.py`` (the functions inference
+calls), run on Arrow batches in the Python workers (``glue/verdicts.py``); the lines are
+split into columns by header name (``glue/raw_files.py``). A rejected row keeps its raw
+values (as text) and its line, the reason (the first check it fails: malformed_record,
+missing_required, wrong_type, out_of_range, unknown_category; or missing_columns for
+every record of a file whose header lacks a required column), the column that failed
+and the rule's message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
-
-from config.schema import (
-    FALSE_TOKENS,
-    PARTITION_COLUMN,
-    TRUE_TOKENS,
-    DatasetSchema,
-    Feature,
-    FeatureType,
-    ProblemType,
+from pyspark.sql.types import (
+    BooleanType,
+    DataType,
+    DoubleType,
+    IntegerType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
 )
 
-CORRUPT = "_corrupt_record"
+from config.schema import (
+    KIND_BOOLEAN,
+    KIND_DOUBLE,
+    KIND_INT,
+    KIND_STRING,
+    KIND_TIMESTAMP,
+    PARTITION_COLUMN,
+    DatasetSchema,
+)
+from glue.raw_files import (
+    CSV,
+    JSONL,
+    MISSING_COLUMNS,
+    FilePlan,
+    file_format,
+    header_names,
+    parse_lines,
+    plan_file,
+    raw_text,
+)
+from glue.verdicts import judge
+
 REASON = "quarantine_reason"
 REASON_COLUMN = "quarantine_column"
+REASON_DETAIL = "quarantine_detail"
 RAW_RECORD = "raw_record"
-FORMATS = ("csv", "jsonl")
+SOURCE_FILE = "etl_source_file"
+RAW_PREFIX = "_raw_"  # schema names start with a letter, so these never collide
+_RANK = "_rank"
 
-
-class RowsLostError(RuntimeError):
-    """The raw files hold more (or fewer) records than the reader produced."""
+_SPARK_TYPES: dict[str, DataType] = {
+    KIND_STRING: StringType(),
+    KIND_DOUBLE: DoubleType(),
+    KIND_BOOLEAN: BooleanType(),
+    KIND_INT: IntegerType(),
+    KIND_TIMESTAMP: TimestampType(),
+}
+_ARROW_TYPES = {
+    KIND_STRING: pa.string(),
+    KIND_DOUBLE: pa.float64(),
+    KIND_BOOLEAN: pa.bool_(),
+    KIND_INT: pa.int32(),
+    # Spark reads Arrow timestamps as instants; the jobs' session time zone is UTC.
+    KIND_TIMESTAMP: pa.timestamp("us", tz="UTC"),
+}
 
 
 @dataclass
 class ProcessedCounts:
     """What raw -> processed did with its input; ``balanced`` is the no-loss invariant.
 
-    ``input_rows`` is counted from the files' text; the other counts from what the
-    parser, the checks and the dedup produced. They balance only if no row went missing.
+    Each count is taken on its own: ``input_rows`` from the files' text, ``valid_rows``
+    from the rows written, ``quarantined_rows`` from the rows rejected and
+    ``duplicates_dropped`` from the rows superseded by a newer event of the same id.
     """
 
     input_rows: int
@@ -53,6 +100,9 @@ class ProcessedCounts:
     duplicates_dropped: int
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     quarantined_by_column: dict[str, int] = field(default_factory=dict)
+    rejected_files: dict[str, str] = field(default_factory=dict)
+    extra_columns: dict[str, list[str]] = field(default_factory=dict)
+    skipped_files: list[str] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
@@ -66,178 +116,256 @@ class ProcessedCounts:
             "duplicates_dropped": self.duplicates_dropped,
             "quarantined_by_reason": self.quarantined_by_reason,
             "quarantined_by_column": self.quarantined_by_column,
+            "rejected_files": self.rejected_files,
+            "extra_columns": self.extra_columns,
+            "skipped_files": self.skipped_files,
             "balanced": self.balanced,
         }
 
 
-def read_raw(
-    spark: SparkSession, schema: DatasetSchema, paths: list[str], fmt: str = "csv"
+class RowsLostError(RuntimeError):
+    """The counts of a batch do not balance: nothing was written."""
+
+    def __init__(self, counts: ProcessedCounts) -> None:
+        super().__init__(
+            f"counts do not balance: the files hold {counts.input_rows} records but "
+            f"{counts.valid_rows} valid + {counts.quarantined_rows} quarantined + "
+            f"{counts.duplicates_dropped} duplicates were counted; nothing was written"
+        )
+        self.counts = counts
+
+
+def list_files(spark: SparkSession, paths: list[str]) -> list[str]:
+    """The files under ``paths`` (folders searched recursively), named as Spark names them."""
+    found: list[str] = spark.read.option("recursiveFileLookup", "true").text(paths).inputFiles()
+    return sorted(found)
+
+
+def first_line(spark: SparkSession, path: str) -> str | None:
+    """The first line of a file (None if it is empty), read through Hadoop's file system,
+    so S3 and local paths alike, without reading the rest of the file."""
+    jvm: Any = spark.sparkContext._jvm  # noqa: SLF001  (py4j gateway: the documented way in)
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(path))
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
+    stream = fs.open(hadoop_path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        line: str | None = reader.readLine()
+        return line
+    finally:
+        stream.close()
+
+
+def _json_keys(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """(file, key) pairs seen in JSON lines records (mapInArrow)."""
+    import json
+
+    for batch in batches:
+        pairs: set[tuple[str, str]] = set()
+        for line, name in zip(
+            batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True
+        ):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                pairs.update((name, key) for key in record)
+        files, keys = zip(*sorted(pairs), strict=True) if pairs else ((), ())
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(files, pa.string()), pa.array(keys, pa.string())], names=["file", "key"]
+        )
+
+
+def plan_files(
+    spark: SparkSession, schema: DatasetSchema, files: list[str], forced: str = "auto"
+) -> tuple[dict[str, FilePlan], list[str]]:
+    """Each file's plan (CSV: from its header line; JSON lines: from the keys its records
+    use), and the files skipped because their extension names no supported format."""
+    plans: dict[str, FilePlan] = {}
+    skipped: list[str] = []
+    json_files: list[str] = []
+    for path in files:
+        fmt = file_format(path, forced)
+        if fmt is None:
+            skipped.append(path)
+        elif fmt == CSV:
+            line = first_line(spark, path)
+            names = header_names(line) if line and line.strip() else []
+            plans[path] = plan_file(schema, path, CSV, names)
+        else:
+            json_files.append(path)
+    if json_files:
+        lines = spark.read.text(json_files).select("value", F.input_file_name().alias("file"))
+        keys: dict[str, list[str]] = {path: [] for path in json_files}
+        pairs = lines.mapInArrow(_json_keys, "file string, key string").distinct().collect()
+        for row in pairs:
+            keys.setdefault(row["file"], []).append(row["key"])
+        for path in json_files:
+            plans[path] = plan_file(schema, path, JSONL, sorted(keys[path]))
+    return plans, skipped
+
+
+def _annotated_fields(schema: DatasetSchema) -> list[tuple[str, str]]:
+    """(name, kind) of the columns the validating pass yields: the source file, typed
+    values, the verdict, the raw text of rejected rows."""
+    kinds = dict(schema.processed_columns())
+    return [
+        (SOURCE_FILE, KIND_STRING),
+        *((name, kinds[name]) for name in schema.raw_columns),
+        (REASON, KIND_STRING),
+        (REASON_COLUMN, KIND_STRING),
+        (REASON_DETAIL, KIND_STRING),
+        *((RAW_PREFIX + name, KIND_STRING) for name in schema.raw_columns),
+        (RAW_RECORD, KIND_STRING),
+    ]
+
+
+def annotated_schema(schema: DatasetSchema) -> StructType:
+    """The validating pass's output as Spark declares it."""
+    return StructType(
+        [StructField(name, _SPARK_TYPES[kind]) for name, kind in _annotated_fields(schema)]
+    )
+
+
+class Validator:
+    """The validating pass over raw lines (``mapInArrow``): lines of one file at a time are
+    parsed by its plan and judged by the value rules; one output row per record."""
+
+    def __init__(self, schema: DatasetSchema, plans: dict[str, FilePlan]) -> None:
+        self.schema = schema
+        self.plans = plans
+        kinds = dict(schema.processed_columns())
+        self.typed = [(name, _ARROW_TYPES[kinds[name]]) for name in schema.raw_columns]
+        self.arrow_schema = pa.schema(
+            [(name, _ARROW_TYPES[kind]) for name, kind in _annotated_fields(schema)]
+        )
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        headers_seen: set[str] = set()  # per partition: the CSV files whose first line went by
+        for batch in batches:
+            lines = batch.column(0).to_pylist()
+            files = batch.column(1).to_pylist()
+            starts = batch.column(2).to_pylist()
+            begin = 0
+            while begin < len(lines):
+                end = begin
+                while end < len(lines) and files[end] == files[begin]:
+                    end += 1
+                plan = self.plans[files[begin]]
+                run = lines[begin:end]
+                if plan.has_header and starts[begin] == 0 and plan.path not in headers_seen:
+                    headers_seen.add(plan.path)
+                    run = run[1:]  # the file's first line is its header
+                records = [line for line in run if line.strip()]
+                if records:
+                    yield self._judge(plan, records)
+                begin = end
+
+    def _judge(self, plan: FilePlan, records: list[str]) -> pa.RecordBatch:
+        schema = self.schema
+        rows = len(records)
+        if plan.rejected:
+            reason = np.full(rows, MISSING_COLUMNS, dtype=object)
+            column = np.full(rows, ",".join((*plan.missing, *plan.duplicated)), dtype=object)
+            detail = np.full(rows, plan.problem, dtype=object)
+            typed: list[pa.Array] = [pa.nulls(rows, kind) for _, kind in self.typed]
+            raw: dict[str, list[Any]] = {name: [None] * rows for name in schema.raw_columns}
+        else:
+            parsed = parse_lines(schema, plan, records)
+            verdict = judge(schema, parsed.columns, np.array(parsed.malformed, dtype=bool))
+            reason, column, detail = verdict.reason, verdict.column, verdict.detail
+            typed = []
+            for name, kind in self.typed:
+                values = verdict.columns[name]
+                if kind == pa.float64():
+                    typed.append(pa.array(values, kind, mask=np.isnan(values)))
+                elif kind in (pa.bool_(), pa.int32()):
+                    typed.append(pa.array(values, kind, mask=~verdict.present[name]))
+                elif kind == pa.string():
+                    typed.append(pa.array(values, kind))
+                else:
+                    typed.append(pa.array(values, kind, mask=np.isnat(values)))
+            raw = parsed.columns
+        rejected = np.flatnonzero(reason != None)  # noqa: E711  (element-wise on objects)
+        kept_text: list[pa.Array] = []
+        for name in schema.raw_columns:
+            text = np.full(rows, None, dtype=object)
+            source = raw[name]
+            for row in rejected.tolist():
+                text[row] = raw_text(source[row])
+            kept_text.append(pa.array(text, pa.string()))
+        line = np.full(rows, None, dtype=object)
+        line[rejected] = np.array(records, dtype=object)[rejected]
+        return pa.RecordBatch.from_arrays(
+            [
+                pa.array([plan.path] * rows, pa.string()),
+                *typed,
+                pa.array(reason, pa.string()),
+                pa.array(column, pa.string()),
+                pa.array(detail, pa.string()),
+                *kept_text,
+                pa.array(line, pa.string()),
+            ],
+            schema=self.arrow_schema,
+        )
+
+
+def annotate(
+    spark: SparkSession, schema: DatasetSchema, plans: dict[str, FilePlan]
 ) -> DataFrame:
-    """Every raw column as a string, plus the whole line for records that do not parse."""
-    if fmt not in FORMATS:
-        raise ValueError(f"raw format must be one of {FORMATS}, not {fmt!r}")
-    struct = StructType(
-        [StructField(c, StringType()) for c in schema.raw_columns]
-        + [StructField(CORRUPT, StringType())]
+    """Every record of the planned files, typed, with its verdict (one validating pass)."""
+    lines = spark.read.text(sorted(plans)).select(
+        "value",
+        F.input_file_name().alias(SOURCE_FILE),
+        F.col("_metadata.file_block_start").alias("block_start"),
     )
-    reader = (
-        spark.read.schema(struct)
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT)
-        .option("recursiveFileLookup", "true")
-    )
-    if fmt == "csv":
-        # enforceSchema=false makes Spark check the header against the schema's names,
-        # so a file with reordered or renamed columns fails loudly instead of misloading.
-        frame = reader.option("header", "true").option("enforceSchema", "false").csv(paths)
-    else:
-        frame = reader.json(paths)
-    return frame.withColumn("etl_source_file", F.input_file_name())
+    return lines.mapInArrow(Validator(schema, plans), annotated_schema(schema))
 
 
-def count_records(spark: SparkSession, paths: list[str], fmt: str) -> int:
+def count_records(spark: SparkSession, plans: dict[str, FilePlan]) -> int:
     """Records in the raw files counted from their text, independently of the parser.
 
-    One record per non-blank line (the jobs do not read multi-line records), minus one
-    header line per CSV file. Comparing it with what the parser yielded catches rows a
-    reader drops silently.
+    One record per non-blank line (the jobs do not read multi-line records), minus the
+    header line of each CSV file. Comparing it with the rows the job counts catches rows
+    a reader drops silently.
     """
-    lines = spark.read.option("recursiveFileLookup", "true").text(paths)
-    with_file = lines.select("value", F.input_file_name().alias("file"))
-    row = with_file.agg(
+    headed = [path for path, plan in plans.items() if plan.has_header]
+    lines = spark.read.text(sorted(plans)).select("value", F.input_file_name().alias("file"))
+    row = lines.agg(
         F.count(F.when(F.trim(F.col("value")) != "", 1)).alias("records"),
-        F.countDistinct("file").alias("files"),
+        F.countDistinct(F.when(F.col("file").isin(headed), F.col("file"))).alias("headers"),
     ).first()
     assert row is not None
-    return int(row["records"]) - (int(row["files"]) if fmt == "csv" else 0)
+    return int(row["records"]) - int(row["headers"])
 
 
-def _blank(column: Column) -> Column:
-    return column.isNull() | (F.trim(column) == "")
-
-
-def _bool_token(column: Column) -> Column:
-    token = F.lower(F.trim(column))
-    return (
-        F.when(token.isin(*TRUE_TOKENS), F.lit(True))
-        .when(token.isin(*FALSE_TOKENS), F.lit(False))
-        .otherwise(F.lit(None).cast("boolean"))
+def rank_latest(annotated: DataFrame, schema: DatasetSchema) -> DataFrame:
+    """Number the valid versions of each id, newest first (ties: the later file); the
+    rejected rows are ranked in a group of their own and never compete with valid ones."""
+    order = Window.partitionBy(F.col(REASON).isNull(), schema.id_column).orderBy(
+        F.col(schema.event_time_column).desc(), F.col(SOURCE_FILE).desc()
     )
+    return annotated.withColumn(_RANK, F.row_number().over(order))
 
 
-def _number(column: Column) -> Column:
-    value = F.trim(column).cast("double")
-    # NaN and Infinity parse as doubles but are never valid measurements.
-    return F.when(F.isnan(value) | (F.abs(value) == float("inf")), None).otherwise(value)
-
-
-def _typed(schema: DatasetSchema) -> dict[str, Column]:
-    """The typed value of every raw column (null where the raw text does not parse)."""
-    typed: dict[str, Column] = {
-        schema.id_column: F.trim(F.col(schema.id_column)),
-        schema.event_time_column: F.to_timestamp(F.trim(F.col(schema.event_time_column))),
-    }
-    for feature in schema.features:
-        raw = F.col(feature.name)
-        if feature.type is FeatureType.NUMERIC:
-            typed[feature.name] = _number(raw)
-        elif feature.type is FeatureType.BOOLEAN:
-            typed[feature.name] = _bool_token(raw)
-        else:
-            typed[feature.name] = F.when(~_blank(raw), F.trim(raw))
-    target = F.col(schema.target.name)
-    if schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
-        typed[schema.target.name] = _bool_token(target).cast("int")
-    else:
-        typed[schema.target.name] = _number(target)
-    return typed
-
-
-def _out_of_range(value: Column, minimum: float | None, maximum: float | None) -> Column:
-    condition = F.lit(False)
-    if minimum is not None:
-        condition = condition | (value < F.lit(minimum))
-    if maximum is not None:
-        condition = condition | (value > F.lit(maximum))
-    return condition
-
-
-def _checks(schema: DatasetSchema, typed: dict[str, Column]) -> list[tuple[Column, str, str]]:
-    """(failing condition, reason, column) in priority order; a row takes the first match."""
-    features: dict[str, Feature] = {f.name: f for f in schema.features}
-    required = [
-        schema.id_column,
-        schema.event_time_column,
-        *(f.name for f in schema.features if not f.nullable),
-        schema.target.name,
-    ]
-    checks: list[tuple[Column, str, str]] = [(F.col(CORRUPT).isNotNull(), "malformed_record", "")]
-    checks += [(_blank(F.col(c)), "missing_required", c) for c in required]
-    # A non-blank raw value whose typed value is null did not parse.
-    typed_columns = [schema.event_time_column, schema.target.name] + [
-        f.name for f in schema.features if f.type is not FeatureType.CATEGORICAL
-    ]
-    checks += [(~_blank(F.col(c)) & typed[c].isNull(), "wrong_type", c) for c in typed_columns]
-    for feature in features.values():
-        if feature.type is FeatureType.NUMERIC:
-            condition = _out_of_range(typed[feature.name], feature.minimum, feature.maximum)
-            checks.append((condition, "out_of_range", feature.name))
-    if schema.problem_type is ProblemType.REGRESSION:
-        condition = _out_of_range(
-            typed[schema.target.name], schema.target.minimum, schema.target.maximum
-        )
-        checks.append((condition, "out_of_range", schema.target.name))
-    for feature in features.values():
-        if feature.type is FeatureType.CATEGORICAL:
-            value = typed[feature.name]
-            unknown = ~_blank(F.col(feature.name)) & ~value.isin(*feature.categories)
-            checks.append((unknown, "unknown_category", feature.name))
-    return checks
-
-
-def annotate(frame: DataFrame, schema: DatasetSchema) -> DataFrame:
-    """Add the typed columns (``t_<name>``), the reason and the failing column to each row."""
-    typed = _typed(schema)
-    reason: Column | None = None
-    failed_column: Column | None = None
-    for condition, why, name in _checks(schema, typed):
-        # when() chains short-circuit per row: the first failing check wins.
-        failed = F.coalesce(condition, F.lit(False))
-        reason = F.when(failed, why) if reason is None else reason.when(failed, why)
-        failed_column = (
-            F.when(failed, name) if failed_column is None else failed_column.when(failed, name)
-        )
-    assert reason is not None and failed_column is not None  # the malformed check always exists
-    return frame.select(
-        "*",
-        *[expr.alias(f"t_{name}") for name, expr in typed.items()],
-        reason.alias(REASON),
-        failed_column.alias(REASON_COLUMN),
-    )
-
-
-def quarantine_rows(annotated: DataFrame, schema: DatasetSchema, run_id: str) -> DataFrame:
-    """Rejected rows with their raw values, reason, failing column and lineage."""
-    return annotated.where(F.col(REASON).isNotNull()).select(
-        *schema.raw_columns,
-        F.col(CORRUPT).alias(RAW_RECORD),
+def quarantine_rows(ranked: DataFrame, schema: DatasetSchema, run_id: str) -> DataFrame:
+    """Rejected rows with their raw values, line, reason, failing column and lineage."""
+    return ranked.where(F.col(REASON).isNotNull()).select(
+        *[F.col(RAW_PREFIX + name).alias(name) for name in schema.raw_columns],
+        F.col(RAW_RECORD),
         F.col(REASON_COLUMN),
-        "etl_source_file",
+        F.col(REASON_DETAIL),
+        SOURCE_FILE,
         F.lit(run_id).alias("etl_run_id"),
         F.current_timestamp().alias("quarantined_at"),
         F.col(REASON),
     )
 
 
-def valid_latest(annotated: DataFrame, schema: DatasetSchema, run_id: str) -> DataFrame:
-    """Valid rows, typed, one per id: the latest event wins (ties: the later file)."""
-    typed = annotated.where(F.col(REASON).isNull()).select(
-        *[F.col(f"t_{name}").alias(name) for name in schema.raw_columns], "etl_source_file"
-    )
-    order = Window.partitionBy(schema.id_column).orderBy(
-        F.col(schema.event_time_column).desc(), F.col("etl_source_file").desc()
-    )
-    latest = typed.withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1)
+def latest_rows(ranked: DataFrame, schema: DatasetSchema, run_id: str) -> DataFrame:
+    """Valid rows, typed, one per id: the newest event."""
+    latest = ranked.where(F.col(REASON).isNull() & (F.col(_RANK) == 1))
     return latest.select(
         *[name for name, _ in schema.processed_columns() if name != "etl_run_id"],
         F.lit(run_id).alias("etl_run_id"),
@@ -252,55 +380,61 @@ def raw_to_processed(
     input_paths: list[str],
     processed_path: str,
     quarantine_path: str,
-    fmt: str = "csv",
+    fmt: str = "auto",
     run_id: str = "local",
 ) -> ProcessedCounts:
     """Validate, quarantine and deduplicate one batch of raw files; return the counts."""
-    annotated = annotate(read_raw(spark, schema, input_paths, fmt), schema).persist()
+    plans, skipped = plan_files(spark, schema, list_files(spark, input_paths), fmt)
+    counts = ProcessedCounts(
+        0,
+        0,
+        0,
+        0,
+        rejected_files={p.path: p.problem for p in plans.values() if p.rejected},
+        extra_columns={p.path: list(p.extra) for p in plans.values() if p.extra},
+        skipped_files=skipped,
+    )
+    if not plans:
+        return counts
+    ranked = rank_latest(annotate(spark, schema, plans), schema).persist()
     try:
-        by_reason = {
-            (row[REASON], row[REASON_COLUMN]): row["count"]
-            for row in annotated.groupBy(REASON, REASON_COLUMN).count().collect()
-        }
-        parsed_rows = sum(by_reason.values())
-        quarantined_by_reason: dict[str, int] = {}
-        quarantined_by_column: dict[str, int] = {}
-        for (reason, column), count in by_reason.items():
+        tally = (
+            ranked.groupBy(REASON, REASON_COLUMN, (F.col(_RANK) == 1).alias("latest"))
+            .count()
+            .collect()
+        )
+        for row in tally:
+            reason, column, rows = row[REASON], row[REASON_COLUMN], int(row["count"])
             if reason is None:
+                if row["latest"]:
+                    counts.valid_rows += rows
+                else:
+                    counts.duplicates_dropped += rows
                 continue
-            quarantined_by_reason[reason] = quarantined_by_reason.get(reason, 0) + count
+            counts.quarantined_rows += rows
+            by_reason = counts.quarantined_by_reason
+            by_reason[reason] = by_reason.get(reason, 0) + rows
             key = f"{reason}:{column}" if column else reason
-            quarantined_by_column[key] = quarantined_by_column.get(key, 0) + count
-        quarantined = sum(quarantined_by_reason.values())
-        valid_before_dedup = parsed_rows - quarantined
-        # Checked before anything is written: a batch the reader under-counts leaves no trace.
-        input_rows = count_records(spark, input_paths, fmt)
-        if input_rows != parsed_rows:
-            raise RowsLostError(
-                f"the files hold {input_rows} records but the reader yielded {parsed_rows}; "
-                "nothing was written"
-            )
-
-        if quarantined:
+            counts.quarantined_by_column[key] = counts.quarantined_by_column.get(key, 0) + rows
+        counts.quarantined_by_reason = dict(sorted(counts.quarantined_by_reason.items()))
+        counts.quarantined_by_column = dict(sorted(counts.quarantined_by_column.items()))
+        counts.input_rows = count_records(spark, plans)
+        # Checked before anything is written: a batch that does not balance leaves no trace.
+        if not counts.balanced:
+            raise RowsLostError(counts)
+        if counts.quarantined_rows:
             (
-                quarantine_rows(annotated, schema, run_id)
+                quarantine_rows(ranked, schema, run_id)
                 .write.mode("append")
                 .partitionBy(REASON)
                 .parquet(quarantine_path)
             )
-        latest = valid_latest(annotated, schema, run_id).persist()
-        try:
-            valid_rows = latest.count()
-            latest.write.mode("append").partitionBy(PARTITION_COLUMN).parquet(processed_path)
-        finally:
-            latest.unpersist()
+        (
+            latest_rows(ranked, schema, run_id)
+            .write.mode("append")
+            .partitionBy(PARTITION_COLUMN)
+            .parquet(processed_path)
+        )
     finally:
-        annotated.unpersist()
-    return ProcessedCounts(
-        input_rows=input_rows,
-        valid_rows=valid_rows,
-        quarantined_rows=quarantined,
-        duplicates_dropped=valid_before_dedup - valid_rows,
-        quarantined_by_reason=dict(sorted(quarantined_by_reason.items())),
-        quarantined_by_column=dict(sorted(quarantined_by_column.items())),
-    )
+        ranked.unpersist()
+    return counts

@@ -38,9 +38,12 @@ class LocalLake:
 
 
 def run_raw_to_processed(
-    lake: LocalLake, schema_path: Path, batch: Path, fmt: str = "csv"
+    lake: LocalLake, schema_path: Path, batch: Path, fmt: str = "auto"
 ) -> ProcessedCounts:
-    """Run glue/raw_to_processed.py over one raw batch (a file or a folder)."""
+    """Run glue/raw_to_processed.py over one raw batch (a file or a folder).
+
+    ``fmt`` "auto" reads each file by its extension, as the deployed job does.
+    """
     return raw_to_processed.main(
         [
             "raw_to_processed.py",

@@ -16,8 +16,10 @@ RETRAINING_NAMESPACE = "MLOps/Retraining"
 DELIVERY_NAMESPACE = "MLOps/Delivery"
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
-# Why rows were quarantined (glue/validate.py's checks, in their order).
+# Why rows were quarantined (glue/verdicts.py's checks, in their order; missing_columns
+# is every record of a file whose header lacks a required column).
 QUARANTINE_REASONS = (
+    "missing_columns",
     "malformed_record",
     "missing_required",
     "wrong_type",

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.functions import pandas_udf
 from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
 from config.schema import KIND_INT, DatasetSchema
@@ -50,10 +51,7 @@ def derived_struct(schema: DatasetSchema) -> Column:
     specs = schema.derived_features
     inputs = sorted({name for spec in specs for name in spec.inputs})
     result = StructType(
-        [
-            StructField(s.name, IntegerType() if s.kind == KIND_INT else DoubleType())
-            for s in specs
-        ]
+        [StructField(s.name, IntegerType() if s.kind == KIND_INT else DoubleType()) for s in specs]
     )
 
     def compute(frame: pd.DataFrame) -> pd.DataFrame:
@@ -62,13 +60,12 @@ def derived_struct(schema: DatasetSchema) -> Column:
         for spec in specs:
             # NaN is "undefined" to derive; Spark turns it into null on the way back.
             values = derive(spec, columns)
-            out[spec.name] = (
-                pd.Series(values).astype("Int32") if spec.kind == KIND_INT else values
-            )
+            out[spec.name] = pd.Series(values).astype("Int32") if spec.kind == KIND_INT else values
         return pd.DataFrame(out)
 
-    udf = F.pandas_udf(compute, result)  # type: ignore[call-overload]
-    return udf(F.struct(*[F.col(name).cast("double").alias(name) for name in inputs]))
+    udf = pandas_udf(compute, result)  # type: ignore[call-overload]
+    column: Column = udf(F.struct(*[F.col(name).cast("double").alias(name) for name in inputs]))
+    return column
 
 
 def curate(processed: DataFrame, schema: DatasetSchema) -> DataFrame:

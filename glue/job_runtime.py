@@ -15,8 +15,8 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -124,7 +124,7 @@ class GlueJob:
         if self._glue_context is None:
             return None
         found: set[str] = set()
-        sources = (
+        sources: tuple[tuple[str, list[str], dict[str, Any], str], ...] = (
             ("csv", ["**.json", "**.jsonl"], {"withHeader": True}, "raw_source_files"),
             ("json", ["**.csv"], {}, "raw_json_source_files"),
         )

@@ -125,17 +125,20 @@ def parse_lines(schema: DatasetSchema, plan: FilePlan, lines: list[str]) -> Pars
     columns: dict[str, list[Any]] = {name: [] for name in names}
     malformed: list[bool] = []
     if plan.fmt == CSV:
-        positions = plan.positions
         rows = list(csv.reader(lines))
         if len(rows) != len(lines):
             # An unbalanced quote made the reader join lines: records are single lines
             # here (as for the row count), so parse each on its own.
             rows = [next(csv.reader([line]), []) for line in lines]
-        for fields in rows:
-            bad = len(fields) != plan.width
-            malformed.append(bad)
-            for name, position in zip(names, positions, strict=True):
-                columns[name].append(None if bad or position is None else fields[position])
+        malformed = [len(fields) != plan.width for fields in rows]
+        if any(malformed):
+            blank = [""] * plan.width  # never judged: malformed_record comes first
+            rows = [blank if bad else fields for fields, bad in zip(rows, malformed, strict=True)]
+        # One C-level transpose; each schema column is then picked by its header position.
+        fields_by_position = list(zip(*rows, strict=True)) if rows else []
+        absent = [None] * len(rows)
+        for name, position in zip(names, plan.positions, strict=True):
+            columns[name] = list(fields_by_position[position]) if position is not None else absent
         return ParsedLines(columns, malformed, lines)
     keys: set[str] = set()
     for line in lines:

@@ -19,7 +19,7 @@ and the rule's message.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,9 +144,9 @@ def list_files(spark: SparkSession, paths: list[str]) -> list[str]:
 def first_line(spark: SparkSession, path: str) -> str | None:
     """The first line of a file (None if it is empty), read through Hadoop's file system,
     so S3 and local paths alike, without reading the rest of the file."""
-    jvm: Any = spark.sparkContext._jvm  # noqa: SLF001  (py4j gateway: the documented way in)
+    jvm: Any = spark.sparkContext._jvm  # the py4j gateway
     hadoop_path = jvm.org.apache.hadoop.fs.Path(jvm.java.net.URI(path))
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     stream = fs.open(hadoop_path)
     try:
         reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
@@ -156,7 +156,7 @@ def first_line(spark: SparkSession, path: str) -> str | None:
         stream.close()
 
 
-def _json_keys(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _json_keys(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """(file, key) pairs seen in JSON lines records (mapInArrow)."""
     import json
 
@@ -241,17 +241,21 @@ class Validator:
             [(name, _ARROW_TYPES[kind]) for name, kind in _annotated_fields(schema)]
         )
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def __call__(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         headers_seen: set[str] = set()  # per partition: the CSV files whose first line went by
         for batch in batches:
             lines = batch.column(0).to_pylist()
             files = batch.column(1).to_pylist()
             starts = batch.column(2).to_pylist()
-            begin = 0
-            while begin < len(lines):
-                end = begin
-                while end < len(lines) and files[end] == files[begin]:
-                    end += 1
+            if files and files.count(files[0]) == len(files):  # the usual: one file per batch
+                runs = [(0, len(files))]
+            else:
+                runs, begin = [], 0
+                for end in range(1, len(files) + 1):
+                    if end == len(files) or files[end] != files[begin]:
+                        runs.append((begin, end))
+                        begin = end
+            for begin, end in runs:
                 plan = self.plans[files[begin]]
                 run = lines[begin:end]
                 if plan.has_header and starts[begin] == 0 and plan.path not in headers_seen:
@@ -260,7 +264,6 @@ class Validator:
                 records = [line for line in run if line.strip()]
                 if records:
                     yield self._judge(plan, records)
-                begin = end
 
     def _judge(self, plan: FilePlan, records: list[str]) -> pa.RecordBatch:
         schema = self.schema
@@ -296,7 +299,8 @@ class Validator:
                 text[row] = raw_text(source[row])
             kept_text.append(pa.array(text, pa.string()))
         line = np.full(rows, None, dtype=object)
-        line[rejected] = np.array(records, dtype=object)[rejected]
+        for row in rejected.tolist():
+            line[row] = records[row]
         return pa.RecordBatch.from_arrays(
             [
                 pa.array([plan.path] * rows, pa.string()),
@@ -311,9 +315,7 @@ class Validator:
         )
 
 
-def annotate(
-    spark: SparkSession, schema: DatasetSchema, plans: dict[str, FilePlan]
-) -> DataFrame:
+def annotate(spark: SparkSession, schema: DatasetSchema, plans: dict[str, FilePlan]) -> DataFrame:
     """Every record of the planned files, typed, with its verdict (one validating pass)."""
     lines = spark.read.text(sorted(plans)).select(
         "value",

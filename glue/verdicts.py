@@ -17,7 +17,7 @@ column order of the schema.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,20 +103,6 @@ def numbers(values: Sequence[object]) -> tuple[np.ndarray, dict[int, str]]:
     return out, faults
 
 
-def _lookup(table: dict[Any, Any] | Collection[Any], values: Sequence[object]) -> list[bool]:
-    """Whether each value is a key of ``table`` as is (unhashable values are not)."""
-    try:
-        return [value in table for value in values]
-    except TypeError:  # a JSON list or object somewhere: check value by value
-        found = []
-        for value in values:
-            try:
-                found.append(value in table)
-            except TypeError:
-                found.append(False)
-        return found
-
-
 def _objects(values: Sequence[object]) -> np.ndarray:
     """A 1-d object array of ``values`` (JSON lists stay single elements)."""
     out = np.empty(len(values), dtype=object)
@@ -148,17 +134,25 @@ def _scalar(
 
 def booleans(values: Sequence[object]) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Booleans as (value, present) arrays, and the faulty rows with the rule's message."""
-    out = np.full(len(values), None, dtype=object)
-    exact = _lookup(_BOOLEAN_TOKENS, values)
-    slow = [row for row, hit in enumerate(exact) if not hit]
-    for row, hit in enumerate(exact):
-        if hit:
-            out[row] = _BOOLEAN_TOKENS[values[row]]
+    try:
+        mapped = list(map(_BOOLEAN_TOKENS.get, values))
+    except TypeError:  # an unhashable JSON value: look each up on its own
+        mapped = [_BOOLEAN_TOKENS.get(v) if _hashable(v) else None for v in values]
+    out = _objects(mapped)
     faults: dict[int, str] = {}
-    _scalar(values, slow, parse_boolean, out, faults)
-    present = np.array([v is not None for v in out], dtype=bool)
-    flags = np.array([bool(v) for v in out], dtype=bool)
-    return flags, present, faults
+    if None in mapped:  # not an exact token: the scalar rule decides (trimming, casing)
+        slow = np.flatnonzero(out == None).tolist()  # noqa: E711  (element-wise)
+        _scalar(values, slow, parse_boolean, out, faults)
+    present = out != None  # noqa: E711  (element-wise on an object array)
+    return out == True, present, faults  # noqa: E712  (element-wise on an object array)
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def categories(
@@ -167,8 +161,15 @@ def categories(
     """Categories as objects (None where missing), and the rows naming an unknown one."""
     allowed = frozenset(allowed)
     out = _objects(values)
-    exact = _lookup(allowed, values)
-    slow = [row for row, hit in enumerate(exact) if not hit]
+    try:
+        if allowed.issuperset(values):  # the usual batch: every value a known category
+            return out, {}
+        if allowed.union(("", None)).issuperset(values):  # ... or missing
+            out[(out == "") | (out == None)] = None  # noqa: E711  (element-wise)
+            return out, {}
+    except TypeError:  # an unhashable JSON value: check value by value below
+        pass
+    slow = [row for row, value in enumerate(values) if not (_hashable(value) and value in allowed)]
     out[slow] = None
     faults: dict[int, str] = {}
     _scalar(values, slow, lambda value: parse_category(value, allowed), out, faults)
@@ -177,6 +178,15 @@ def categories(
 
 def texts(values: Sequence[object]) -> tuple[np.ndarray, dict[int, str]]:
     """Identifiers: trimmed text (a JSON number counts as its text); None where missing."""
+    try:
+        stripped = [value.strip() for value in values]  # type: ignore[attr-defined]
+    except AttributeError:  # not all text (JSON numbers, nulls): value by value
+        stripped = None
+    if stripped is not None:
+        out = _objects(stripped)
+        if "" in stripped:
+            out[out == ""] = None
+        return out, {}
     out = np.full(len(values), None, dtype=object)
     faults: dict[int, str] = {}
     for row, value in enumerate(values):
@@ -196,15 +206,31 @@ def timestamps(values: Sequence[object]) -> tuple[np.ndarray, dict[int, str]]:
 
     A time without an offset is taken as UTC, as the Spark session of the jobs does.
     """
-    text = [v.strip() if isinstance(v, str) else "" for v in values]
-    parsed = pd.to_datetime(pd.Series(text, dtype=object), utc=True, errors="coerce", format="ISO8601")
-    out = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    out = _parse_times(values)
+    retry = [row for row in np.flatnonzero(np.isnat(out)).tolist() if not is_missing(values[row])]
+    if retry:  # blanks around the text, or a value that is not a time at all
+        out[retry] = _parse_times([_trimmed(values[row]) for row in retry])
     faults = {
         row: f"must be an ISO 8601 timestamp, got {values[row]!r}"
-        for row in np.flatnonzero(np.isnat(out)).tolist()
-        if not is_missing(values[row])
+        for row in retry
+        if np.isnat(out[row])
     }
     return out, faults
+
+
+def _trimmed(value: object) -> object:
+    return value.strip() if isinstance(value, str) else None
+
+
+def _parse_times(values: Sequence[object]) -> np.ndarray:
+    try:
+        "".join(values)  # type: ignore[arg-type]  # a TypeError unless every value is text
+        text = pd.Series(values, dtype=object)
+    except TypeError:  # JSON numbers or nulls: never a time (pandas would read epochs)
+        text = pd.Series([v if isinstance(v, str) else None for v in values], dtype=object)
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    result: np.ndarray = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    return result
 
 
 def _range_faults(
@@ -248,10 +274,20 @@ def _feature_column(feature: Feature, values: Sequence[object]) -> tuple[Column,
         return column, ~present
     labels, bad = categories(values, feature.categories)
     faults = {row: (UNKNOWN_CATEGORY, msg) for row, msg in bad.items()}
-    return Column(labels, faults), np.array([v is None for v in labels], dtype=bool)
+    return Column(labels, faults), labels == None  # noqa: E711  (element-wise)
 
 
-def judge(schema: DatasetSchema, raw: dict[str, list[object]], malformed: np.ndarray) -> BatchVerdict:
+def _clear(missing: np.ndarray, faults: Collection[int]) -> np.ndarray:
+    """``missing`` without the rows that hold a value, only a faulty one."""
+    if faults:
+        missing = missing.copy()
+        missing[list(faults)] = False
+    return missing
+
+
+def judge(
+    schema: DatasetSchema, raw: Mapping[str, Sequence[object]], malformed: np.ndarray
+) -> BatchVerdict:
     """Apply the value rules to one batch of raw columns (``schema.raw_columns`` keys, all
     of the batch's length; malformed rows hold None) and keep every row's outcome."""
     rows = len(malformed)
@@ -261,19 +297,17 @@ def judge(schema: DatasetSchema, raw: dict[str, list[object]], malformed: np.nda
 
     ids, id_faults = texts(raw[schema.id_column])
     checked[schema.id_column] = Column(ids, {r: (WRONG_TYPE, m) for r, m in id_faults.items()})
-    missing[schema.id_column] = np.array([v is None for v in ids], dtype=bool) & ~np.isin(
-        np.arange(rows), list(id_faults)
-    )
+    missing[schema.id_column] = _clear(ids == None, id_faults)  # noqa: E711
     times, time_faults = timestamps(raw[schema.event_time_column])
     checked[schema.event_time_column] = Column(
         times, {r: (WRONG_TYPE, m) for r, m in time_faults.items()}
     )
-    missing[schema.event_time_column] = np.isnat(times) & ~np.isin(np.arange(rows), list(time_faults))
+    missing[schema.event_time_column] = _clear(np.isnat(times), time_faults)
 
     for feature in schema.features:
         column, absent = _feature_column(feature, raw[feature.name])
         checked[feature.name] = column
-        missing[feature.name] = absent & ~np.isin(np.arange(rows), list(column.faults))
+        missing[feature.name] = _clear(absent, column.faults)
         if feature.type is FeatureType.BOOLEAN:
             present[feature.name] = ~absent
 
@@ -284,14 +318,14 @@ def judge(schema: DatasetSchema, raw: dict[str, list[object]], malformed: np.nda
             flags.astype(np.int32), {r: (WRONG_TYPE, m) for r, m in bad.items()}
         )
         present[target.name] = known
-        missing[target.name] = ~known & ~np.isin(np.arange(rows), list(bad))
+        missing[target.name] = _clear(~known, bad)
     else:
         parsed, bad = numbers(raw[target.name])
         faults = {r: (WRONG_TYPE, m) for r, m in bad.items()}
         for r, m in _range_faults(parsed, target.minimum, target.maximum).items():
             faults.setdefault(r, (OUT_OF_RANGE, m))
         checked[target.name] = Column(parsed, faults)
-        missing[target.name] = np.isnan(parsed) & ~np.isin(np.arange(rows), list(bad))
+        missing[target.name] = _clear(np.isnan(parsed), bad)
 
     reason = np.full(rows, None, dtype=object)
     failed = np.full(rows, None, dtype=object)

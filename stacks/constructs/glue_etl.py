@@ -3,8 +3,11 @@
 raw object created (S3 -> EventBridge) -> rule -> Glue workflow (EVENT trigger, batched)
     -> raw_to_processed -> on success -> processed_to_curated
 
-The jobs run the scripts in ``glue/``; ``config/`` and ``glue/`` travel as one zip in
-``--extra-py-files`` so the scripts import the same schema code as every other consumer.
+The jobs run the scripts in ``glue/``; ``config/``, ``features/`` and ``glue/`` travel as
+one zip in ``--extra-py-files`` so the scripts judge values with the same schema and value
+rules (``features/values.py``) and derive features with the same code
+(``features/transform.py``) as training and inference. Glue 5.0 (Spark 3.5.4, Python
+3.11) provides numpy, pandas and pyarrow, which that code and Spark's Arrow UDFs need.
 """
 
 from __future__ import annotations
@@ -61,7 +64,16 @@ class GlueEtl(Construct):
             "JobLibrary",
             path=str(ROOT),
             ignore_mode=IgnoreMode.GIT,
-            exclude=["*", "!config", "!config/**", "!glue", "!glue/**", "**/__pycache__"],
+            exclude=[
+                "*",
+                "!config",
+                "!config/**",
+                "!features",
+                "!features/**",
+                "!glue",
+                "!glue/**",
+                "**/__pycache__",
+            ],
         )
         schema_file = s3_assets.Asset(
             self, "DatasetSchema", path=str(DATASETS_DIR / f"{settings.dataset}.json")
@@ -129,8 +141,8 @@ class GlueEtl(Construct):
             settings=settings,
             arguments={
                 **common_args,
+                # Each file's format (CSV, JSON lines) comes from its extension.
                 "--input_path": s3_url(raw, RAW_PREFIX),
-                "--input_format": "csv",
                 "--processed_path": s3_url(processed, PROCESSED_PREFIX),
                 "--quarantine_path": s3_url(processed, QUARANTINE_PREFIX),
             },

@@ -171,7 +171,7 @@ _PARSERS = {
 def derive(spec: DerivedFeature, columns: Mapping[str, np.ndarray]) -> np.ndarray:
     """One derived feature from raw numeric columns; NaN wherever it is undefined.
 
-    Mirrors ``glue/derive.py`` (Spark) value for value; a parity test checks that.
+    The Glue job (``glue/derive.py``) calls this very function for the curated zone.
     """
     first = np.asarray(columns[spec.inputs[0]], dtype=np.float64)
     undefined = np.full(first.shape, np.nan)

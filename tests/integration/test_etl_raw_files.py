@@ -57,7 +57,7 @@ def mixed_batch(tmp_path_factory, spark):
 def test_columns_are_matched_by_name_and_the_lacking_file_alone_is_quarantined(
     mixed_batch,
 ) -> None:
-    lake, batch, counts = mixed_batch
+    lake, _, counts = mixed_batch
     assert (counts.input_rows, counts.valid_rows) == (40 + 7 + 30, 40 + 30)
     assert counts.quarantined_by_reason == {"missing_columns": 7}
     assert counts.balanced

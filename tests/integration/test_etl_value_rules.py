@@ -40,7 +40,9 @@ BASE = dict(
 
 # Strings that look like numbers, booleans and categories, with noise around them.
 NEAR_MISSES = st.one_of(
-    st.from_regex(r"[ \t]?[+-]?[0-9_]{0,4}(\.[0-9]{0,3})?([eE][+-]?[0-9]{1,4})?[ \t]?", fullmatch=True),
+    st.from_regex(
+        r"[ \t]?[+-]?[0-9_]{0,4}(\.[0-9]{0,3})?([eE][+-]?[0-9]{1,4})?[ \t]?", fullmatch=True
+    ),
     st.sampled_from(["true", "FALSE", " Yes ", "t", "2", "nan", "-inf", "Infinity", "0x1F"]),
     st.sampled_from(["credit-card", " bank-transfer", "Credit-Card", "mailed-check "]),
 )

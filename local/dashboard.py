@@ -223,7 +223,7 @@ def _series(cloudwatch: Any, metric: MetricRef, start: datetime, end: datetime) 
         drawn.note = f"not emitted locally: {reason}"
     elif PERCENTILE.match(metric.stat):
         # moto keeps no value distributions, so a percentile cannot be computed locally.
-        drawn.note = f"{metric.stat} is not computed locally (moto keeps no distributions)"
+        drawn.note = "percentiles are not computed locally (moto keeps no distributions)"
     return drawn
 
 
@@ -269,14 +269,15 @@ def _draw(
 
     figure, left_axis = plt.subplots(figsize=(5.2, 3.0), dpi=100)
     right_axis = None
-    lines, notes, rows = 0, [], []
+    lines, rows = 0, []
+    why: dict[str, list[str]] = {}  # note -> the labels it is about
     by_id: dict[str, list[tuple[list[datetime], list[float]]]] = {}
     for metric in widget.metrics:
         drawn = _series(cloudwatch, metric, start, end)
         rows.append(drawn.as_dict())
         series = drawn.series
-        if drawn.note and f"{metric.label}: {drawn.note}" not in notes:
-            notes.append(f"{metric.label}: {drawn.note}")
+        if drawn.note:
+            why.setdefault(drawn.note, []).append(_short(metric.label))
         if metric.id:
             by_id[metric.id] = series
         if not metric.visible:
@@ -286,12 +287,12 @@ def _draw(
             right_axis = right_axis or left_axis.twinx()
             axis = right_axis
         for times, values in series:
-            axis.plot(mdates.date2num(times), values, marker=".", label=metric.label)
+            axis.plot(mdates.date2num(times), values, marker=".", label=_short(metric.label))
             lines += 1
     for expression in widget.expressions:
         evaluated = _evaluate(expression, by_id)
         if evaluated is None:
-            notes.append(f"{expression.label}: math not evaluated locally")
+            why.setdefault("math not evaluated locally", []).append(expression.label)
         elif evaluated[0]:
             times, values = evaluated
             left_axis.plot(mdates.date2num(times), values, marker=".", label=expression.label)
@@ -305,8 +306,13 @@ def _draw(
             h for a in (left_axis, right_axis) if a for h in a.get_legend_handles_labels()[0]
         ]
         left_axis.legend(handles=handles, fontsize=6, loc="upper left")
+    elif not why:
+        why["no datapoints from the local run"] = []
+    # One line per reason; a reason that covers the whole empty graph needs no labels.
+    if len(why) == 1 and not lines:
+        notes = list(why)
     else:
-        notes.insert(0, "no datapoints from the local run")
+        notes = [f"{', '.join(dict.fromkeys(labels))}: {note}" for note, labels in why.items()]
     if notes:
         left_axis.text(
             0.5,
@@ -322,6 +328,11 @@ def _draw(
     figure.savefig(png)
     plt.close(figure)
     return {"title": widget.title, "lines": lines, "notes": notes, "metrics": rows}
+
+
+def _short(label: str) -> str:
+    """A label without CloudWatch's dynamic parts, e.g. "P50 (avg: ${AVG})" -> "P50"."""
+    return re.sub(r"\s*\([^)]*\$\{\w+\}[^)]*\)", "", label)
 
 
 def _plain(markdown: str) -> str:

@@ -50,6 +50,7 @@ from local.monitoring.shifted_traffic import default_shift
 from local.moto_platform import LocalPlatform, local_platform
 from local.pipeline.pipeline_runtime import Execution
 from local.pipeline.training_run import TrainingRun, approve_latest, execute, installed_pipeline
+from local.service_metrics import LABEL as SERVICE_LABEL
 from local.serving.endpoint_run import hosted_endpoint, serve_and_probe
 from local.synth_check import synth_and_check
 
@@ -387,7 +388,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def lifecycle(args: argparse.Namespace, platform: LocalPlatform) -> dict[str, Any]:
     """Steps 1 to 11 against ``platform``; return (and write) the summary."""
     started, started_at = time.perf_counter(), datetime.now(UTC)
-    out: Path = args.out
+    out: Path = args.out.resolve()  # job entry points run from their own folders
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     schema_path = DATASETS_DIR / f"{args.dataset}.json"
@@ -490,7 +491,9 @@ def lifecycle(args: argparse.Namespace, platform: LocalPlatform) -> dict[str, An
     summary["steps"]["dashboard"] = round(seconds, 2)
     summary["dashboard"] = page.summary()
     drawn = sum(1 for graph in page.graphs if graph["lines"])
-    print(f"      {page.path}: {drawn} of {len(page.graphs)} graphs with local data")
+    shown = page.path.relative_to(Path.cwd()) if page.path.is_relative_to(Path.cwd()) else page.path
+    print(f"      {shown}: {drawn} of {len(page.graphs)} graphs with local data")
+    print(f"      {SERVICE_LABEL} SageMaker, Glue and Lambda's own metrics: measured in this run")
     summary["paths"] = {
         "raw": str(lake.raw),
         "processed": str(lake.processed),

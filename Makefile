@@ -74,6 +74,8 @@ typecheck: $(PY_STAMP)
 	$(PY) -m mypy
 	@# The image-side modules import each other as top-level modules (they run by path).
 	MYPYPATH=local/serving/image $(PY) -m mypy local/serving/image/*.py
+	@# A second handler.py would be a duplicate module in the run above: checked on its own.
+	MYPYPATH=lambda/monitor_launcher $(PY) -m mypy lambda/monitor_launcher/*.py
 
 unit: install
 	$(PY) -m pytest

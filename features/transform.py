@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -81,40 +82,59 @@ def _parse_each(
     return parsed
 
 
+def _numeric_faults(
+    block: np.ndarray, required: np.ndarray, minimum: np.ndarray, maximum: np.ndarray
+) -> np.ndarray:
+    """Where a parsed numeric block (features x records, NaN = missing) breaks its
+    features' rules: a required value missing, an infinite value, or one out of range.
+
+    ``required``, ``minimum`` and ``maximum`` hold one entry per feature (no bound: -inf
+    or inf). Comparisons with NaN are False, so a missing value is never out of range.
+    """
+    faults: np.ndarray = (
+        (np.isnan(block) & required[:, None])
+        | np.isinf(block)
+        | (block < minimum[:, None])
+        | (block > maximum[:, None])
+    )
+    return faults
+
+
+def _bounds(features: Sequence[Feature]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The per-feature vectors ``_numeric_faults`` checks against."""
+    return (
+        np.array([not f.nullable for f in features], dtype=bool),
+        np.array([-np.inf if f.minimum is None else f.minimum for f in features]),
+        np.array([np.inf if f.maximum is None else f.maximum for f in features]),
+    )
+
+
+def _fault_message(feature: Feature, value: object, number: float) -> str:
+    if np.isnan(number):
+        return "is required"
+    if np.isinf(number):
+        return f"must be a finite number, got {value!r}"
+    if feature.minimum is not None and feature.maximum is not None:
+        return f"= {number:g} is outside [{feature.minimum:g}, {feature.maximum:g}]"
+    return f"= {number:g} is out of range"
+
+
 def _parse_numeric(feature: Feature, values: Sequence[object]) -> np.ndarray:
     parsed = number_column(values)
     if parsed is None:  # some value breaks the rules: find and name it
         numbers = _parse_each(feature, values, parse_number)
         parsed = np.array([np.nan if n is None else n for n in numbers], dtype=np.float64)
-    finite = np.isfinite(parsed)
-    if not finite.all():
-        missing = np.isnan(parsed)
-        if not feature.nullable and missing.any():
-            raise _invalid(int(np.argmax(missing)), feature, "is required")
-        infinite = ~(finite | missing)
-        if infinite.any():
-            row = int(np.argmax(infinite))
-            raise _invalid(row, feature, f"must be a finite number, got {values[row]!r}")
-    # Comparisons with NaN (a missing value) are False: only present values can be out.
-    for outside in (
-        parsed < feature.minimum if feature.minimum is not None else None,
-        parsed > feature.maximum if feature.maximum is not None else None,
-    ):
-        if outside is not None and outside.any():
-            row = int(np.argmax(outside))
-            bounds = (
-                f"is outside [{feature.minimum:g}, {feature.maximum:g}]"
-                if feature.minimum is not None and feature.maximum is not None
-                else "is out of range"
-            )
-            raise _invalid(row, feature, f"= {parsed[row]:g} {bounds}")
+    faults = _numeric_faults(parsed[None, :], *_bounds([feature]))[0]
+    if faults.any():
+        row = int(np.argmax(faults))
+        raise _invalid(row, feature, _fault_message(feature, values[row], parsed[row]))
     return parsed
 
 
 def _parse_boolean(feature: Feature, values: Sequence[object]) -> np.ndarray:
     # Fast path: every value is an exact token (the usual "true"/"false", or JSON booleans).
     try:
-        mapped = [_BOOL_VALUES.get(v) for v in values]
+        mapped = list(map(_BOOL_VALUES.get, values))
     except TypeError:  # an unhashable value (a JSON list or object): take the slow path
         mapped = [None]
     if None not in mapped:
@@ -163,10 +183,10 @@ def derive(spec: DerivedFeature, columns: Mapping[str, np.ndarray]) -> np.ndarra
     if spec.op is DerivedOp.LOG1P:
         np.log1p(first, out=undefined, where=first >= 0)
         return undefined
-    reached = np.zeros(len(first))
-    for bound in spec.boundaries:
-        reached += first >= bound
-    return np.where(np.isnan(first), np.nan, reached)
+    # Boundaries are strictly increasing (the schema checks): the count of those <= x.
+    reached = np.searchsorted(spec.boundaries, first, side="right").astype(np.float64)
+    reached[np.isnan(first)] = np.nan
+    return reached
 
 
 @dataclass(frozen=True)
@@ -224,24 +244,37 @@ class FeatureTransform:
         return np.array([self.medians.get(n, 0.0) for n in self._imputed_names])
 
     @cached_property
-    def _one_hot(self) -> list[tuple[str, dict[object, int]]]:
-        """Per categorical feature: its name and each category's column in its block."""
+    def _categories(self) -> list[tuple[str, dict[object, int]]]:
+        """Per categorical feature: its name and each category's position in its list."""
         return [
             (f.name, {category: i for i, category in enumerate(f.categories)})
             for f in self.schema.features
             if f.type is FeatureType.CATEGORICAL
         ]
 
+    @cached_property
+    def _one_hot_columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each one-hot output column: its categorical feature (position in
+        ``_categories``) and the category's position in that feature's list."""
+        owners = [i for i, (_, codes) in enumerate(self._categories) for _ in codes]
+        positions = [position for _, codes in self._categories for position in codes.values()]
+        return np.array(owners, dtype=np.intp), np.array(positions, dtype=np.intp)
+
+    @cached_property
+    def _numeric_features(self) -> tuple[list[int], tuple[np.ndarray, ...]]:
+        """Schema positions of the numeric features, and their rules as vectors."""
+        features = self.schema.features
+        positions = [i for i, f in enumerate(features) if f.type is FeatureType.NUMERIC]
+        return positions, _bounds([features[i] for i in positions])
+
     def _numeric_block(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Plain features then derived ones, as float64 (NaN where missing)."""
-        plain = self._plain_names
-        rows = len(columns[self.schema.features[0].name])
-        block = np.empty((rows, len(self._imputed_names)), dtype=np.float64)
-        for index, name in enumerate(plain):
-            block[:, index] = columns[name]
-        for index, spec in enumerate(self.schema.derived_features, start=len(plain)):
-            block[:, index] = derive(spec, columns)
-        return block
+        return np.column_stack(
+            [
+                *(np.asarray(columns[name], dtype=np.float64) for name in self._plain_names),
+                *(derive(spec, columns) for spec in self.schema.derived_features),
+            ]
+        )
 
     def encode(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Typed raw columns -> the model's float32 matrix (imputed, one-hot, derived)."""
@@ -250,32 +283,51 @@ class FeatureTransform:
         if missing.any():
             numeric = np.where(missing, self._fill, numeric)
         rows, plain = numeric.shape[0], len(self._plain_names)
-        encoded = np.zeros((rows, len(self.output_names)), dtype=np.float32)
-        encoded[:, :plain] = numeric[:, :plain]
-        encoded[:, plain + sum(len(c) for _, c in self._one_hot) :] = numeric[:, plain:]
-        offset = plain
-        for name, codes in self._one_hot:
-            # A missing (None) or unknown value matches no category: all zeros.
-            code = np.fromiter((codes.get(v, -1) for v in columns[name]), np.intp, rows)
-            known = np.flatnonzero(code >= 0)
-            encoded[known, offset + code[known]] = 1.0
-            offset += len(codes)
-        return encoded
+        owners, positions = self._one_hot_columns
+        # Each category's position per record; -1 (a missing value) matches no column.
+        codes = np.array(
+            [list(map(lookup.get, columns[name], repeat(-1))) for name, lookup in self._categories],
+            dtype=np.intp,
+        ).reshape(len(self._categories), rows)
+        one_hot = positions == codes[owners].T
+        return np.hstack((numeric[:, :plain], one_hot, numeric[:, plain:]), dtype=np.float32)
 
     def parse_rows(self, rows: Sequence[Sequence[object]]) -> Columns:
         """Rows of raw values in schema feature order (CSV, JSON lists) -> typed columns."""
-        width = len(self.schema.features)
-        for number, row in enumerate(rows, start=1):
-            if len(row) != width:
-                raise InvalidInputError(
-                    f"record {number}: expected {width} values "
-                    f"({', '.join(self.schema.feature_names)}), got {len(row)}"
-                )
+        features = self.schema.features
+        width = len(features)
+        if rows and set(map(len, rows)) != {width}:
+            number, row = next((n, r) for n, r in enumerate(rows, start=1) if len(r) != width)
+            raise InvalidInputError(
+                f"record {number}: expected {width} values "
+                f"({', '.join(self.schema.feature_names)}), got {len(row)}"
+            )
         transposed = list(zip(*rows, strict=True)) if rows else [()] * width
+        numeric = self._parse_numeric_block(transposed)
+        positions = self._numeric_features[0]
+        block = (
+            {}
+            if numeric is None
+            else {features[p].name: v for p, v in zip(positions, numeric, strict=True)}
+        )
+        # Schema order, so the first fault named is the first feature's, as it would be
+        # feature by feature (the numeric block, when there is one, holds none).
         return {
-            f.name: _PARSERS[f.type](f, values)
-            for f, values in zip(self.schema.features, transposed, strict=True)
+            f.name: block[f.name] if f.name in block else _PARSERS[f.type](f, values)
+            for f, values in zip(features, transposed, strict=True)
         }
+
+    def _parse_numeric_block(self, transposed: Sequence[Sequence[object]]) -> np.ndarray | None:
+        """Every numeric column at once (features x records), the common case of a
+        request without faults; ``None`` when any value needs the per-feature path (a
+        fault to name, or text such as " 5" that only the scalar rules accept)."""
+        positions, bounds = self._numeric_features
+        records = len(transposed[0])
+        values = number_column(list(chain.from_iterable(transposed[i] for i in positions)))
+        if values is None:
+            return None
+        block = values.reshape(len(positions), records)
+        return None if _numeric_faults(block, *bounds).any() else block
 
     def parse_records(self, records: Sequence[Mapping[str, object]]) -> Columns:
         """Records keyed by feature name (JSON objects) -> typed columns."""

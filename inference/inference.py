@@ -162,7 +162,10 @@ def _text(body: str | bytes) -> str:
 def _lines(text: str) -> list[str]:
     # Records end at "\n" (or "\r\n") only: str.splitlines would also split inside a
     # value at U+2028, U+0085 and other Unicode line breaks.
-    return [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line.removesuffix("\r") for line in lines]
+    return list(filter(str.strip, lines))
 
 
 def _csv_rows(text: str) -> list[list[str]]:

@@ -1,6 +1,7 @@
 """Monitoring stack: watch the endpoint, alarm on drift and quality, retrain, notify.
 
-Runtime code: ``monitoring/monitor.py`` (the scheduled job) and
+Runtime code: ``monitoring/monitor.py`` (the scheduled job),
+``lambda/monitor_launcher/`` (starts the job only when there is new data) and
 ``lambda/retrain_trigger/`` (the retrain decision).
 
 It needs the endpoint's *name* only (``config.layout.resource_name``), not the Serving
@@ -88,6 +89,9 @@ class MonitoringStack(Stack):
                 every_minutes=settings.monitor_every_minutes,
                 instance_type=settings.monitor_instance_type,
                 dead_letters=dead_letters,
+                launcher_code_dir=BUNDLE_DIR / "monitor-launcher",
+                log_retention=RETENTION[settings.log_retention_days],
+                removal_policy=removal,
             )
         else:
             self.monitor = ModelMonitorSchedules(

@@ -8,8 +8,10 @@ workers, scheduled jobs, keys, dashboards, alarms, buckets) and prices it with t
 table in tools/prices-us-east-1.json. Prints, per stage, the idle cost per month (what
 the stage costs with no traffic: always-on instances, keys, dashboards, alarms, storage,
 and whatever its schedules start on their own), the cost of one retraining (one
-training pipeline execution), and of one ETL run. Durations are the table's stated
-assumptions; docs/cost.md explains the model and its limits.
+training pipeline execution), of one ETL run, and of one monitor run (the job the
+monitor launcher starts only in a scheduled hour with new capture or ground truth).
+Durations are the table's stated assumptions; docs/cost.md explains the model and its
+limits.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class StageCost:
     idle: list[Line] = field(default_factory=list)
     retrain: list[Line] = field(default_factory=list)
     etl_run: list[Line] = field(default_factory=list)
+    monitor_run: list[Line] = field(default_factory=list)
 
     @staticmethod
     def total(lines: list[Line]) -> float:
@@ -181,11 +184,52 @@ def _retrain_lines(steps: list[dict[str, Any]], p: dict[str, Any]) -> list[Line]
     return lines
 
 
+def _job_instance(document: Any) -> str | None:
+    """The instance type of a processing job request inside ``document`` (any JSON)."""
+    found = re.search(r'\\?"InstanceType\\?":\s*\\?"(ml\.[\w.]+)', json.dumps(document))
+    return found.group(1) if found else None
+
+
+def _monitor_job_line(instance: str, p: dict[str, Any], started_by: str) -> Line:
+    rate = _price(p["sagemaker_processing_per_hour"], instance, "processing")
+    hours = p["assumptions"]["monitor_job_hours"]
+    return Line(
+        f"monitor job ({started_by})",
+        f"1 x {instance} x {hours} h (assumed) x ${rate}/h",
+        hours * rate,
+    )
+
+
+def _launcher_line(
+    logical_id: str, function: dict[str, Any], runs: float, p: dict[str, Any]
+) -> Line:
+    """A schedule invoking a Lambda: Scheduler invocations, Lambda requests and duration."""
+    memory_gb = function.get("MemorySize", 128) / 1024
+    seconds = p["assumptions"]["scheduled_lambda_seconds"]
+    per_run = (
+        p["eventbridge_scheduler_per_million_invocations"] / 1e6
+        + p["lambda_per_million_requests"] / 1e6
+        + memory_gb * seconds * p["lambda_per_gb_second"]
+    )
+    return Line(
+        f"schedule {logical_id} (Lambda)",
+        f"{runs:.0f} runs x {memory_gb * 1024:.0f} MB x {seconds} s (assumed) + requests"
+        f" = ${runs * per_run:.4f}",
+        runs * per_run,
+    )
+
+
 def _scheduled_lines(
     resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any], retrain: float
-) -> list[Line]:
-    """What schedules start with no traffic: the training pipeline and monitor jobs."""
-    lines = []
+) -> tuple[list[Line], list[Line]]:
+    """What schedules start with no traffic (the training pipeline, monitor jobs started
+    directly, Lambda invocations), and what one monitor run costs when a schedule's Lambda
+    starts the monitor job only for new data."""
+    functions = {
+        lid: r["Properties"] for lid, r in resources if r["Type"] == "AWS::Lambda::Function"
+    }
+    idle: list[Line] = []
+    monitor_run: list[Line] = []
     for logical_id, resource in resources:
         if resource["Type"] != "AWS::Scheduler::Schedule":
             continue
@@ -193,13 +237,14 @@ def _scheduled_lines(
         if props.get("State") == "DISABLED":
             continue
         runs = _schedule_runs_per_month(props["ScheduleExpression"])
-        target = json.dumps(props.get("Target", {}))
+        target = props.get("Target", {})
+        text = json.dumps(target)
         if (
-            "StartPipelineExecution" in target
-            or ":pipeline/" in target
+            "StartPipelineExecution" in text
+            or ":pipeline/" in text
             or "pipeline" in (logical_id.lower())
         ):
-            lines.append(
+            idle.append(
                 Line(
                     "scheduled retraining",
                     f"{runs:.2f} runs x ${retrain:.2f} per retrain",
@@ -207,18 +252,29 @@ def _scheduled_lines(
                 )
             )
             continue
-        instance = re.search(r'\\?"InstanceType\\?":\s*\\?"(ml\.[\w.]+)', target)
+        arn = target.get("Arn")
+        function_id = arn.get("Fn::GetAtt", [None])[0] if isinstance(arn, dict) else None
+        if function_id in functions:
+            function = functions[function_id]
+            idle.append(_launcher_line(logical_id, function, runs, p))
+            # The job it may start is in its environment: paid per run with new data only.
+            instance = _job_instance(function.get("Environment", {}))
+            if instance:
+                monitor_run.append(_monitor_job_line(instance, p, logical_id))
+            continue
+        instance = _job_instance(target)
         if instance:
-            rate = _price(p["sagemaker_processing_per_hour"], instance.group(1), "processing")
+            # A job the schedule starts itself runs, and is paid, whether or not data came.
+            rate = _price(p["sagemaker_processing_per_hour"], instance, "processing")
             hours = p["assumptions"]["monitor_job_hours"]
-            lines.append(
+            idle.append(
                 Line(
                     f"scheduled job {logical_id}",
-                    f"{runs:.0f} runs x {instance.group(1)} x {hours} h (assumed) x ${rate}/h",
+                    f"{runs:.0f} runs x {instance} x {hours} h (assumed) x ${rate}/h",
                     runs * hours * rate,
                 )
             )
-    return lines
+    return idle, monitor_run
 
 
 def _etl_lines(resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any]) -> list[Line]:
@@ -280,16 +336,17 @@ def _fixed_lines(resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any])
 
 
 def price_stage(assembly: Path, stage: str, prices: dict[str, Any]) -> StageCost:
-    """The idle, per-retrain and per-ETL-run cost of one stage's templates."""
+    """The idle, per-retrain, per-ETL-run and per-monitor-run cost of one stage's templates."""
     templates = sorted(assembly.glob("*.template.json"))
     if not templates:
         raise CostError(f"no templates in {assembly}: run `make synth` first")
     resources = list(_resources(templates))
     cost = StageCost(stage)
     cost.retrain = _retrain_lines(_pipeline_steps(resources), prices)
+    scheduled, cost.monitor_run = _scheduled_lines(resources, prices, StageCost.total(cost.retrain))
     cost.idle = [
         *_endpoint_lines(resources, prices),
-        *_scheduled_lines(resources, prices, StageCost.total(cost.retrain)),
+        *scheduled,
         *_fixed_lines(resources, prices),
     ]
     cost.etl_run = _etl_lines(resources, prices)
@@ -343,13 +400,14 @@ def report(costs: list[StageCost], prices: dict[str, Any]) -> str:
             ("idle, per month", cost.idle),
             ("per retrain (one training pipeline execution)", cost.retrain),
             ("per ETL run (raw arrival)", cost.etl_run),
+            ("per monitor run (a scheduled run with new data)", cost.monitor_run),
         ):
             out.append(f"  {title}: ${StageCost.total(lines):,.2f}")
             out.extend(f"    {x.item:<44} {x.basis:<58} ${x.dollars:>8,.2f}" for x in lines)
-    out.append("\nSummary ($)      idle/month   per retrain   per ETL run")
+    out.append("\nSummary ($)      idle/month   per retrain   per ETL run   per monitor run")
     out.extend(
         f"  {c.stage:<14} {StageCost.total(c.idle):>11,.2f} {StageCost.total(c.retrain):>13,.2f}"
-        f" {StageCost.total(c.etl_run):>13,.2f}"
+        f" {StageCost.total(c.etl_run):>13,.2f} {StageCost.total(c.monitor_run):>17,.2f}"
         for c in costs
     )
     return "\n".join(out)

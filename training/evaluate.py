@@ -40,7 +40,7 @@ import xgboost as xgb
 from sklearn import metrics as skm
 
 from config.schema import ProblemType, QualityGate
-from features.transform import FeatureTransform
+from features.transform import FeatureTransform, InvalidInputError
 from training.failure import report_failure
 from training.registry import download, latest_approved, metric_at
 from training.splits import load_split
@@ -208,14 +208,30 @@ def quality_report(
     return regression_report(labels, predictions)
 
 
+class IncomparableModelError(ValueError):
+    """The approved model cannot score this execution's rows (another schema)."""
+
+
 def score_raw(
     booster: xgb.Booster, transform: FeatureTransform, test_dir: Path, labels: np.ndarray
 ) -> dict[str, Any]:
-    """Score the raw test rows with a model and its own transformation."""
+    """Score the raw test rows with a model and its own transformation.
+
+    Columns are taken by name, so a model trained on an older schema scores the same
+    rows on the features it knows; ``IncomparableModelError`` when it needs a feature
+    these rows lack or rejects their values (a category or range it does not know).
+    """
     with (test_dir / "test_raw.csv").open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    features = transform.encode(transform.parse_rows(rows))
-    predictions = booster.inplace_predict(features)
+        records = list(csv.DictReader(handle))
+    names = transform.schema.feature_names
+    missing = [name for name in names if records and name not in records[0]]
+    if missing:
+        raise IncomparableModelError(f"it was trained on features this data lacks: {missing}")
+    try:
+        columns = transform.parse_rows([[record[name] for name in names] for record in records])
+    except InvalidInputError as error:
+        raise IncomparableModelError(f"it rejects this data: {error}") from None
+    predictions = booster.inplace_predict(transform.encode(columns))
     return quality_report(transform.schema.problem_type, labels, predictions)
 
 
@@ -226,22 +242,28 @@ def comparison(
 
     The approved model is scored here, on this execution's test split (with its own
     fitted transformation on the raw rows), so both numbers describe the same data.
-    With no approved model (or no group) the candidate is compared with itself, so the
-    "not worse than the approved model" half of the gate holds trivially.
+    With no approved model (or no group), or one trained on a schema these rows no
+    longer fit, the candidate is compared with itself, so the "not worse than the
+    approved model" half of the gate holds trivially; ``skipped`` says why.
     """
     candidate = metric_at(report, gate.json_path)
     approved = latest_approved(group) if group else None
-    value = candidate
+    value, skipped = candidate, None if approved else "no approved model to compare with"
     if approved is not None:
         with tempfile.TemporaryDirectory() as scratch:
             archive = download(approved.model_data_url, Path(scratch) / "model.tar.gz")
             booster, transform = load_packaged(archive)
-        value = metric_at(score_raw(booster, transform, test_dir, labels), gate.json_path)
+        try:
+            value = metric_at(score_raw(booster, transform, test_dir, labels), gate.json_path)
+        except IncomparableModelError as error:
+            skipped = f"approved model {approved.model_package_arn} not compared: {error}"
+            print(skipped, flush=True)  # the processing job's log, for whoever reads why
     return {
         "metric": gate.metric,
         "higher_is_better": gate.higher_is_better,
         "model_package_arn": approved.model_package_arn if approved else None,
         "value": value,
+        "skipped": skipped,
     }
 
 

@@ -5,10 +5,13 @@ Contract (processing job; every path can be overridden for local runs):
            /opt/ml/processing/input/schema/dataset.json
   outputs  /opt/ml/processing/output/train/       train.npz + transform.json
            /opt/ml/processing/output/validation/  validation.npz
-           /opt/ml/processing/output/test/        test.npz + test_raw.csv (raw features)
+           /opt/ml/processing/output/test/        test.npz + test_raw.csv (raw features,
+                                                  header: the quality gate scores the
+                                                  approved model on them by name)
            /opt/ml/processing/output/baseline/    baseline.csv (raw features, header)
 
-The split is seeded and stratified on the label for classification. The feature
+Rows are split by a seeded hash of their id (see ``split``), so a row keeps its split
+as data accumulates across retraining executions. The feature
 transformation is fitted on the training split only, then applied to all three; it
 is written next to the training data so the training job carries it into the model.
 """
@@ -29,7 +32,6 @@ import logging
 from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from config.schema import DatasetSchema, FeatureType, ProblemType
 from features.transform import FeatureTransform, frame_columns
@@ -61,23 +63,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def split(
     frame: pd.DataFrame, schema: DatasetSchema, args: argparse.Namespace
 ) -> dict[str, pd.DataFrame]:
-    """Seeded train / validation / test split, stratified for classification."""
-    stratify = schema.problem_type is ProblemType.BINARY_CLASSIFICATION
-    label = frame[schema.target.name]
-    rest, test = train_test_split(
-        frame,
-        test_size=args.test_ratio,
-        random_state=args.seed,
-        stratify=label if stratify else None,
-    )
-    validation_share = args.validation_ratio / (1 - args.test_ratio)
-    train, validation = train_test_split(
-        rest,
-        test_size=validation_share,
-        random_state=args.seed,
-        stratify=rest[schema.target.name] if stratify else None,
-    )
-    return {"train": train, "validation": validation, "test": test}
+    """Train / validation / test by a seeded hash of each row's id.
+
+    A row's split depends on its id alone, never on the other rows: as the curated zone
+    grows, every row keeps its split, so the approved model that the quality gate scores
+    on this execution's test rows never learned from them (a random split of the grown
+    data would put most of its training rows in the test split and flatter it). All rows
+    of one id stay together, so no entity leaks across splits. The label is not used,
+    so classes are balanced across splits only as well as sampling makes them.
+    """
+    key = f"{args.seed:016d}"[-16:]  # the hash key: another seed draws another partition
+    hashes = pd.util.hash_pandas_object(
+        frame[schema.id_column].astype(str), index=False, hash_key=key
+    ).to_numpy()
+    position = hashes / float(2**64)  # uniform in [0, 1), a function of the id alone
+    test = position < args.test_ratio
+    validation = ~test & (position < args.test_ratio + args.validation_ratio)
+    parts = {
+        "train": frame[~(test | validation)],
+        "validation": frame[validation],
+        "test": frame[test],
+    }
+    empty = [name for name, part in parts.items() if part.empty]
+    if empty:
+        raise ValueError(
+            f"{len(frame)} rows ({frame[schema.id_column].nunique()} ids) leave no rows "
+            f"for {', '.join(empty)}: add data or raise --validation-ratio/--test-ratio"
+        )
+    return parts
 
 
 def raw_feature_frame(schema: DatasetSchema, frame: pd.DataFrame) -> pd.DataFrame:
@@ -116,7 +129,7 @@ def preprocess(
     parts = split(frame, schema, args)
     write_splits(schema_data, parts, output_dir)
     raw_feature_frame(schema, parts["test"]).to_csv(
-        output_dir / "test" / "test_raw.csv", header=False, index=False
+        output_dir / "test" / "test_raw.csv", index=False
     )
     baseline = output_dir / "baseline"
     baseline.mkdir(parents=True, exist_ok=True)

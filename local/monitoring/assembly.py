@@ -1,10 +1,11 @@
 """What the Monitoring stack synthesized, read from ``cdk.out`` with local names filled in.
 
-The monitor schedule's target ``Input`` (the CreateProcessingJob request EventBridge
-Scheduler sends), the retrain function's environment, and the stack's file assets (the
-source bundle the job downloads). CloudFormation would resolve the deploy-time values
-(``Fn::ImportValue`` of the data lake's exports, ``Fn::GetAtt``/``Ref`` of the stack's own
-resources); here the caller supplies them, and one nobody supplies is an error naming it.
+The stack's Lambda functions' environments (the retrain trigger's; the monitor
+launcher's, which holds the monitor job's CreateProcessingJob request), the monitor
+schedule's name, and the stack's file assets (the source bundle the job downloads).
+CloudFormation would resolve the deploy-time values (``Fn::ImportValue`` of the data
+lake's exports, ``Fn::GetAtt``/``Ref`` of the stack's own resources); here the caller
+supplies them, and one nobody supplies is an error naming it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from local.cdk_assembly import AssemblyError, file_assets, stage_assembly
-
-SCHEDULER_EXECUTION_ID = "<aws.scheduler.execution-id>"
 
 
 def monitoring_template(cdk_out: Path, stage: str) -> Path:
@@ -55,18 +54,13 @@ def resolve(value: Any, supplied: Callable[[str], str | None]) -> str:
     raise AssemblyError(f"cannot resolve {json.dumps(value)} locally")
 
 
-def schedule_request(
-    template: Path, supplied: Callable[[str], str | None], *, execution_id: str
-) -> dict[str, Any]:
-    """The CreateProcessingJob request the monitor schedule's target sends, as one run
-    (``execution_id``) of the schedule would send it."""
+def schedule_name(template: Path) -> str:
+    """The name of the stack's one schedule (the monitor's)."""
     schedules = _resources(template, "AWS::Scheduler::Schedule")
     if len(schedules) != 1:
         raise AssemblyError(f"expected one schedule in {template.name}, found {len(schedules)}")
     [schedule] = schedules.values()
-    body = resolve(schedule["Target"]["Input"], supplied)
-    request: dict[str, Any] = json.loads(body.replace(SCHEDULER_EXECUTION_ID, execution_id))
-    return request
+    return str(schedule["Name"])
 
 
 def function_environment(

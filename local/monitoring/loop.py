@@ -2,11 +2,13 @@
 trigger -> pipeline -> v2 trained with the feedback data.
 
 Real parts: the endpoint (the XGBoost image's serving stack; the service front writes
-capture), the monitor entry point run from the source bundle exactly as the synthesized
-schedule's CreateProcessingJob request says, the Glue ETL, the retrain handler against
-moto (DynamoDB, SageMaker), and the pipeline runtime. LOCAL stand-ins, labelled in the
-output: CloudWatch alarm evaluation (``alarms``), EventBridge pattern matching
-(``event_patterns``) and delivery to the function (``retrain_function``).
+capture), the monitor launcher handler (it decides on moto whether there is new data and
+starts the job), the monitor entry point run from the source bundle exactly as the
+CreateProcessingJob request the launcher sent says, the Glue ETL, the retrain handler
+against moto (DynamoDB, SageMaker), and the pipeline runtime. LOCAL stand-ins, labelled
+in the output: CloudWatch alarm evaluation (``alarms``), EventBridge pattern matching
+(``event_patterns``), delivery to the functions (``retrain_function``) and the schedule's
+invocation of the launcher.
 
 Time is the one thing bent, and the output says so: the schedule runs the monitor once
 an hour, and the drift alarm needs 2 of 3 hourly periods, but here the runs are minutes
@@ -41,11 +43,11 @@ from local.monitoring.alarms import AlarmDefinition, Transition, evaluate_in_clo
 from local.monitoring.assembly import (
     function_environment,
     monitoring_template,
-    schedule_request,
+    schedule_name,
     stack_assets,
 )
 from local.monitoring.event_patterns import matching_rules, rule_patterns
-from local.monitoring.retrain_function import deliver, lambda_context, load_handler
+from local.monitoring.retrain_function import LAUNCHER_DIR, deliver, lambda_context, load_handler
 from local.monitoring.shifted_traffic import (
     feature_lines,
     ground_truth_for_capture,
@@ -98,6 +100,7 @@ class LoopState:
     labels: dict[str, str] = field(default_factory=dict)
     requests_sent: int = 0
     handler: Any = None  # the retrain trigger module, loaded once as a container would
+    launcher: Any = None  # the monitor launcher module, likewise
 
 
 def local_names(platform: LocalPlatform, key_arn: str) -> Callable[[str], str | None]:
@@ -209,10 +212,38 @@ class MonitoringLoop:
     # ---- the monitor, as the schedule runs it ---------------------------------------
 
     def run_monitor(self, state: LoopState) -> MonitorRun:
-        """One schedule invocation: the synthesized CreateProcessingJob request with local
-        names, run from the source bundle by the local processing-job runner."""
+        """One schedule invocation: the monitor launcher handler, with the synthesized
+        function's environment (local names), decides on moto and starts the job; the job
+        it started is run from the source bundle by the local processing-job runner."""
         run_number = len(state.runs) + 1
-        request = schedule_request(self.template, self.names, execution_id=f"local{run_number}")
+        env = {
+            **self.platform.env,
+            **function_environment(self.template, self.names, name_prefix="MonitorLauncher"),
+        }
+        log = self.work_dir / "monitor-launcher.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        if state.launcher is None:
+            # Powertools' Logger binds stdout at import: bind it to nothing that closes.
+            with environment(env), contextlib.redirect_stdout(io.StringIO()):
+                state.launcher = load_handler(LAUNCHER_DIR)
+        with environment(env), log.open("a") as out, contextlib.redirect_stdout(out):
+            # What Scheduler puts into the schedule's input (its context attributes).
+            event = {
+                "scheduled_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "schedule_arn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/"
+                f"{schedule_name(self.template)}",
+                "execution_id": f"local{run_number}",
+                "attempt": "1",
+            }
+            decided = state.launcher.handler(
+                event,
+                lambda_context(region=REGION, account=ACCOUNT, function_name="monitor-launcher"),
+            )
+            # The decision and why, next to the metric the handler printed (EMF).
+            print(json.dumps({k: v for k, v in decided.items() if k != "request"}))
+        if decided["decision"] != "started":
+            raise RuntimeError(f"the monitor launcher started no job: {decided['reason']}")
+        request: dict[str, Any] = decided["request"]
         job_name = request["ProcessingJobName"]
         run_processing_job(
             request,

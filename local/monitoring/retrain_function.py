@@ -1,5 +1,6 @@
-"""The retrain trigger Lambda, invoked in this process as the Lambda runtime would
-(LOCAL stand-in for EventBridge's delivery to the function, which moto does not do).
+"""The retrain trigger Lambda (and the monitor launcher), invoked in this process as the
+Lambda runtime would (LOCAL stand-in for EventBridge's and Scheduler's delivery to the
+function, which moto does not do).
 
 ``lambda`` is a Python keyword, so the handler is loaded by path with its folder on
 ``sys.path``, as the runtime loads it; the context carries what Powertools reads.
@@ -23,6 +24,7 @@ from typing import Any
 from local.service_metrics import LAMBDA, RETRAIN_FUNCTION, emf_data, lambda_data, put
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "retrain_trigger"
+LAUNCHER_DIR = LAMBDA_DIR.parent / "monitor_launcher"
 LABEL = "[local stand-in: EventBridge -> Lambda delivery]"
 
 
@@ -32,7 +34,7 @@ def load_handler(directory: Path = LAMBDA_DIR) -> ModuleType:
     if str(directory) not in sys.path:
         sys.path.insert(0, str(directory))
     path = directory / "handler.py"
-    spec = importlib.util.spec_from_file_location("retrain_trigger_handler", path)
+    spec = importlib.util.spec_from_file_location(f"{directory.name}_handler", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)

@@ -28,5 +28,5 @@ class DeadLetterQueue(Construct):
             self.queue,
             "AwsSolutions-SQS3",
             "This queue is itself a dead-letter queue (of rule and schedule targets and "
-            "of the retrain function's asynchronous invocations).",
+            "of the retrain and monitor launcher functions' asynchronous invocations).",
         )

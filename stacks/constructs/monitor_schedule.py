@@ -1,19 +1,24 @@
-"""The scheduled monitor: EventBridge Scheduler -> SageMaker CreateProcessingJob.
+"""The scheduled monitor: EventBridge Scheduler -> monitor launcher -> CreateProcessingJob.
 
 The job runs ``monitoring/monitor.py`` from the training source bundle in SageMaker's
 XGBoost framework image, with the same bash launcher the pipeline's processing steps use
-(``PROCESSING_LAUNCHER``). Scheduler calls CreateProcessingJob through its universal
-target (``arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob``); each invocation
-gets its own job name from the ``<aws.scheduler.execution-id>`` context attribute.
+(``PROCESSING_LAUNCHER``). The schedule invokes the monitor launcher Lambda
+(``stacks/constructs/monitor_launcher.py``) with its context attributes; the launcher
+starts the job this construct renders (``request``, the one definition of it) only when
+capture or ground truth arrived since the monitor's checkpoint, so an idle endpoint
+starts no job. Each run's job is named after its scheduled time (``RUN_TOKEN``), the
+same for every retry of that run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_scheduler as scheduler
@@ -27,12 +32,18 @@ from config.layout import (
     MONITORING_PREFIX,
     RUNS_PREFIX,
 )
+from stacks.constructs.monitor_launcher import RUN_TOKEN, MonitorLauncher
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.pipeline_definition import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
-from stacks.constructs.sagemaker_access import container_statements, pass_role_to_sagemaker
+from stacks.constructs.sagemaker_access import container_statements
 
-CREATE_PROCESSING_JOB = "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
-EXECUTION_ID = "<aws.scheduler.execution-id>"
+# What the schedule sends the launcher: Scheduler fills in its context attributes.
+SCHEDULED_RUN = {
+    "scheduled_time": "<aws.scheduler.scheduled-time>",
+    "schedule_arn": "<aws.scheduler.schedule-arn>",
+    "execution_id": "<aws.scheduler.execution-id>",
+    "attempt": "<aws.scheduler.attempt-number>",
+}
 OUTPUT_DIR = f"{PROCESSING}/output"
 # Every namespace the monitor publishes to (Model Monitor's names and the project's own).
 METRIC_NAMESPACES = (
@@ -53,10 +64,11 @@ class MonitorTarget:
 
 
 class MonitorSchedule(Construct):
-    """A schedule (``rate(<every> minutes)``) that starts one monitor processing job per
-    run, with a retry policy and an encrypted dead-letter queue; the job's role reads
-    capture, ground truth, baselines and the registry, writes state, reports and feedback,
-    and publishes the monitor's metrics, nothing else."""
+    """A schedule (``rate(<every> minutes)``) that invokes the monitor launcher, which
+    starts one monitor processing job per run that has new data (retry policies and an
+    encrypted dead-letter queue on both hops); the job's role reads capture, ground truth,
+    baselines and the registry, writes state, reports and feedback, and publishes the
+    monitor's metrics, nothing else."""
 
     def __init__(
         self,
@@ -72,16 +84,17 @@ class MonitorSchedule(Construct):
         every_minutes: int,
         instance_type: str,
         dead_letters: sqs.IQueue,
+        launcher_code_dir: Path,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.target = target
         endpoint = target.endpoint_name
         monitoring = f"{MONITORING_PREFIX}/{endpoint}"
+        # 40 + "-" + the run id (YYYYmmddTHHMMSSZ, 16) stays within SageMaker's 63.
         self.job_prefix = f"{target.schedule_name}"[:40].rstrip("-")
-        job_arns = stack.format_arn(
-            service="sagemaker", resource="processing-job", resource_name=f"{self.job_prefix}-*"
-        )
         self.schedule_arn = stack.format_arn(
             service="scheduler",
             resource="schedule",
@@ -110,6 +123,7 @@ class MonitorSchedule(Construct):
             key=key, artifacts=artifacts, raw=raw, source_bundle=source_bundle, region=stack.region
         )
 
+        checkpoint_key = f"{monitoring}/state/checkpoint.json"
         arguments = [
             "monitoring/monitor.py",
             "--schema",
@@ -119,7 +133,7 @@ class MonitorSchedule(Construct):
             "--ground-truth-uri",
             f"s3://{artifacts.bucket_name}/{GROUND_TRUTH_PREFIX}/{endpoint}/",
             "--state-uri",
-            f"s3://{artifacts.bucket_name}/{monitoring}/state/checkpoint.json",
+            f"s3://{artifacts.bucket_name}/{checkpoint_key}",
             "--model-package-group",
             target.model_package_group,
             "--endpoint-name",
@@ -131,7 +145,7 @@ class MonitorSchedule(Construct):
             "--output",
             OUTPUT_DIR,
         ]
-        job_name = f"{self.job_prefix}-{EXECUTION_ID}"
+        job_name = f"{self.job_prefix}-{RUN_TOKEN}"
         self.request = {
             "ProcessingJobName": job_name,
             "RoleArn": self.job_role.role_arn,
@@ -179,6 +193,25 @@ class MonitorSchedule(Construct):
             "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime},
         }
 
+        self.launcher = MonitorLauncher(
+            self,
+            "Launcher",
+            request=stack.to_json_string(self.request),
+            job_prefix=self.job_prefix,
+            job_role=self.job_role,
+            artifacts=artifacts,
+            list_prefixes=[
+                f"{DATA_CAPTURE_PREFIX}/{endpoint}/",
+                f"{GROUND_TRUTH_PREFIX}/{endpoint}/",
+            ],
+            checkpoint_key=checkpoint_key,
+            key=key,
+            dead_letters=dead_letters,
+            code_dir=launcher_code_dir,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+        )
+
         schedule_role = iam.Role(
             self,
             "ScheduleRole",
@@ -192,18 +225,18 @@ class MonitorSchedule(Construct):
                     }
                 },
             ),
-            description=f"Starts the monitor of {endpoint} every {every_minutes} minutes.",
+            description=f"Invokes the monitor launcher of {endpoint} every {every_minutes} "
+            "minutes.",
         )
         schedule_policy = iam.Policy(
             self,
             "SchedulePolicy",
             statements=[
                 iam.PolicyStatement(
-                    sid="StartMonitorJobs",
-                    actions=["sagemaker:CreateProcessingJob"],
-                    resources=[job_arns],
+                    sid="InvokeLauncher",
+                    actions=["lambda:InvokeFunction"],
+                    resources=[self.launcher.function.function_arn],
                 ),
-                pass_role_to_sagemaker(self.job_role),
                 iam.PolicyStatement(
                     sid="DeadLetters",
                     actions=["sqs:SendMessage"],
@@ -217,22 +250,17 @@ class MonitorSchedule(Construct):
             ],
         )
         schedule_policy.attach_to_role(schedule_role)
-        acknowledge(
-            schedule_policy,
-            f"AwsSolutions-IAM5[Resource::{job_arns}]",
-            "Each run's job name ends in the Scheduler execution id, known only at run time.",
-        )
         self.schedule = scheduler.CfnSchedule(
             self,
             "Schedule",
             name=target.schedule_name,
-            description=f"Runs the drift and quality monitor of {endpoint}.",
+            description=f"Runs the drift and quality monitor of {endpoint} when there is new data.",
             schedule_expression=f"rate({every_minutes} minutes)",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             target=scheduler.CfnSchedule.TargetProperty(
-                arn=CREATE_PROCESSING_JOB,
+                arn=self.launcher.function.function_arn,
                 role_arn=schedule_role.role_arn,
-                input=stack.to_json_string(self.request),
+                input=stack.to_json_string(SCHEDULED_RUN),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     # A run retried after its window is just a late run; the next one
                     # reads the same checkpoint, so nothing is lost by giving up.

@@ -18,11 +18,6 @@ def costs(synth_report) -> dict[str, StageCost]:
     return {c.stage: c for c in price_assembly(synth_report.assembly_dir)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Open (issue 13): with the hourly monitor kept, Dev idles at $48.65 "
-    "(ml.t2.medium $40.88, dashboard $3, monitor $3.65, KMS $1); see docs/cost.md",
-)
 def test_dev_idles_within_budget_with_capture_kept(costs) -> None:
     dev = costs["Dev"]
     assert StageCost.total(dev.idle) <= DEV_IDLE_BUDGET
@@ -30,6 +25,22 @@ def test_dev_idles_within_budget_with_capture_kept(costs) -> None:
     assert endpoint.basis.startswith("1 x ml.t2.medium x 730 h")
     # Dev's weekly schedule is disabled: no scheduled retraining in its idle cost.
     assert not [line for line in dev.idle if line.item == "scheduled retraining"]
+
+
+@pytest.mark.parametrize("stage", ["Dev", "Prod"])
+def test_the_monitor_costs_nothing_while_idle_and_is_priced_per_run(costs, stage) -> None:
+    """The schedule invokes the launcher hourly (priced, a fraction of a cent a month);
+    the monitor job it starts only for new data is priced per run, not in idle cost."""
+    cost = costs[stage]
+    assert not [line for line in cost.idle if line.item.startswith("scheduled job")]
+    [launcher] = [line for line in cost.idle if line.item.endswith("(Lambda)")]
+    assert launcher.basis.startswith("730 runs x 256 MB")
+    assert 0 < launcher.dollars < 0.01
+    [job] = cost.monitor_run
+    instance = {"Dev": "ml.t3.medium", "Prod": "ml.m5.large"}[stage]
+    assert job.basis.startswith(f"1 x {instance} x 0.1 h")
+    prices = json.loads(PRICES.read_text())
+    assert job.dollars == pytest.approx(0.1 * prices["sagemaker_processing_per_hour"][instance])
 
 
 def test_prod_keeps_two_instances_and_its_weekly_retraining(costs) -> None:

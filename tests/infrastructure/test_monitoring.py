@@ -115,16 +115,44 @@ def test_monitoring_stacks_are_in_both_stages_and_clean(synth_report, templates)
     assert [f for f in synth_report.lint_findings if "Monitoring" in f] == []
 
 
-def test_schedule_starts_one_uniquely_named_processing_job_per_run(dev) -> None:
+def _function(template: Template, prefix: str) -> dict:
+    [function] = [
+        r["Properties"]
+        for lid, r in template.find_resources("AWS::Lambda::Function").items()
+        if lid.startswith(prefix)
+    ]
+    return function
+
+
+def test_schedule_invokes_the_launcher_with_its_context_attributes(dev) -> None:
     schedule = _one(dev, "AWS::Scheduler::Schedule")
     assert schedule["ScheduleExpression"] == "rate(60 minutes)"
     assert schedule["Name"] == "customer-churn-monitor-dev"
     target = schedule["Target"]
-    assert target["Arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:createProcessingJob"
+    functions = dev.find_resources("AWS::Lambda::Function")
+    launcher = next(lid for lid in functions if lid.startswith("MonitorLauncher"))
+    assert target["Arn"] == {"Fn::GetAtt": [launcher, "Arn"]}
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3540, "MaximumRetryAttempts": 3}
     assert "DeadLetterConfig" in target
-    request = json.loads(_joined(target["Input"]))
-    assert request["ProcessingJobName"] == "customer-churn-monitor-dev-<aws.scheduler.execution-id>"
+    assert json.loads(target["Input"]) == {
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+        "schedule_arn": "<aws.scheduler.schedule-arn>",
+        "execution_id": "<aws.scheduler.execution-id>",
+        "attempt": "<aws.scheduler.attempt-number>",
+    }
+
+
+def test_launcher_holds_the_one_job_request_named_per_scheduled_run(dev) -> None:
+    function = _function(dev, "MonitorLauncher")
+    assert function["Runtime"] == "python3.12"
+    assert function["Handler"] == "handler.handler"
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert "DeadLetterConfig" in function
+    env = function["Environment"]["Variables"]
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "MLOps/Monitoring"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "monitor-launcher"
+    request = json.loads(_joined(env["JOB_REQUEST"]))
+    assert request["ProcessingJobName"] == "customer-churn-monitor-dev-<monitor-run>"
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 3540}
     key = "${Import:Dev-DataLake-KeyArn}"
     assert request["ProcessingOutputConfig"]["KmsKeyId"] == key
@@ -153,9 +181,24 @@ def test_schedule_starts_one_uniquely_named_processing_job_per_run(dev) -> None:
     assert code["S3Input"]["S3Uri"].endswith(".gz")
     [output] = request["ProcessingOutputConfig"]["Outputs"]
     assert output["S3Output"]["S3Uri"] == (
-        f"s3://{artifacts}/monitoring/{ENDPOINT}/reports/"
-        "customer-churn-monitor-dev-<aws.scheduler.execution-id>/"
+        f"s3://{artifacts}/monitoring/{ENDPOINT}/reports/customer-churn-monitor-dev-<monitor-run>/"
     )
+    assert request["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.t3.medium"
+
+
+def test_launcher_request_fits_lambdas_environment_limit(templates) -> None:
+    """Lambda allows 4 KB of environment in all; deploy-time names at their longest."""
+    from local.monitoring.assembly import function_environment
+
+    def longest(name: str) -> str:
+        if "Bucket" in name:
+            return "b" * 63  # S3's longest bucket name
+        if "Key" in name:
+            return "arn:aws:kms:us-east-1:111111111111:key/" + "k" * 36
+        return "arn:aws:iam::111111111111:role/" + "r" * 64  # IAM's longest role name
+
+    env = function_environment(templates["Prod"], longest, name_prefix="MonitorLauncher")
+    assert sum(len(name) + len(value) for name, value in env.items()) < 4096
 
 
 def test_schedule_and_job_roles_are_scoped(dev) -> None:
@@ -181,14 +224,46 @@ def test_schedule_and_job_roles_are_scoped(dev) -> None:
         for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     )
     assert actions == sorted(
-        [
-            "sagemaker:CreateProcessingJob",
-            "iam:PassRole",
-            "sqs:SendMessage",
-            "kms:GenerateDataKey",
-            "kms:Decrypt",
-        ]
+        ["lambda:InvokeFunction", "sqs:SendMessage", "kms:GenerateDataKey", "kms:Decrypt"]
     )
+    [invoke] = [s for s in schedule_policy if s["Action"] == "lambda:InvokeFunction"]
+    assert invoke["Resource"]["Fn::GetAtt"][0].startswith("MonitorLauncherFunction")
+    launcher_trust = next(t for lid, t in trusts.items() if lid.startswith("MonitorLauncherRole"))
+    assert launcher_trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert "aws:SourceAccount" in launcher_trust["Condition"]["StringEquals"]
+    launcher = {
+        s["Sid"]: s
+        for s in next(
+            s for lid, s in policies.items() if lid.startswith("MonitorLauncherRoleDefaultPolicy")
+        )
+        if "Sid" in s
+    }
+    listing = launcher["ListMonitoredPrefixesAndCheckpoint"]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Condition"] == {
+        "StringEquals": {
+            "s3:prefix": [
+                f"data-capture/{ENDPOINT}/",
+                f"ground-truth/{ENDPOINT}/",
+                f"monitoring/{ENDPOINT}/state/checkpoint.json",
+            ]
+        }
+    }
+    assert launcher["ReadCheckpoint"]["Action"] == "s3:GetObject"
+    assert _joined(launcher["ReadCheckpoint"]["Resource"]) == (
+        f"${{Import:Dev-DataLake-ArtifactsBucketArn}}/monitoring/{ENDPOINT}/state/checkpoint.json"
+    )
+    jobs = launcher["StartMonitorJobs"]
+    assert sorted(jobs["Action"]) == [
+        "sagemaker:CreateProcessingJob",
+        "sagemaker:DescribeProcessingJob",
+    ]
+    assert _joined(jobs["Resource"]).endswith(":processing-job/customer-churn-monitor-dev-*")
+    passing = launcher["PassJobRole"]
+    assert passing["Resource"]["Fn::GetAtt"][0].startswith("MonitorJobRole")
+    assert passing["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
     job_policy = next(s for lid, s in policies.items() if lid.startswith("MonitorJobPolicy"))
     metrics = next(s for s in job_policy if s.get("Sid") == "PublishMonitorMetrics")
     assert metrics["Condition"]["StringEquals"]["cloudwatch:namespace"] == [
@@ -268,7 +343,7 @@ def test_retrain_rule_matches_exactly_our_alarms_entering_alarm(templates) -> No
 
 
 def test_retrain_lambda(dev) -> None:
-    function = _one(dev, "AWS::Lambda::Function")
+    function = _function(dev, "RetrainFunction")
     assert function["Runtime"] == "python3.12"
     assert function["Handler"] == "handler.handler"
     assert function["TracingConfig"] == {"Mode": "Active"}
@@ -283,7 +358,10 @@ def test_retrain_lambda(dev) -> None:
     assert env["POWERTOOLS_SERVICE_NAME"] == "retrain-trigger"
     assert env["IDEMPOTENCY_TABLE"]["Ref"].startswith("RetrainIdempotencyTable")
     assert "DeadLetterConfig" in function
-    assert _one(dev, "AWS::Lambda::EventInvokeConfig")["MaximumRetryAttempts"] == 2
+    assert all(
+        c["Properties"]["MaximumRetryAttempts"] == 2
+        for c in dev.find_resources("AWS::Lambda::EventInvokeConfig").values()
+    )
     rules = dev.find_resources("AWS::Events::Rule")
     retrain = next(
         r["Properties"] for lid, r in rules.items() if lid.startswith("RetrainAlarmRule")
@@ -423,7 +501,7 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
     from local.monitoring.alarms import evaluate_in_cloudwatch
     from local.monitoring.retrain_function import lambda_context, load_handler
 
-    env = _one(dev, "AWS::Lambda::Function")["Environment"]["Variables"]
+    env = _function(dev, "RetrainFunction")["Environment"]["Variables"]
     for name, value in env.items():
         if isinstance(value, str):
             monkeypatch.setenv(name, value)
@@ -484,3 +562,62 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
         assert first["decision"] == "started" and again.get("duplicate") is True
         executions = sagemaker.list_pipeline_executions(PipelineName=env["PIPELINE_NAME"])
         assert len(executions["PipelineExecutionSummaries"]) == 1
+
+
+def test_synthesized_launcher_starts_the_synthesized_request_once(templates, monkeypatch) -> None:
+    """The launcher configured with the function's synthesized environment (deploy-time
+    names given local values), on moto: no capture -> no job; capture -> the synthesized
+    request, named after the scheduled time; the same run again -> still one job."""
+    import boto3
+    from moto import mock_aws
+
+    from local.monitoring.assembly import function_environment
+    from local.monitoring.retrain_function import LAUNCHER_DIR, lambda_context, load_handler
+
+    local = {
+        "ArtifactsBucketName": "artifacts",
+        "RawBucketName": "raw",
+        "KeyArn": "arn:aws:kms:us-east-1:123456789012:key/local",
+        "MonitorJobRole": "arn:aws:iam::123456789012:role/monitor-job",
+    }
+
+    def lookup(name: str) -> str | None:
+        return next((value for part, value in local.items() if part in name), None)
+
+    env = function_environment(templates["Dev"], lookup, name_prefix="MonitorLauncher")
+    for name, value in {
+        **env,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    event = {
+        "scheduled_time": "2026-12-01T21:00:00Z",
+        "schedule_arn": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/"
+        "customer-churn-monitor-dev",
+        "execution_id": "d32c5kddcf5bb8c3",
+        "attempt": "1",
+    }
+    context = lambda_context(region="us-east-1", account="123456789012")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="artifacts")
+        launcher = load_handler(LAUNCHER_DIR)
+        launcher._runtime.cache_clear()
+        assert launcher.handler(event, context)["decision"] == "skipped_no_new_data"
+        s3.put_object(
+            Bucket="artifacts",
+            Key=f"data-capture/{ENDPOINT}/AllTraffic/2026/12/01/20/capture.jsonl",
+            Body=b"{}\n",
+        )
+        started = launcher.handler(event, context)
+        again = launcher.handler({**event, "attempt": "2"}, context)
+        jobs = boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"]
+    assert started["decision"] == "started"
+    assert started["request"] == json.loads(
+        env["JOB_REQUEST"].replace("<monitor-run>", "20261201T210000Z")
+    )
+    assert started["job_name"] == "customer-churn-monitor-dev-20261201T210000Z"
+    assert again["decision"] == "skipped_already_started"
+    assert [j["ProcessingJobName"] for j in jobs] == [started["job_name"]]

@@ -20,9 +20,10 @@ from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from config.schema import DatasetSchema, FeatureType
 from local.lake.synthetic import generate_clean
 from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
+from local.service_metrics import SAGEMAKER, Invocation, endpoint_data, put
 from local.serving.hosted_model import stage_model_package
 from local.serving.image.data_capture import CaptureConfig
-from local.serving.load_client import Request, send_all, summarize
+from local.serving.load_client import Request, Response, send_all, summarize
 from local.serving.serving import RunningEndpoint, start_endpoint
 from training.preprocess import raw_feature_frame
 
@@ -81,6 +82,17 @@ def request_mix(schema: DatasetSchema, count: int, seed: int = 3) -> list[Reques
     return requests
 
 
+def invoke(
+    platform: LocalPlatform, host: str, port: int, endpoint_name: str, requests: list[Request]
+) -> list[Response]:
+    """Send ``requests`` to the local endpoint, and put SageMaker's invocation metrics for
+    them into the platform's CloudWatch (LOCAL stand-in: SageMaker publishes these)."""
+    responses = send_all(host, port, requests)
+    invocations = [Invocation(r.sent_at, r.status, r.seconds) for r in responses]
+    put(platform.client("cloudwatch"), SAGEMAKER, endpoint_data(endpoint_name, invocations))
+    return responses
+
+
 @contextmanager
 def hosted_endpoint(
     platform: LocalPlatform, arn: str, work_dir: Path, *, endpoint_name: str, workers: int = 2
@@ -114,7 +126,9 @@ def serve_and_probe(
     with hosted_endpoint(
         platform, arn, work_dir, endpoint_name=endpoint_name, workers=workers
     ) as endpoint:
-        responses = send_all(endpoint.host, endpoint.port, request_mix(schema, requests))
+        responses = invoke(
+            platform, endpoint.host, endpoint.port, endpoint_name, request_mix(schema, requests)
+        )
     listing = platform.s3.list_objects_v2(
         Bucket=ARTIFACTS_BUCKET, Prefix=f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"
     )

@@ -1,7 +1,8 @@
 """`make run`'s lifecycle on a small dataset: synth checks, ETL, counts, the training
 pipeline on moto, serving, the monitoring loop that retrains (shifted traffic -> monitor ->
-alarm -> rule -> handler -> v2 with the feedback), and summary.json. One run: the slowest
-test, so everything about the lifecycle is asserted here."""
+alarm -> rule -> handler -> v2 with the feedback), the dashboard page drawn from the
+run's CloudWatch, and summary.json. One run: the slowest test, so everything about the
+lifecycle is asserted here."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from config.metrics import QUARANTINE_REASONS
+from config.schema import load_schema
 from local.run import main
 
 pytestmark = pytest.mark.spark
@@ -18,7 +21,7 @@ pytestmark = pytest.mark.spark
 def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> None:
     summary = main(["--rows", "2400", "--out", str(tmp_path / "run")])
     printed = capsys.readouterr().out
-    assert "[4/10] Glue job processed -> curated on local Spark: done" in printed
+    assert "[4/11] Glue job processed -> curated on local Spark: done" in printed
     assert "counts balance (in = valid + quarantined + duplicates): True" in printed
 
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -99,3 +102,79 @@ def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> Non
     assert "[local stand-in: CloudWatch alarm evaluation] mlops-dev-churn-drift: OK -> ALARM" in (
         printed
     )
+
+    # The dashboard page: every metric of the synthesized dashboard that the run can
+    # produce has datapoints in the run's CloudWatch (put by the project's code, or by
+    # the stand-ins that play AWS's services); the others say why, or are events that
+    # did not happen in this run.
+    dashboard = written["dashboard"]
+    assert Path(dashboard["page"]) == (tmp_path / "run" / "dashboard.html").resolve()
+    assert Path(dashboard["page"]).is_file()
+    assert "[11/11] Draw the synthesized Operations dashboard" in printed
+    rows = [m for g in dashboard["graphs"] for m in g["metrics"]]
+
+    def key(metric: dict) -> tuple[str, str, str]:
+        dims = metric["dimensions"][0] if metric["dimensions"] else {}
+        which = ("Decision", "Reason", "JobName", "FunctionName")
+        return metric["namespace"], metric["name"], next((dims[k] for k in which if k in dims), "")
+
+    with_data = {key(m) for m in rows if m["datapoints"]}
+    silent = {key(m) for m in rows if not m["datapoints"] and not m["note"]}
+    pipelines = "AWS/Sagemaker/ModelBuildingPipeline"
+    assert silent == {
+        (pipelines, "ExecutionFailed", ""),
+        (pipelines, "ExecutionStopped", ""),
+        *(
+            ("MLOps/Retraining", "RetrainDecision", decision)
+            for decision in (
+                "skipped_running",
+                "skipped_cooldown",
+                "skipped_foreign_alarm",
+                "rejected_malformed",
+            )
+        ),
+    }
+    features = [f.name for f in load_schema("churn").features]
+    produced = {
+        *(
+            ("AWS/SageMaker", name, "")
+            for name in (
+                "Invocations",
+                "Invocation4XXErrors",
+                "Invocation5XXErrors",
+                "InvocationsPerInstance",
+            )
+        ),
+        *(
+            (pipelines, name, "")
+            for name in ("ExecutionStarted", "ExecutionSucceeded", "ExecutionDuration")
+        ),
+        *(("MLOps/DataLake", n, "") for n in ("RowsRead", "RowsValid", "DuplicatesDropped")),
+        *(("MLOps/DataLake", "RowsQuarantined", reason) for reason in QUARANTINE_REASONS),
+        *(
+            ("Glue", f"glue.driver.aggregate.{name}", job)
+            for name in ("numCompletedTasks", "numFailedTasks")
+            for job in ("raw_to_processed", "processed_to_curated")
+        ),
+        *(
+            ("aws/sagemaker/Endpoints/data-metrics", f"feature_baseline_drift_{f}", "")
+            for f in features
+        ),
+        *(
+            ("MLOps/Monitoring", name, "")
+            for name in (
+                "FeaturesDrifted",
+                "DataQualityViolations",
+                "RowsAnalyzed",
+                "ModelQualityViolation",
+                "auc",
+            )
+        ),
+        ("MLOps/Retraining", "RetrainDecision", "started"),
+        ("AWS/Lambda", "Invocations", "retrain-trigger"),
+        ("AWS/Lambda", "Errors", "retrain-trigger"),
+    }
+    assert produced - with_data == set()
+    graphs = {g["title"]: g for g in dashboard["graphs"]}
+    assert graphs["Invocations and errors"]["lines"] == 3  # invocations, 4xx, 5xx (all 0)
+    assert graphs["Instances in service"]["lines"] == 1

@@ -75,8 +75,10 @@ typecheck: $(PY_STAMP)
 	@# The image-side modules import each other as top-level modules (they run by path).
 	MYPYPATH=local/serving/image $(PY) -m mypy local/serving/image/*.py
 
+# One pytest-xdist worker per core; the whole-app synths are shared by the workers
+# (tests/synth_cache.py), and worksteal rebalances the few long tests.
 unit: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 test: lint typecheck unit
 

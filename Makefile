@@ -77,8 +77,10 @@ typecheck: $(PY_STAMP)
 	@# A second handler.py would be a duplicate module in the run above: checked on its own.
 	MYPYPATH=lambda/monitor_launcher $(PY) -m mypy lambda/monitor_launcher/*.py
 
+# One pytest-xdist worker per core; the whole-app synths are shared by the workers
+# (tests/synth_cache.py), and worksteal rebalances the few long tests.
 unit: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 test: lint typecheck unit
 

@@ -2,22 +2,49 @@
 pipeline on moto, serving, the monitoring loop that retrains (shifted traffic -> monitor ->
 alarm -> rule -> handler -> v2 with the feedback), the dashboard page drawn from the
 run's CloudWatch, and summary.json. One run: the slowest test, so everything about the
-lifecycle is asserted here."""
+lifecycle is asserted here.
+
+Step 1 (synth with cdk-nag and cfn-lint) is the very call the session's ``synth_report``
+makes (`synth_and_check(out)`, no extra context): the run gets a copy of that assembly and
+its findings instead of the same minutes of synth again."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from config.metrics import QUARANTINE_REASONS
 from config.schema import load_schema
+from local import run
 from local.run import main
+from local.synth_check import SynthReport
 
 pytestmark = pytest.mark.spark
 
 
+@pytest.fixture
+def synthesized_once(synth_report, monkeypatch) -> None:
+    """`make run`'s step 1 answered from the session's synth of the same configuration."""
+
+    def copy_of_session_synth(outdir: Path, extra_context: object = None) -> SynthReport:
+        assert extra_context is None, "make run synthesizes the default configuration"
+        shutil.copytree(synth_report.assembly_dir, outdir)
+        return SynthReport(
+            assembly_dir=outdir,
+            templates=[
+                outdir / p.relative_to(synth_report.assembly_dir) for p in synth_report.templates
+            ],
+            nag_failures=list(synth_report.nag_failures),
+            lint_findings=list(synth_report.lint_findings),
+        )
+
+    monkeypatch.setattr(run, "synth_and_check", copy_of_session_synth)
+
+
+@pytest.mark.usefixtures("synthesized_once")
 def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> None:
     summary = main(["--rows", "2400", "--out", str(tmp_path / "run")])
     printed = capsys.readouterr().out

@@ -23,6 +23,8 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 CDK_CONTEXT := $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN),)
+# `make synth|deploy|run DATASET=house_prices`: the dataset (config/datasets/<name>.json).
+CDK_CONTEXT += $(if $(DATASET),-c dataset=$(DATASET),)
 # `make deploy STAGE=dev` or `STAGE=Dev`: the stage's construct id is capitalized.
 STAGE_ID = $(shell s='$(or $(STAGE),Dev)'; echo "$$(echo $${s:0:1} | tr a-z A-Z)$$(echo $${s:1} | tr A-Z a-z)")
 
@@ -65,7 +67,7 @@ $(BENCH_STAMP): bench/requirements.txt
 	@touch $@
 
 run: install
-	$(PY) -m local.run
+	$(PY) -m local.run $(if $(DATASET),--dataset $(DATASET),)
 
 # One line per problem (file, field, fix); exit 1 if any. SCHEMA: a .json path or a dataset name.
 validate-schema: $(PY_STAMP)

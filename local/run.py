@@ -33,8 +33,9 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from app import check_dataset
 from config.layout import resource_name
-from config.schema import DATASETS_DIR, DatasetSchema, load_schema
+from config.schema import DATASETS_DIR, DEFAULT_DATASET, DatasetSchema, SchemaError, load_schema
 from config.settings import stage_settings
 from glue.validate import ProcessedCounts
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
@@ -368,12 +369,20 @@ def monitor_and_retrain(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the local lifecycle; return (and write) the summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--dataset", default="churn", help="a file name in config/datasets/")
+    parser.add_argument(
+        "--dataset", default=DEFAULT_DATASET, help="a dataset name: config/datasets/<name>.json"
+    )
     parser.add_argument("--rows", type=int, default=20_000, help="clean rows in the first batch")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("local-run"))
     args = parser.parse_args(argv)
 
+    # The one place the dataset is chosen: the synth (app.py context), the lake, the
+    # pipeline and the endpoint all follow it. Checked before the last run's output goes.
+    try:
+        check_dataset(args.dataset)
+    except SchemaError as error:
+        raise SystemExit("\n".join(error.lines())) from None
     started = time.perf_counter()
     out: Path = args.out
     shutil.rmtree(out, ignore_errors=True)
@@ -386,7 +395,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report, seconds = step(
         1,
         "Synthesize the CDK app; check with cdk-nag and cfn-lint",
-        lambda: synth_and_check(out / "cdk.out"),
+        lambda: synth_and_check(out / "cdk.out", {"dataset": args.dataset}),
     )
     summary["synth"] = {
         "templates": [t.name for t in report.templates],
@@ -406,7 +415,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         unknown_category=20,
         malformed=15,
         duplicates=60,
-    )
+    ).possible_for(schema)
 
     def generate() -> list[tuple[RawBatch, str]]:
         first = generate_clean(schema, args.rows, seed=args.seed)

@@ -6,6 +6,7 @@ parser rejects (a 4xx) while its good ones parse."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from features.transform import FeatureTransform
 from inference.inference import ClientError, parse_request
 from local.lake.synthetic import DirtyRows, generate_clean, write_raw
 from local.serving.endpoint_run import INVALID_VALUE, request_mix
+from training.baseline import baseline
+from training.preprocess import parse_args, preprocess
+from training.splits import load_split
 
 
 def _schema(problem: str, target: dict[str, Any], features: list[dict[str, Any]]) -> dict:
@@ -135,3 +139,31 @@ def test_endpoint_probe_for_any_feature_mix(name: str) -> None:
     absent = set(FeatureType) - {f.type for f in schema.features}
     for feature_type in absent:
         assert not any(INVALID_VALUE[feature_type] in body for body in bad_values)
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_preprocess_and_baseline_for_any_feature_mix(name: str, tmp_path: Path) -> None:
+    """The pipeline's first two steps: a categorical-only schema has no numeric column to
+    impute, only one-hot ones."""
+    schema = DatasetSchema.from_dict(SCHEMAS[name])
+    schema_path = tmp_path / "schema.json"
+    schema_path.write_text(json.dumps(SCHEMAS[name]))
+    (tmp_path / "curated").mkdir()
+    generate_clean(schema, 300, seed=2).to_parquet(tmp_path / "curated" / "part.parquet")
+    counts = preprocess(
+        input_dir=tmp_path / "curated",
+        schema_path=schema_path,
+        output_dir=tmp_path / "out",
+        args=parse_args([]),
+    )
+    assert counts["train"] + counts["validation"] + counts["test"] == 300
+    features, labels, names = load_split(tmp_path / "out" / "train", "train")
+    expected = FeatureTransform(schema_data=SCHEMAS[name]).output_names
+    assert names == expected and features.shape == (counts["train"], len(expected))
+    assert len(labels) == counts["train"]
+    profile = baseline(
+        input_dir=tmp_path / "out" / "baseline",
+        schema_path=schema_path,
+        output_dir=tmp_path / "baseline",
+    )
+    assert profile == {"item_count": counts["train"], "features": len(schema.features)}

@@ -32,11 +32,18 @@ ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("Dev", "Prod")
 
 
+# With a delivery connection, so the Delivery stack is built too.
+DELIVERY = {
+    "delivery_connection_arn": "arn:aws:codeconnections:us-east-1:111111111111:connection/abc",
+    "delivery_repository": "acme/mlops-platform",
+}
+
+
 @pytest.fixture(scope="module", params=dataset_names())
 def synthesized(request, tmp_path_factory) -> tuple[str, Path]:
     """(dataset name, cloud assembly) of the whole app synthesized with -c dataset=<name>."""
     out = tmp_path_factory.mktemp(f"cdk.out-{request.param}")
-    synthesize(out, {"dataset": request.param})
+    synthesize(out, {**DELIVERY, "dataset": request.param})
     return request.param, out
 
 
@@ -111,6 +118,23 @@ def test_monitoring_watches_the_datasets_endpoint(synthesized) -> None:
     for other in set(dataset_names()) - {dataset}:
         assert f"config/datasets/{other}.json" not in template
         assert resource_name("Dev", load_schema(other).name, "endpoint") not in template
+
+
+def test_the_delivery_pipeline_repeats_the_dataset(synthesized) -> None:
+    dataset, out = synthesized
+    template = json.loads((out / "Delivery.template.json").read_text())
+    commands = [
+        command
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::CodeBuild::Project"
+        for phase in json.loads(resource["Properties"]["Source"]["BuildSpec"])["phases"].values()
+        for command in phase.get("commands", [])
+    ]
+    [synth] = [c for c in commands if "cdk synth" in c]
+    assert re.search(rf"-c dataset={dataset}(\s|$)", synth), synth
+    checks = [c for c in commands if "tools.delivery_checks" in c]
+    assert len(checks) == 2
+    assert all(c.endswith(f"--dataset {dataset}") for c in checks), checks
 
 
 def test_an_unknown_dataset_stops_synth_with_one_line() -> None:

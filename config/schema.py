@@ -509,6 +509,7 @@ def _parse_feature(node: _Node, problems: _Problems) -> Feature | None:
     ftype = problems.attempt(lambda: node.child("type").enum(FeatureType))
     minimum, maximum = _parse_range(node, problems)
     categories: tuple[str, ...] = ()
+    categories_ok = True
     cats_node = node.child("categories", required=False)
     if ftype is FeatureType.CATEGORICAL:
         if cats_node.value is None:
@@ -517,8 +518,13 @@ def _parse_feature(node: _Node, problems: _Problems) -> Feature | None:
                 "is required for a categorical feature",
                 'list its values, e.g. "categories": ["a", "b"]',
             )
+            categories_ok = False
         else:
+            before = len(problems.found)
             categories = _parse_categories(cats_node, problems)
+            # Invalid categories make the feature invalid: checks that read them (the
+            # synthetic hints) would only repeat the problem.
+            categories_ok = len(problems.found) == before
     elif ftype is not None and cats_node.value is not None:
         problems.add(
             cats_node.path,
@@ -537,7 +543,7 @@ def _parse_feature(node: _Node, problems: _Problems) -> Feature | None:
     synthetic = problems.attempt(
         lambda: node.child("synthetic", required=False, default={}).mapping()
     )
-    if name is None or ftype is None or nullable is None or synthetic is None:
+    if name is None or ftype is None or nullable is None or synthetic is None or not categories_ok:
         return None
     return Feature(
         name=name,
@@ -722,6 +728,116 @@ def _check_columns(columns: list[tuple[str, str]], problems: _Problems) -> None:
             first[column] = path
 
 
+# The local generator's numeric distributions and the hints each one needs.
+_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "normal": ("mean", "std"),
+    "lognormal": ("mean", "std"),
+    "exponential": ("mean",),
+    "poisson": ("mean",),
+    "uniform": (),
+    "product": ("of",),
+}
+
+
+def _check_synthetic(
+    parsed: list[tuple[_Node, Feature | None]],
+    target: Target | None,
+    target_path: str,
+    declared: set[str],
+    problems: _Problems,
+) -> None:
+    """The optional ``synthetic`` hints (read by the local data generator) name declared
+    features and categories, so ``make run`` on a new dataset does not fail half-way."""
+    features: dict[str, Feature] = {}
+    failed = declared - {f.name for _, f in parsed if f is not None}
+    for node, feature in parsed:
+        if feature is not None:
+            _check_feature_hints(feature, f"{node.path}.synthetic", features, failed, problems)
+            features[feature.name] = feature
+    effects = target.synthetic.get("effects", {}) if target is not None else {}
+    if not isinstance(effects, Mapping):
+        problems.add(f"{target_path}.effects", "must be an object", "write it as {...}")
+        return
+    for name, effect in effects.items():
+        path = f"{target_path}.effects.{name}"
+        feature = features.get(name)
+        if feature is None:
+            if name not in declared:
+                close = difflib.get_close_matches(name, sorted(declared), n=1)
+                problems.add(
+                    path,
+                    "names no declared feature",
+                    f'did you mean "{close[0]}"?' if close else "remove it or declare it",
+                )
+        elif feature.type is FeatureType.CATEGORICAL:
+            unknown = (
+                sorted(set(effect) - set(feature.categories))
+                if isinstance(effect, Mapping)
+                else None
+            )
+            if unknown is None or unknown:
+                problems.add(
+                    path,
+                    f"must map {feature.name}'s categories to numbers"
+                    + (f"; not among them: {', '.join(map(repr, unknown))}" if unknown else ""),
+                    f"use keys among {', '.join(feature.categories)}",
+                )
+        elif isinstance(effect, bool) or not isinstance(effect, int | float):
+            problems.add(path, "must be a number", "write the effect per unit of the feature")
+
+
+def _check_feature_hints(
+    feature: Feature,
+    path: str,
+    earlier: Mapping[str, Feature],
+    failed: set[str],
+    problems: _Problems,
+) -> None:
+    """``earlier``: the valid features declared before this one; ``failed``: names whose
+    declaration has its own problem (not reported again here)."""
+    hints = feature.synthetic
+    if feature.type is FeatureType.CATEGORICAL and "weights" in hints:
+        weights = hints["weights"]
+        if not isinstance(weights, list) or len(weights) != len(feature.categories):
+            problems.add(
+                f"{path}.weights",
+                f"must list one weight per category ({len(feature.categories)})",
+                f"give {len(feature.categories)} numbers, in the order of the categories",
+            )
+    if feature.type is not FeatureType.NUMERIC:
+        return
+    distribution = hints.get("distribution", "uniform")
+    if distribution not in _DISTRIBUTIONS:
+        problems.add(
+            f"{path}.distribution",
+            f"{distribution!r} is not one of {sorted(_DISTRIBUTIONS)}",
+            f"use one of {', '.join(sorted(_DISTRIBUTIONS))}",
+        )
+        return
+    missing = [key for key in _DISTRIBUTIONS[distribution] if key not in hints]
+    if missing:
+        problems.add(
+            path,
+            f"a {distribution} distribution needs {', '.join(missing)}",
+            f"add {', '.join(f'{key!r}' for key in missing)}",
+        )
+    elif distribution == "product":
+        numeric_before = [n for n, f in earlier.items() if f.type is FeatureType.NUMERIC]
+        factors = hints["of"]
+        if isinstance(factors, list) and failed.intersection(map(str, factors)):
+            return
+        if (
+            not isinstance(factors, list)
+            or len(factors) != 2
+            or not all(isinstance(f, str) and f in numeric_before for f in factors)
+        ):
+            problems.add(
+                f"{path}.of",
+                "must name two numeric features declared before this one",
+                f"use two of: {', '.join(numeric_before) or 'none is declared before it'}",
+            )
+
+
 def _parse_schema(root: _Node) -> DatasetSchema:
     problems = _Problems()
     if problems.attempt(root.mapping) is None:
@@ -754,6 +870,7 @@ def _parse_schema(root: _Node) -> DatasetSchema:
     derived = [(n, _parse_derived(n, by_name, declared, problems)) for n in derived_nodes]
     gate_node = problems.attempt(lambda: root.child("quality_gate"))
     quality_gate = _parse_gate(gate_node, problem_type, problems) if gate_node else None
+    _check_synthetic(parsed, target, f"{root.path}.target.synthetic", declared, problems)
 
     columns = [
         (f"{root.path}.id_column", id_column),

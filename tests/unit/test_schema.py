@@ -185,6 +185,34 @@ def test_quality_gate_knows_the_metric_direction() -> None:
             "schema.quality_gate.threshold: is required",
         ),
         (lambda d: d["features"].clear(), "schema.features: must list at least one feature"),
+        # The local generator's hints, checked so `make run` cannot fail half-way.
+        (
+            lambda d: d["target"]["synthetic"]["effects"].update(tenure=0.1),
+            "schema.target.synthetic.effects.tenure: names no declared feature; fix: did you "
+            'mean "tenure_months"?',
+        ),
+        (
+            lambda d: d["target"]["synthetic"]["effects"]["contract"].update(weekly=1.0),
+            "schema.target.synthetic.effects.contract: must map contract's categories to "
+            "numbers; not among them: 'weekly'",
+        ),
+        (
+            lambda d: d["features"][5]["synthetic"].update(weights=[0.5, 0.5]),
+            "schema.features[contract].synthetic.weights: must list one weight per category (3)",
+        ),
+        (
+            lambda d: d["features"][1]["synthetic"].update(distribution="gamma"),
+            "schema.features[monthly_charges].synthetic.distribution: 'gamma' is not one of",
+        ),
+        (
+            lambda d: d["features"][1]["synthetic"].pop("std"),
+            "schema.features[monthly_charges].synthetic: a normal distribution needs std",
+        ),
+        (
+            lambda d: d["features"][2]["synthetic"].update(of=["tenure_months", "age"]),
+            "schema.features[total_charges].synthetic.of: must name two numeric features "
+            "declared before this one; fix: use two of: tenure_months, monthly_charges",
+        ),
     ],
 )
 def test_schema_errors_name_the_field_and_the_fix(churn_dict: dict, mutate, message: str) -> None:
@@ -215,12 +243,27 @@ def test_every_problem_is_reported_in_one_pass(churn_dict: dict) -> None:
     assert str(error.value).count("\n") == 4  # one line per problem
 
 
-def test_an_invalid_feature_does_not_cascade_into_its_derived_features(churn_dict) -> None:
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        # total_charges: input of two derived features and of the generator's hints
+        (lambda d: d["features"][2].update(type="money"), "schema.features[total_charges].type"),
+        # contract: its categories are keys of the target's synthetic effects and weights
+        (lambda d: d["features"][5].pop("categories"), "schema.features[contract].categories"),
+        (
+            lambda d: d["features"][5].update(categories=["a", "a", "b"]),
+            "schema.features[contract].categories",
+        ),
+    ],
+)
+def test_a_problem_is_reported_once_not_again_where_the_field_is_used(
+    churn_dict: dict, mutate, path: str
+) -> None:
     broken = copy.deepcopy(churn_dict)
-    broken["features"][2]["type"] = "money"  # total_charges: input of two derived features
+    mutate(broken)
     with pytest.raises(SchemaError) as error:
         DatasetSchema.from_dict(broken)
-    assert [p.path for p in error.value.problems] == ["schema.features[total_charges].type"]
+    assert [p.path for p in error.value.problems] == [path]
 
 
 def test_a_regression_gate_rejects_classification_metrics() -> None:

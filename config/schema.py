@@ -522,8 +522,8 @@ def _parse_feature(node: _Node, problems: _Problems) -> Feature | None:
         else:
             before = len(problems.found)
             categories = _parse_categories(cats_node, problems)
-            # Invalid categories make the feature invalid: checks that read them (the
-            # synthetic hints) would only repeat the problem.
+            # Invalid categories make the feature invalid, as any other invalid field does
+            # (its derived features then do not report it again).
             categories_ok = len(problems.found) == before
     elif ftype is not None and cats_node.value is not None:
         problems.add(
@@ -728,116 +728,6 @@ def _check_columns(columns: list[tuple[str, str]], problems: _Problems) -> None:
             first[column] = path
 
 
-# The local generator's numeric distributions and the hints each one needs.
-_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "normal": ("mean", "std"),
-    "lognormal": ("mean", "std"),
-    "exponential": ("mean",),
-    "poisson": ("mean",),
-    "uniform": (),
-    "product": ("of",),
-}
-
-
-def _check_synthetic(
-    parsed: list[tuple[_Node, Feature | None]],
-    target: Target | None,
-    target_path: str,
-    declared: set[str],
-    problems: _Problems,
-) -> None:
-    """The optional ``synthetic`` hints (read by the local data generator) name declared
-    features and categories, so ``make run`` on a new dataset does not fail half-way."""
-    features: dict[str, Feature] = {}
-    failed = declared - {f.name for _, f in parsed if f is not None}
-    for node, feature in parsed:
-        if feature is not None:
-            _check_feature_hints(feature, f"{node.path}.synthetic", features, failed, problems)
-            features[feature.name] = feature
-    effects = target.synthetic.get("effects", {}) if target is not None else {}
-    if not isinstance(effects, Mapping):
-        problems.add(f"{target_path}.effects", "must be an object", "write it as {...}")
-        return
-    for name, effect in effects.items():
-        path = f"{target_path}.effects.{name}"
-        feature = features.get(name)
-        if feature is None:
-            if name not in declared:
-                close = difflib.get_close_matches(name, sorted(declared), n=1)
-                problems.add(
-                    path,
-                    "names no declared feature",
-                    f'did you mean "{close[0]}"?' if close else "remove it or declare it",
-                )
-        elif feature.type is FeatureType.CATEGORICAL:
-            unknown = (
-                sorted(set(effect) - set(feature.categories))
-                if isinstance(effect, Mapping)
-                else None
-            )
-            if unknown is None or unknown:
-                problems.add(
-                    path,
-                    f"must map {feature.name}'s categories to numbers"
-                    + (f"; not among them: {', '.join(map(repr, unknown))}" if unknown else ""),
-                    f"use keys among {', '.join(feature.categories)}",
-                )
-        elif isinstance(effect, bool) or not isinstance(effect, int | float):
-            problems.add(path, "must be a number", "write the effect per unit of the feature")
-
-
-def _check_feature_hints(
-    feature: Feature,
-    path: str,
-    earlier: Mapping[str, Feature],
-    failed: set[str],
-    problems: _Problems,
-) -> None:
-    """``earlier``: the valid features declared before this one; ``failed``: names whose
-    declaration has its own problem (not reported again here)."""
-    hints = feature.synthetic
-    if feature.type is FeatureType.CATEGORICAL and "weights" in hints:
-        weights = hints["weights"]
-        if not isinstance(weights, list) or len(weights) != len(feature.categories):
-            problems.add(
-                f"{path}.weights",
-                f"must list one weight per category ({len(feature.categories)})",
-                f"give {len(feature.categories)} numbers, in the order of the categories",
-            )
-    if feature.type is not FeatureType.NUMERIC:
-        return
-    distribution = hints.get("distribution", "uniform")
-    if distribution not in _DISTRIBUTIONS:
-        problems.add(
-            f"{path}.distribution",
-            f"{distribution!r} is not one of {sorted(_DISTRIBUTIONS)}",
-            f"use one of {', '.join(sorted(_DISTRIBUTIONS))}",
-        )
-        return
-    missing = [key for key in _DISTRIBUTIONS[distribution] if key not in hints]
-    if missing:
-        problems.add(
-            path,
-            f"a {distribution} distribution needs {', '.join(missing)}",
-            f"add {', '.join(f'{key!r}' for key in missing)}",
-        )
-    elif distribution == "product":
-        numeric_before = [n for n, f in earlier.items() if f.type is FeatureType.NUMERIC]
-        factors = hints["of"]
-        if isinstance(factors, list) and failed.intersection(map(str, factors)):
-            return
-        if (
-            not isinstance(factors, list)
-            or len(factors) != 2
-            or not all(isinstance(f, str) and f in numeric_before for f in factors)
-        ):
-            problems.add(
-                f"{path}.of",
-                "must name two numeric features declared before this one",
-                f"use two of: {', '.join(numeric_before) or 'none is declared before it'}",
-            )
-
-
 def _parse_schema(root: _Node) -> DatasetSchema:
     problems = _Problems()
     if problems.attempt(root.mapping) is None:
@@ -870,7 +760,6 @@ def _parse_schema(root: _Node) -> DatasetSchema:
     derived = [(n, _parse_derived(n, by_name, declared, problems)) for n in derived_nodes]
     gate_node = problems.attempt(lambda: root.child("quality_gate"))
     quality_gate = _parse_gate(gate_node, problem_type, problems) if gate_node else None
-    _check_synthetic(parsed, target, f"{root.path}.target.synthetic", declared, problems)
 
     columns = [
         (f"{root.path}.id_column", id_column),
@@ -902,3 +791,108 @@ def _parse_schema(root: _Node) -> DatasetSchema:
         derived_features=tuple(d for _, d in derived if d is not None),
         description=str(root.child("description", required=False, default="").value),
     )
+
+
+# The local generator's numeric distributions and the hints each one needs.
+_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "normal": ("mean", "std"),
+    "lognormal": ("mean", "std"),
+    "exponential": ("mean",),
+    "poisson": ("mean",),
+    "uniform": (),
+    "product": ("of",),
+}
+
+
+def synthetic_hint_problems(schema: DatasetSchema) -> list[Problem]:
+    """Problems in the optional ``synthetic`` hints of a valid schema.
+
+    Only the local data generator reads them (``make run``), so they are checked apart
+    from the schema itself: a deployed job never refuses a schema over a generator hint.
+    ``validate-schema`` and ``local.run`` report them, so a run on a new dataset does not
+    fail half-way.
+    """
+    problems = _Problems()
+    earlier: dict[str, Feature] = {}
+    for feature in schema.features:
+        _check_feature_hints(
+            feature, f"schema.features[{feature.name}].synthetic", earlier, problems
+        )
+        earlier[feature.name] = feature
+    path = "schema.target.synthetic.effects"
+    effects = schema.target.synthetic.get("effects", {})
+    if not isinstance(effects, Mapping):
+        problems.add(path, "must be an object", "write it as {...}")
+        return problems.found
+    for name, effect in effects.items():
+        declared = earlier.get(name)
+        if declared is None:
+            close = difflib.get_close_matches(name, schema.feature_names, n=1)
+            problems.add(
+                f"{path}.{name}",
+                "names no declared feature",
+                f'did you mean "{close[0]}"?' if close else "remove it or declare the feature",
+            )
+        elif declared.type is FeatureType.CATEGORICAL:
+            unknown = (
+                sorted(set(effect) - set(declared.categories))
+                if isinstance(effect, Mapping)
+                else None
+            )
+            if unknown is None or unknown:
+                problems.add(
+                    f"{path}.{name}",
+                    f"must map {declared.name}'s categories to numbers"
+                    + (f"; not among them: {', '.join(map(repr, unknown))}" if unknown else ""),
+                    f"use keys among {', '.join(declared.categories)}",
+                )
+        elif isinstance(effect, bool) or not isinstance(effect, int | float):
+            problems.add(
+                f"{path}.{name}", "must be a number", "write the effect per unit of the feature"
+            )
+    return problems.found
+
+
+def _check_feature_hints(
+    feature: Feature, path: str, earlier: Mapping[str, Feature], problems: _Problems
+) -> None:
+    """``earlier``: the features declared before this one (the generator makes them first)."""
+    hints = feature.synthetic
+    if feature.type is FeatureType.CATEGORICAL and "weights" in hints:
+        weights = hints["weights"]
+        if not isinstance(weights, list) or len(weights) != len(feature.categories):
+            problems.add(
+                f"{path}.weights",
+                f"must list one weight per category ({len(feature.categories)})",
+                f"give {len(feature.categories)} numbers, in the order of the categories",
+            )
+    if feature.type is not FeatureType.NUMERIC:
+        return
+    distribution = hints.get("distribution", "uniform")
+    if distribution not in _DISTRIBUTIONS:
+        problems.add(
+            f"{path}.distribution",
+            f"{distribution!r} is not one of {sorted(_DISTRIBUTIONS)}",
+            f"use one of {', '.join(sorted(_DISTRIBUTIONS))}",
+        )
+        return
+    missing = [key for key in _DISTRIBUTIONS[distribution] if key not in hints]
+    if missing:
+        problems.add(
+            path,
+            f"a {distribution} distribution needs {', '.join(missing)}",
+            f"add {', '.join(repr(key) for key in missing)}",
+        )
+    elif distribution == "product":
+        numeric_before = [n for n, f in earlier.items() if f.type is FeatureType.NUMERIC]
+        factors = hints["of"]
+        if (
+            not isinstance(factors, list)
+            or len(factors) != 2
+            or not all(isinstance(f, str) and f in numeric_before for f in factors)
+        ):
+            problems.add(
+                f"{path}.of",
+                "must name two numeric features declared before this one",
+                f"use two of: {', '.join(numeric_before) or 'none is declared before it'}",
+            )

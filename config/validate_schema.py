@@ -6,8 +6,9 @@
 
 Each problem reads ``<file>: <field>: <what is wrong>; fix: <how>``, where the field names
 list entries by their name (``schema.features[tenure_months].max``). Exit status 1 when a
-file has problems, 0 when every file is valid. ``cdk synth`` runs the same check on the
-dataset it builds (app.py), and ``python -m local.run`` on the one it runs.
+file has problems, 0 when every file is valid. ``cdk synth`` runs the same schema check on
+the dataset it builds (app.py); ``python -m local.run`` runs it and the check of the
+``synthetic`` hints its data generator reads, as this command does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from config.schema import (
     display_path,
     load_schema,
     schema_path,
+    synthetic_hint_problems,
 )
 
 
@@ -45,6 +47,9 @@ def check(name_or_path: str | Path) -> tuple[bool, list[str]]:
     """Validate one schema: (valid, the lines to print)."""
     try:
         schema = load_schema(name_or_path)
+        hints = synthetic_hint_problems(schema)
+        if hints:
+            raise SchemaError(hints, source=schema_path(name_or_path))
     except SchemaError as error:
         return False, error.lines()
     return True, [summary(schema, display_path(schema_path(name_or_path)))]

@@ -35,7 +35,14 @@ import pandas as pd
 
 from app import check_dataset
 from config.layout import resource_name
-from config.schema import DATASETS_DIR, DEFAULT_DATASET, DatasetSchema, SchemaError, load_schema
+from config.schema import (
+    DATASETS_DIR,
+    DEFAULT_DATASET,
+    DatasetSchema,
+    SchemaError,
+    load_schema,
+    synthetic_hint_problems,
+)
 from config.settings import stage_settings
 from glue.validate import ProcessedCounts
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
@@ -379,16 +386,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # The one place the dataset is chosen: the synth (app.py context), the lake, the
     # pipeline and the endpoint all follow it. Checked before the last run's output goes.
+    schema_path = DATASETS_DIR / f"{args.dataset}.json"
     try:
         check_dataset(args.dataset)
+        schema = load_schema(schema_path)
+        hints = synthetic_hint_problems(schema)  # this run generates its data from them
+        if hints:
+            raise SchemaError(hints, source=schema_path)
     except SchemaError as error:
         raise SystemExit("\n".join(error.lines())) from None
     started = time.perf_counter()
     out: Path = args.out
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    schema_path = DATASETS_DIR / f"{args.dataset}.json"
-    schema = load_schema(schema_path)
     lake = LocalLake(out / "lake")
     summary: dict[str, Any] = {"dataset": schema.name, "steps": {}}
 

@@ -14,7 +14,9 @@ from config.schema import (
     FeatureType,
     ProblemType,
     SchemaError,
+    dataset_names,
     load_schema,
+    synthetic_hint_problems,
 )
 
 
@@ -185,7 +187,21 @@ def test_quality_gate_knows_the_metric_direction() -> None:
             "schema.quality_gate.threshold: is required",
         ),
         (lambda d: d["features"].clear(), "schema.features: must list at least one feature"),
-        # The local generator's hints, checked so `make run` cannot fail half-way.
+    ],
+)
+def test_schema_errors_name_the_field_and_the_fix(churn_dict: dict, mutate, message: str) -> None:
+    broken = copy.deepcopy(churn_dict)
+    mutate(broken)
+    with pytest.raises(SchemaError) as error:
+        DatasetSchema.from_dict(broken)
+    assert any(line.startswith(message) for line in error.value.lines()), error.value.lines()
+
+
+# The local generator's hints: checked apart (only `make run` reads them), so that a run
+# on a new dataset cannot fail half-way.
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
         (
             lambda d: d["target"]["synthetic"]["effects"].update(tenure=0.1),
             "schema.target.synthetic.effects.tenure: names no declared feature; fix: did you "
@@ -215,12 +231,19 @@ def test_quality_gate_knows_the_metric_direction() -> None:
         ),
     ],
 )
-def test_schema_errors_name_the_field_and_the_fix(churn_dict: dict, mutate, message: str) -> None:
+def test_synthetic_hint_problems_name_the_hint_and_the_fix(
+    churn_dict: dict, mutate, message: str
+) -> None:
     broken = copy.deepcopy(churn_dict)
     mutate(broken)
-    with pytest.raises(SchemaError) as error:
-        DatasetSchema.from_dict(broken)
-    assert any(line.startswith(message) for line in error.value.lines()), error.value.lines()
+    schema = DatasetSchema.from_dict(broken)  # a valid schema: hints never fail it
+    problems = [str(p) for p in synthetic_hint_problems(schema)]
+    assert len(problems) == 1 and problems[0].startswith(message), problems
+
+
+def test_shipped_datasets_have_valid_synthetic_hints() -> None:
+    for name in dataset_names():
+        assert synthetic_hint_problems(load_schema(name)) == []
 
 
 def test_every_problem_is_reported_in_one_pass(churn_dict: dict) -> None:

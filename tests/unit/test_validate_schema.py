@@ -65,3 +65,15 @@ def test_the_command_exits_1_without_a_traceback(tmp_path: Path) -> None:
         f"{path}: line 2 column 20: not valid JSON (Expecting property name enclosed in double "
         'quotes); fix: JSON has no comments: delete it (notes belong in a "description" field)\n'
     )
+
+
+def test_synthetic_hints_are_checked_too(tmp_path: Path, capsys) -> None:
+    data = json.loads((DATASETS_DIR / "churn.json").read_text())
+    data["target"]["synthetic"]["effects"]["tenure"] = -0.05
+    path = tmp_path / "churn.json"
+    path.write_text(json.dumps(data))
+    assert main([str(path)]) == 1
+    assert capsys.readouterr().out == (
+        f"{path}: schema.target.synthetic.effects.tenure: names no declared feature; "
+        'fix: did you mean "tenure_months"?\n'
+    )

@@ -150,7 +150,7 @@ def main(app: App | None = None) -> None:
         app = build_app(app or App())
     except SchemaError as error:
         # The same lines as `make validate-schema`, without a traceback.
-        print("Synth stopped: the dataset schema is invalid.", file=sys.stderr)
+        print("Synth stopped by the dataset check:", file=sys.stderr)
         print("\n".join(error.lines()), file=sys.stderr)
         sys.exit(1)
     assembly = app.synth()

@@ -25,8 +25,8 @@ from config.schema import (
     display_path,
     load_schema,
     schema_path,
-    synthetic_hint_problems,
 )
+from config.synthetic_hints import synthetic_hint_problems
 
 
 def summary(schema: DatasetSchema, source: Path) -> str:

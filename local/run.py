@@ -41,9 +41,9 @@ from config.schema import (
     DatasetSchema,
     SchemaError,
     load_schema,
-    synthetic_hint_problems,
 )
 from config.settings import stage_settings
+from config.synthetic_hints import synthetic_hint_problems
 from glue.validate import ProcessedCounts
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
 from local.lake.synthetic import DirtyRows, RawBatch, generate_clean, write_raw

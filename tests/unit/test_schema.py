@@ -16,8 +16,8 @@ from config.schema import (
     SchemaError,
     dataset_names,
     load_schema,
-    synthetic_hint_problems,
 )
+from config.synthetic_hints import synthetic_hint_problems
 
 
 @pytest.fixture

@@ -36,9 +36,17 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from app import check_dataset
 from config.layout import resource_name
-from config.schema import DATASETS_DIR, DatasetSchema, load_schema
+from config.schema import (
+    DATASETS_DIR,
+    DEFAULT_DATASET,
+    DatasetSchema,
+    SchemaError,
+    load_schema,
+)
 from config.settings import stage_settings
+from config.synthetic_hints import synthetic_hint_problems
 from glue.validate import ProcessedCounts
 from local.dashboard import render_dashboard
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
@@ -375,31 +383,44 @@ def monitor_and_retrain(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the local lifecycle; return (and write) the summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--dataset", default="churn", help="a file name in config/datasets/")
+    parser.add_argument(
+        "--dataset", default=DEFAULT_DATASET, help="a dataset name: config/datasets/<name>.json"
+    )
     parser.add_argument("--rows", type=int, default=20_000, help="clean rows in the first batch")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("local-run"))
     args = parser.parse_args(argv)
+    # The one place the dataset is chosen: the synth (app.py context), the lake, the
+    # pipeline and the endpoint all follow it. Checked before the last run's output goes.
+    schema_path = DATASETS_DIR / f"{args.dataset}.json"
+    try:
+        check_dataset(args.dataset)
+        schema = load_schema(schema_path)
+        hints = synthetic_hint_problems(schema)  # this run generates its data from them
+        if hints:
+            raise SchemaError(hints, source=schema_path)
+    except SchemaError as error:
+        raise SystemExit("\n".join(error.lines())) from None
     # One moto server for the whole run: every step's metrics land in its CloudWatch.
     with local_platform() as platform:
-        return lifecycle(args, platform)
+        return lifecycle(args, platform, schema_path, schema)
 
 
-def lifecycle(args: argparse.Namespace, platform: LocalPlatform) -> dict[str, Any]:
+def lifecycle(
+    args: argparse.Namespace, platform: LocalPlatform, schema_path: Path, schema: DatasetSchema
+) -> dict[str, Any]:
     """Steps 1 to 11 against ``platform``; return (and write) the summary."""
     started, started_at = time.perf_counter(), datetime.now(UTC)
     out: Path = args.out.resolve()  # job entry points run from their own folders
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    schema_path = DATASETS_DIR / f"{args.dataset}.json"
-    schema = load_schema(schema_path)
     lake = LocalLake(out / "lake", aws_env=platform.env)
     summary: dict[str, Any] = {"dataset": schema.name, "steps": {}}
 
     report, seconds = step(
         1,
         "Synthesize the CDK app; check with cdk-nag and cfn-lint",
-        lambda: synth_and_check(out / "cdk.out"),
+        lambda: synth_and_check(out / "cdk.out", {"dataset": args.dataset}),
     )
     summary["synth"] = {
         "templates": [t.name for t in report.templates],
@@ -419,7 +440,7 @@ def lifecycle(args: argparse.Namespace, platform: LocalPlatform) -> dict[str, An
         unknown_category=20,
         malformed=15,
         duplicates=60,
-    )
+    ).possible_for(schema)
 
     def generate() -> list[tuple[RawBatch, str]]:
         first = generate_clean(schema, args.rows, seed=args.seed)

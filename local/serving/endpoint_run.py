@@ -43,18 +43,28 @@ def latest_approved(platform: LocalPlatform) -> str:
     return str(listing[0]["ModelPackageArn"])
 
 
+# A value each feature type rejects: not a number, not a known category, not a boolean.
+INVALID_VALUE = {
+    FeatureType.NUMERIC: "abc",
+    FeatureType.CATEGORICAL: "no-such-category",
+    FeatureType.BOOLEAN: "perhaps",
+}
+
+
 def _malformed(schema: DatasetSchema, csv_line: str) -> list[Request]:
-    """One request per kind of bad input a client can send."""
+    """One request per kind of bad input a client can send: a bad value for each feature
+    type the schema has (the first feature of that type), whatever mix of types it is."""
     fields = csv_line.split(",")
-    numeric = next(i for i, f in enumerate(schema.features) if f.type is FeatureType.NUMERIC)
-    category = next(i for i, f in enumerate(schema.features) if f.type is FeatureType.CATEGORICAL)
-    not_a_number, unknown = list(fields), list(fields)
-    not_a_number[numeric] = "abc"
-    unknown[category] = "no-such-category"
+    bad_values = []
+    for feature_type, invalid in INVALID_VALUE.items():
+        index = next((i for i, f in enumerate(schema.features) if f.type is feature_type), None)
+        if index is not None:
+            broken = list(fields)
+            broken[index] = invalid
+            bad_values.append(Request(",".join(broken).encode(), CSV))
     return [
         Request(",".join(fields[:-1]).encode(), CSV),  # a field short
-        Request(",".join(not_a_number).encode(), CSV),
-        Request(",".join(unknown).encode(), CSV),
+        *bad_values,
         Request(csv_line.encode(), "text/plain"),  # unsupported content type
         Request(b"{not json", JSON),
         Request(b"", CSV),

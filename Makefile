@@ -23,15 +23,18 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 CDK_CONTEXT := $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN),)
+# `make synth|deploy|run DATASET=house_prices`: the dataset (config/datasets/<name>.json).
+CDK_CONTEXT += $(if $(DATASET),-c dataset=$(DATASET),)
 # `make deploy STAGE=dev` or `STAGE=Dev`: the stage's construct id is capitalized.
 STAGE_ID = $(shell s='$(or $(STAGE),Dev)'; echo "$$(echo $${s:0:1} | tr a-z A-Z)$$(echo $${s:1} | tr A-Z a-z)")
 
-.PHONY: help install run test lint typecheck unit synth bench cost deploy clean
+.PHONY: help install run test lint typecheck unit synth bench cost deploy clean validate-schema
 
 help:
 	@echo "make run     install, then run the whole lifecycle locally (no AWS account)"
 	@echo "make test    install, then lint, type-check and run every test"
 	@echo "make synth   synthesize the CDK app offline (MODEL_PACKAGE_ARN=... optional)"
+	@echo "make validate-schema SCHEMA=my.json   check a dataset schema (default: the shipped ones)"
 	@echo "make bench   run the benchmarks; results in bench/results/"
 	@echo "make cost    price each synthesized stage (idle per month, per retrain, per ETL run)"
 	@echo "make deploy  deploy a stage to your AWS account (STAGE=dev|prod)"
@@ -64,7 +67,11 @@ $(BENCH_STAMP): bench/requirements.txt
 	@touch $@
 
 run: install
-	$(PY) -m local.run
+	$(PY) -m local.run $(if $(DATASET),--dataset $(DATASET),)
+
+# One line per problem (file, field, fix); exit 1 if any. SCHEMA: a .json path or a dataset name.
+validate-schema: $(PY_STAMP)
+	@$(PY) -m config.validate_schema $(or $(SCHEMA),config/datasets/*.json)
 
 lint: $(PY_STAMP)
 	$(PY) -m ruff check .
@@ -77,8 +84,10 @@ typecheck: $(PY_STAMP)
 	@# A second handler.py would be a duplicate module in the run above: checked on its own.
 	MYPYPATH=lambda/monitor_launcher $(PY) -m mypy lambda/monitor_launcher/*.py
 
+# One pytest-xdist worker per core; the whole-app synths are shared by the workers
+# (tests/synth_cache.py), and worksteal rebalances the few long tests.
 unit: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 test: lint typecheck unit
 

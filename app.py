@@ -5,6 +5,8 @@ cdk synth                                 # both stages, offline, no credentials
 cdk synth -c model_package_arn=arn:...    # pin the served version (override; normally
                                           # the stage serves what promotion recorded)
 cdk synth -c monitor=model-monitor        # Model Monitor schedules instead of our monitor
+cdk synth -c dataset=house_prices         # the dataset (config/datasets/<name>.json) every
+                                          # stage is built for; default: churn
 cdk synth -c notification_emails=a@example.com,b@example.com   # the stage's alarm topic
 cdk synth -c delivery_connection_arn=arn:aws:codeconnections:... \
           -c delivery_repository=owner/name [-c delivery_branch=main] [-c prod_account=...]
@@ -21,6 +23,7 @@ from pathlib import Path
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from config.schema import DEFAULT_DATASET, Problem, SchemaError, dataset_names, load_schema
 from config.settings import stage_settings
 from stacks.delivery import DeliverySettings, DeliveryStack
 from stacks.stage import MlopsStage
@@ -47,6 +50,8 @@ def build_app(app: App) -> App:
     # `-c dev_serverless=true`: Dev serves from a serverless endpoint (see the trade-offs
     # next to `endpoint_serverless` in config/settings.py).
     dev_serverless = str(context("dev_serverless") or "false").lower() == "true"
+    dataset = str(context("dataset") or DEFAULT_DATASET)
+    check_dataset(dataset)
     stages = {
         name: MlopsStage(
             app,
@@ -59,6 +64,7 @@ def build_app(app: App) -> App:
                 notification_emails=emails,
                 starts_delivery_pipeline=name == "Dev" or prod_account == account,
                 serverless=name == "Dev" and dev_serverless,
+                dataset=dataset,
             ),
         )
         for name in STAGES
@@ -81,7 +87,9 @@ def build_app(app: App) -> App:
                 account=account,
                 prod_account=prod_account,
                 region=region,
+                dataset=dataset,
                 synth_context={
+                    "dataset": dataset,
                     "account": account,
                     "region": region,
                     "prod_account": prod_account,
@@ -95,6 +103,24 @@ def build_app(app: App) -> App:
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
+
+
+def check_dataset(dataset: str) -> None:
+    """Fail synth on an unknown dataset or an invalid schema, before any stack is built.
+
+    The schema ships inside the code bundles as ``config/datasets/<name>.json``, so the
+    dataset is a name there, not a path anywhere else.
+    """
+    if dataset not in dataset_names():
+        raise SchemaError(
+            Problem(
+                "-c dataset",
+                f"{dataset!r} is not a dataset in config/datasets/",
+                f"use one of {', '.join(dataset_names())}, or save your schema as "
+                f"config/datasets/{Path(dataset).stem}.json",
+            )
+        )
+    load_schema(dataset)
 
 
 def validation_failures(assembly_dir: str | Path) -> list[str]:
@@ -118,8 +144,16 @@ def validation_failures(assembly_dir: str | Path) -> list[str]:
     return failures
 
 
-def main() -> None:
-    assembly = build_app(App()).synth()
+def main(app: App | None = None) -> None:
+    """Synthesize ``app`` (by default the one `cdk synth` describes through its context)."""
+    try:
+        app = build_app(app or App())
+    except SchemaError as error:
+        # The same lines as `make validate-schema`, without a traceback.
+        print("Synth stopped by the dataset check:", file=sys.stderr)
+        print("\n".join(error.lines()), file=sys.stderr)
+        sys.exit(1)
+    assembly = app.synth()
     failures = validation_failures(assembly.directory)
     if failures:
         print("Synth failed validation (cdk-nag AwsSolutions):", file=sys.stderr)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from config.schema import DEFAULT_DATASET
+
 # ml.m5.large has 2 vCPUs, like the machine bench/serving.py measured one-row CSV
 # requests on. Set from bench/results/serving.json; see docs/serving.md.
 INVOCATIONS_PER_INSTANCE_TARGET = 50_000
@@ -20,7 +22,8 @@ class StageSettings:
     account: str
     region: str
     is_prod: bool
-    dataset: str = "churn"
+    # A dataset name in config/datasets/ (app.py: `-c dataset=<name>`).
+    dataset: str = DEFAULT_DATASET
     # Data-lake retention: prod keeps data when a stack is deleted; dev is disposable.
     retain_data: bool = False
     raw_infrequent_access_after_days: int = 30
@@ -96,6 +99,7 @@ def stage_settings(
     notification_emails: tuple[str, ...] = (),
     starts_delivery_pipeline: bool = True,
     serverless: bool = False,
+    dataset: str = DEFAULT_DATASET,
 ) -> StageSettings:
     """Settings for the stage called ``name`` ("Dev" or "Prod")."""
     if name not in ("Dev", "Prod"):
@@ -132,4 +136,5 @@ def stage_settings(
         monitor_instance_type="ml.m5.large" if is_prod else "ml.t3.medium",
         monitor=cast(Monitor, monitor),  # checked against MONITORS above
         notification_emails=notification_emails,
+        dataset=dataset,
     )

@@ -269,12 +269,13 @@ class FeatureTransform:
 
     def _numeric_block(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Plain features then derived ones, as float64 (NaN where missing)."""
-        return np.column_stack(
-            [
-                *(np.asarray(columns[name], dtype=np.float64) for name in self._plain_names),
-                *(derive(spec, columns) for spec in self.schema.derived_features),
-            ]
-        )
+        blocks = [
+            *(np.asarray(columns[name], dtype=np.float64) for name in self._plain_names),
+            *(derive(spec, columns) for spec in self.schema.derived_features),
+        ]
+        if not blocks:  # categorical features only: no numeric column, one-hot ones only
+            return np.empty((len(columns[self.schema.features[0].name]), 0))
+        return np.column_stack(blocks)
 
     def encode(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Typed raw columns -> the model's float32 matrix (imputed, one-hot, derived)."""

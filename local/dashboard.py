@@ -4,10 +4,13 @@
 ``AWS::CloudWatch::Dashboard`` body from the cloud assembly (the Operations stack), asks
 CloudWatch (moto, locally) for every metric of every graph with GetMetricData, and
 writes one HTML page with a PNG per graph (matplotlib), the text headers, and the alarm
-states. Values CloudFormation would fill in (a Glue job's name, the region) stay
-unknown locally: such a dimension matches whatever value the local run published.
-Where CloudWatch math or a percentile cannot be computed from what moto stores, the
-graph says so instead of drawing a stand-in.
+states. Values CloudFormation would fill in (a Glue job's name, a function's name) are
+the local run's names where ``local.service_metrics`` knows them; otherwise such a
+dimension matches whatever value the local run published. Where a metric has no local
+datapoint because only a real instance or service has it, or CloudWatch math or a
+percentile cannot be computed from what moto stores, the graph says so instead of
+drawing a stand-in. AWS's own metrics were put there by the local stand-ins that play
+the services (``local.service_metrics``).
 """
 
 from __future__ import annotations
@@ -15,15 +18,21 @@ from __future__ import annotations
 import html
 import json
 import re
+import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local.service_metrics import local_name, why_not_local
+
 TOKEN = re.compile(r"^<cfn:[^>]*>$")
 BINARY = re.compile(r"^\s*(\w+)\s*([-+*/])\s*(\w+)\s*$")
+# cdk-monitoring-constructs' rate: FILL(m,0) / PERIOD(m), per second.
+RATE = re.compile(r"^\s*FILL\((\w+),\s*0\)\s*/\s*PERIOD\(\1\)\s*$")
 PERCENTILE = re.compile(r"^p\d+(\.\d+)?$")
 LOCAL_PERIOD = 60  # seconds: a local run lasts minutes, so draw by the minute
+NOTE_WIDTH = 64  # characters per line of a note, to fit the graph
 
 
 class DashboardError(RuntimeError):
@@ -137,30 +146,55 @@ def widgets(body: dict[str, Any]) -> list[Widget]:
 
 
 def _concrete(cloudwatch: Any, metric: MetricRef) -> list[dict[str, str]]:
-    """Dimension sets to query: the metric's own, or, where a value is a CloudFormation
-    token, every published set that agrees on the literal values."""
-    if not any(TOKEN.match(v) for v in metric.dimensions.values()):
-        return [metric.dimensions]
+    """Dimension sets to query: the metric's own, with CloudFormation tokens replaced by
+    the local run's names, or, where a token has no local name, every published set
+    that agrees on the literal values."""
+    dimensions = {
+        k: (local_name(v) or v) if TOKEN.match(v) else v for k, v in metric.dimensions.items()
+    }
+    if not any(TOKEN.match(v) for v in dimensions.values()):
+        return [dimensions]
     found = []
     listed = cloudwatch.list_metrics(Namespace=metric.namespace, MetricName=metric.name)
     for candidate in listed.get("Metrics", []):
         dims = {d["Name"]: d["Value"] for d in candidate.get("Dimensions", [])}
-        if set(dims) != set(metric.dimensions):
+        if set(dims) != set(dimensions):
             continue
-        if all(TOKEN.match(v) or dims[k] == v for k, v in metric.dimensions.items()):
+        if all(TOKEN.match(v) or dims[k] == v for k, v in dimensions.items()):
             found.append(dims)
     return found
 
 
-def _series(
-    cloudwatch: Any, metric: MetricRef, start: datetime, end: datetime
-) -> tuple[list[tuple[list[datetime], list[float]]], str | None]:
+@dataclass
+class Drawn:
+    """What one metric row of a widget got: its local dimensions and datapoints, or why
+    it has none."""
+
+    metric: MetricRef
+    dimensions: list[dict[str, str]]
+    series: list[tuple[list[datetime], list[float]]]
+    note: str | None = None
+
+    @property
+    def datapoints(self) -> int:
+        return sum(len(values) for _, values in self.series)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.metric.namespace,
+            "name": self.metric.name,
+            "stat": self.metric.stat,
+            "dimensions": self.dimensions,
+            "datapoints": self.datapoints,
+            "note": self.note,
+        }
+
+
+def _series(cloudwatch: Any, metric: MetricRef, start: datetime, end: datetime) -> Drawn:
     """Datapoints for ``metric`` (one series per concrete dimension set), or why none."""
-    if PERCENTILE.match(metric.stat):
-        # moto keeps no value distributions, so a percentile cannot be computed locally.
-        return [], f"{metric.stat} is not computed locally"
+    concrete = _concrete(cloudwatch, metric)
     series = []
-    for dims in _concrete(cloudwatch, metric):
+    for dims in concrete if not PERCENTILE.match(metric.stat) else []:
         result = cloudwatch.get_metric_data(
             MetricDataQueries=[
                 {
@@ -182,13 +216,26 @@ def _series(
         points = sorted(zip(result["Timestamps"], result["Values"], strict=True))
         if points:
             series.append(([t for t, _ in points], [v for _, v in points]))
-    return series, None
+    drawn = Drawn(metric, concrete, series)
+    reasons = [why_not_local(metric.namespace, metric.name, dims) for dims in concrete]
+    reason = next((r for r in reasons if r), None)
+    if not series and reason:
+        drawn.note = f"not emitted locally: {reason}"
+    elif PERCENTILE.match(metric.stat):
+        # moto keeps no value distributions, so a percentile cannot be computed locally.
+        drawn.note = "percentiles are not computed locally (moto keeps no distributions)"
+    return drawn
 
 
 def _evaluate(
     expression: Expression, by_id: dict[str, list[tuple[list[datetime], list[float]]]]
 ) -> tuple[list[datetime], list[float]] | None:
-    """``a <op> b`` over two single-series metrics, on the timestamps both have."""
+    """``a <op> b`` over two single-series metrics, on the timestamps both have, or a
+    per-second rate of one."""
+    rate = RATE.match(expression.expression)
+    if rate and len(by_id.get(rate.group(1), [])) <= 1:
+        times, counts = (by_id.get(rate.group(1)) or [([], [])])[0]
+        return times, [count / LOCAL_PERIOD for count in counts]
     match = BINARY.match(expression.expression)
     if not match or match.group(1) not in by_id or match.group(3) not in by_id:
         return None
@@ -207,8 +254,11 @@ def _evaluate(
     return times, values
 
 
-def _draw(widget: Widget, cloudwatch: Any, start: datetime, end: datetime, png: Path) -> int:
-    """Draw one graph widget to ``png``; returns the number of lines drawn."""
+def _draw(
+    widget: Widget, cloudwatch: Any, start: datetime, end: datetime, png: Path
+) -> dict[str, Any]:
+    """Draw one graph widget to ``png``; returns its title, the number of lines drawn,
+    the notes shown, and each metric's local datapoints."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -219,12 +269,15 @@ def _draw(widget: Widget, cloudwatch: Any, start: datetime, end: datetime, png: 
 
     figure, left_axis = plt.subplots(figsize=(5.2, 3.0), dpi=100)
     right_axis = None
-    lines, notes = 0, []
+    lines, rows = 0, []
+    why: dict[str, list[str]] = {}  # note -> the labels it is about
     by_id: dict[str, list[tuple[list[datetime], list[float]]]] = {}
     for metric in widget.metrics:
-        series, note = _series(cloudwatch, metric, start, end)
-        if note:
-            notes.append(f"{metric.label}: {note}")
+        drawn = _series(cloudwatch, metric, start, end)
+        rows.append(drawn.as_dict())
+        series = drawn.series
+        if drawn.note:
+            why.setdefault(drawn.note, []).append(_short(metric.label))
         if metric.id:
             by_id[metric.id] = series
         if not metric.visible:
@@ -234,12 +287,12 @@ def _draw(widget: Widget, cloudwatch: Any, start: datetime, end: datetime, png: 
             right_axis = right_axis or left_axis.twinx()
             axis = right_axis
         for times, values in series:
-            axis.plot(mdates.date2num(times), values, marker=".", label=metric.label)
+            axis.plot(mdates.date2num(times), values, marker=".", label=_short(metric.label))
             lines += 1
     for expression in widget.expressions:
         evaluated = _evaluate(expression, by_id)
         if evaluated is None:
-            notes.append(f"{expression.label}: math not evaluated locally")
+            why.setdefault("math not evaluated locally", []).append(expression.label)
         elif evaluated[0]:
             times, values = evaluated
             left_axis.plot(mdates.date2num(times), values, marker=".", label=expression.label)
@@ -253,13 +306,18 @@ def _draw(widget: Widget, cloudwatch: Any, start: datetime, end: datetime, png: 
             h for a in (left_axis, right_axis) if a for h in a.get_legend_handles_labels()[0]
         ]
         left_axis.legend(handles=handles, fontsize=6, loc="upper left")
+    elif not why:
+        why["no datapoints from the local run"] = []
+    # One line per reason; a reason that covers the whole empty graph needs no labels.
+    if len(why) == 1 and not lines:
+        notes = list(why)
     else:
-        notes.insert(0, "no datapoints from the local run")
+        notes = [f"{', '.join(dict.fromkeys(labels))}: {note}" for note, labels in why.items()]
     if notes:
         left_axis.text(
             0.5,
             0.5,
-            "\n".join(notes),
+            "\n".join(textwrap.fill(note, NOTE_WIDTH) for note in notes),
             ha="center",
             va="center",
             fontsize=7,
@@ -269,7 +327,12 @@ def _draw(widget: Widget, cloudwatch: Any, start: datetime, end: datetime, png: 
     figure.tight_layout()
     figure.savefig(png)
     plt.close(figure)
-    return lines
+    return {"title": widget.title, "lines": lines, "notes": notes, "metrics": rows}
+
+
+def _short(label: str) -> str:
+    """A label without CloudWatch's dynamic parts, e.g. "P50 (avg: ${AVG})" -> "P50"."""
+    return re.sub(r"\s*\([^)]*\$\{\w+\}[^)]*\)", "", label)
 
 
 def _plain(markdown: str) -> str:
@@ -286,11 +349,37 @@ def _alarm_states(cloudwatch: Any, names: list[str]) -> dict[str, str]:
     return {name: states.get(name, "not created locally") for name in names}
 
 
-def render_dashboard(cdk_out: Path, stage: str, cloudwatch_client: Any, out_html: Path) -> Path:
-    """Write ``out_html`` (and its PNGs beside it) for ``stage``'s synthesized dashboard."""
+@dataclass(frozen=True)
+class RenderedDashboard:
+    """The page written, the time range drawn, and per graph what it got."""
+
+    path: Path
+    start: datetime
+    end: datetime
+    graphs: list[dict[str, Any]]
+
+    def summary(self) -> dict[str, Any]:
+        """For summary.json: the page, the range, and each graph's lines and notes."""
+        return {
+            "page": str(self.path),
+            "range": [self.start.isoformat(), self.end.isoformat()],
+            "graphs": self.graphs,
+        }
+
+
+def render_dashboard(
+    cdk_out: Path,
+    stage: str,
+    cloudwatch_client: Any,
+    out_html: Path,
+    *,
+    start: datetime | None = None,
+) -> RenderedDashboard:
+    """Write ``out_html`` (and its PNGs beside it) for ``stage``'s synthesized dashboard,
+    drawn from ``start`` (default: the last 30 minutes) to now."""
     body = dashboard_body(cdk_out, stage)
     end = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    start = end - timedelta(minutes=30)
+    start = (start or end - timedelta(minutes=30)).astimezone(UTC).replace(second=0, microsecond=0)
     images = out_html.parent / f"{out_html.stem}-widgets"
     images.mkdir(parents=True, exist_ok=True)
     parts = [
@@ -301,17 +390,21 @@ def render_dashboard(cdk_out: Path, stage: str, cloudwatch_client: Any, out_html
         "td{border:1px solid #ccc;padding:2px 8px}</style>",
         f"<h1>{html.escape(stage)} operations dashboard</h1>",
         f"<p>The synthesized CloudWatch dashboard ({html.escape(str(cdk_out))}), drawn from "
-        f"the metrics this local run published to moto, {start:%H:%M}-{end:%H:%M} UTC.</p>",
+        f"the metrics this local run published to moto, {start:%H:%M}-{end:%H:%M} UTC. "
+        "The AWS services' own metrics (SageMaker, Glue, Lambda) were put there by the "
+        "local stand-ins that play those services, from what they measured in this run.</p>",
     ]
+    graphs = []
     for index, widget in enumerate(widgets(body)):
         if widget.type == "text":
             parts.append(f"<h2>{html.escape(_plain(widget.markdown))}</h2>")
         elif widget.type == "metric":
             png = images / f"widget-{index:02d}.png"
-            lines = _draw(widget, cloudwatch_client, start, end, png)
+            graph = _draw(widget, cloudwatch_client, start, end, png)
+            graphs.append(graph)
             parts.append(
                 f"<img src='{images.name}/{png.name}' alt='{html.escape(widget.title)}' "
-                f"data-lines='{lines}'>"
+                f"data-lines='{graph['lines']}'>"
             )
         elif widget.type == "alarm":
             rows = "".join(
@@ -320,4 +413,4 @@ def render_dashboard(cdk_out: Path, stage: str, cloudwatch_client: Any, out_html
             )
             parts.append(f"<h2>{html.escape(widget.title)}</h2><table>{rows}</table>")
     out_html.write_text("\n".join(parts))
-    return out_html
+    return RenderedDashboard(out_html, start, end, graphs)

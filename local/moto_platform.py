@@ -132,6 +132,19 @@ class LocalPlatform:
 
 
 @contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` for the block (in-process code that reads it: the
+    retrain handler, the Glue jobs' metrics client), then restored."""
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
 def local_platform(base_env: Mapping[str, str] | None = None) -> Iterator[LocalPlatform]:
     """A moto server on 127.0.0.1 (ephemeral port) for the duration of the block."""
     # One log line per request would drown the run's own output.

@@ -17,6 +17,8 @@
    the started execution: model version 2, trained with the feedback;
 10. score v1 and v2 on the same held-out shifted rows; send the same event again (the
    handler answers it as a duplicate);
+11. draw the synthesized Operations dashboard from the metrics this run put in moto's
+   CloudWatch (the AWS services' own put by their LOCAL stand-ins): local-run/dashboard.html;
 and print what happened, also written to ``local-run/summary.json``.
 """
 
@@ -28,28 +30,40 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
 
+from app import check_dataset
 from config.layout import resource_name
-from config.schema import DATASETS_DIR, DatasetSchema, load_schema
+from config.schema import (
+    DATASETS_DIR,
+    DEFAULT_DATASET,
+    DatasetSchema,
+    SchemaError,
+    load_schema,
+)
 from config.settings import stage_settings
+from config.synthetic_hints import synthetic_hint_problems
 from glue.validate import ProcessedCounts
+from local.dashboard import render_dashboard
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
 from local.lake.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
 from local.monitoring.alarms import ALARM
 from local.monitoring.loop import COOLDOWN_OVERRIDE, EVENT_LABEL, LoopState, MonitoringLoop
 from local.monitoring.retrain_function import LABEL as DELIVERY_LABEL
 from local.monitoring.shifted_traffic import default_shift
+from local.moto_platform import LocalPlatform, local_platform
 from local.pipeline.pipeline_runtime import Execution
 from local.pipeline.training_run import TrainingRun, approve_latest, execute, installed_pipeline
+from local.service_metrics import LABEL as SERVICE_LABEL
 from local.serving.endpoint_run import hosted_endpoint, serve_and_probe
 from local.synth_check import synth_and_check
 
 T = TypeVar("T")
-STEPS = 10
+STEPS = 11
 # Shifted rows per monitor window: at least this many, and 1/8 of the first batch, so the
 # two windows' feedback is about a fifth of curated. The quality gate scores the approved
 # v1 on v2's test split, which is mostly pre-shift rows (many of them v1's own training
@@ -149,12 +163,13 @@ def train_and_serve(
     schema: DatasetSchema,
     schema_path: Path,
     summary: dict[str, Any],
+    platform: LocalPlatform,
     *,
     window_rows: int,
 ) -> None:
     """Steps 5 to 10: the Dev pipeline on moto, the approved model behind the endpoint,
     then the monitoring loop that retrains it."""
-    with installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline") as (
+    with installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline", platform=platform) as (
         platform,
         pipeline,
     ):
@@ -368,25 +383,44 @@ def monitor_and_retrain(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the local lifecycle; return (and write) the summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--dataset", default="churn", help="a file name in config/datasets/")
+    parser.add_argument(
+        "--dataset", default=DEFAULT_DATASET, help="a dataset name: config/datasets/<name>.json"
+    )
     parser.add_argument("--rows", type=int, default=20_000, help="clean rows in the first batch")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("local-run"))
     args = parser.parse_args(argv)
+    # The one place the dataset is chosen: the synth (app.py context), the lake, the
+    # pipeline and the endpoint all follow it. Checked before the last run's output goes.
+    schema_path = DATASETS_DIR / f"{args.dataset}.json"
+    try:
+        check_dataset(args.dataset)
+        schema = load_schema(schema_path)
+        hints = synthetic_hint_problems(schema)  # this run generates its data from them
+        if hints:
+            raise SchemaError(hints, source=schema_path)
+    except SchemaError as error:
+        raise SystemExit("\n".join(error.lines())) from None
+    # One moto server for the whole run: every step's metrics land in its CloudWatch.
+    with local_platform() as platform:
+        return lifecycle(args, platform, schema_path, schema)
 
-    started = time.perf_counter()
-    out: Path = args.out
+
+def lifecycle(
+    args: argparse.Namespace, platform: LocalPlatform, schema_path: Path, schema: DatasetSchema
+) -> dict[str, Any]:
+    """Steps 1 to 11 against ``platform``; return (and write) the summary."""
+    started, started_at = time.perf_counter(), datetime.now(UTC)
+    out: Path = args.out.resolve()  # job entry points run from their own folders
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    schema_path = DATASETS_DIR / f"{args.dataset}.json"
-    schema = load_schema(schema_path)
-    lake = LocalLake(out / "lake")
+    lake = LocalLake(out / "lake", aws_env=platform.env)
     summary: dict[str, Any] = {"dataset": schema.name, "steps": {}}
 
     report, seconds = step(
         1,
         "Synthesize the CDK app; check with cdk-nag and cfn-lint",
-        lambda: synth_and_check(out / "cdk.out"),
+        lambda: synth_and_check(out / "cdk.out", {"dataset": args.dataset}),
     )
     summary["synth"] = {
         "templates": [t.name for t in report.templates],
@@ -406,7 +440,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         unknown_category=20,
         malformed=15,
         duplicates=60,
-    )
+    ).possible_for(schema)
 
     def generate() -> list[tuple[RawBatch, str]]:
         first = generate_clean(schema, args.rows, seed=args.seed)
@@ -463,7 +497,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
     }
     window_rows = max(MIN_ROWS_PER_WINDOW, args.rows // WINDOW_SHARE_OF_BATCH)
-    train_and_serve(out, lake, schema, schema_path, summary, window_rows=window_rows)
+    train_and_serve(out, lake, schema, schema_path, summary, platform, window_rows=window_rows)
+    page, seconds = step(
+        11,
+        "Draw the synthesized Operations dashboard from this run's CloudWatch metrics",
+        lambda: render_dashboard(
+            out / "cdk.out",
+            "Dev",
+            platform.client("cloudwatch"),
+            out / "dashboard.html",
+            start=started_at,
+        ),
+    )
+    summary["steps"]["dashboard"] = round(seconds, 2)
+    summary["dashboard"] = page.summary()
+    drawn = sum(1 for graph in page.graphs if graph["lines"])
+    shown = page.path.relative_to(Path.cwd()) if page.path.is_relative_to(Path.cwd()) else page.path
+    print(f"      {shown}: {drawn} of {len(page.graphs)} graphs with local data")
+    print(f"      {SERVICE_LABEL} SageMaker, Glue and Lambda's own metrics: measured in this run")
     summary["paths"] = {
         "raw": str(lake.raw),
         "processed": str(lake.processed),

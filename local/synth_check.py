@@ -7,6 +7,7 @@ exactly as ``cdk synth`` builds it, with the feature flags from ``cdk.json``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,8 +55,13 @@ def lint_template(template: Path) -> list[str]:
     ]
 
 
-def synth_and_check(outdir: Path, extra_context: dict[str, object] | None = None) -> SynthReport:
-    """Synthesize into ``outdir`` and run cdk-nag and cfn-lint over the result."""
+def synth_and_check(
+    outdir: Path,
+    extra_context: dict[str, object] | None = None,
+    *,
+    lint: Callable[[Path], list[str]] = lint_template,
+) -> SynthReport:
+    """Synthesize into ``outdir`` and run cdk-nag and ``lint`` (cfn-lint) over the result."""
     synthesize(outdir, extra_context)
     # Stage stacks sit in assembly-<Stage>/; app-level stacks (Delivery) at the top.
     templates = sorted(outdir.glob("*.template.json")) + sorted(
@@ -64,5 +70,5 @@ def synth_and_check(outdir: Path, extra_context: dict[str, object] | None = None
     report = SynthReport(assembly_dir=outdir, templates=templates)
     report.nag_failures = validation_failures(outdir)
     for template in templates:
-        report.lint_findings.extend(lint_template(template))
+        report.lint_findings.extend(lint(template))
     return report

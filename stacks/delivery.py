@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config.layout import delivery_pipeline_name, model_version_parameter, resource_name
-from config.schema import load_schema
+from config.schema import DEFAULT_DATASET, load_schema
 from stacks.constructs.nag import acknowledge
 
 # CodeBuild's standard 7.0 image carries Python 3.11 and Node 20, the versions the
@@ -46,7 +46,7 @@ class DeliverySettings:
     connection_arn: str
     account: str  # the pipeline's account: the Dev account
     region: str
-    dataset: str = "churn"
+    dataset: str = DEFAULT_DATASET  # a name in config/datasets/
     prod_account: str
     # The `-c key=value` pairs the pipeline's own synth must repeat to build this app.
     synth_context: dict[str, str] = field(default_factory=dict)
@@ -190,7 +190,9 @@ class DeliveryStack(Stack):
             "SmokeTest",
             input=self.source,
             install_commands=install,
-            commands=[f"python -m tools.delivery_checks smoke --stage Dev --dataset {dataset}"],
+            commands=[
+                f"python -m tools.delivery_checks smoke --stage Dev --dataset {settings.dataset}"
+            ],
             role_policy_statements=[
                 iam.PolicyStatement(
                     actions=["sagemaker:InvokeEndpoint"],
@@ -218,7 +220,7 @@ class DeliveryStack(Stack):
             install_commands=install,
             commands=[
                 "python -m tools.delivery_checks pipeline-definition "
-                f"--stage Dev --dataset {dataset}"
+                f"--stage Dev --dataset {settings.dataset}"
             ],
             role_policy_statements=[
                 iam.PolicyStatement(

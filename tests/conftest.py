@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.synth_cache import CONFIGURATIONS, SynthCache
+
+if TYPE_CHECKING:
+    from local.synth_check import SynthReport
 
 for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
     os.environ.pop(name, None)
@@ -24,24 +30,43 @@ def spark() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def synth_report(tmp_path_factory):
-    """The whole app synthesized once, offline, with cdk-nag and cfn-lint run over it."""
-    from local.synth_check import synth_and_check
-
-    return synth_and_check(tmp_path_factory.mktemp("cdk.out"))
-
-
-MODEL_PACKAGE_ARN = "arn:aws:sagemaker:us-east-1:111111111111:model-package/churn/1"
+def synth_cache(request, tmp_path_factory) -> SynthCache:
+    """Each app configuration the collected tests use, synthesized once for the whole run
+    (all pytest-xdist workers of it included: they share the folder above their own)."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "synth"
+    root.mkdir(exist_ok=True)
+    needed = {
+        name
+        for item in request.session.items
+        for name in getattr(item, "fixturenames", ())
+        if name in CONFIGURATIONS
+    }
+    return SynthCache(root, needed)
 
 
 @pytest.fixture(scope="session")
-def synth_report_with_arn(tmp_path_factory):
-    """The app synthesized with a model package to serve (so with the Serving stacks)."""
-    from local.synth_check import synth_and_check
+def synth_report(synth_cache) -> SynthReport:
+    """The whole app synthesized once, offline, with cdk-nag and cfn-lint run over it."""
+    return synth_cache.report("synth_report")
 
-    return synth_and_check(
-        tmp_path_factory.mktemp("cdk.out"), {"model_package_arn": MODEL_PACKAGE_ARN}
-    )
+
+@pytest.fixture(scope="session")
+def synth_report_with_arn(synth_cache) -> SynthReport:
+    """The app synthesized with a model package to serve (so with the Serving stacks)."""
+    return synth_cache.report("synth_report_with_arn")
+
+
+@pytest.fixture(scope="session")
+def delivery_one_account(synth_cache) -> SynthReport:
+    """The app with the Delivery stack (CDK Pipelines), Dev and Prod in one account."""
+    return synth_cache.report("delivery_one_account")
+
+
+@pytest.fixture(scope="session")
+def delivery_two_accounts(synth_cache) -> SynthReport:
+    """The app with the Delivery stack, Prod in an account of its own."""
+    return synth_cache.report("delivery_two_accounts")
 
 
 @pytest.fixture(scope="session")

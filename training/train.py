@@ -38,7 +38,15 @@ import re
 import shutil
 from typing import Any
 
-import xgboost as xgb
+if __name__ == "__main__" and "sklearn" not in sys.modules:
+    # xgboost imports scikit-learn eagerly when it is installed (the XGBoost image has it)
+    # for estimator wrappers this entry point never uses: most of a job's start-up time.
+    # A None entry in sys.modules makes that import fail, and xgboost falls back as it
+    # does without scikit-learn. Only when run as the job (a process of its own): code
+    # that imports this module keeps its scikit-learn.
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # None: "not importable"
+
+import xgboost as xgb  # after the line above, on purpose
 
 from config.schema import ProblemType
 from features.transform import TRANSFORM_FILE, FeatureTransform

@@ -15,7 +15,7 @@ import csv
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,16 @@ class DirtyRows:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def possible_for(self, schema: DatasetSchema) -> DirtyRows:
+        """These counts, with 0 for each kind ``schema`` has no column to break that way.
+
+        A numeric-only schema has no category to make unknown; a categorical-only one has
+        no value of the wrong type or out of range. ``write_raw`` refuses an impossible
+        kind, so a run that must work for any schema asks for what is possible.
+        """
+        impossible = {kind: 0 for kind, columns in _dirty_columns(schema).items() if not columns}
+        return replace(self, **impossible)
 
 
 @dataclass(frozen=True)
@@ -290,6 +300,24 @@ def _render(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
     return [list(row) for row in zip(*columns, strict=True)]
 
 
+def _dirty_columns(schema: DatasetSchema) -> dict[str, list[Any]]:
+    """Per kind of dirty row, the columns a row can be broken in that way (maybe none)."""
+    required = [
+        schema.id_column,
+        schema.event_time_column,
+        *(f.name for f in schema.features if not f.nullable),
+        schema.target.name,
+    ]
+    numeric = [f for f in schema.features if f.type is FeatureType.NUMERIC]
+    return {
+        "missing_required": required,
+        # A categorical field holds any text, so only numbers and booleans can be mistyped.
+        "wrong_type": [f for f in schema.features if f.type is not FeatureType.CATEGORICAL],
+        "out_of_range": [f for f in numeric if f.minimum is not None or f.maximum is not None],
+        "unknown_category": [f for f in schema.features if f.type is FeatureType.CATEGORICAL],
+    }
+
+
 def _dirty_records(
     schema: DatasetSchema,
     records: list[list[str]],
@@ -300,16 +328,7 @@ def _dirty_records(
     if not records and (dirty.quarantined or dirty.duplicates):
         raise ValueError("dirty rows are copies of clean ones: generate at least one clean row")
     position = {name: i for i, name in enumerate(schema.raw_columns)}
-    required = [
-        schema.id_column,
-        schema.event_time_column,
-        *(f.name for f in schema.features if not f.nullable),
-        schema.target.name,
-    ]
-    numeric = [f for f in schema.features if f.type is FeatureType.NUMERIC]
-    typed = [f for f in schema.features if f.type is not FeatureType.CATEGORICAL]
-    bounded = [f for f in numeric if f.minimum is not None or f.maximum is not None]
-    categorical = [f for f in schema.features if f.type is FeatureType.CATEGORICAL]
+    columns = _dirty_columns(schema)
     out: list[list[str] | str] = []
     counter = iter(range(10**9))
 
@@ -340,10 +359,10 @@ def _dirty_records(
     def set_unknown(row: list[str], f: Feature) -> None:
         row[position[f.name]] = "not-a-known-category"
 
-    broken("missing", required, dirty.missing_required, set_blank)
-    broken("of the wrong type", typed, dirty.wrong_type, set_wrong_type)
-    broken("out of range", bounded, dirty.out_of_range, set_out_of_range)
-    broken("an unknown category", categorical, dirty.unknown_category, set_unknown)
+    broken("missing", columns["missing_required"], dirty.missing_required, set_blank)
+    broken("of the wrong type", columns["wrong_type"], dirty.wrong_type, set_wrong_type)
+    broken("out of range", columns["out_of_range"], dirty.out_of_range, set_out_of_range)
+    broken("an unknown category", columns["unknown_category"], dirty.unknown_category, set_unknown)
     for i in range(dirty.malformed):
         row = copy()
         # Alternate too few and too many fields: both are the same reason, a malformed record.

@@ -24,11 +24,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,18 +47,26 @@ from local.monitoring.assembly import (
     stack_assets,
 )
 from local.monitoring.event_patterns import matching_rules, rule_patterns
-from local.monitoring.retrain_function import LAUNCHER_DIR, lambda_context, load_handler
+from local.monitoring.retrain_function import LAUNCHER_DIR, deliver, lambda_context, load_handler
 from local.monitoring.shifted_traffic import (
     feature_lines,
     ground_truth_for_capture,
     labels_by_request,
     shifted_frame,
 )
-from local.moto_platform import ACCOUNT, ARTIFACTS_BUCKET, RAW_BUCKET, REGION, LocalPlatform
+from local.moto_platform import (
+    ACCOUNT,
+    ARTIFACTS_BUCKET,
+    RAW_BUCKET,
+    REGION,
+    LocalPlatform,
+    environment,
+)
 from local.pipeline.pipeline_runtime import Execution, LocalPipeline
 from local.pipeline.sagemaker_jobs import run_processing_job
 from local.s3_sync import download_prefix, split_uri
-from local.serving.load_client import Request, send_all
+from local.serving.endpoint_run import invoke
+from local.serving.load_client import Request
 from training.evaluate import load_packaged, quality_report
 
 EVENT_LABEL = "[local stand-in: EventBridge event-pattern matching]"
@@ -94,18 +101,6 @@ class LoopState:
     requests_sent: int = 0
     handler: Any = None  # the retrain trigger module, loaded once as a container would
     launcher: Any = None  # the monitor launcher module, likewise
-
-
-@contextlib.contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``values`` for the block (the handler reads it), then restored."""
-    saved = dict(os.environ)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def local_names(platform: LocalPlatform, key_arn: str) -> Callable[[str], str | None]:
@@ -175,7 +170,13 @@ class MonitoringLoop:
         in S3, upload their labels as ground truth joined by the capture's eventId."""
         frame = shifted_frame(self.schema, rows, seed=self.seed + window, shift=state.shift)
         bodies = feature_lines(self.schema, frame)
-        responses = send_all(host, port, [Request(b.encode(), "text/csv") for b in bodies])
+        responses = invoke(
+            self.platform,
+            host,
+            port,
+            self.endpoint_name,
+            [Request(b.encode(), "text/csv") for b in bodies],
+        )
         ok = sum(200 <= r.status < 300 for r in responses)
         state.requests_sent += ok
         state.labels.update(labels_by_request(self.schema, frame))
@@ -347,16 +348,16 @@ class MonitoringLoop:
 
     def invoke_trigger(self, event: dict[str, Any], handler: Any, log: Path) -> dict[str, Any]:
         """The real handler with the synthesized function's environment (local names),
-        against moto; its logs and metrics (JSON on stdout) go to ``log``."""
-        with (
-            environment(self.function_env()),
-            log.open("a") as out,
-            contextlib.redirect_stdout(out),
-        ):
-            result: dict[str, Any] = handler.handler(
-                event, lambda_context(region=REGION, account=ACCOUNT)
+        against moto; its logs (JSON on stdout) go to ``log``, Lambda's metrics and the
+        ones it logged (EMF) to CloudWatch (``retrain_function.deliver``)."""
+        with environment(self.function_env()):
+            return deliver(
+                handler,
+                event,
+                lambda_context(region=REGION, account=ACCOUNT),
+                cloudwatch=self.cloudwatch,
+                log=log,
             )
-        return result
 
     def trigger(self) -> Any:
         """The handler module, loaded fresh with the idempotency table created on moto."""

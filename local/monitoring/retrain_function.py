@@ -4,14 +4,24 @@ function, which moto does not do).
 
 ``lambda`` is a Python keyword, so the handler is loaded by path with its folder on
 ``sys.path``, as the runtime loads it; the context carries what Powertools reads.
+``deliver`` also does what Lambda and CloudWatch Logs do around an invocation: the
+function's stdout goes to its log, and Lambda's invocation metrics and the metrics the
+function logged in the embedded metric format go to CloudWatch (LOCAL stand-in).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import Any
+
+from local.service_metrics import LAMBDA, RETRAIN_FUNCTION, emf_data, lambda_data, put
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda" / "retrain_trigger"
 LAUNCHER_DIR = LAMBDA_DIR.parent / "monitor_launcher"
@@ -34,7 +44,7 @@ def load_handler(directory: Path = LAMBDA_DIR) -> ModuleType:
 
 
 def lambda_context(
-    *, region: str, account: str, function_name: str = "retrain-trigger", request_id: str = "req-1"
+    *, region: str, account: str, function_name: str = RETRAIN_FUNCTION, request_id: str = "req-1"
 ) -> SimpleNamespace:
     """The fields of a Lambda context object that Powertools reads."""
     return SimpleNamespace(
@@ -45,3 +55,31 @@ def lambda_context(
         aws_request_id=request_id,
         get_remaining_time_in_millis=lambda: 30_000,
     )
+
+
+def deliver(
+    handler: ModuleType, event: dict[str, Any], context: Any, *, cloudwatch: Any, log: Path
+) -> dict[str, Any]:
+    """Invoke ``handler.handler(event, context)``; append its stdout to ``log``; put
+    Lambda's Invocations/Errors/Duration and the function's EMF metrics in CloudWatch."""
+    out = io.StringIO()
+    started_at, started = datetime.now(UTC), time.perf_counter()
+    error = True
+    try:
+        with contextlib.redirect_stdout(out):
+            result: dict[str, Any] = handler.handler(event, context)
+        error = False
+        return result
+    finally:
+        milliseconds = (time.perf_counter() - started) * 1000.0
+        with log.open("a") as written:
+            written.write(out.getvalue())
+        put(
+            cloudwatch,
+            LAMBDA,
+            lambda_data(
+                context.function_name, milliseconds=milliseconds, error=error, at=started_at
+            ),
+        )
+        for namespace, data in emf_data(out.getvalue().splitlines()).items():
+            put(cloudwatch, namespace, data)

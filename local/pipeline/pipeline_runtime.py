@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from local.pipeline.sagemaker_jobs import (
     run_training_job,
 )
 from local.s3_sync import split_uri
+from local.service_metrics import PIPELINES, pipeline_execution_data, put
 
 STEP_REFERENCE = re.compile(r'"Get":\s*"Steps\.([A-Za-z0-9_-]+)')
 PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_]+)|\['([^']*)'\]|\[(\d+)\]")
@@ -134,8 +136,11 @@ class LocalPipeline:
         work_dir: Path,
         env: Mapping[str, str],
         on_step: Callable[[StepRecord], None] | None = None,
+        cloudwatch: Any | None = None,
     ) -> None:
         self.definition = definition
+        # Where SageMaker's execution metrics go (LOCAL stand-in); None: nowhere.
+        self.cloudwatch = cloudwatch
         self.name = name
         self.sagemaker = sagemaker
         self.s3 = s3
@@ -185,11 +190,17 @@ class LocalPipeline:
         execution = Execution(arn=arn, id=arn.rsplit("/", 1)[-1])
         state = _State(self, execution, self._parameters(overrides))
         top_level = [_Step(s) for s in self.definition["Steps"]]
+        started_at = datetime.now(UTC)
         try:
             state.run_in_order(top_level)
             execution.status = "Succeeded"
         except _ExecutionStoppedError as stop:
             execution.status, execution.failure_reason = "Failed", str(stop)
+        if self.cloudwatch is not None:
+            data = pipeline_execution_data(
+                self.name, execution.status, started_at, datetime.now(UTC)
+            )
+            put(self.cloudwatch, PIPELINES, data)
         return execution
 
     def _parameters(self, overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,22 +56,25 @@ def print_step(record: StepRecord) -> None:
 
 @contextmanager
 def installed_pipeline(
-    cdk_out: Path, curated_dir: Path, work_dir: Path
+    cdk_out: Path, curated_dir: Path, work_dir: Path, *, platform: LocalPlatform | None = None
 ) -> Iterator[tuple[LocalPlatform, LocalPipeline]]:
-    """The Dev stage's pipeline installed on a fresh moto server, for the block's duration."""
+    """The Dev stage's pipeline installed on ``platform`` (default: a fresh moto server,
+    for the block's duration)."""
     template = load_pipeline_template(cdk_out, "Dev")
-    with local_platform() as platform:
-        definition = platform.install(template, curated_dir)
+    started = nullcontext(platform) if platform is not None else local_platform()
+    with started as running:
+        definition = running.install(template, curated_dir)
         yield (
-            platform,
+            running,
             LocalPipeline(
                 definition,
-                name=platform.pipeline_name,
-                sagemaker=platform.sagemaker,
-                s3=platform.s3,
+                name=running.pipeline_name,
+                sagemaker=running.sagemaker,
+                s3=running.s3,
                 work_dir=work_dir,
-                env=platform.env,
+                env=running.env,
                 on_step=print_step,
+                cloudwatch=running.client("cloudwatch"),
             ),
         )
 

@@ -20,9 +20,10 @@ from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from config.schema import DatasetSchema, FeatureType
 from local.lake.synthetic import generate_clean
 from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
+from local.service_metrics import SAGEMAKER, Invocation, endpoint_data, put
 from local.serving.hosted_model import stage_model_package
 from local.serving.image.data_capture import CaptureConfig
-from local.serving.load_client import Request, send_all, summarize
+from local.serving.load_client import Request, Response, send_all, summarize
 from local.serving.serving import RunningEndpoint, start_endpoint
 from training.preprocess import raw_feature_frame
 
@@ -42,18 +43,28 @@ def latest_approved(platform: LocalPlatform) -> str:
     return str(listing[0]["ModelPackageArn"])
 
 
+# A value each feature type rejects: not a number, not a known category, not a boolean.
+INVALID_VALUE = {
+    FeatureType.NUMERIC: "abc",
+    FeatureType.CATEGORICAL: "no-such-category",
+    FeatureType.BOOLEAN: "perhaps",
+}
+
+
 def _malformed(schema: DatasetSchema, csv_line: str) -> list[Request]:
-    """One request per kind of bad input a client can send."""
+    """One request per kind of bad input a client can send: a bad value for each feature
+    type the schema has (the first feature of that type), whatever mix of types it is."""
     fields = csv_line.split(",")
-    numeric = next(i for i, f in enumerate(schema.features) if f.type is FeatureType.NUMERIC)
-    category = next(i for i, f in enumerate(schema.features) if f.type is FeatureType.CATEGORICAL)
-    not_a_number, unknown = list(fields), list(fields)
-    not_a_number[numeric] = "abc"
-    unknown[category] = "no-such-category"
+    bad_values = []
+    for feature_type, invalid in INVALID_VALUE.items():
+        index = next((i for i, f in enumerate(schema.features) if f.type is feature_type), None)
+        if index is not None:
+            broken = list(fields)
+            broken[index] = invalid
+            bad_values.append(Request(",".join(broken).encode(), CSV))
     return [
         Request(",".join(fields[:-1]).encode(), CSV),  # a field short
-        Request(",".join(not_a_number).encode(), CSV),
-        Request(",".join(unknown).encode(), CSV),
+        *bad_values,
         Request(csv_line.encode(), "text/plain"),  # unsupported content type
         Request(b"{not json", JSON),
         Request(b"", CSV),
@@ -79,6 +90,17 @@ def request_mix(schema: DatasetSchema, count: int, seed: int = 3) -> list[Reques
         else:
             requests.append(Request(lines[i].encode(), CSV))
     return requests
+
+
+def invoke(
+    platform: LocalPlatform, host: str, port: int, endpoint_name: str, requests: list[Request]
+) -> list[Response]:
+    """Send ``requests`` to the local endpoint, and put SageMaker's invocation metrics for
+    them into the platform's CloudWatch (LOCAL stand-in: SageMaker publishes these)."""
+    responses = send_all(host, port, requests)
+    invocations = [Invocation(r.sent_at, r.status, r.seconds) for r in responses]
+    put(platform.client("cloudwatch"), SAGEMAKER, endpoint_data(endpoint_name, invocations))
+    return responses
 
 
 @contextmanager
@@ -114,7 +136,9 @@ def serve_and_probe(
     with hosted_endpoint(
         platform, arn, work_dir, endpoint_name=endpoint_name, workers=workers
     ) as endpoint:
-        responses = send_all(endpoint.host, endpoint.port, request_mix(schema, requests))
+        responses = invoke(
+            platform, endpoint.host, endpoint.port, endpoint_name, request_mix(schema, requests)
+        )
     listing = platform.s3.list_objects_v2(
         Bucket=ARTIFACTS_BUCKET, Prefix=f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"
     )

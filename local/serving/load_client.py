@@ -6,7 +6,8 @@ from __future__ import annotations
 import http.client
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -26,6 +27,7 @@ class Response:
     seconds: float
     body: bytes
     content_type: str = ""
+    sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def send_all(host: str, port: int, requests: Iterable[Request]) -> list[Response]:
@@ -35,6 +37,7 @@ def send_all(host: str, port: int, requests: Iterable[Request]) -> list[Response
     responses = []
     try:
         for request in requests:
+            sent_at = datetime.now(UTC)
             started = time.perf_counter()
             try:
                 connection.request(
@@ -46,7 +49,7 @@ def send_all(host: str, port: int, requests: Iterable[Request]) -> list[Response
                 reply = connection.getresponse()
                 body = reply.read()
             except (http.client.HTTPException, OSError):
-                responses.append(Response(0, time.perf_counter() - started, b""))
+                responses.append(Response(0, time.perf_counter() - started, b"", sent_at=sent_at))
                 connection.close()
                 connection = http.client.HTTPConnection(host, port, timeout=30)
                 continue
@@ -56,6 +59,7 @@ def send_all(host: str, port: int, requests: Iterable[Request]) -> list[Response
                     time.perf_counter() - started,
                     body,
                     reply.getheader("Content-Type", ""),
+                    sent_at,
                 )
             )
             if reply.will_close:

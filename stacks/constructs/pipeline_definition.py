@@ -26,9 +26,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 import boto3
+import jsonschema
 from botocore.session import Session as BotocoreSession
 
 from config.layout import RUNS_PREFIX
@@ -44,6 +46,8 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 from sagemaker.core import image_uris
+from sagemaker.core.config.config_manager import SageMakerConfig
+from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
 from sagemaker.core.helper.pipeline_variable import PipelineVariable
 from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (
@@ -174,6 +178,36 @@ def _deny_network(request: Any, **_: Any) -> None:
     raise RuntimeError(
         f"the pipeline definition must build offline, but the SDK called {request.url}"
     )
+
+
+@cache
+def _sdk_config_validator() -> Any:
+    """A validator for the SDK's config schema, the schema itself checked once."""
+    schema = SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
+def _validate_sdk_config(sagemaker_config: dict[str, Any] | None = None) -> None:
+    """What ``jsonschema.validate(config, schema)`` does, minus re-checking the schema."""
+    error = jsonschema.exceptions.best_match(_sdk_config_validator().iter_errors(sagemaker_config))
+    if error is not None:
+        raise error
+
+
+@contextmanager
+def _config_schema_checked_once() -> Iterator[None]:
+    """The SDK validates the session's config on every config lookup (about 60 per stage's
+    definition), and each ``jsonschema.validate`` first checks the SDK's large schema
+    against the JSON Schema metaschema: that repeated check was most of a whole-app
+    synth. The config is still validated on every lookup; the constant schema once."""
+    original = SageMakerConfig.__dict__["validate_sagemaker_config"]
+    SageMakerConfig.validate_sagemaker_config = staticmethod(_validate_sdk_config)
+    try:
+        yield
+    finally:
+        SageMakerConfig.validate_sagemaker_config = original
 
 
 @contextmanager
@@ -574,7 +608,12 @@ class _Builder:
 
 def build_definition(options: PipelineOptions) -> dict[str, Any]:
     """The pipeline definition (with ``${...}`` placeholders) as a JSON-ready dict."""
-    with _offline_session(options.region) as session, _quiet_sdk(), warnings.catch_warnings():
+    with (
+        _offline_session(options.region) as session,
+        _quiet_sdk(),
+        _config_schema_checked_once(),
+        warnings.catch_warnings(),
+    ):
         # "Running within a PipelineSession, there will be No Wait...": that is the point.
         warnings.simplefilter("ignore", UserWarning)
         build = _Builder(options, session)

@@ -1,24 +1,54 @@
 """`make run`'s lifecycle on a small dataset: synth checks, ETL, counts, the training
 pipeline on moto, serving, the monitoring loop that retrains (shifted traffic -> monitor ->
-alarm -> rule -> handler -> v2 with the feedback), and summary.json. One run: the slowest
-test, so everything about the lifecycle is asserted here."""
+alarm -> rule -> handler -> v2 with the feedback), the dashboard page drawn from the
+run's CloudWatch, and summary.json. One run: the slowest test, so everything about the
+lifecycle is asserted here.
+
+Step 1 (synth with cdk-nag and cfn-lint) is the very call the session's ``synth_report``
+makes (`synth_and_check(out)`, no extra context): the run gets a copy of that assembly and
+its findings instead of the same minutes of synth again."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from config.metrics import QUARANTINE_REASONS
+from config.schema import DEFAULT_DATASET, load_schema
+from local import run
 from local.run import main
+from local.synth_check import SynthReport
 
 pytestmark = pytest.mark.spark
 
 
+@pytest.fixture
+def synthesized_once(synth_report, monkeypatch) -> None:
+    """`make run`'s step 1 answered from the session's synth of the same configuration."""
+
+    def copy_of_session_synth(outdir: Path, extra_context: object = None) -> SynthReport:
+        assert extra_context in (None, {"dataset": DEFAULT_DATASET}), "the default configuration"
+        shutil.copytree(synth_report.assembly_dir, outdir)
+        return SynthReport(
+            assembly_dir=outdir,
+            templates=[
+                outdir / p.relative_to(synth_report.assembly_dir) for p in synth_report.templates
+            ],
+            nag_failures=list(synth_report.nag_failures),
+            lint_findings=list(synth_report.lint_findings),
+        )
+
+    monkeypatch.setattr(run, "synth_and_check", copy_of_session_synth)
+
+
+@pytest.mark.usefixtures("synthesized_once")
 def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> None:
     summary = main(["--rows", "2400", "--out", str(tmp_path / "run")])
     printed = capsys.readouterr().out
-    assert "[4/10] Glue job processed -> curated on local Spark: done" in printed
+    assert "[4/11] Glue job processed -> curated on local Spark: done" in printed
     assert "counts balance (in = valid + quarantined + duplicates): True" in printed
 
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -99,3 +129,79 @@ def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> Non
     assert "[local stand-in: CloudWatch alarm evaluation] mlops-dev-churn-drift: OK -> ALARM" in (
         printed
     )
+
+    # The dashboard page: every metric of the synthesized dashboard that the run can
+    # produce has datapoints in the run's CloudWatch (put by the project's code, or by
+    # the stand-ins that play AWS's services); the others say why, or are events that
+    # did not happen in this run.
+    dashboard = written["dashboard"]
+    assert Path(dashboard["page"]) == (tmp_path / "run" / "dashboard.html").resolve()
+    assert Path(dashboard["page"]).is_file()
+    assert "[11/11] Draw the synthesized Operations dashboard" in printed
+    rows = [m for g in dashboard["graphs"] for m in g["metrics"]]
+
+    def key(metric: dict) -> tuple[str, str, str]:
+        dims = metric["dimensions"][0] if metric["dimensions"] else {}
+        which = ("Decision", "Reason", "JobName", "FunctionName")
+        return metric["namespace"], metric["name"], next((dims[k] for k in which if k in dims), "")
+
+    with_data = {key(m) for m in rows if m["datapoints"]}
+    silent = {key(m) for m in rows if not m["datapoints"] and not m["note"]}
+    pipelines = "AWS/Sagemaker/ModelBuildingPipeline"
+    assert silent == {
+        (pipelines, "ExecutionFailed", ""),
+        (pipelines, "ExecutionStopped", ""),
+        *(
+            ("MLOps/Retraining", "RetrainDecision", decision)
+            for decision in (
+                "skipped_running",
+                "skipped_cooldown",
+                "skipped_foreign_alarm",
+                "rejected_malformed",
+            )
+        ),
+    }
+    features = [f.name for f in load_schema("churn").features]
+    produced = {
+        *(
+            ("AWS/SageMaker", name, "")
+            for name in (
+                "Invocations",
+                "Invocation4XXErrors",
+                "Invocation5XXErrors",
+                "InvocationsPerInstance",
+            )
+        ),
+        *(
+            (pipelines, name, "")
+            for name in ("ExecutionStarted", "ExecutionSucceeded", "ExecutionDuration")
+        ),
+        *(("MLOps/DataLake", n, "") for n in ("RowsRead", "RowsValid", "DuplicatesDropped")),
+        *(("MLOps/DataLake", "RowsQuarantined", reason) for reason in QUARANTINE_REASONS),
+        *(
+            ("Glue", f"glue.driver.aggregate.{name}", job)
+            for name in ("numCompletedTasks", "numFailedTasks")
+            for job in ("raw_to_processed", "processed_to_curated")
+        ),
+        *(
+            ("aws/sagemaker/Endpoints/data-metrics", f"feature_baseline_drift_{f}", "")
+            for f in features
+        ),
+        *(
+            ("MLOps/Monitoring", name, "")
+            for name in (
+                "FeaturesDrifted",
+                "DataQualityViolations",
+                "RowsAnalyzed",
+                "ModelQualityViolation",
+                "auc",
+            )
+        ),
+        ("MLOps/Retraining", "RetrainDecision", "started"),
+        ("AWS/Lambda", "Invocations", "retrain-trigger"),
+        ("AWS/Lambda", "Errors", "retrain-trigger"),
+    }
+    assert produced - with_data == set()
+    graphs = {g["title"]: g for g in dashboard["graphs"]}
+    assert graphs["Invocations and errors"]["lines"] == 3  # invocations, 4xx, 5xx (all 0)
+    assert graphs["Instances in service"]["lines"] == 1

@@ -10,27 +10,18 @@ from aws_cdk import App
 
 from app import build_app
 from config.layout import delivery_pipeline_name
-from local.synth_check import SynthReport, cdk_json_context, synth_and_check
-
-CONNECTION = "arn:aws:codeconnections:us-east-1:111111111111:connection/abc-123"
-CONTEXT = {
-    "delivery_connection_arn": CONNECTION,
-    "delivery_repository": "acme/mlops-platform",
-    "delivery_branch": "main",
-}
-PROD_ACCOUNT = "222222222222"
+from local.synth_check import SynthReport, cdk_json_context
+from tests.synth_cache import CONNECTION, PROD_ACCOUNT
 
 
 @pytest.fixture(scope="module")
-def one_account(tmp_path_factory) -> SynthReport:
-    return synth_and_check(tmp_path_factory.mktemp("cdk.out"), CONTEXT)
+def one_account(delivery_one_account) -> SynthReport:
+    return delivery_one_account
 
 
 @pytest.fixture(scope="module")
-def two_accounts(tmp_path_factory) -> SynthReport:
-    return synth_and_check(
-        tmp_path_factory.mktemp("cdk.out"), {**CONTEXT, "prod_account": PROD_ACCOUNT}
-    )
+def two_accounts(delivery_two_accounts) -> SynthReport:
+    return delivery_two_accounts
 
 
 def _template(report: SynthReport, pattern: str) -> dict[str, Any]:

@@ -219,3 +219,20 @@ def test_definition_matches_the_reviewed_snapshot() -> None:
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.write_text(rendered)
     assert rendered == SNAPSHOT.read_text(), "definition changed: review, then UPDATE_SNAPSHOTS=1"
+
+
+def test_the_sdk_config_is_still_validated_while_the_definition_builds() -> None:
+    """The schema is checked once per process, but every config the SDK looks a value up in
+    is still validated against it; outside the build the SDK's own check is back."""
+    from jsonschema.exceptions import ValidationError
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    from stacks.constructs.pipeline_definition import _config_schema_checked_once
+
+    original = SageMakerConfig.__dict__["validate_sagemaker_config"]
+    with _config_schema_checked_once():
+        assert SageMakerConfig.__dict__["validate_sagemaker_config"] is not original
+        SageMakerConfig.validate_sagemaker_config({"SchemaVersion": "1.0"})
+        with pytest.raises(ValidationError, match="SchemaVersion"):
+            SageMakerConfig.validate_sagemaker_config({"SchemaVersion": "9"})
+    assert SageMakerConfig.__dict__["validate_sagemaker_config"] is original

@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match, Template
 
 from config.layout import NO_MODEL_VERSION, model_version_parameter
 from config.settings import INVOCATIONS_PER_INSTANCE_TARGET, stage_settings
-from tests.conftest import MODEL_PACKAGE_ARN
+from tests.synth_cache import MODEL_PACKAGE_ARN
 
 SERVING_ONLY_WITH_A_MODEL = (
     "AWS::SageMaker::Model",

@@ -52,21 +52,44 @@ def test_widgets_are_drawn_from_the_local_metrics(synth_report, cloudwatch, tmp_
         cloudwatch,
         "Glue",
         "glue.driver.aggregate.numCompletedTasks",
-        {"JobName": "etl-job-x", "JobRunId": "ALL", "Type": "count"},
+        {"JobName": "raw_to_processed", "JobRunId": "ALL", "Type": "count"},
         [12],
     )
+    _put(cloudwatch, "AWS/Lambda", "Invocations", {"FunctionName": "retrain-trigger"}, [1, 2])
 
-    page = render_dashboard(synth_report.assembly_dir, "Dev", cloudwatch, tmp_path / "d.html")
+    page = render_dashboard(
+        synth_report.assembly_dir,
+        "Dev",
+        cloudwatch,
+        tmp_path / "d.html",
+        start=datetime.now(UTC) - timedelta(minutes=10),
+    )
 
-    text = page.read_text()
+    text = page.path.read_text()
     widgets = re.findall(r"alt='([^']*)' data-lines='(\d+)'", text)
     drawn = dict(widgets)
     assert int(drawn["Invocations and errors"]) == 2  # invocations and 4xx; no 5xx put
     assert int(drawn["Instances in service"]) == 1  # the math expression, evaluated
     assert int(drawn["Rows quarantined, by reason"]) == 1
-    # The Glue job's name is CloudFormation's: any published job name matches it.
+    # The Glue job's name is CloudFormation's; locally it is the job's own name, and
+    # the other job's graph does not take this one's datapoints.
     assert int(drawn["Glue job raw-to-processed: tasks"]) == 1
+    assert int(drawn["Glue job processed-to-curated: tasks"]) == 0
     assert int(drawn["Retrain decisions"]) == 0  # nothing published: drawn empty, said so
+    graphs = page.graphs
+    cpu = next(g for g in graphs if g["title"].startswith("CPU and memory"))
+    assert cpu["notes"][0] == "CPU: not emitted locally: CPU of a real endpoint instance"
+    latency = next(g for g in graphs if g["title"].startswith("Model latency"))
+    assert latency["notes"] == [
+        "percentiles are not computed locally (moto keeps no distributions)"
+    ]
+    # Two functions, both named by CloudFormation: each graph reads its own function.
+    invocations = [g for g in graphs if g["title"] == "Invocations"]
+    assert [g["lines"] for g in invocations] == [0, 1]  # model-promotion, retrain-trigger
+    assert any("not emitted locally: the model-promotion" in n for n in invocations[0]["notes"])
+    tps = [g for g in graphs if g["title"] == "TPS"]
+    assert [g["lines"] for g in tps] == [0, 1]  # the rate, evaluated for retrain-trigger
+    assert page.start <= datetime.now(UTC) - timedelta(minutes=9)
     images = sorted((tmp_path / "d-widgets").glob("*.png"))
     assert len(images) == len(widgets) and all(p.stat().st_size > 1000 for p in images)
     assert "<h2>Endpoint customer-churn-endpoint-dev</h2>" in text

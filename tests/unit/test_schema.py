@@ -14,8 +14,10 @@ from config.schema import (
     FeatureType,
     ProblemType,
     SchemaError,
+    dataset_names,
     load_schema,
 )
+from config.synthetic_hints import synthetic_hint_problems
 
 
 @pytest.fixture
@@ -55,52 +57,281 @@ def test_quality_gate_knows_the_metric_direction() -> None:
     assert load_schema("house_prices").quality_gate.json_path == "regression_metrics.r2.value"
 
 
+# One mutation of the churn schema per class of problem; each must be reported at the
+# field's path, list entries named by their name, with its fix.
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.pop("id_column"), "schema.id_column: is required"),
-        (lambda d: d.update(problem_type="ranking"), "schema.problem_type: 'ranking' is not one"),
-        (lambda d: d["features"][0].update(type="text"), "schema.features[0].type"),
-        (lambda d: d["features"][1].update(min=300), "schema.features[1].min: 300.0 is greater"),
-        (lambda d: d["features"][5].update(categories=[]), "schema.features[5].categories"),
-        (lambda d: d["features"][5].pop("categories"), "schema.features[5].categories: is req"),
-        (lambda d: d["features"][8].update(min=0), "schema.features[8]: min/max apply"),
-        (lambda d: d["features"][0].update(name="Tenure"), "schema.features[0].name"),
-        (lambda d: d["features"][2].update(nullable="yes"), "schema.features[2].nullable"),
-        (lambda d: d["features"][0].update(max="a lot"), "schema.features[0].max: must be a num"),
+        (
+            lambda d: d.pop("id_column"),
+            'schema.id_column: is required; fix: add "id_column"',
+        ),
+        (
+            lambda d: d.update(problem_type="ranking"),
+            "schema.problem_type: 'ranking' is not one of",
+        ),
+        (
+            lambda d: d["features"][0].update(type="text"),
+            "schema.features[tenure_months].type: 'text' is not one of "
+            "['numeric', 'categorical', 'boolean']; fix: use one of numeric, categorical, boolean",
+        ),
+        (
+            lambda d: d["features"][0].update(type="numerc"),
+            "schema.features[tenure_months].type: 'numerc' is not one of "
+            "['numeric', 'categorical', 'boolean']; fix: use 'numeric'",
+        ),
+        (
+            lambda d: d["features"][1].update(min=300),
+            "schema.features[monthly_charges].min: 300 is greater than max 200; fix: swap",
+        ),
+        (
+            lambda d: d["features"][5].update(categories=[]),
+            "schema.features[contract].categories: must name at least one category",
+        ),
+        (
+            lambda d: d["features"][5].update(categories=["one-year", "two-year", "one-year"]),
+            "schema.features[contract].categories: lists 'one-year' more than once; "
+            "fix: list each category once",
+        ),
+        (
+            lambda d: d["features"][5].update(categories="one-year,two-year"),
+            "schema.features[contract].categories: must be a list",
+        ),
+        (
+            lambda d: d["features"][5].pop("categories"),
+            "schema.features[contract].categories: is required for a categorical feature",
+        ),
+        (
+            lambda d: d["features"][0].update(categories=["a"]),
+            "schema.features[tenure_months].categories: only categorical features have "
+            'categories, not numeric; fix: remove "categories"',
+        ),
+        (
+            lambda d: d["features"][8].update(min=0),
+            "schema.features[paperless_billing]: min/max apply to numeric features only",
+        ),
+        (
+            lambda d: d["features"][0].update(name="Tenure Months"),
+            "schema.features[Tenure Months].name: 'Tenure Months' must be lower_snake_case "
+            "(letters, digits, _); fix: rename it to 'tenure_months'",
+        ),
+        (
+            lambda d: d["features"][2].update(nullable="yes"),
+            "schema.features[total_charges].nullable: must be true or false",
+        ),
+        (
+            lambda d: d["features"][0].update(max="a lot"),
+            "schema.features[tenure_months].max: must be a number",
+        ),
+        (
+            lambda d: d["features"][2].update(nulable=True),
+            'schema.features[total_charges].nulable: is not a known key; fix: did you mean "nulla',
+        ),
         (
             lambda d: d["derived_features"][0].update(inputs=["total_charges", "nope"]),
-            "schema.derived_features[0].inputs[1]: unknown feature 'nope'",
+            "schema.derived_features[avg_monthly_spend].inputs: unknown feature 'nope'; "
+            "fix: declare 'nope' under \"features\", or use a numeric feature: age, ",
+        ),
+        (
+            lambda d: d["derived_features"][0].update(inputs=["total_charges"]),
+            "schema.derived_features[avg_monthly_spend].inputs: ratio takes 2 input(s), got 1",
         ),
         (
             lambda d: d["derived_features"][2].update(boundaries=[12, 6]),
-            "schema.derived_features[2].boundaries: must be a non-empty, strictly increasing",
+            "schema.derived_features[tenure_band].boundaries: must be a non-empty, strictly "
+            "increasing list; fix: use [6, 12]",
+        ),
+        (
+            lambda d: d["derived_features"][2].pop("boundaries"),
+            "schema.derived_features[tenure_band].boundaries: is required for a bucket feature",
+        ),
+        (
+            lambda d: d["derived_features"][1].update(boundaries=[1, 2]),
+            "schema.derived_features[log_total_charges].boundaries: only bucket features",
         ),
         (
             lambda d: d["derived_features"][1].update(inputs=["contract"]),
-            "schema.derived_features[1].inputs[0]: 'contract' is not numeric",
+            "schema.derived_features[log_total_charges].inputs: 'contract' is categorical, "
+            "not numeric",
         ),
-        (lambda d: d["features"].append(dict(d["features"][0])), "'tenure_months' is used twice"),
-        (lambda d: d["features"][4].update(name="event_month"), "'event_month' is reserved"),
+        (
+            lambda d: d["features"].append(dict(d["features"][0])),
+            "schema.features[tenure_months]: column name 'tenure_months' is used twice; "
+            "fix: rename or remove one of them",
+        ),
+        (
+            lambda d: d["derived_features"][0].update(name="age"),
+            "schema.derived_features[age]: column name 'age' is used twice "
+            "(also at schema.features[age])",
+        ),
+        (
+            lambda d: d["features"][4].update(name="event_month"),
+            "schema.features[event_month]: column name 'event_month' is reserved for the ETL",
+        ),
         (lambda d: d["target"].update(min=0), "schema.target: a binary target takes no min/max"),
-        (lambda d: d.pop("quality_gate"), "schema.quality_gate: is required"),
+        (
+            lambda d: d.pop("quality_gate"),
+            'schema.quality_gate: is required; fix: add "quality_gate": {"metric"',
+        ),
         (
             lambda d: d["quality_gate"].update(metric="rmse"),
-            "schema.quality_gate.metric: 'rmse' is not a binary_classification metric",
+            "schema.quality_gate.metric: 'rmse' is not a binary_classification metric; "
+            "fix: use one of accuracy, auc, f1, precision, recall",
         ),
-        (lambda d: d["quality_gate"].pop("threshold"), "schema.quality_gate.threshold: is req"),
+        (
+            lambda d: d["quality_gate"].update(threshold=75),
+            "schema.quality_gate.threshold: 75 is outside auc's range [0, 1]: no model could pass",
+        ),
+        (
+            lambda d: d["quality_gate"].pop("threshold"),
+            "schema.quality_gate.threshold: is required",
+        ),
+        (lambda d: d["features"].clear(), "schema.features: must list at least one feature"),
     ],
 )
-def test_schema_errors_name_the_field(churn_dict: dict, mutate, message: str) -> None:
+def test_schema_errors_name_the_field_and_the_fix(churn_dict: dict, mutate, message: str) -> None:
     broken = copy.deepcopy(churn_dict)
     mutate(broken)
     with pytest.raises(SchemaError) as error:
         DatasetSchema.from_dict(broken)
-    assert message in str(error.value)
+    assert any(line.startswith(message) for line in error.value.lines()), error.value.lines()
 
 
-def test_invalid_json_and_missing_file_are_schema_errors(tmp_path) -> None:
-    with pytest.raises(SchemaError, match="not valid JSON"):
-        DatasetSchema.from_json("{")
-    with pytest.raises(SchemaError, match="no dataset file"):
+# The local generator's hints: checked apart (only `make run` reads them), so that a run
+# on a new dataset cannot fail half-way.
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda d: d["target"]["synthetic"]["effects"].update(tenure=0.1),
+            "schema.target.synthetic.effects.tenure: names no declared feature; fix: did you "
+            'mean "tenure_months"?',
+        ),
+        (
+            lambda d: d["target"]["synthetic"]["effects"]["contract"].update(weekly=1.0),
+            "schema.target.synthetic.effects.contract: must map contract's categories to "
+            "numbers; not among them: 'weekly'",
+        ),
+        (
+            lambda d: d["features"][5]["synthetic"].update(weights=[0.5, 0.5]),
+            "schema.features[contract].synthetic.weights: must list one weight per category (3)",
+        ),
+        (
+            lambda d: d["features"][1]["synthetic"].update(distribution="gamma"),
+            "schema.features[monthly_charges].synthetic.distribution: 'gamma' is not one of",
+        ),
+        (
+            lambda d: d["features"][1]["synthetic"].pop("std"),
+            "schema.features[monthly_charges].synthetic: a normal distribution needs std",
+        ),
+        (
+            lambda d: d["features"][2]["synthetic"].update(of=["tenure_months", "age"]),
+            "schema.features[total_charges].synthetic.of: must name two numeric features "
+            "declared before this one; fix: use two of: tenure_months, monthly_charges",
+        ),
+    ],
+)
+def test_synthetic_hint_problems_name_the_hint_and_the_fix(
+    churn_dict: dict, mutate, message: str
+) -> None:
+    broken = copy.deepcopy(churn_dict)
+    mutate(broken)
+    schema = DatasetSchema.from_dict(broken)  # a valid schema: hints never fail it
+    problems = [str(p) for p in synthetic_hint_problems(schema)]
+    assert len(problems) == 1 and problems[0].startswith(message), problems
+
+
+def test_shipped_datasets_have_valid_synthetic_hints() -> None:
+    for name in dataset_names():
+        assert synthetic_hint_problems(load_schema(name)) == []
+
+
+def test_every_problem_is_reported_in_one_pass(churn_dict: dict) -> None:
+    broken = copy.deepcopy(churn_dict)
+    broken.pop("id_column")
+    broken["features"][0]["type"] = "text"
+    broken["features"][5]["categories"] = ["dsl", "dsl"]
+    broken["derived_features"][0]["inputs"] = ["total_charges", "nope"]
+    broken["quality_gate"]["metric"] = "rmse"
+    with pytest.raises(SchemaError) as error:
+        DatasetSchema.from_dict(broken)
+    assert [p.path for p in error.value.problems] == [
+        "schema.id_column",
+        "schema.features[tenure_months].type",
+        "schema.features[contract].categories",
+        "schema.derived_features[avg_monthly_spend].inputs",
+        "schema.quality_gate.metric",
+    ]
+    assert all(p.fix for p in error.value.problems)
+    assert str(error.value).count("\n") == 4  # one line per problem
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        # total_charges: input of two derived features and of the generator's hints
+        (lambda d: d["features"][2].update(type="money"), "schema.features[total_charges].type"),
+        # contract: its categories are keys of the target's synthetic effects and weights
+        (lambda d: d["features"][5].pop("categories"), "schema.features[contract].categories"),
+        (
+            lambda d: d["features"][5].update(categories=["a", "a", "b"]),
+            "schema.features[contract].categories",
+        ),
+    ],
+)
+def test_a_problem_is_reported_once_not_again_where_the_field_is_used(
+    churn_dict: dict, mutate, path: str
+) -> None:
+    broken = copy.deepcopy(churn_dict)
+    mutate(broken)
+    with pytest.raises(SchemaError) as error:
+        DatasetSchema.from_dict(broken)
+    assert [p.path for p in error.value.problems] == [path]
+
+
+def test_a_regression_gate_rejects_classification_metrics() -> None:
+    data = json.loads((DATASETS_DIR / "house_prices.json").read_text())
+    data["quality_gate"] = {"metric": "auc", "threshold": 0.8}
+    with pytest.raises(SchemaError, match=r"'auc' is not a regression metric; fix: use one of mae"):
+        DatasetSchema.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{\n  "name": "x", // the dataset\n  "features": []\n}',
+            "line 2 column 16: not valid JSON (Expecting property name enclosed in double quotes);"
+            " fix: JSON has no comments",
+        ),
+        (
+            '{\n  "name": "x",\n  "features": [],\n}',
+            "line 4 column 1: not valid JSON (Expecting property name enclosed in double quotes);"
+            " fix: delete the trailing comma",
+        ),
+        (
+            '{\n  "name": "x"\n  "features": []\n}',
+            "line 3 column 3: not valid JSON (Expecting ',' delimiter); fix: add the missing comma",
+        ),
+        ("{'name': 'x'}", "line 1 column 2: not valid JSON"),
+    ],
+)
+def test_invalid_json_names_line_column_and_fix(text: str, message: str) -> None:
+    with pytest.raises(SchemaError) as error:
+        DatasetSchema.from_json(text)
+    assert len(error.value.lines()) == 1
+    assert error.value.lines()[0].startswith(message)
+
+
+def test_errors_from_a_file_name_the_file(tmp_path, churn_dict: dict) -> None:
+    churn_dict["features"][0]["max"] = -1
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(churn_dict))
+    with pytest.raises(SchemaError) as error:
+        load_schema(path)
+    assert error.value.lines() == [
+        f"{path}: schema.features[tenure_months].min: 0 is greater than max -1; "
+        "fix: swap min and max, or correct the wrong one"
+    ]
+    with pytest.raises(SchemaError, match=r"no such dataset file; fix: give a \.json file's path"):
         load_schema(tmp_path / "absent.json")

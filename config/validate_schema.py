@@ -1,0 +1,75 @@
+"""Check dataset schema files: every problem on a line of its own, or a one-line summary.
+
+    python -m config.validate_schema config/datasets/churn.json   # a file
+    python -m config.validate_schema house_prices                 # a dataset's name
+    make validate-schema SCHEMA=path/to/my_dataset.json
+
+Each problem reads ``<file>: <field>: <what is wrong>; fix: <how>``, where the field names
+list entries by their name (``schema.features[tenure_months].max``). Exit status 1 when a
+file has problems, 0 when every file is valid. ``cdk synth`` runs the same schema check on
+the dataset it builds (app.py); ``python -m local.run`` runs it and the check of the
+``synthetic`` hints its data generator reads, as this command does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from config.schema import (
+    DatasetSchema,
+    FeatureType,
+    SchemaError,
+    display_path,
+    load_schema,
+    schema_path,
+)
+from config.synthetic_hints import synthetic_hint_problems
+
+
+def summary(schema: DatasetSchema, source: Path) -> str:
+    """One line saying what a valid schema declares."""
+    counts = {t: sum(f.type is t for f in schema.features) for t in FeatureType}
+    kinds = ", ".join(f"{n} {t.value}" for t, n in counts.items() if n)
+    gate = schema.quality_gate
+    direction = ">=" if gate.higher_is_better else "<="
+    return (
+        f"{source}: valid: {schema.name}, {schema.problem_type.value}, target "
+        f"{schema.target.name!r}, {len(schema.features)} features ({kinds}), "
+        f"{len(schema.derived_features)} derived, quality gate {gate.metric} {direction} "
+        f"{gate.threshold:g}"
+    )
+
+
+def check(name_or_path: str | Path) -> tuple[bool, list[str]]:
+    """Validate one schema: (valid, the lines to print)."""
+    try:
+        schema = load_schema(name_or_path)
+        hints = synthetic_hint_problems(schema)
+        if hints:
+            raise SchemaError(hints, source=schema_path(name_or_path))
+    except SchemaError as error:
+        return False, error.lines()
+    return True, [summary(schema, display_path(schema_path(name_or_path)))]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check each schema given; print its problems or its summary; 1 if any is invalid."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "schemas", nargs="+", help="a schema file (.json) or a dataset name in config/datasets/"
+    )
+    args = parser.parse_args(argv)
+    all_valid = True
+    for name_or_path in args.schemas:
+        valid, lines = check(name_or_path)
+        all_valid &= valid
+        for line in lines:
+            print(line)
+    return 0 if all_valid else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

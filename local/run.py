@@ -470,7 +470,8 @@ def lifecycle(
         print(f"      {batch.path.name}: {batch.total_rows} rows ({dirty_note})")
 
     def process() -> list[ProcessedCounts]:
-        return [run_raw_to_processed(lake, schema_path, b.path, fmt) for b, fmt in batches]
+        # No format given: the job reads each file by its extension, as deployed.
+        return [run_raw_to_processed(lake, schema_path, b.path) for b, _ in batches]
 
     processed, seconds = step(3, "Glue job raw -> processed on local Spark", process)
     summary["steps"]["raw_to_processed"] = round(seconds, 2)

@@ -58,6 +58,12 @@ def synth_report_with_arn(synth_cache) -> SynthReport:
 
 
 @pytest.fixture(scope="session")
+def synth_report_dev_serverless(synth_cache) -> SynthReport:
+    """The app with Dev on a serverless endpoint (`-c dev_serverless=true`)."""
+    return synth_cache.report("synth_report_dev_serverless")
+
+
+@pytest.fixture(scope="session")
 def delivery_one_account(synth_cache) -> SynthReport:
     """The app with the Delivery stack (CDK Pipelines), Dev and Prod in one account."""
     return synth_cache.report("delivery_one_account")

@@ -38,6 +38,7 @@ CONFIGURATIONS: dict[str, dict[str, object]] = {
     "delivery_two_accounts": {**DELIVERY_CONTEXT, "prod_account": PROD_ACCOUNT},
     "delivery_one_account": DELIVERY_CONTEXT,
     "synth_report_with_arn": {"model_package_arn": MODEL_PACKAGE_ARN},
+    "synth_report_dev_serverless": {"dev_serverless": "true"},
     "synth_report": {},
 }
 PATH = "<template path>"

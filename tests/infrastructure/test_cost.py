@@ -27,6 +27,28 @@ def test_dev_idles_within_budget_with_capture_kept(costs) -> None:
     assert not [line for line in dev.idle if line.item == "scheduled retraining"]
 
 
+def test_the_serverless_dev_option_idles_under_5_dollars(costs, synth_report_dev_serverless):
+    """`-c dev_serverless=true`: no instance while idle, nag- and lint-clean, Prod as it was."""
+    report = synth_report_dev_serverless
+    assert report.nag_failures == [] and report.lint_findings == []
+    serverless = {c.stage: c for c in price_assembly(report.assembly_dir)}
+    dev = serverless["Dev"]
+    [endpoint] = [line for line in dev.idle if line.item.startswith("endpoint")]
+    assert endpoint.item.endswith("(serverless)") and endpoint.dollars == 0.0
+    assert StageCost.total(dev.idle) < 5.0
+    assert serverless["Prod"].idle == costs["Prod"].idle
+    # What it gives up: no data capture on the serverless endpoint configuration.
+    [config] = [
+        resource["Properties"]
+        for template in report.templates
+        if template.name.startswith("Dev")
+        for resource in json.loads(template.read_text())["Resources"].values()
+        if resource["Type"] == "AWS::SageMaker::EndpointConfig"
+    ]
+    assert "ServerlessConfig" in config["ProductionVariants"][0]
+    assert "DataCaptureConfig" not in config
+
+
 @pytest.mark.parametrize("stage", ["Dev", "Prod"])
 def test_the_monitor_costs_nothing_while_idle_and_is_priced_per_run(costs, stage) -> None:
     """The schedule invokes the launcher hourly (priced, a fraction of a cent a month);

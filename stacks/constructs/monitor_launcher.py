@@ -4,7 +4,7 @@ Runtime code: ``lambda/monitor_launcher/`` (handler.py + launch_decision.py). It
 asset also carries ``monitoring/checkpoint.py`` and ``monitoring/s3_objects.py``, so the
 launcher decides "new data" with the monitor's own rule rather than a copy of it; the
 asset is staged at synth time (``stage_code``), byte-identical for an unchanged tree.
-Powertools comes from the same public layer as the retrain trigger's.
+Built as every Powertools function here (``powertools_function``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -24,7 +24,7 @@ from constructs import Construct
 
 from stacks.constructs.code_bundle import REPO_ROOT
 from stacks.constructs.nag import acknowledge
-from stacks.constructs.retrain_trigger import POWERTOOLS_LAYER_PARAMETER, RUNTIME
+from stacks.constructs.powertools_function import powertools_function
 from stacks.constructs.sagemaker_access import pass_role_to_sagemaker
 
 FUNCTION_DIR = REPO_ROOT / "lambda" / "monitor_launcher"
@@ -87,103 +87,48 @@ class MonitorLauncher(Construct):
         job_arns = stack.format_arn(
             service="sagemaker", resource="processing-job", resource_name=f"{job_prefix}-*"
         )
-        log_group = logs.LogGroup(
-            self, "Logs", encryption_key=key, retention=log_retention, removal_policy=removal_policy
-        )
-        self.role = iam.Role(
+        self.function, self.role = powertools_function(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal(
-                "lambda.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
-            description=f"Starts {job_prefix} processing jobs when there is data to monitor.",
+            description="Starts the monitor job when capture or ground truth is new (Powertools).",
+            role_description=f"Starts {job_prefix} processing jobs when there is data to monitor.",
+            code=lambda_.Code.from_asset(str(stage_code(code_dir))),
+            statements=[
+                iam.PolicyStatement(
+                    sid="ListMonitoredPrefixesAndCheckpoint",
+                    actions=["s3:ListBucket"],
+                    resources=[artifacts.bucket_arn],
+                    conditions={"StringEquals": {"s3:prefix": [*list_prefixes, checkpoint_key]}},
+                ),
+                iam.PolicyStatement(
+                    sid="ReadCheckpoint",
+                    actions=["s3:GetObject"],
+                    resources=[artifacts.arn_for_objects(checkpoint_key)],
+                ),
+                iam.PolicyStatement(
+                    sid="StartMonitorJobs",
+                    actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob"],
+                    resources=[job_arns],
+                ),
+                pass_role_to_sagemaker(job_role),
+                iam.PolicyStatement(
+                    # The checkpoint and the dead-letter queue are encrypted with the stage key.
+                    sid="UseStageKey",
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                    resources=[key.key_arn],
+                ),
+            ],
+            key=key,
+            # Failed asynchronous invocations (Scheduler invokes asynchronously) land here.
+            dead_letters=dead_letters,
+            service_name="monitor-launcher",
+            metrics_namespace=METRICS_NAMESPACE,
+            environment={"JOB_REQUEST": request},
+            timeout=Duration.seconds(60),
+            log_retention=log_retention,
+            removal_policy=removal_policy,
         )
-        for statement in (
-            iam.PolicyStatement(
-                sid="ListMonitoredPrefixesAndCheckpoint",
-                actions=["s3:ListBucket"],
-                resources=[artifacts.bucket_arn],
-                conditions={"StringEquals": {"s3:prefix": [*list_prefixes, checkpoint_key]}},
-            ),
-            iam.PolicyStatement(
-                sid="ReadCheckpoint",
-                actions=["s3:GetObject"],
-                resources=[artifacts.arn_for_objects(checkpoint_key)],
-            ),
-            iam.PolicyStatement(
-                sid="StartMonitorJobs",
-                actions=["sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob"],
-                resources=[job_arns],
-            ),
-            pass_role_to_sagemaker(job_role),
-            iam.PolicyStatement(
-                # The checkpoint and the dead-letter queue are encrypted with the stage key.
-                sid="UseStageKey",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[key.key_arn],
-            ),
-            iam.PolicyStatement(
-                sid="Logs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn],
-            ),
-        ):
-            self.role.add_to_policy(statement)
         acknowledge(
             self.role,
             f"AwsSolutions-IAM5[Resource::{job_arns}]",
             "Each run's job name ends in its scheduled time, known only at run time.",
-        )
-        acknowledge(
-            self.role,
-            "AwsSolutions-IAM5[Resource::*]",
-            "xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) support no "
-            "resource ARN.",
-        )
-        acknowledge(
-            self.role,
-            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(log_group.node.default_child)}"  # type: ignore[arg-type]
-            ".Arn>:*]",
-            "The log group's ARN as CloudFormation returns it ends in ':*' (its streams).",
-        )
-
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            description="Starts the monitor job when capture or ground truth is new (Powertools).",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
-            handler="handler.handler",
-            code=lambda_.Code.from_asset(str(stage_code(code_dir))),
-            layers=[
-                lambda_.LayerVersion.from_layer_version_arn(
-                    self, "Powertools", f"{{{{resolve:ssm:{POWERTOOLS_LAYER_PARAMETER}}}}}"
-                )
-            ],
-            role=self.role,
-            timeout=Duration.seconds(60),
-            memory_size=256,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
-            # Failed asynchronous invocations (Scheduler invokes asynchronously) land here.
-            dead_letter_queue=dead_letters,
-            retry_attempts=2,
-            environment={
-                "JOB_REQUEST": request,
-                "POWERTOOLS_SERVICE_NAME": "monitor-launcher",
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-            },
-        )
-        # As in RetrainTrigger: wait for the role's policy only (cfn-lint W3005).
-        function_resource = self.function.node.default_child
-        policy_resource = self.role.node.find_child("DefaultPolicy").node.default_child
-        assert isinstance(function_resource, CfnResource)
-        assert isinstance(policy_resource, CfnResource)
-        function_resource.add_override("DependsOn", [stack.get_logical_id(policy_resource)])
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            f"Python {RUNTIME.name} is pinned with the Powertools layer built for it; the "
-            "runtime moves together with the layer, not on its own.",
         )

@@ -168,25 +168,29 @@ _PARSERS = {
 }
 
 
-def derive(spec: DerivedFeature, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+def derive(
+    spec: DerivedFeature, columns: Mapping[str, np.ndarray], out: np.ndarray | None = None
+) -> np.ndarray:
     """One derived feature from raw numeric columns; NaN wherever it is undefined.
 
-    The Glue job (``glue/derive.py``) calls this very function for the curated zone.
+    Written into ``out`` when given (a column of the caller's block: no copy). The Glue
+    job (``glue/derive.py``) calls this very function for the curated zone.
     """
     first = np.asarray(columns[spec.inputs[0]], dtype=np.float64)
-    undefined = np.full(first.shape, np.nan)
+    result = np.empty(first.shape) if out is None else out
+    if spec.op is DerivedOp.BUCKET:
+        # Boundaries are strictly increasing (the schema checks): the count of those <= x.
+        result[...] = np.searchsorted(spec.boundaries, first, side="right")
+        result[np.isnan(first)] = np.nan
+        return result
+    result.fill(np.nan)
     # `where=` computes only where the result is defined: no warnings to silence.
     if spec.op is DerivedOp.RATIO:
         denominator = np.asarray(columns[spec.inputs[1]], dtype=np.float64)
-        np.divide(first, denominator, out=undefined, where=denominator != 0)
-        return undefined
-    if spec.op is DerivedOp.LOG1P:
-        np.log1p(first, out=undefined, where=first >= 0)
-        return undefined
-    # Boundaries are strictly increasing (the schema checks): the count of those <= x.
-    reached = np.searchsorted(spec.boundaries, first, side="right").astype(np.float64)
-    reached[np.isnan(first)] = np.nan
-    return reached
+        np.divide(first, denominator, out=result, where=denominator != 0)
+    else:
+        np.log1p(first, out=result, where=first >= 0)
+    return result
 
 
 @dataclass(frozen=True)
@@ -269,13 +273,14 @@ class FeatureTransform:
 
     def _numeric_block(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Plain features then derived ones, as float64 (NaN where missing)."""
-        blocks = [
-            *(np.asarray(columns[name], dtype=np.float64) for name in self._plain_names),
-            *(derive(spec, columns) for spec in self.schema.derived_features),
-        ]
-        if not blocks:  # categorical features only: no numeric column, one-hot ones only
-            return np.empty((len(columns[self.schema.features[0].name]), 0))
-        return np.column_stack(blocks)
+        plain = self._plain_names
+        rows = len(columns[self.schema.features[0].name])
+        block = np.empty((rows, len(self._imputed_names)))  # no columns: categorical only
+        for index, name in enumerate(plain):
+            block[:, index] = columns[name]
+        for index, spec in enumerate(self.schema.derived_features, start=len(plain)):
+            derive(spec, columns, out=block[:, index])
+        return block
 
     def encode(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Typed raw columns -> the model's float32 matrix (imputed, one-hot, derived)."""

@@ -320,7 +320,8 @@ def monitor_and_retrain(
 
     _, seconds = step(
         7,
-        "Shifted traffic + ground truth to v1; the scheduled monitor job on each window",
+        f"{'Shifted' if traffic is None else 'Held-out'} traffic + ground truth to v1; "
+        "the scheduled monitor job on each window",
         windows,
     )
     summary["steps"]["monitor"] = round(seconds, 2)

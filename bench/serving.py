@@ -75,7 +75,9 @@ def _load(host: str, port: int, body: bytes, seconds: float, queue: Any) -> None
 def run_load(host: str, port: int, body: bytes, seconds: float) -> dict[str, Any]:
     result: dict[str, Any] = _in_process(_load, (host, port, body, seconds), seconds + 120)
     result["requests_per_second"] = round(result["requests"] / result["seconds"], 1)
-    result["errors"] = result["requests_client_error"] + result["requests_server_error"]
+    result["errors"] = sum(
+        result[k] for k in ("requests_client_error", "requests_server_error", "requests_shed")
+    )
     return result
 
 

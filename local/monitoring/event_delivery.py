@@ -291,7 +291,7 @@ class LocalEventDelivery:
     def redrive(self) -> list[Delivery]:
         """Deliver every message in the dead-letter queue again (no faults); a message is
         deleted once its delivery succeeded, and stays in the queue otherwise."""
-        deliveries = []
+        deliveries: list[Delivery] = []
         while True:
             received = self.sqs.receive_message(
                 QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10, WaitTimeSeconds=0

@@ -38,6 +38,7 @@ class MlPipelineStack(Stack):
             key=data_lake.key(self),
             curated=data_lake.bucket(self, "Curated"),
             artifacts=data_lake.bucket(self, "Artifacts"),
+            network=data_lake.network,
         )
         self.promotion = ModelPromotion(
             self,

@@ -62,4 +62,5 @@ class ServingStack(Stack):
             artifacts=data_lake.bucket(self, "Artifacts"),
             model_package_arn=model_package_arn,
             serve_when=serve_when,
+            network=data_lake.network,
         )

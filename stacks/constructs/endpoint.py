@@ -22,7 +22,8 @@ from config.layout import (
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.nag import acknowledge, object_arn_finding
-from stacks.constructs.sagemaker_access import container_statements
+from stacks.constructs.network import JobNetwork
+from stacks.constructs.sagemaker_access import container_statements, sagemaker_principal
 
 CAPTURED_CSV = ["text/csv"]
 # Model archives only (their serving code inside), never the runs' data splits.
@@ -45,10 +46,12 @@ class ModelEndpoint(Construct):
         artifacts: s3.IBucket,
         model_package_arn: str,
         serve_when: CfnCondition | None = None,
+        network: JobNetwork | None = None,
     ) -> None:
         """``serve_when``: a deploy-time condition (the stage has an approved version);
         without it the model, endpoint and scaling exist only while it holds. The role,
-        its policy and the alarms always exist."""
+        its policy and the alarms always exist. ``network``: VPC mode's subnets and
+        security groups for the model's containers."""
         super().__init__(scope, construct_id)
         self._serve_when = serve_when
         self.endpoint_name = resource_name(settings.name, schema.name, "endpoint")
@@ -58,7 +61,8 @@ class ModelEndpoint(Construct):
         self.role = iam.Role(
             self,
             "ModelRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # Inference: AWS documents this one form ("*", not a model's or endpoint's ARN).
+            assumed_by=sagemaker_principal(self, "*"),
             description=f"Runs the {self.endpoint_name} model containers.",
         )
         policy = self._grant_model(key=key, artifacts=artifacts, region=settings.region)
@@ -70,19 +74,29 @@ class ModelEndpoint(Construct):
             containers=[
                 sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn)
             ],
+            # The serving code travels inside model.tar.gz (training/serving_code.py), and
+            # the image's toolkit `pip install`s it offline (docs/security.md): the
+            # container needs no network and gets none. Serverless Inference supports
+            # neither network isolation nor a VPC ("Feature exclusions" in its guide).
+            enable_network_isolation=not settings.endpoint_serverless,
+            vpc_config=None
+            if network is None or settings.endpoint_serverless
+            else sagemaker.CfnModel.VpcConfigProperty(
+                subnets=list(network.subnet_ids),
+                security_group_ids=list(network.security_group_ids),
+            ),
         )
         # CreateModel checks that the role can read the model: attach the policy first.
         model.node.add_dependency(policy)
         self._conditional(model)
-        # The serving code now travels inside model.tar.gz. Network isolation stays off for
-        # now: sagemaker-containers `pip install`s the code folder when the worker starts,
-        # which needs no network only where the image's pip builds without isolation.
-        acknowledge(
-            model,
-            "AwsSolutions-SM1",
-            "The endpoint is public-facing through the SageMaker runtime API only; it has "
-            "no VPC resources to reach, so it runs without a VPC.",
-        )
+        if network is None or settings.endpoint_serverless:
+            acknowledge(
+                model,
+                "AwsSolutions-SM1",
+                "Without VPC mode (config VpcSettings) the model runs network isolated in "
+                "SageMaker's network: it is reached through the SageMaker runtime API only "
+                "and has no VPC resources to reach.",
+            )
         config = sagemaker.CfnEndpointConfig(
             self,
             "Config",

@@ -67,7 +67,11 @@ class ModelPromotion(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            # This account's functions only (confused deputy), as the stage's other roles.
+            assumed_by=iam.ServicePrincipal(
+                "lambda.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
             description=f"Model promotion for {model_package_group}.",
         )
         self.function = lambda_.Function(

@@ -8,7 +8,7 @@ cdk synth -c monitor=model-monitor        # Model Monitor schedules instead of o
 cdk synth -c dataset=house_prices         # the dataset (config/datasets/<name>.json) every
                                           # stage is built for; default: churn
 cdk synth -c notification_emails=a@example.com,b@example.com   # the stage's alarm topic
-cdk synth -c vpc=new [-c vpc_azs=2]       # VPC mode, a VPC the app creates (docs/security.md)
+cdk synth -c vpc=new [-c vpc_azs=2]       # VPC mode, a VPC the app creates (docs/isolation.md)
 cdk synth -c vpc_id=vpc-... -c vpc_subnets=subnet-a,subnet-b -c vpc_security_groups=sg-...
                                           # VPC mode in an existing VPC
 cdk synth -c delivery_connection_arn=arn:aws:codeconnections:... \

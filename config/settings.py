@@ -19,7 +19,7 @@ class VpcSettings:
     """VPC mode: where the SageMaker jobs (pipeline steps, monitor) and the endpoint's model
     attach. ``vpc_id`` None: the app creates a VPC with private subnets in
     ``availability_zones`` zones, no route to the internet, and the endpoints the jobs
-    use (docs/security.md). Otherwise an existing VPC's ``subnet_ids`` and
+    use (docs/isolation.md). Otherwise an existing VPC's ``subnet_ids`` and
     ``security_group_ids``, which must reach S3, the SageMaker API and CloudWatch
     themselves (endpoints or NAT): the app adds nothing to a VPC it does not own."""
 

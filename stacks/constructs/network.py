@@ -98,7 +98,7 @@ class StageNetwork(Construct):
             self,
             "Containers",
             vpc_id=vpc.ref,
-            group_description="SageMaker jobs and model containers of the stage",
+            group_description="SageMaker jobs and model containers of this stage",
             # HTTPS out only; with no internet route it reaches the endpoints and S3 only.
             security_group_egress=[
                 ec2.CfnSecurityGroup.EgressProperty(
@@ -114,14 +114,14 @@ class StageNetwork(Construct):
             self,
             "Endpoints",
             vpc_id=vpc.ref,
-            group_description="Interface endpoints: HTTPS from the stage's containers only",
+            group_description="Interface endpoints - HTTPS from this stage containers only",
             security_group_ingress=[
                 ec2.CfnSecurityGroup.IngressProperty(
                     ip_protocol="tcp",
                     from_port=HTTPS,
                     to_port=HTTPS,
                     source_security_group_id=containers.attr_group_id,
-                    description="HTTPS from the stage's SageMaker containers",
+                    description="HTTPS from this stage SageMaker containers",
                 )
             ],
             # Endpoints answer; they never open connections.

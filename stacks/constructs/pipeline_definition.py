@@ -496,7 +496,7 @@ class _Builder:
             ),
             # Script mode in the framework container: the toolkit extracts the submit
             # directory (the code channel's bundle), `pip install`s it offline (the image's
-            # pip builds without isolation: docs/security.md) and runs the program with the
+            # pip builds without isolation: docs/isolation.md) and runs the program with the
             # other hyperparameters as arguments.
             hyperparameters={
                 "sagemaker_program": TRAINING_PROGRAM,

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from config.layout import CURATED_PREFIX, PROCESSED_PREFIX
+from config.layout import CURATED_PREFIX, PROCESSED_PREFIX, RUNS_PREFIX
 from config.schema import load_schema
 from config.settings import StageSettings
 from stacks.constructs.data_catalog import DataCatalog
@@ -136,6 +136,20 @@ class DataLakeStack(Stack):
             DataBucket(self, zone, settings=settings, key=self.key, access_logs=self.access_logs)
             for zone in ("Processed", "Curated", "Artifacts")
         )
+        if settings.retain_data:
+            # Registered model versions point at these objects. Where the stage keeps its
+            # data, nobody deletes one, administrators included, without first changing
+            # this (reviewed) policy; only the training role may write them at all (its
+            # policy, and explicit Denies in the other roles: docs/isolation.md).
+            self.artifacts.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="RegisteredModelsAreNeverDeleted",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                    resources=[self.artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/model.tar.gz")],
+                )
+            )
 
         self.catalog = DataCatalog(
             self,

@@ -196,6 +196,25 @@ def test_only_the_training_role_writes_model_artifacts(default, stage) -> None:
 
 
 @pytest.mark.parametrize("stage", STAGES)
+def test_where_data_is_kept_nobody_deletes_a_registered_model(default, stage) -> None:
+    policies = _of_type(default[stage]["DataLake"], "AWS::S3::BucketPolicy")
+    denies = [
+        statement
+        for policy in policies.values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement.get("Sid") == "RegisteredModelsAreNeverDeleted"
+    ]
+    if stage == "Dev":  # a disposable stage: emptied and deleted at will
+        assert denies == []
+        return
+    [deny] = denies
+    assert deny["Effect"] == "Deny" and deny["Principal"] == {"AWS": "*"}
+    assert deny["Action"] == ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    assert _text(deny["Resource"]).endswith('/pipeline-runs/*/model.tar.gz"]]}')
+    assert "Artifacts" in _text(deny["Resource"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
 def test_the_endpoint_role_reads_the_served_artifact_only(default, stage) -> None:
     template = default[stage]["Serving"]
     [artifact] = [

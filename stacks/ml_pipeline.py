@@ -5,7 +5,13 @@ from __future__ import annotations
 from aws_cdk import Stack
 from constructs import Construct
 
-from config.layout import delivery_pipeline_name, model_version_parameter, resource_name
+from config.layout import (
+    delivery_pipeline_name,
+    model_artifact_parameter,
+    model_version_parameter,
+    no_model_artifact,
+    resource_name,
+)
 from config.schema import load_schema
 from config.settings import StageSettings
 from stacks.constructs.model_promotion import ModelPromotion
@@ -30,6 +36,7 @@ class MlPipelineStack(Stack):
             description=f"MLOps training pipeline and model registry ({settings.name}).",
         )
         schema = load_schema(settings.dataset)
+        artifacts = data_lake.bucket(self, "Artifacts")
         self.training = TrainingPipeline(
             self,
             "Training",
@@ -37,7 +44,8 @@ class MlPipelineStack(Stack):
             schema=schema,
             key=data_lake.key(self),
             curated=data_lake.bucket(self, "Curated"),
-            artifacts=data_lake.bucket(self, "Artifacts"),
+            artifacts=artifacts,
+            network=data_lake.network,
         )
         self.promotion = ModelPromotion(
             self,
@@ -48,4 +56,6 @@ class MlPipelineStack(Stack):
                 delivery_pipeline_name(schema.name) if settings.starts_delivery_pipeline else None
             ),
             log_retention_days=settings.log_retention_days,
+            artifact_parameter_name=model_artifact_parameter(settings.name, schema.name),
+            no_artifact=no_model_artifact(artifacts.bucket_name),
         )

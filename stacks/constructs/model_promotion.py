@@ -50,7 +50,11 @@ class ModelPromotion(Construct):
         parameter_name: str,
         pipeline_name: str | None,
         log_retention_days: int,
+        artifact_parameter_name: str | None = None,
+        no_artifact: str = "",
     ) -> None:
+        """``artifact_parameter_name``: where the served version's model.tar.gz URL is
+        recorded too (``no_artifact`` until a version is approved)."""
         super().__init__(scope, construct_id)
         # CloudFormation writes the sentinel once, at creation; the function owns the value
         # afterwards. Changing this resource's properties would make CloudFormation write
@@ -62,12 +66,29 @@ class ModelPromotion(Construct):
             string_value=NO_MODEL_VERSION,
             description="Model package ARN this stage serves; written by model promotion.",
         )
+        # Same caution as above: CloudFormation writes the sentinel once, at creation.
+        self.artifact_parameter = (
+            ssm.StringParameter(
+                self,
+                "ServedArtifact",
+                parameter_name=artifact_parameter_name,
+                string_value=no_artifact,
+                description="model.tar.gz URL of the version this stage serves; written by "
+                "model promotion.",
+            )
+            if artifact_parameter_name
+            else None
+        )
         log_group = logs.CfnLogGroup(self, "Logs", retention_in_days=log_retention_days)
         log_group.apply_removal_policy(RemovalPolicy.DESTROY)
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            # This account's functions only (confused deputy), as the stage's other roles.
+            assumed_by=iam.ServicePrincipal(
+                "lambda.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
             description=f"Model promotion for {model_package_group}.",
         )
         self.function = lambda_.Function(
@@ -90,6 +111,7 @@ class ModelPromotion(Construct):
             environment={
                 "MODEL_PACKAGE_GROUP": model_package_group,
                 "MODEL_VERSION_PARAMETER": parameter_name,
+                "MODEL_ARTIFACT_PARAMETER": artifact_parameter_name or "",
                 "DELIVERY_PIPELINE_NAME": pipeline_name or "",
                 "NO_MODEL_VERSION": NO_MODEL_VERSION,
                 "POWERTOOLS_SERVICE_NAME": "model-promotion",
@@ -155,6 +177,27 @@ class ModelPromotion(Construct):
                 resources=[self.parameter.parameter_arn],
             ),
         ]
+        findings: dict[str, str] = {}
+        if self.artifact_parameter is not None:
+            packages = stack.format_arn(
+                service="sagemaker", resource="model-package", resource_name=f"{group}/*"
+            )
+            statements += [
+                iam.PolicyStatement(
+                    sid="ReadServedArtifact",
+                    actions=["sagemaker:DescribeModelPackage"],
+                    resources=[packages],
+                ),
+                iam.PolicyStatement(
+                    sid="RecordServedArtifact",
+                    actions=["ssm:PutParameter"],
+                    resources=[self.artifact_parameter.parameter_arn],
+                ),
+            ]
+            findings[f"AwsSolutions-IAM5[Resource::{packages}]"] = (
+                "The group's versions are created at run time; the newest approved one is "
+                "described for its model artifact."
+            )
         if pipeline_name:
             statements.append(
                 iam.PolicyStatement(
@@ -171,6 +214,8 @@ class ModelPromotion(Construct):
             )
         policy = iam.Policy(self, "Policy", statements=statements)
         policy.attach_to_role(self.role)
+        for finding, reason in findings.items():
+            acknowledge(policy, finding, reason)
         acknowledge(
             policy,
             "AwsSolutions-IAM5[Resource::*]",

@@ -269,10 +269,11 @@ def _ordered_classes(
 ) -> np.ndarray:
     """Class indices by an ordered-logit draw: the score plus logistic noise, cut at the
     reference's quantiles of the class shares (class 0 lowest). The noise scale is the
-    ``noise_std`` hint, else the reference score's spread (1 when it has none)."""
+    ``noise_std`` hint, else 0.3 x the reference score's standard deviation (a logistic
+    noise of about half the signal's spread; 1 when the score is constant)."""
     classes = len(schema.target.classes)
     shares = np.asarray(schema.target.synthetic.get("class_shares") or [1.0] * classes, float)
-    spread = float(schema.target.synthetic.get("noise_std", np.std(reference) or 1.0))
+    spread = float(schema.target.synthetic.get("noise_std", 0.3 * np.std(reference) or 1.0))
     # The cut points depend on the reference alone (its own seeded noise), so a shifted
     # batch keeps the concept and shows in the class mix instead.
     latent = reference + spread * np.random.default_rng(0).logistic(size=len(reference))

@@ -111,4 +111,8 @@ def test_lifecycle_on_public_raw_files(case: Case, tmp_path: Path, spark, capsys
     windows = summary["monitoring"]["windows"]
     assert [w["ground_truth_labels"] for w in windows] == [w["requests_ok"] for w in windows]
     assert all(w["rows_analyzed"] > 0 for w in windows)
+    if classes:  # every labelled window is scored: multiclass needs no two-class mix
+        for window in windows:
+            quality = window["model_quality"]
+            assert quality["status"] == "ok" and math.isfinite(quality["metrics"][gate.metric])
     print(f"{case.name}: lifecycle in {summary['seconds']:.0f}s")

@@ -320,7 +320,8 @@ def monitor_and_retrain(
 
     _, seconds = step(
         7,
-        "Shifted traffic + ground truth to v1; the scheduled monitor job on each window",
+        f"{'Shifted' if traffic is None else 'Held-out'} traffic + ground truth to v1; "
+        "the scheduled monitor job on each window",
         windows,
     )
     summary["steps"]["monitor"] = round(seconds, 2)
@@ -516,7 +517,7 @@ def lifecycle(
         train_and_serve(
             out, lake, schema, schema_path, summary, platform, window_rows=0, traffic=traffic
         )
-        return finish(out, summary, platform, started, started_at)
+        return finish(out, lake, summary, platform, started, started_at)
 
     dirty = DirtyRows(
         missing_required=40,
@@ -584,7 +585,7 @@ def lifecycle(
     }
     window_rows = max(MIN_ROWS_PER_WINDOW, args.rows // WINDOW_SHARE_OF_BATCH)
     train_and_serve(out, lake, schema, schema_path, summary, platform, window_rows=window_rows)
-    return finish(out, summary, platform, started, started_at)
+    return finish(out, lake, summary, platform, started, started_at)
 
 
 def print_file_report(counts: ProcessedCounts, base: Path) -> None:
@@ -668,18 +669,22 @@ def user_data(
         "held_out": held.as_dict(),
     }
     frame = pd.read_parquet(holdout_lake.processed) if held.valid_rows else pd.DataFrame()
-    if frame.drop_duplicates(subset=schema.feature_names).shape[0] < 3:
+    # Ground truth is joined to a captured request by its body: rows whose features repeat
+    # another's would be ambiguous (and may disagree on the label), so each is sent once.
+    unique = (
+        frame.drop_duplicates(subset=schema.feature_names).reset_index(drop=True)
+        if held.valid_rows
+        else frame
+    )
+    if len(unique) < 3:
         raise SystemExit(
-            f"only {len(frame)} valid held-out row(s) from {staged.held_out} held-out records: "
-            "the endpoint and the monitor need more; add data"
+            f"only {len(unique)} distinct valid held-out row(s) from {staged.held_out} "
+            "held-out records: the endpoint and the monitor need more; add data"
         )
     print(
         f"      held out: {held.input_rows} records -> {held.valid_rows} valid rows "
         f"({held.quarantined_rows} quarantined); counts balance: {held.balanced}"
     )
-    # Ground truth is joined to a captured request by its body: rows whose features repeat
-    # another's would be ambiguous (and may disagree on the label), so each is sent once.
-    unique = frame.drop_duplicates(subset=schema.feature_names).reset_index(drop=True)
     if len(unique) < len(frame):
         repeats = len(frame) - len(unique)
         print(f"      {repeats} held-out row(s) repeat another's features: each is sent once")
@@ -688,13 +693,13 @@ def user_data(
 
 def finish(
     out: Path,
+    lake: LocalLake,
     summary: dict[str, Any],
     platform: LocalPlatform,
     started: float,
     started_at: datetime,
 ) -> dict[str, Any]:
     """Step 11 and the closing summary (printed and written)."""
-    lake = LocalLake(out / "lake")
     page, seconds = step(
         11,
         "Draw the synthesized Operations dashboard from this run's CloudWatch metrics",

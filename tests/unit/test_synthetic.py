@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -90,3 +91,20 @@ def test_multiclass_target_has_its_class_shares_signal_and_names_in_raw_files(tm
     assert {r["plan"] for r in rows} - set(schema.target.classes) == {"not-a-known-category"}
     # Two unknown-category rows: one in the categorical feature, one in the target.
     assert sum(r["region"] == "not-a-known-category" for r in rows) == 1
+
+
+def test_a_schema_without_id_or_event_time_gets_neither_and_no_duplicates(tmp_path) -> None:
+    keyless = dataclasses.replace(CHURN, id_column=None, event_time_column=None)
+    frame = generate_clean(keyless, 50, seed=4)
+    assert list(frame.columns) == [*keyless.feature_names, "churned"]
+    # The features are drawn as for the full schema: only the two columns are left out.
+    full = generate_clean(CHURN, 50, seed=4)
+    assert frame[keyless.feature_names].equals(full[keyless.feature_names])
+    dirty = DirtyRows(missing_required=3, duplicates=5).possible_for(keyless)
+    assert (dirty.missing_required, dirty.duplicates) == (3, 0)
+    batch = write_raw(keyless, frame, tmp_path / "a.csv", dirty=dirty)
+    with (tmp_path / "a.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == keyless.raw_columns and len(rows) - 1 == batch.total_rows == 53
+    with pytest.raises(ValueError, match="no id column"):
+        write_raw(keyless, frame, tmp_path / "b.csv", dirty=DirtyRows(duplicates=1))

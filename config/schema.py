@@ -67,7 +67,13 @@ class FeatureType(StrEnum):
 
 class ProblemType(StrEnum):
     BINARY_CLASSIFICATION = "binary_classification"
+    MULTICLASS_CLASSIFICATION = "multiclass_classification"
     REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        """Binary or multiclass: the curated target is a class index (0..k-1)."""
+        return self is not ProblemType.REGRESSION
 
 
 class DerivedOp(StrEnum):
@@ -86,10 +92,17 @@ GATE_METRICS: dict[ProblemType, dict[str, bool]] = {
         "recall": True,
         "f1": True,
     },
+    ProblemType.MULTICLASS_CLASSIFICATION: {
+        "accuracy": True,
+        "macro_f1": True,
+        "weighted_f1": True,
+        "log_loss": False,
+    },
     ProblemType.REGRESSION: {"r2": True, "mse": False, "rmse": False, "mae": False},
 }
 METRIC_GROUPS = {
     ProblemType.BINARY_CLASSIFICATION: "binary_classification_metrics",
+    ProblemType.MULTICLASS_CLASSIFICATION: "multiclass_classification_metrics",
     ProblemType.REGRESSION: "regression_metrics",
 }
 
@@ -137,11 +150,13 @@ class Feature:
 
 @dataclass(frozen=True)
 class Target:
-    """The label column. Binary targets are stored as 0/1 integers after ETL."""
+    """The label column. After ETL a binary target is a 0/1 integer and a multiclass one
+    the index (0..k-1) of its raw value in ``classes``."""
 
     name: str
     minimum: float | None = None
     maximum: float | None = None
+    classes: tuple[str, ...] = ()  # multiclass only: the raw values, in index order
     synthetic: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -217,7 +232,14 @@ class DatasetSchema:
 
     @property
     def target_kind(self) -> str:
-        return KIND_INT if self.problem_type is ProblemType.BINARY_CLASSIFICATION else KIND_DOUBLE
+        return KIND_INT if self.problem_type.is_classification else KIND_DOUBLE
+
+    @property
+    def class_count(self) -> int:
+        """How many values the model predicts a probability for (1 for regression)."""
+        if self.problem_type is ProblemType.MULTICLASS_CLASSIFICATION:
+            return len(self.target.classes)
+        return 2 if self.problem_type is ProblemType.BINARY_CLASSIFICATION else 1
 
     def feature(self, name: str) -> Feature:
         for feature in self.features:
@@ -344,7 +366,7 @@ _ROOT_KEYS = (
     "features",
     "derived_features",
 )
-_TARGET_KEYS = ("name", "description", "min", "max", "synthetic")
+_TARGET_KEYS = ("name", "description", "min", "max", "classes", "synthetic")
 _FEATURE_KEYS = (
     "name",
     "type",
@@ -377,6 +399,9 @@ _METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
     "precision": (0.0, 1.0),
     "recall": (0.0, 1.0),
     "f1": (0.0, 1.0),
+    "macro_f1": (0.0, 1.0),
+    "weighted_f1": (0.0, 1.0),
+    "log_loss": (0.0, None),
     "r2": (None, 1.0),
     "mse": (0.0, None),
     "rmse": (0.0, None),
@@ -729,12 +754,67 @@ def _parse_target(
         problems.add(
             node.path, "a binary target takes no min/max (its values are 0/1)", 'remove "min"/"max"'
         )
+    classes = _parse_classes(node, problem_type, problems)
     synthetic = problems.attempt(
         lambda: node.child("synthetic", required=False, default={}).mapping()
     )
-    if name is None or synthetic is None:
+    if name is None or synthetic is None or classes is None:
         return None
-    return Target(name=name, minimum=minimum, maximum=maximum, synthetic=synthetic)
+    return Target(name=name, minimum=minimum, maximum=maximum, classes=classes, synthetic=synthetic)
+
+
+def _parse_classes(
+    node: _Node, problem_type: ProblemType | None, problems: _Problems
+) -> tuple[str, ...] | None:
+    """A multiclass target's classes (at least 3, each once); None when they are invalid."""
+    classes_node = node.child("classes", required=False)
+    multiclass = problem_type is ProblemType.MULTICLASS_CLASSIFICATION
+    if not multiclass:
+        if problem_type is not None and classes_node.value is not None:
+            problems.add(
+                classes_node.path,
+                f"only a multiclass target has classes, not a {problem_type.value} one",
+                'remove "classes", or set "problem_type": "multiclass_classification"',
+            )
+        return ()
+    if classes_node.value is None:
+        problems.add(
+            classes_node.path,
+            "is required for a multiclass target",
+            'list the raw target values in the order of their index, e.g. "classes": '
+            '["setosa", "versicolor", "virginica"]',
+        )
+        return None
+    before = len(problems.found)
+    classes = _parse_categories(classes_node, problems)
+    if len(problems.found) > before:
+        return None
+    # A class travels as a bare CSV field (the endpoint's answer, ground-truth data):
+    # keep it free of what CSV would have to quote, and equal to its trimmed self.
+    awkward = [c for c in classes if c != c.strip() or any(ch in c for ch in ',"\r\n')]
+    if awkward:
+        problems.add(
+            classes_node.path,
+            f"{', '.join(map(repr, awkward))} cannot be a bare CSV field",
+            "remove commas, double quotes, line breaks and surrounding spaces",
+        )
+        return None
+    if len(classes) < 3:
+        problems.add(
+            classes_node.path,
+            f"lists {len(classes)} class(es); multiclass needs at least 3",
+            'for two classes use "problem_type": "binary_classification"',
+        )
+        return None
+    if node.child("min", required=False).value is not None or (
+        node.child("max", required=False).value is not None
+    ):
+        problems.add(
+            node.path,
+            "a multiclass target takes no min/max (its values are classes)",
+            'remove "min"/"max"',
+        )
+    return classes
 
 
 def _check_columns(columns: list[tuple[str, str]], problems: _Problems) -> None:

@@ -33,6 +33,7 @@ def synthetic_hint_problems(schema: DatasetSchema) -> list[Problem]:
             feature, f"schema.features[{feature.name}].synthetic", earlier, problems
         )
         earlier[feature.name] = feature
+    _check_class_shares(schema, problems)
     path = "schema.target.synthetic.effects"
     effects = schema.target.synthetic.get("effects", {})
     if not isinstance(effects, Mapping):
@@ -70,6 +71,28 @@ def synthetic_hint_problems(schema: DatasetSchema) -> list[Problem]:
                 "write the effect per unit of the feature",
             )
     return problems
+
+
+def _check_class_shares(schema: DatasetSchema, problems: list[Problem]) -> None:
+    """``class_shares`` (multiclass only): one positive number per class, in class order."""
+    shares = schema.target.synthetic.get("class_shares")
+    if shares is None:
+        return
+    path = "schema.target.synthetic.class_shares"
+    classes = schema.target.classes
+    if not classes:
+        _add(problems, path, "applies to a multiclass target only", 'remove "class_shares"')
+    elif (
+        not isinstance(shares, list)
+        or len(shares) != len(classes)
+        or any(isinstance(v, bool) or not isinstance(v, int | float) or v <= 0 for v in shares)
+    ):
+        _add(
+            problems,
+            path,
+            f"must list {len(classes)} positive numbers, one per class",
+            f"give the relative share of {', '.join(classes)}, in that order",
+        )
 
 
 def _check_feature_hints(

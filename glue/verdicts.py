@@ -278,6 +278,19 @@ def _feature_column(feature: Feature, values: Sequence[object]) -> tuple[Column,
     return Column(labels, faults), labels == None  # noqa: E711  (element-wise)
 
 
+def _class_texts(values: Sequence[object]) -> Sequence[object]:
+    """A multiclass target's raw values, with JSON integers as their text: a JSON-lines
+    file writes class "2" as the number 2, which a CSV file writes as the text 2."""
+    if not any(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return values
+    return [
+        str(int(v))
+        if isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer()
+        else v
+        for v in values
+    ]
+
+
 def _clear(missing: np.ndarray, faults: Collection[int]) -> np.ndarray:
     """``missing`` without the rows that hold a value, only a faulty one."""
     if faults:
@@ -322,6 +335,14 @@ def judge(
         )
         present[target.name] = known
         missing[target.name] = _clear(~known, bad)
+    elif schema.problem_type is ProblemType.MULTICLASS_CLASSIFICATION:
+        named, bad = categories(_class_texts(raw[target.name]), target.classes)
+        index = {name: position for position, name in enumerate(target.classes)}
+        # The curated target is the class's index in target.classes (-1 marks no value).
+        indices = np.array([index.get(v, -1) for v in named.tolist()], dtype=np.int32)
+        checked[target.name] = Column(indices, {r: (UNKNOWN_CATEGORY, m) for r, m in bad.items()})
+        present[target.name] = indices >= 0
+        missing[target.name] = _clear(named == None, bad)  # noqa: E711  (element-wise)
     else:
         parsed, bad = numbers(raw[target.name])
         faults = {r: (WRONG_TYPE, m) for r, m in bad.items()}

@@ -15,11 +15,16 @@ Contract:
 - ``transform_fn(model, body, content_type, accept)`` returns a ``Reply``, a WSGI
   response (Flask, under the worker, serves any WSGI callable as the response):
 
-  * Accept, checked first (before any parsing or scoring): ``text/csv`` (one line per
-    record: ``probability,label`` for binary classification, the value for
-    regression), ``application/json`` (``{"predictions": [{"probability": p,
-    "label": l}]}`` or ``[{"value": v}]``) or ``application/jsonlines`` (one such
-    object per line); ``*/*`` or none means CSV (the model also sets
+  * Accept, checked first (before any parsing or scoring): ``text/csv``, no header,
+    one line per record in request order: ``probability,label`` for binary
+    classification (P(1), then 0/1), the value for regression, and for multiclass the
+    probability of each class in the schema's ``target.classes`` order, then the
+    predicted class (the most probable), e.g. ``0.012345,0.051234,0.936421,virginica``
+    (the same shape as binary: scores first, the label last); ``application/json``
+    (``{"predictions": [...]}`` of ``{"probability": p, "label": l}``, ``{"value": v}``
+    or, multiclass, ``{"label": "virginica", "probabilities": {"setosa": p0, ...}}``
+    with the classes in schema order) or ``application/jsonlines`` (one such object
+    per line); ``*/*`` or none means CSV (the model also sets
     ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT=text/csv`` for the worker). Otherwise 406.
   * Content type: ``text/csv`` (raw feature values in schema order, no header, one
     record per line), ``application/json`` (``{"instances": [...]}`` of lists in schema
@@ -43,7 +48,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -72,7 +77,13 @@ class Model:
 
     @property
     def is_classifier(self) -> bool:
+        """Binary classification: one probability per record, thresholded to a 0/1 label."""
         return self.transform.schema.problem_type is ProblemType.BINARY_CLASSIFICATION
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """A multiclass model's classes, in the order of its probabilities (else empty)."""
+        return self.transform.schema.target.classes
 
 
 @dataclass(frozen=True)
@@ -236,13 +247,22 @@ def parse_request(transform: FeatureTransform, body: str | bytes, content_type: 
 
 
 def score(model: Model, columns: Columns) -> np.ndarray:
-    """Encode with the training transformation and score with the booster."""
+    """Encode with the training transformation and score with the booster: one value
+    per record, or (multiclass) one row of class probabilities per record."""
     return np.asarray(
         model.booster.inplace_predict(model.transform.encode(columns)), dtype=np.float64
     )
 
 
-def _json_predictions(scores: np.ndarray, is_classifier: bool) -> list[dict[str, Any]]:
+def _json_predictions(
+    scores: np.ndarray, is_classifier: bool, classes: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    if classes:
+        winners = scores.argmax(axis=1).tolist()  # before rounding, as the CSV answer
+        return [
+            {"label": classes[winner], "probabilities": dict(zip(classes, row, strict=True))}
+            for winner, row in zip(winners, np.round(scores, 6).tolist(), strict=True)
+        ]
     if is_classifier:
         return [
             {"probability": round(float(p), 6), "label": int(p >= CLASSIFICATION_THRESHOLD)}
@@ -251,20 +271,33 @@ def _json_predictions(scores: np.ndarray, is_classifier: bool) -> list[dict[str,
     return [{"value": round(float(v), 6)} for v in scores]
 
 
-def serialize(scores: np.ndarray, is_classifier: bool, media_type: str) -> Reply:
-    """Predictions as a 200 ``Reply`` in ``media_type`` (one of ``SUPPORTED``)."""
+def _multiclass_csv(scores: np.ndarray, classes: Sequence[str]) -> str:
+    """``p_0,...,p_k-1,label`` lines; classes are bare CSV fields (the schema checks)."""
+    labels = np.asarray(classes, dtype=object)[scores.argmax(axis=1)]
+    row_format = ",".join(["%.6f"] * scores.shape[1]) + ",%s\n"
+    cells = np.column_stack([scores.astype(object), labels]).ravel().tolist()
+    return (row_format * len(scores)) % tuple(cells)
+
+
+def serialize(
+    scores: np.ndarray, is_classifier: bool, media_type: str, classes: Sequence[str] = ()
+) -> Reply:
+    """Predictions as a 200 ``Reply`` in ``media_type`` (one of ``SUPPORTED``); with
+    ``classes``, ``scores`` holds one row of class probabilities per record."""
     if media_type == CSV:
         # One %-format over the whole batch: formatting happens in C, not per row in Python.
-        if is_classifier:
+        if classes:
+            text = _multiclass_csv(scores, classes)
+        elif is_classifier:
             labels = (scores >= CLASSIFICATION_THRESHOLD).astype(int)
             pairs = np.column_stack([scores, labels]).ravel().tolist()
             text = ("%.6f,%d\n" * len(scores)) % tuple(pairs)
         else:
             text = ("%.6f\n" * len(scores)) % tuple(scores.tolist())
     elif media_type == JSON:
-        text = json.dumps({"predictions": _json_predictions(scores, is_classifier)})
+        text = json.dumps({"predictions": _json_predictions(scores, is_classifier, classes)})
     else:
-        items = _json_predictions(scores, is_classifier)
+        items = _json_predictions(scores, is_classifier, classes)
         text = "".join(json.dumps(item) + "\n" for item in items)
     return Reply(HTTPStatus.OK, text.encode(), media_type)
 
@@ -276,4 +309,4 @@ def transform_fn(model: Model, body: str | bytes, content_type: str, accept: str
         columns = parse_request(model.transform, body, content_type)
     except ClientError as exc:
         return error_reply(exc.status, str(exc))
-    return serialize(score(model, columns), model.is_classifier, media_type)
+    return serialize(score(model, columns), model.is_classifier, media_type, model.classes)

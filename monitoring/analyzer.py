@@ -5,7 +5,8 @@
 numpy calls and are dropped, so memory depends on the chunk size and the schema, not
 on how many rows the window holds. Rows of requests that have ground truth are joined
 on the capture's eventId: their score and label are kept (two numbers per labelled
-row) and their raw values go to the feedback file, which is written as it goes.
+row; k + 1 for a k-class model) and their raw values go to the feedback file, which
+is written as it goes.
 
 Chunks are independent and the state is mergeable, so with a worker pool the chunks
 are analyzed in parallel processes and merged in input order: the result is the same
@@ -28,7 +29,7 @@ import pandas as pd
 
 from config.schema import DatasetSchema, FeatureType
 from monitoring.baseline import Baseline
-from monitoring.capture import chunked, parse_lines
+from monitoring.capture import Score, chunked, parse_lines
 from monitoring.sketches import FeatureState, new_state
 
 CHUNK_LINES = 20_000
@@ -67,7 +68,7 @@ def raw_text(value: Any) -> str:
 class Joined:
     """Scores and labels of the captured rows that have ground truth."""
 
-    scores: list[float] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     rows: int = 0
     label_count_mismatch: int = 0
@@ -86,7 +87,7 @@ class ChunkResult:
     malformed: Counter[str] = field(default_factory=Counter)
     extra_columns: set[str] = field(default_factory=set)
     # Rows whose event has labels: (event id, position, size, score, id, time, raw values).
-    candidates: list[tuple[str, int, int, float | None, str, str, list[str]]] = field(
+    candidates: list[tuple[str, int, int, Score | None, str, str, list[str]]] = field(
         default_factory=list
     )
 

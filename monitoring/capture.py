@@ -11,9 +11,12 @@ real endpoint does)::
 
 Requests are the inference contract's bodies: ``text/csv`` rows in schema order,
 ``application/json`` ``{"instances": [...]}`` of lists or objects, or
-``application/jsonlines``. Responses are ``probability,label`` CSV lines (or one value
-for regression), ``{"predictions": [...]}`` or JSON lines. A line that cannot be read
-is counted by reason and skipped: a monitor must report bad traffic, not die on it.
+``application/jsonlines``. Responses are ``probability,label`` CSV lines (one value for
+regression; ``p_0,...,p_k-1,label`` for multiclass), ``{"predictions": [...]}`` or JSON
+lines. A row's score is the probability, the value, or (multiclass, k >= 3 classes: a
+CSV line of 4 or more fields, or an object with ``probabilities``) the tuple of class
+probabilities. A line that cannot be read is counted by reason and skipped: a monitor
+must report bad traffic, not die on it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CSV_TYPE, JSON_TYPE, JSONLINES_TYPE = "text/csv", "application/json", "application/jsonlines"
+# A row's score: the probability or value, or a multiclass model's class probabilities.
+Score = float | tuple[float, ...]
 
 
 class CaptureError(ValueError):
@@ -50,7 +55,7 @@ class CaptureChunk:
     times: list[str] = field(default_factory=list)
     # Score per row, None when the response could not be matched to the request's rows;
     # a uniform chunk keeps its responses instead and reads a score only when asked.
-    scores: list[float | None] = field(default_factory=list)
+    scores: list[Score | None] = field(default_factory=list)
     outputs: tuple[list[str], list[str], list[str]] | None = None
     records: int = 0
     malformed: Counter[str] = field(default_factory=Counter)
@@ -58,7 +63,7 @@ class CaptureChunk:
     # Every row is a CSV text of the schema's width (no per-row checks needed).
     uniform: bool = False
 
-    def score(self, index: int) -> float | None:
+    def score(self, index: int) -> Score | None:
         """The model's score for row ``index`` (parsed on demand for uniform chunks)."""
         if self.outputs is not None:
             out_type, out_data, out_encoding = (column[index] for column in self.outputs)
@@ -72,7 +77,7 @@ class CaptureChunk:
         position: int,
         size: int,
         inference_time: str,
-        score: float | None,
+        score: Score | None,
     ) -> None:
         self.rows.append(row)
         self.event_ids.append(event_id)
@@ -145,14 +150,26 @@ def request_rows(
     return rows
 
 
-def _score(item: Any) -> float:
+def _score(item: Any) -> Score:
     if isinstance(item, dict):
+        probabilities = item.get("probabilities")
+        if isinstance(probabilities, dict):  # multiclass, classes in the schema's order
+            return tuple(float(p) for p in probabilities.values())
         item = item.get("probability", item.get("value", item.get("score")))
     return float(item)
 
 
-def response_scores(media_type: str, text: str) -> list[float]:
-    """The model's score per row: the probability (classification) or the value."""
+def _csv_score(line: str) -> Score:
+    """``value``, ``probability,label`` or (multiclass) ``p_0,...,p_k-1,label``."""
+    fields = line.split(",")
+    if len(fields) <= 2:
+        return float(fields[0])
+    return tuple(float(p) for p in fields[:-1])
+
+
+def response_scores(media_type: str, text: str) -> list[Score]:
+    """The model's score per row: the probability (binary), the value (regression) or
+    the class probabilities (multiclass)."""
     try:
         if media_type == JSON_TYPE:
             document = json.loads(text)
@@ -162,7 +179,7 @@ def response_scores(media_type: str, text: str) -> list[float]:
             return [_score(item) for item in items]
         if media_type == JSONLINES_TYPE:
             return [_score(json.loads(line)) for line in text.splitlines() if line.strip()]
-        return [float(line.split(",", 1)[0]) for line in text.splitlines() if line.strip()]
+        return [_csv_score(line) for line in text.splitlines() if line.strip()]
     except (ValueError, TypeError, AttributeError, json.JSONDecodeError):
         raise CaptureError("output_unreadable") from None
 
@@ -207,7 +224,7 @@ def parse_record(text: str, names: Sequence[str], chunk: CaptureChunk) -> None:
     except CaptureError as exc:
         chunk.malformed[str(exc)] += 1
         return
-    scores: list[float | None] = [None] * len(rows)
+    scores: list[Score | None] = [None] * len(rows)
     try:
         out_type, out_text = _text(capture.get("endpointOutput"), "output")
         parsed = response_scores(out_type, out_text)
@@ -220,12 +237,14 @@ def parse_record(text: str, names: Sequence[str], chunk: CaptureChunk) -> None:
         chunk.add(row, event_id, index, len(rows), inference_time, scores[index])
 
 
-def _score_of(out_type: str, out_data: str, out_encoding: str) -> float | None:
+def _score_of(out_type: str, out_data: str, out_encoding: str) -> Score | None:
     """The one score of a single-row response (None when there is not exactly one)."""
     try:
         if out_encoding == "CSV" and (out_type == CSV_TYPE or _media_type(out_type) == CSV_TYPE):
-            head = out_data.split(",", 1)[0]
-            return float(head.split("\\", 1)[0] if "\\" in head else head)
+            if out_data.count(",", 0, 64) < 2:  # a value, or probability,label: the head
+                head = out_data.split(",", 1)[0]
+                return float(head.split("\\", 1)[0] if "\\" in head else head)
+            return _csv_score(out_data.split("\\", 1)[0])
         data = out_data.replace("\\n", "\n")
         payload = {"observedContentType": out_type, "data": data, "encoding": out_encoding}
         parsed = response_scores(*_text(payload, "output"))

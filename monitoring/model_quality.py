@@ -8,6 +8,7 @@ violates when it is worse than the registered value by more than ``tolerance``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,12 @@ class QualityResult:
 
 
 def _labels(schema: DatasetSchema, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Numeric labels and a mask of the usable ones (a binary label must be 0 or 1)."""
+    """Numeric labels and a mask of the usable ones (a binary label must be 0 or 1; a
+    multiclass label is one of the schema's classes, as in the raw data, -> its index)."""
+    if schema.problem_type is ProblemType.MULTICLASS_CLASSIFICATION:
+        index = {name: float(i) for i, name in enumerate(schema.target.classes)}
+        values = np.array([index.get(v.strip(), np.nan) for v in labels], dtype=np.float64)
+        return values, ~np.isnan(values)
     values = np.array([_number(v) for v in labels], dtype=np.float64)
     usable = ~np.isnan(values)
     if schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
@@ -44,17 +50,36 @@ def _number(text: str) -> float:
         return float("nan")
 
 
+def _scores(schema: DatasetSchema, scores: Sequence[float | Sequence[float]]) -> np.ndarray:
+    """Scores as an array, and for multiclass as rows of k probabilities: a row of
+    another width (a response of another model) is NaN, so its label is not usable."""
+    if schema.problem_type is not ProblemType.MULTICLASS_CLASSIFICATION:
+        return np.asarray(scores, dtype=np.float64)
+    width = schema.class_count
+    rows = np.full((len(scores), width), np.nan)
+    for position, score in enumerate(scores):
+        if isinstance(score, Sequence) and len(score) == width:
+            rows[position] = score
+    return rows
+
+
 def evaluate(
     schema: DatasetSchema,
-    scores: list[float],
+    scores: Sequence[float | Sequence[float]],
     labels: list[str],
     registered: dict[str, Any] | None,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> QualityResult:
-    """``model_quality.json`` for the joined rows, and the gate metric's comparison."""
+    """``model_quality.json`` for the joined rows, and the gate metric's comparison.
+
+    ``scores`` are the captured responses' scores: probabilities or values, or for a
+    multiclass model each row's class probabilities (in ``target.classes`` order)."""
     gate = schema.quality_gate
     values, usable = _labels(schema, labels)
-    y, p = values[usable], np.asarray(scores, dtype=np.float64)[usable]
+    predicted = _scores(schema, scores)
+    if predicted.ndim == 2:
+        usable &= ~np.isnan(predicted).any(axis=1)
+    y, p = values[usable], predicted[usable]
     document: dict[str, Any] = {
         "version": FORMAT_VERSION,
         "dataset": {"item_count": int(y.size), "unusable_labels": int((~usable).sum())},
@@ -66,7 +91,7 @@ def evaluate(
     if not enough:
         document["status"] = "insufficient_labels"
         return QualityResult(document, {}, None)
-    report = quality_report(schema.problem_type, y, p)
+    report = quality_report(schema.problem_type, y, p, schema.target.classes)
     document.update(report)
     metrics = {
         name: float(value["value"])

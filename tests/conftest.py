@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -81,24 +82,22 @@ def delivery_two_accounts(synth_cache) -> SynthReport:
     return synth_cache.report("delivery_two_accounts")
 
 
-@pytest.fixture(scope="session")
-def model_run(tmp_path_factory) -> dict:
-    """Curated churn rows -> preprocess -> train -> model.tar.gz -> evaluate, each entry
-    point run as a script the way the SageMaker containers run it (arguments, SM_* env)."""
+def train_packaged(work, schema_path, rows: int, *, seed: int) -> dict:
+    """Curated rows of ``schema_path``'s synthetic data -> preprocess -> train ->
+    model.tar.gz -> evaluate under ``work``, each entry point run as a script the way the
+    SageMaker containers run it (arguments, SM_* env); returns the paths."""
     import subprocess
     import sys
     import tarfile
-    from pathlib import Path
 
-    from config.schema import DATASETS_DIR, load_schema
+    from config.schema import load_schema
     from local.lake.synthetic import generate_clean
 
     root = Path(__file__).resolve().parents[1]
-    work = tmp_path_factory.mktemp("model")
-    schema = load_schema("churn")
+    schema = load_schema(schema_path)
     curated = work / "curated"
     curated.mkdir()
-    generate_clean(schema, 6000, seed=5).to_parquet(curated / "part-0.parquet")
+    generate_clean(schema, rows, seed=seed).to_parquet(curated / "part-0.parquet")
 
     def run(script: str, *args: str, env: dict | None = None) -> str:
         done = subprocess.run(
@@ -117,7 +116,7 @@ def model_run(tmp_path_factory) -> dict:
         "--input",
         str(curated),
         "--schema",
-        str(DATASETS_DIR / "churn.json"),
+        str(schema_path),
         "--output",
         str(prep),
         "--seed",
@@ -161,3 +160,26 @@ def model_run(tmp_path_factory) -> dict:
         "evaluation": work / "evaluation",
         "output": work / "output",
     }
+
+
+@pytest.fixture(scope="session")
+def model_run(tmp_path_factory) -> dict:
+    """Curated churn rows -> preprocess -> train -> model.tar.gz -> evaluate, each entry
+    point run as a script the way the SageMaker containers run it (arguments, SM_* env)."""
+    from config.schema import DATASETS_DIR
+
+    return train_packaged(
+        tmp_path_factory.mktemp("model"), DATASETS_DIR / "churn.json", 6000, seed=5
+    )
+
+
+# A synthetic multiclass schema with an id and an event time (3 classes, mixed types).
+MULTICLASS_SCHEMA = Path(__file__).resolve().parent / "data" / "schemas" / "plan_choice.json"
+
+
+@pytest.fixture(scope="session")
+def multiclass_model_run(tmp_path_factory) -> dict:
+    """``model_run`` for the synthetic multiclass test schema."""
+    return train_packaged(
+        tmp_path_factory.mktemp("multiclass-model"), MULTICLASS_SCHEMA, 3000, seed=5
+    )

@@ -63,6 +63,11 @@ def smoke(*, stage: str, schema: DatasetSchema, runtime: Any, ssm: Any) -> str:
         raise CheckFailedError(f"{endpoint} answered {body!r}, not a score") from error
     if schema.problem_type is ProblemType.BINARY_CLASSIFICATION and not 0.0 <= score <= 1.0:
         raise CheckFailedError(f"{endpoint} answered probability {score}, outside [0, 1]")
+    classes = schema.target.classes
+    if classes and (len(fields) != len(classes) + 1 or fields[-1] not in classes):
+        raise CheckFailedError(
+            f"{endpoint} answered {body!r}, not {len(classes)} class probabilities and a class"
+        )
     return f"ok: {endpoint} ({served}) answered {body}"
 
 

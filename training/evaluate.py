@@ -8,9 +8,13 @@ Contract (processing job; paths overridable for local runs):
 
 ``evaluation.json`` follows the model-quality metrics format the model registry
 displays: ``binary_classification_metrics`` (auc, accuracy, precision, recall, f1,
-confusion_matrix, receiver_operating_characteristic_curve, precision_recall_curve) or
-``regression_metrics`` (mse, rmse, mae, r2), each metric as
-``{"value": v, "standard_deviation": "NaN"}``.
+confusion_matrix, receiver_operating_characteristic_curve, precision_recall_curve),
+``multiclass_classification_metrics`` (accuracy, macro_f1, weighted_f1, log_loss,
+confusion_matrix keyed actual -> predicted class name, per_class precision / recall /
+f1 / support) or ``regression_metrics`` (mse, rmse, mae, r2), each metric as
+``{"value": v, "standard_deviation": "NaN"}``. Plots: ROC, precision-recall and
+calibration (binary), confusion matrix and per-class scores (multiclass), residuals
+(regression), feature importance (all).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import html
 import json
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
@@ -39,7 +44,7 @@ import numpy as np
 import xgboost as xgb
 from sklearn import metrics as skm
 
-from config.schema import ProblemType, QualityGate
+from config.schema import DatasetSchema, ProblemType, QualityGate
 from features.transform import FeatureTransform, InvalidInputError
 from training.failure import report_failure
 from training.registry import download, latest_approved, metric_at
@@ -100,6 +105,49 @@ def classification_report(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) 
     }
 
 
+def multiclass_report(y: np.ndarray, p: np.ndarray, classes: Sequence[str] = ()) -> dict[str, Any]:
+    """Metrics of class-probability rows ``p`` (n x k, ``classes`` order) against class
+    indices ``y``; the predicted class is the most probable one."""
+    p = np.asarray(p, dtype=np.float64).reshape(len(y), -1)
+    # Answers rounded to 6 decimals (the endpoint's, as captured) sum to 1 only nearly.
+    totals = p.sum(axis=1, keepdims=True)
+    p = np.divide(p, totals, out=p.copy(), where=totals > 0)
+    names = [str(c) for c in classes] or [str(i) for i in range(p.shape[1])]
+    if len(names) != p.shape[1]:
+        raise ValueError(f"{p.shape[1]} probabilities per row for {len(names)} classes")
+    index = list(range(len(names)))
+    actual = y.astype(int)
+    predicted = p.argmax(axis=1)
+    matrix = skm.confusion_matrix(actual, predicted, labels=index)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        actual, predicted, labels=index, zero_division=0
+    )
+    return {
+        "multiclass_classification_metrics": {
+            "accuracy": _metric(skm.accuracy_score(actual, predicted)),
+            # Averaged over the classes present (actual or predicted), as sklearn does by
+            # default: a window or split without some class is not scored 0 for it.
+            "macro_f1": _metric(skm.f1_score(actual, predicted, average="macro", zero_division=0)),
+            "weighted_f1": _metric(
+                skm.f1_score(actual, predicted, average="weighted", zero_division=0)
+            ),
+            "log_loss": _metric(skm.log_loss(actual, p, labels=index)),
+            "confusion_matrix": {
+                names[a]: {names[b]: int(matrix[a][b]) for b in index} for a in index
+            },
+            "per_class": {
+                names[i]: {
+                    "precision": round(float(precision[i]), 6),
+                    "recall": round(float(recall[i]), 6),
+                    "f1": round(float(f1[i]), 6),
+                    "support": int(support[i]),
+                }
+                for i in index
+            },
+        }
+    }
+
+
 def regression_report(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
     mse = skm.mean_squared_error(y, p)
     return {
@@ -154,6 +202,8 @@ def plots(
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
         ax.set(xlabel="mean predicted probability", ylabel="observed rate", title="Calibration")
         written.append(_save(fig, out / "calibration.png"))
+    elif "multiclass_classification_metrics" in report:
+        written += _multiclass_plots(report["multiclass_classification_metrics"], out)
     else:
         fig, ax = plt.subplots(figsize=(5, 4))
         ax.scatter(p, y - p, s=4, alpha=0.4)
@@ -166,6 +216,36 @@ def plots(
     ax.barh([name for name, _ in top], [value for _, value in top])
     ax.set(xlabel="average gain per split", title="Feature importance (gain)")
     written.append(_save(fig, out / "feature_importance.png"))
+    return written
+
+
+def _multiclass_plots(metrics: dict[str, Any], out: Path) -> list[str]:
+    """Confusion matrix (counts, rows = actual) and per-class precision / recall / F1."""
+    matrix = metrics["confusion_matrix"]
+    names = list(matrix)
+    counts = np.array([[matrix[a][b] for b in names] for a in names])
+    size = max(4.0, 0.6 * len(names) + 2.5)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    middle = counts.max() / 2 if counts.size else 0
+    for a in range(len(names)):
+        for b in range(len(names)):
+            colour = "white" if counts[a, b] > middle else "black"
+            ax.text(b, a, str(counts[a, b]), ha="center", va="center", color=colour)
+    ax.set(xlabel="predicted", ylabel="actual", title="Confusion matrix")
+    written = [_save(fig, out / "confusion_matrix.png")]
+    per_class = metrics["per_class"]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 4))
+    for offset, score in ((-0.27, "precision"), (0.0, "recall"), (0.27, "f1")):
+        ax.bar(x + offset, [per_class[n][score] for n in names], 0.27, label=score)
+    ax.set_xticks(x, names, rotation=45, ha="right")
+    ax.set(ylim=(0, 1.05), ylabel="score", title="Per-class scores")
+    ax.legend()
+    written.append(_save(fig, out / "per_class.png"))
     return written
 
 
@@ -201,10 +281,17 @@ def load_packaged(archive_path: Path) -> tuple[xgb.Booster, FeatureTransform]:
 
 
 def quality_report(
-    problem: ProblemType, labels: np.ndarray, predictions: np.ndarray
+    problem: ProblemType,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    classes: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """The evaluation.json metrics group of ``problem``; ``classes`` names a multiclass
+    target's classes (by index) in the confusion matrix and per-class scores."""
     if problem is ProblemType.BINARY_CLASSIFICATION:
         return classification_report(labels.astype(int), predictions)
+    if problem is ProblemType.MULTICLASS_CLASSIFICATION:
+        return multiclass_report(labels, predictions, classes)
     return regression_report(labels, predictions)
 
 
@@ -212,15 +299,37 @@ class IncomparableModelError(ValueError):
     """The approved model cannot score this execution's rows (another schema)."""
 
 
+def _same_target(approved: DatasetSchema, candidate: DatasetSchema) -> None:
+    """Raise ``IncomparableModelError`` when the two models predict different things: its
+    metrics would be of another kind, or its class indices would mean other classes."""
+    if approved.problem_type is not candidate.problem_type:
+        raise IncomparableModelError(
+            f"it is a {approved.problem_type.value} model, this one {candidate.problem_type.value}"
+        )
+    if approved.target.classes != candidate.target.classes:
+        raise IncomparableModelError(
+            f"it predicts classes {list(approved.target.classes)}, this data has "
+            f"{list(candidate.target.classes)}"
+        )
+
+
 def score_raw(
-    booster: xgb.Booster, transform: FeatureTransform, test_dir: Path, labels: np.ndarray
+    booster: xgb.Booster,
+    transform: FeatureTransform,
+    test_dir: Path,
+    labels: np.ndarray,
+    candidate: DatasetSchema | None = None,
 ) -> dict[str, Any]:
     """Score the raw test rows with a model and its own transformation.
 
     Columns are taken by name, so a model trained on an older schema scores the same
     rows on the features it knows; ``IncomparableModelError`` when it needs a feature
-    these rows lack or rejects their values (a category or range it does not know).
+    these rows lack or rejects their values (a category or range it does not know), or,
+    given the ``candidate``'s schema, when it predicts another kind of target or
+    another list of classes (the labels are indices into the candidate's classes).
     """
+    if candidate is not None:
+        _same_target(transform.schema, candidate)
     with (test_dir / "test_raw.csv").open(newline="") as handle:
         records = list(csv.DictReader(handle))
     names = transform.schema.feature_names
@@ -232,11 +341,17 @@ def score_raw(
     except InvalidInputError as error:
         raise IncomparableModelError(f"it rejects this data: {error}") from None
     predictions = booster.inplace_predict(transform.encode(columns))
-    return quality_report(transform.schema.problem_type, labels, predictions)
+    schema = transform.schema
+    return quality_report(schema.problem_type, labels, predictions, schema.target.classes)
 
 
 def comparison(
-    report: dict[str, Any], gate: QualityGate, group: str, test_dir: Path, labels: np.ndarray
+    report: dict[str, Any],
+    gate: QualityGate,
+    group: str,
+    test_dir: Path,
+    labels: np.ndarray,
+    schema: DatasetSchema | None = None,
 ) -> dict[str, Any]:
     """The ``approved_model`` block of the report: what the quality gate compares against.
 
@@ -244,7 +359,9 @@ def comparison(
     fitted transformation on the raw rows), so both numbers describe the same data.
     With no approved model (or no group), or one trained on a schema these rows no
     longer fit, the candidate is compared with itself, so the "not worse than the
-    approved model" half of the gate holds trivially; ``skipped`` says why.
+    approved model" half of the gate holds trivially; ``skipped`` says why. Given the
+    candidate's ``schema``, an approved model of another problem type or other classes
+    is skipped as well (its metric would not be comparable).
     """
     candidate = metric_at(report, gate.json_path)
     approved = latest_approved(group) if group else None
@@ -254,7 +371,8 @@ def comparison(
             archive = download(approved.model_data_url, Path(scratch) / "model.tar.gz")
             booster, transform = load_packaged(archive)
         try:
-            value = metric_at(score_raw(booster, transform, test_dir, labels), gate.json_path)
+            scored = score_raw(booster, transform, test_dir, labels, schema)
+            value = metric_at(scored, gate.json_path)
         except IncomparableModelError as error:
             skipped = f"approved model {approved.model_package_arn} not compared: {error}"
             print(skipped, flush=True)  # the processing job's log, for whoever reads why
@@ -275,9 +393,10 @@ def evaluate(
     features, labels, names = load_split(test_dir, "test")
     booster.feature_names = names
     predictions = booster.inplace_predict(features)
-    report = quality_report(transform.schema.problem_type, labels, predictions)
+    schema = transform.schema
+    report = quality_report(schema.problem_type, labels, predictions, schema.target.classes)
     report["approved_model"] = comparison(
-        report, transform.schema.quality_gate, model_package_group, test_dir, labels
+        report, schema.quality_gate, model_package_group, test_dir, labels, schema
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "evaluation.json").write_text(json.dumps(report, indent=2))

@@ -140,6 +140,15 @@ def preprocess(
         counts["positive_rate"] = {
             name: round(float(part[schema.target.name].mean()), 4) for name, part in parts.items()
         }
+    elif schema.problem_type is ProblemType.MULTICLASS_CLASSIFICATION:
+        # Rows per class in each split: a class absent from train is one the model never saw.
+        counts["class_rows"] = {
+            name: {
+                label: int((part[schema.target.name] == index).sum())
+                for index, label in enumerate(schema.target.classes)
+            }
+            for name, part in parts.items()
+        }
     LOG.info("preprocess %s", json.dumps(counts))
     return counts
 

@@ -11,7 +11,8 @@ and output folders come from the ``SM_*`` environment the container sets:
                          folder exists (managed spot training syncs it to S3); a
                          restarted job resumes from the newest one.
 
-The objective follows the schema's problem type (binary:logistic with AUC, or
+The objective follows the schema's problem type (binary:logistic with AUC,
+multi:softprob with multi-class log loss over the schema's ``target.classes``, or
 reg:squarederror with RMSE). XGBoost logs one line per round, e.g.
 ``[12]	train-auc:0.91234	validation-auc:0.88765``, and the job ends with
 ``final validation-auc=0.887650 best_iteration=12``. Metric definitions for SageMaker:
@@ -66,6 +67,10 @@ METRIC_DEFINITIONS = [
         "Name": "validation:rmse",
         "Regex": r"\[[0-9]+\]\s+train-rmse:[0-9.]+\s+validation-rmse:([0-9.]+)",
     },
+    {
+        "Name": "validation:mlogloss",
+        "Regex": r"\[[0-9]+\]\s+train-mlogloss:[0-9.]+\s+validation-mlogloss:([0-9.]+)",
+    },
     {"Name": "final:validation", "Regex": r"final validation-[a-z]+=([0-9.]+)"},
 ]
 
@@ -113,12 +118,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def booster_params(args: argparse.Namespace, problem_type: ProblemType) -> dict[str, Any]:
-    """XGBoost parameters from hyperparameters and the schema's problem type."""
-    classification = problem_type is ProblemType.BINARY_CLASSIFICATION
+# Objective and the metric early stopping watches, per problem type.
+OBJECTIVES = {
+    ProblemType.BINARY_CLASSIFICATION: ("binary:logistic", "auc"),
+    ProblemType.MULTICLASS_CLASSIFICATION: ("multi:softprob", "mlogloss"),
+    ProblemType.REGRESSION: ("reg:squarederror", "rmse"),
+}
+
+
+def booster_params(
+    args: argparse.Namespace, problem_type: ProblemType, class_count: int = 2
+) -> dict[str, Any]:
+    """XGBoost parameters from hyperparameters and the schema's problem type.
+
+    ``class_count`` (the schema's ``class_count``) matters for multiclass only:
+    multi:softprob predicts one probability per class, in ``target.classes`` order.
+    """
+    objective, eval_metric = OBJECTIVES[problem_type]
     params: dict[str, Any] = {
-        "objective": "binary:logistic" if classification else "reg:squarederror",
-        "eval_metric": "auc" if classification else "rmse",
+        "objective": objective,
+        "eval_metric": eval_metric,
         "tree_method": "hist",
         "max_depth": args.max_depth,
         "eta": args.eta,
@@ -128,6 +147,8 @@ def booster_params(args: argparse.Namespace, problem_type: ProblemType) -> dict[
         "lambda": args.reg_lambda,
         "seed": args.seed,
     }
+    if problem_type is ProblemType.MULTICLASS_CLASSIFICATION:
+        params["num_class"] = class_count
     if args.nthread:
         params["nthread"] = args.nthread
     return params
@@ -154,12 +175,13 @@ def _latest_checkpoint(directory: Path) -> tuple[Path | None, int]:
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train with early stopping; write the model directory and metrics; return metrics."""
     transform = FeatureTransform.load(args.train)
-    problem_type = transform.schema.problem_type
+    schema = transform.schema
+    problem_type = schema.problem_type
     x_train, y_train, names = load_split(args.train, "train")
     x_valid, y_valid, _ = load_split(args.validation, "validation")
     dtrain = xgb.DMatrix(x_train, label=y_train, feature_names=names)
     dvalid = xgb.DMatrix(x_valid, label=y_valid, feature_names=names)
-    params = booster_params(args, problem_type)
+    params = booster_params(args, problem_type, schema.class_count)
 
     callbacks: list[xgb.callback.TrainingCallback] = []
     resume_from, done_rounds = None, 0

@@ -3,7 +3,9 @@
 Every value comes from the schema's ``synthetic`` hints (per-feature distributions and
 the target's effects), so a new dataset needs a new JSON file, not new code. The target
 carries real signal: a linear score over the features (logistic for binary
-classification, with the intercept calibrated to the requested positive rate).
+classification, with the intercept calibrated to the requested positive rate; for
+multiclass, the score plus logistic noise cut into the classes in order, at cut points
+that give each class its ``class_shares`` share, equal by default).
 
 Dirty rows are copies of clean rows broken in exactly one way, with fresh ids, so the
 ETL's quarantine counts can be asserted exactly: each kind below maps to one reason.
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from config.schema import DatasetSchema, Feature, FeatureType, ProblemType
+from config.schema import DatasetSchema, Feature, FeatureType, ProblemType, Target
 from glue.raw_files import required_columns
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -256,11 +258,33 @@ def _sample_target(
         )
         probability = 1.0 / (1.0 + np.exp(-(score + intercept)))
         return pd.Series((rng.random(len(frame)) < probability).astype(int))
+    if schema.problem_type is ProblemType.MULTICLASS_CLASSIFICATION:
+        return pd.Series(
+            _ordered_classes(rng, schema, score, _linear_score(schema, reference, reference))
+        )
     values = float(hints.get("intercept", 0.0)) + score
     values = values + rng.normal(0.0, float(hints.get("noise_std", 0.0)), len(frame))
     low = schema.target.minimum if schema.target.minimum is not None else -np.inf
     high = schema.target.maximum if schema.target.maximum is not None else np.inf
     return pd.Series(np.round(np.clip(values, low, high), 2))
+
+
+def _ordered_classes(
+    rng: np.random.Generator, schema: DatasetSchema, score: np.ndarray, reference: np.ndarray
+) -> np.ndarray:
+    """Class indices by an ordered-logit draw: the score plus logistic noise, cut at the
+    reference's quantiles of the class shares (class 0 lowest). The noise scale is the
+    ``noise_std`` hint, else 0.3 x the reference score's standard deviation (a logistic
+    noise of about half the signal's spread; 1 when the score is constant)."""
+    classes = len(schema.target.classes)
+    shares = np.asarray(schema.target.synthetic.get("class_shares") or [1.0] * classes, float)
+    spread = float(schema.target.synthetic.get("noise_std", 0.3 * np.std(reference) or 1.0))
+    # The cut points depend on the reference alone (its own seeded noise), so a shifted
+    # batch keeps the concept and shows in the class mix instead.
+    latent = reference + spread * np.random.default_rng(0).logistic(size=len(reference))
+    cuts = np.quantile(latent, np.cumsum(shares / shares.sum())[:-1])
+    noisy = score + spread * rng.logistic(size=len(score))
+    return np.searchsorted(cuts, noisy).astype(int)
 
 
 def _calibrate_intercept(score: np.ndarray, positive_rate: float) -> float:
@@ -308,7 +332,12 @@ def _render(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
             columns.append(["" if v is None else ("true" if v else "false") for v in series])
         else:
             columns.append(["" if v is None else str(v) for v in series])
-    columns.append([_format_number(v) for v in frame[schema.target.name].tolist()])
+    target = frame[schema.target.name].tolist()
+    if schema.problem_type is ProblemType.MULTICLASS_CLASSIFICATION:
+        # The typed frame holds class indices, as the curated zone; raw files hold names.
+        columns.append([schema.target.classes[int(v)] for v in target])
+    else:
+        columns.append([_format_number(v) for v in target])
     return [list(row) for row in zip(*columns, strict=True)]
 
 
@@ -321,7 +350,15 @@ def _dirty_columns(schema: DatasetSchema) -> dict[str, list[Any]]:
         # A categorical field holds any text, so only numbers and booleans can be mistyped.
         "wrong_type": [f for f in schema.features if f.type is not FeatureType.CATEGORICAL],
         "out_of_range": [f for f in numeric if f.minimum is not None or f.maximum is not None],
-        "unknown_category": [f for f in schema.features if f.type is FeatureType.CATEGORICAL],
+        "unknown_category": [
+            *(f for f in schema.features if f.type is FeatureType.CATEGORICAL),
+            # A multiclass target is a category too: a value outside its classes.
+            *(
+                [schema.target]
+                if schema.problem_type is ProblemType.MULTICLASS_CLASSIFICATION
+                else []
+            ),
+        ],
     }
 
 
@@ -364,7 +401,7 @@ def _dirty_records(
         limit = f.maximum if over else f.minimum
         row[position[f.name]] = _format_number((limit or 0.0) + (1.0 if over else -1.0) * 7.0)
 
-    def set_unknown(row: list[str], f: Feature) -> None:
+    def set_unknown(row: list[str], f: Feature | Target) -> None:
         row[position[f.name]] = "not-a-known-category"
 
     broken("missing", columns["missing_required"], dirty.missing_required, set_blank)

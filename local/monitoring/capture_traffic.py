@@ -41,15 +41,27 @@ def captured_rows(
     start: datetime,
     scores: np.ndarray | None = None,
 ) -> Iterator[CapturedRow]:
-    """One capture line per row (a CSV request); ``scores`` default to seeded noise."""
+    """One capture line per row (a CSV request); ``scores`` default to seeded noise
+    (for multiclass, rows of class probabilities; the response as the endpoint's CSV)."""
+    classes = schema.target.classes
     if scores is None:
-        scores = np.random.default_rng(seed).random(len(frame))
+        rng = np.random.default_rng(seed)
+        if classes:  # rows of class probabilities
+            scores = rng.dirichlet(np.ones(len(classes)), len(frame))
+        else:
+            scores = rng.random(len(frame))
     classifier = schema.problem_type is ProblemType.BINARY_CLASSIFICATION
     rows = feature_records(schema, frame)
     targets = [record[-1] for record in raw_records(schema, frame)]
     for index, (values, target, score) in enumerate(zip(rows, targets, scores, strict=True)):
         features = ",".join(values)
-        response = f"{score:.6f},{int(score >= 0.5)}\n" if classifier else f"{score:.6f}\n"
+        if classes:
+            probabilities = ",".join(f"{p:.6f}" for p in score)
+            response = f"{probabilities},{classes[int(np.argmax(score))]}\n"
+        elif classifier:
+            response = f"{score:.6f},{int(score >= 0.5)}\n"
+        else:
+            response = f"{score:.6f}\n"
         eid = event_id(seed, index)
         line = json.dumps(
             capture_record(

@@ -444,7 +444,9 @@ class MonitoringLoop:
                     raise RuntimeError(f"{uri} is not a model archive")
                 booster, transform = load_packaged(archive)
             predictions = booster.inplace_predict(transform.encode(transform.parse_rows(records)))
-            report = quality_report(self.schema.problem_type, labels, predictions)
+            report = quality_report(
+                self.schema.problem_type, labels, predictions, self.schema.target.classes
+            )
             scores[f"v{version}"] = {
                 name: round(float(value["value"]), 4)
                 for group in report.values()

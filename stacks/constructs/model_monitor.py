@@ -27,6 +27,7 @@ from stacks.constructs.sagemaker_access import sagemaker_principal
 CRON_BY_MINUTES = {60: "cron(0 * ? * * *)", 1440: "cron(0 0 ? * * *)"}
 PROBLEM_TYPES = {
     ProblemType.BINARY_CLASSIFICATION: "BinaryClassification",
+    ProblemType.MULTICLASS_CLASSIFICATION: "MulticlassClassification",
     ProblemType.REGRESSION: "Regression",
 }
 LOCAL_INPUT = "/opt/ml/processing/input/endpoint"
@@ -145,8 +146,9 @@ class ModelMonitorSchedules(Construct):
                 endpoint_input=sagemaker.CfnModelQualityJobDefinition.EndpointInputProperty(
                     endpoint_name=endpoint_name,
                     local_path=LOCAL_INPUT,
-                    # inference.py answers CSV "probability,label" (binary) or "value".
-                    inference_attribute="1" if binary else "0",
+                    # inference.py answers CSV "probability,label" (binary), "value", or
+                    # (multiclass) one probability per class then the class: its last field.
+                    inference_attribute="1" if binary else str(len(schema.target.classes)),
                     probability_attribute="0" if binary else None,
                     probability_threshold_attribute=0.5 if binary else None,
                     # Labels arrive late: judge the last day's requests at least an hour old.

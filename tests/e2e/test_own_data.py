@@ -25,7 +25,7 @@ pytestmark = pytest.mark.spark
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 # Metrics bounded by definition (the gate's threshold must lie inside, see config/schema.py).
-UNIT_INTERVAL = {"auc", "accuracy", "precision", "recall", "f1"}
+UNIT_INTERVAL = {"auc", "accuracy", "precision", "recall", "f1", "macro_f1", "weighted_f1"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ CASES = [
         lacking={"passengers-3.csv": "sex"},
         extra=frozenset({"alive", "class", "embark_town"}),
     ),
+    Case("iris"),  # multiclass, numeric-only, no id, no event time; CSV + JSON lines
 ]
 
 
@@ -98,6 +99,9 @@ def test_lifecycle_on_public_raw_files(case: Case, tmp_path: Path, spark, capsys
         assert value <= 1.0
     if gate.metric == "auc":
         assert value > 0.5  # better than chance on rows it never trained on
+    classes = schema.target.classes
+    if classes and gate.metric in UNIT_INTERVAL:
+        assert value > 1 / len(classes)  # better than guessing among the classes
 
     endpoint = summary["endpoint"]
     assert endpoint["requests_server_error"] == 0
@@ -107,4 +111,8 @@ def test_lifecycle_on_public_raw_files(case: Case, tmp_path: Path, spark, capsys
     windows = summary["monitoring"]["windows"]
     assert [w["ground_truth_labels"] for w in windows] == [w["requests_ok"] for w in windows]
     assert all(w["rows_analyzed"] > 0 for w in windows)
+    if classes:  # every labelled window is scored: multiclass needs no two-class mix
+        for window in windows:
+            quality = window["model_quality"]
+            assert quality["status"] == "ok" and math.isfinite(quality["metrics"][gate.metric])
     print(f"{case.name}: lifecycle in {summary['seconds']:.0f}s")

@@ -378,3 +378,54 @@ def test_errors_from_a_file_name_the_file(tmp_path, churn_dict: dict) -> None:
     ]
     with pytest.raises(SchemaError, match=r"no such dataset file; fix: give a \.json file's path"):
         load_schema(tmp_path / "absent.json")
+
+
+def _multiclass(churn_dict: dict, **target: object) -> dict:
+    data = copy.deepcopy(churn_dict)
+    data["problem_type"] = "multiclass_classification"
+    data["quality_gate"] = {"metric": "log_loss", "threshold": 1.0}
+    data["target"] = {"name": "plan", **target}
+    return data
+
+
+def test_a_multiclass_target_lists_its_classes_in_index_order(churn_dict: dict) -> None:
+    schema = DatasetSchema.from_dict(_multiclass(churn_dict, classes=["b", "a", "c"]))
+    assert schema.problem_type is ProblemType.MULTICLASS_CLASSIFICATION
+    assert schema.target.classes == ("b", "a", "c") and schema.class_count == 3
+    assert schema.target_kind == "int"  # the curated target is the class index
+    gate = schema.quality_gate
+    assert (gate.group, gate.higher_is_better) == ("multiclass_classification_metrics", False)
+    assert load_schema("churn").target.classes == ()
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({}, "schema.target.classes: is required for a multiclass target; fix: list the raw"),
+        ({"classes": ["a", "b"]}, "schema.target.classes: lists 2 class(es); multiclass needs"),
+        ({"classes": ["a", "b", "a"]}, "schema.target.classes: lists 'a' more than once"),
+        ({"classes": ["a", "b,c", "d"]}, "schema.target.classes: 'b,c' cannot be a bare CSV"),
+        ({"classes": ["a", " b", "d"]}, "schema.target.classes: ' b' cannot be a bare CSV"),
+        ({"classes": ["a", "b", "c"], "min": 0}, "schema.target: a multiclass target takes no"),
+    ],
+)
+def test_multiclass_target_errors_name_the_field_and_the_fix(
+    churn_dict: dict, target: dict, message: str
+) -> None:
+    with pytest.raises(SchemaError) as error:
+        DatasetSchema.from_dict(_multiclass(churn_dict, **target))
+    assert any(line.startswith(message) for line in error.value.lines()), error.value.lines()
+
+
+def test_classes_belong_to_a_multiclass_target_and_gates_to_their_type(churn_dict) -> None:
+    binary = copy.deepcopy(churn_dict)
+    binary["target"]["classes"] = ["a", "b", "c"]
+    with pytest.raises(SchemaError, match="only a multiclass target has classes, not a binary"):
+        DatasetSchema.from_dict(binary)
+    auc = _multiclass(churn_dict, classes=["a", "b", "c"])
+    auc["quality_gate"] = {"metric": "auc", "threshold": 0.8}
+    with pytest.raises(SchemaError, match="'auc' is not a multiclass_classification metric"):
+        DatasetSchema.from_dict(auc)
+    shares = _multiclass(churn_dict, classes=["a", "b", "c"], synthetic={"class_shares": [1, 2]})
+    [problem] = synthetic_hint_problems(DatasetSchema.from_dict(shares))
+    assert str(problem).startswith("schema.target.synthetic.class_shares: must list 3 positive")

@@ -10,6 +10,7 @@ import pytest
 
 from config.schema import load_schema
 from local.lake.synthetic import DirtyRows, generate_clean, write_raw
+from tests.conftest import MULTICLASS_SCHEMA
 
 CHURN = load_schema("churn")
 
@@ -71,6 +72,25 @@ def test_regression_dataset_has_a_numeric_target() -> None:
     assert frame["sale_price"].between(0, 5_000_000).all()
     corr = np.corrcoef(frame["living_area_sqft"], frame["sale_price"])[0, 1]
     assert corr > 0.3
+
+
+def test_multiclass_target_has_its_class_shares_signal_and_names_in_raw_files(tmp_path) -> None:
+    schema = load_schema(MULTICLASS_SCHEMA)
+    frame = generate_clean(schema, 6_000, seed=2)
+    shares = frame["plan"].value_counts(normalize=True).sort_index().to_numpy()
+    assert shares == pytest.approx([0.5, 0.3, 0.2], abs=0.03)  # class_shares, in class order
+    # Richer households pick dearer plans (a positive income effect).
+    means = frame.groupby("plan")["income_k"].mean().to_numpy()
+    assert means[0] < means[1] < means[2]
+    batch = write_raw(
+        schema, frame.head(40), tmp_path / "raw.csv", dirty=DirtyRows(unknown_category=2)
+    )
+    with batch.path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    # The typed frame holds class indices (as the curated zone); raw files hold the names.
+    assert {r["plan"] for r in rows} - set(schema.target.classes) == {"not-a-known-category"}
+    # Two unknown-category rows: one in the categorical feature, one in the target.
+    assert sum(r["region"] == "not-a-known-category" for r in rows) == 1
 
 
 def test_a_schema_without_id_or_event_time_gets_neither_and_no_duplicates(tmp_path) -> None:

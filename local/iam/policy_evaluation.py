@@ -70,9 +70,7 @@ def _glob(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     if "${" in pattern:
         raise PolicyError(f"policy variables are not modelled: {pattern!r}")
     # fnmatch would also treat [...] as a class; IAM knows only * and ?.
-    expression = "".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern
-    )
+    expression = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     return re.fullmatch(expression, value, flags) is not None
 
@@ -155,9 +153,7 @@ def _applies(statement: Mapping[str, Any], request: Request) -> bool:
     if "Resource" in statement:
         resource_ok = any(_glob(r, request.resource) for r in _listed(statement["Resource"]))
     elif "NotResource" in statement:
-        resource_ok = not any(
-            _glob(r, request.resource) for r in _listed(statement["NotResource"])
-        )
+        resource_ok = not any(_glob(r, request.resource) for r in _listed(statement["NotResource"]))
     else:
         raise PolicyError("identity-policy statement has neither Resource nor NotResource")
     if not resource_ok:

@@ -98,9 +98,7 @@ class StageTemplates:
 
     def resources(self, stack: str, kind: str) -> dict[str, dict[str, Any]]:
         return {
-            lid: r
-            for lid, r in self.templates[stack]["Resources"].items()
-            if r["Type"] == kind
+            lid: r for lid, r in self.templates[stack]["Resources"].items() if r["Type"] == kind
         }
 
     # ---- names and ARNs -----------------------------------------------------------
@@ -172,6 +170,12 @@ class StageTemplates:
         if function == "Fn::Join":
             separator, parts = argument
             return separator.join(str(self.resolve(p, stack)) for p in parts)
+        if function == "Fn::Select":
+            index, items = argument
+            return self.resolve(items, stack)[int(index)]
+        if function == "Fn::Split":
+            separator, text = argument
+            return str(self.resolve(text, stack)).split(separator)
         if function == "Fn::Sub":
             body, values = (argument, {}) if isinstance(argument, str) else argument
             resolved = {k: str(self.resolve(v, stack)) for k, v in values.items()}

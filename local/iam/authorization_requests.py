@@ -238,7 +238,8 @@ def log_stream(
         if create_group
         else []
     )
-    return found + [
+    return [
+        *found,
         Authorization(Request("logs:CreateLogStream", stream_arn), origin, call),
         Authorization(Request("logs:PutLogEvents", stream_arn), origin, call),
     ]

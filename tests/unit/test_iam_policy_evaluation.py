@@ -89,7 +89,10 @@ def test_string_like_values_or_together_and_wildcards_match() -> None:
         ("home/David/photos/", ALLOW),
         ("home/Alice/", IMPLICIT_DENY),
     ]:
-        assert evaluate([policy], Request("s3:ListBucket", bucket, {"s3:prefix": [prefix]})).effect == effect
+        assert (
+            evaluate([policy], Request("s3:ListBucket", bucket, {"s3:prefix": [prefix]})).effect
+            == effect
+        )
     assert _effect(policy, "s3:ListBucket", bucket) == IMPLICIT_DENY
 
 
@@ -165,7 +168,9 @@ def test_arn_like_matches_each_arn_field_on_its_own() -> None:
         return Request("sns:Publish", "*", {"aws:SourceArn": [arn]})
 
     assert evaluate([policy], source("arn:aws:sagemaker:us-east-1:111:processing-job/x")).allowed
-    assert not evaluate([policy], source("arn:aws:sagemaker:us-east-1:222:processing-job/x")).allowed
+    assert not evaluate(
+        [policy], source("arn:aws:sagemaker:us-east-1:222:processing-job/x")
+    ).allowed
     assert not evaluate([policy], source("arn:aws:sagemaker:us-east-1")).allowed
 
 
@@ -176,10 +181,17 @@ def test_set_operators_on_multivalued_keys() -> None:
             "Effect": "Allow",
             "Action": "ec2:CreateTags",
             "Resource": "*",
-            "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["environment", "cost-center"]}},
+            "Condition": {
+                "ForAllValues:StringEquals": {"aws:TagKeys": ["environment", "cost-center"]}
+            },
         }
     )
-    any_of = _policy({**all_of["Statement"][0], "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": ["environment"]}}})
+    any_of = _policy(
+        {
+            **all_of["Statement"][0],
+            "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": ["environment"]}},
+        }
+    )
     assert _effect(all_of, "ec2:CreateTags") == ALLOW
     assert _effect(any_of, "ec2:CreateTags") == IMPLICIT_DENY
     both = Request("ec2:CreateTags", "*", {"aws:TagKeys": ["environment", "cost-center"]})
@@ -217,7 +229,9 @@ def test_what_is_not_modelled_is_an_error_not_a_match() -> None:
     )
     with pytest.raises(PolicyError, match="IpAddress"):
         evaluate([policy], Request("s3:GetObject", "*", {"aws:SourceIp": ["203.0.113.1"]}))
-    variable = _policy({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/${aws:username}/*"})
+    variable = _policy(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/${aws:username}/*"}
+    )
     with pytest.raises(PolicyError, match="policy variables"):
         evaluate([variable], Request("s3:GetObject", "arn:aws:s3:::b/x"))
     with pytest.raises(PolicyError, match="NotAction"):

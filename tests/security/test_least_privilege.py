@@ -93,9 +93,9 @@ def _local_names(key_id: str) -> Callable[[str], str | None]:
 
 
 class _Routed:
-    """A client whose listed methods go to other clients: the local pipeline runtime
-    does, with one client, work that SageMaker does with two roles (staging with the job
-    role; property files and registration with the pipeline role)."""
+    """A client whose listed methods go to another client: the local pipeline runtime
+    uses one SageMaker client both for what the pipeline does with its role (register a
+    version) and for its own bookkeeping (read back what it registered)."""
 
     def __init__(self, default: Any, **methods: Callable[..., Any]) -> None:
         self._default, self._methods = default, methods
@@ -140,6 +140,14 @@ class Audit:
                 yield
         finally:
             boto3.DEFAULT_SESSION = None
+
+    def role_of(self, arn: str) -> str:
+        """The logical id of the stage's role that ``arn`` (a local ARN) names."""
+        in_stage = arn.replace(f":{ACCOUNT}:", f":{self.stage.stage.account}:")
+        found = [lid for lid, role in self.stage.roles().items() if role.arn == in_stage]
+        if len(found) != 1:
+            raise LookupError(f"no synthesized role is {arn}: give it a local name")
+        return found[0]
 
     def model(self, role: str, runtime: str, requests: list[Authorization]) -> None:
         self.runtimes.setdefault(role, runtime)
@@ -313,14 +321,20 @@ def _glue(audit: Audit, work: Path) -> Path:
 
 
 def _pipeline(
-    audit: Audit, cdk_out: Path, curated: Path, work: Path, monkeypatch
+    audit: Audit, work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[LocalPipeline, list[tuple[str, str, dict[str, Any]]]]:
-    """The pipeline installed, with its clients wired to the roles SageMaker would use."""
+    """The pipeline installed, each step's job run under the role its request names
+    (``RoleArn``), the pipeline's own reads and registration under the pipeline role."""
     jobs: list[tuple[str, str, dict[str, Any]]] = []
+    steps = "pipeline steps: preprocess.py, baseline, train.py (XGBoost image), evaluate.py"
 
     def recording(kind: str, runner: Callable[..., Any]) -> Callable[..., Any]:
         def run(arguments: dict[str, Any], **kwargs: Any) -> Any:
+            role = audit.role_of(arguments["RoleArn"])
+            audit.runtimes.setdefault(role, steps)
             jobs.append((kind, kwargs["job_name"], arguments))
+            # SageMaker stages inputs and outputs, and runs the code, with the job's role.
+            kwargs.update(env=audit.env(role), s3=audit.client(role, "s3"))
             return runner(arguments, **kwargs)
 
         return run
@@ -335,37 +349,29 @@ def _pipeline(
         "run_training_job",
         recording("Training", pipeline_runtime.run_training_job),
     )
-    job_role, pipeline_role = (
-        _role(audit.stage, "TrainingJobRole"),
-        _role(audit.stage, "TrainingPipelineRole"),
-    )
-    audit.runtimes[job_role] = (
-        "pipeline steps training/preprocess.py, baseline, train.py (XGBoost image), evaluate.py"
-    )
+    pipeline_role = _role(audit.stage, "TrainingPipelineRole")
     audit.runtimes[pipeline_role] = "SageMaker Pipelines running the synthesized definition"
     pipeline = LocalPipeline(
         audit.platform_definition,  # type: ignore[attr-defined]
         name=audit.platform.pipeline_name,
+        # Registration is the pipeline's; the rest is the local runtime's bookkeeping.
         sagemaker=_Routed(
             audit.platform.sagemaker,
             create_model_package=audit.client(pipeline_role, "sagemaker").create_model_package,
         ),
-        s3=_Routed(
-            audit.client(job_role, "s3"), get_object=audit.client(pipeline_role, "s3").get_object
-        ),
+        # What the pipeline itself reads with its role: the steps' property files.
+        s3=audit.client(pipeline_role, "s3"),
         work_dir=work / "pipeline",
-        env=audit.env(job_role),
+        env=audit.platform.env,
     )
     return pipeline, jobs
 
 
 def _model_pipeline_service(audit: Audit, jobs: list[tuple[str, str, dict[str, Any]]]) -> None:
-    job_role, pipeline_role = (
-        _role(audit.stage, "TrainingJobRole"),
-        _role(audit.stage, "TrainingPipelineRole"),
-    )
+    pipeline_role = _role(audit.stage, "TrainingPipelineRole")
     stage = audit.stage.stage
     for kind, name, request in jobs:
+        job_role = audit.role_of(request["RoleArn"])
         in_stage = json.loads(json.dumps(request).replace(f":{ACCOUNT}:", f":{stage.account}:"))
         audit.model(
             pipeline_role,
@@ -420,7 +426,7 @@ def _run_lifecycle(audit: Audit, cdk_out: Path, work: Path, monkeypatch) -> None
     # -- ETL, then the training pipeline started by its schedule ------------------------
     curated = _glue(audit, work)
     platform.publish_curated(curated)
-    pipeline, jobs = _pipeline(audit, cdk_out, curated, work, monkeypatch)
+    pipeline, jobs = _pipeline(audit, work, monkeypatch)
     schedule_role = _role(stage, "TrainingScheduleRole")
     audit.runtimes[schedule_role] = (
         "EventBridge Scheduler starting the pipeline (its StartPipelineExecution is a real call)"

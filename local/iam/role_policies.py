@@ -64,7 +64,11 @@ class StageTemplates:
     """The stage's templates, with intrinsics resolved to local names."""
 
     def __init__(
-        self, cdk_out: Path, stage_name: str, names: Callable[[str], str | None] | None = None
+        self,
+        cdk_out: Path,
+        stage_name: str,
+        names: Callable[[str], str | None] | None = None,
+        parameters: Callable[[str], str | None] | None = None,
     ) -> None:
         directory = stage_assembly(cdk_out, stage_name)
         manifest = json.loads((directory / "manifest.json").read_text())
@@ -78,6 +82,9 @@ class StageTemplates:
         account, region = environments.pop().removeprefix("aws://").split("/")
         self.stage = Stage(account=account, region=region)
         self.names = names or (lambda logical_id: None)
+        # A template parameter's value, by its Default (for SSM-backed ones, the
+        # parameter's name: CloudFormation reads the value from SSM at deploy time).
+        self.parameters = parameters or (lambda default: None)
         self.templates: dict[str, dict[str, Any]] = {
             path.name.removesuffix(".template.json"): json.loads(path.read_text())
             for path in sorted(directory.glob("*.template.json"))
@@ -156,7 +163,15 @@ class StageTemplates:
                 "AWS::Partition": self.stage.partition,
                 "AWS::URLSuffix": "amazonaws.com",
             }
-            return pseudo.get(argument) or self.attribute(stack, argument, "Ref")
+            if argument in pseudo:
+                return pseudo[argument]
+            declared = self.templates[stack].get("Parameters", {}).get(argument)
+            if declared is not None:
+                value = self.parameters(str(declared.get("Default", argument)))
+                if value is None:
+                    raise AssemblyError(f"template parameter {argument} has no local value")
+                return value
+            return self.attribute(stack, argument, "Ref")
         if function == "Fn::GetAtt":
             logical_id, attribute = (
                 argument if isinstance(argument, list) else argument.split(".", 1)
@@ -193,6 +208,15 @@ class StageTemplates:
         raise AssemblyError(f"{function} is not resolved locally: {json.dumps(value)[:200]}")
 
     # ---- roles --------------------------------------------------------------------
+
+    def role_arns(self) -> dict[str, str]:
+        """Every role's ARN by logical id (without resolving its policies)."""
+        return {
+            lid: self.attribute(stack, lid, "Arn")
+            for stack, template in self.templates.items()
+            for lid, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::IAM::Role"
+        }
 
     def roles(self) -> dict[str, Role]:
         """Every role of the stage by logical id, with its resolved identity policies:

@@ -144,7 +144,7 @@ class Audit:
     def role_of(self, arn: str) -> str:
         """The logical id of the stage's role that ``arn`` (a local ARN) names."""
         in_stage = arn.replace(f":{ACCOUNT}:", f":{self.stage.stage.account}:")
-        found = [lid for lid, role in self.stage.roles().items() if role.arn == in_stage]
+        found = [lid for lid, role in self.stage.role_arns().items() if role == in_stage]
         if len(found) != 1:
             raise LookupError(f"no synthesized role is {arn}: give it a local name")
         return found[0]
@@ -172,7 +172,7 @@ class Audit:
 
 
 def _role(stage: StageTemplates, prefix: str) -> str:
-    [found] = [lid for lid in stage.roles() if lid.startswith(prefix)]
+    [found] = [lid for lid in stage.role_arns() if lid.startswith(prefix)]
     return found
 
 
@@ -400,7 +400,18 @@ def audit(synth_report, spark, tmp_path_factory) -> Iterator[Audit]:
         empty.mkdir()
         definition = platform.install(template, empty)
         [key] = platform.client("kms").list_keys()["Keys"]
-        stage = StageTemplates(cdk_out, STAGE, names=_local_names(key["KeyId"]))
+        ssm = platform.client("ssm")
+
+        def deployed(name: str) -> str | None:
+            """What CloudFormation would read from SSM: the values promotion recorded."""
+            try:
+                return str(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+            except ssm.exceptions.ParameterNotFound:
+                return None
+
+        stage = StageTemplates(
+            cdk_out, STAGE, names=_local_names(key["KeyId"]), parameters=deployed
+        )
         data_lake, _ = stage.template("DataLake")
         kms_buckets = {
             stage.physical_name(data_lake, lid): stage.resolve(
@@ -658,7 +669,7 @@ def _model_schedules(audit: Audit) -> None:
     """The roles EventBridge and Scheduler assume to reach their targets (no code of ours
     runs under them): each target's invocation, from the synthesized rule or schedule."""
     stage = audit.stage
-    roles = stage.roles()
+    roles = stage.role_arns()
     for stack in stage.templates:
         for kind in ("AWS::Scheduler::Schedule", "AWS::Events::Rule"):
             for resource in stage.resources(stack, kind).values():
@@ -671,7 +682,7 @@ def _model_schedules(audit: Audit) -> None:
                 for target in targets:
                     if "RoleArn" not in target:
                         continue
-                    [role] = [lid for lid, r in roles.items() if r.arn == target["RoleArn"]]
+                    [role] = [lid for lid, arn in roles.items() if arn == target["RoleArn"]]
                     arn = target["Arn"]
                     service = arn.split(":")[2]
                     action = {

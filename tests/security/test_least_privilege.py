@@ -61,6 +61,7 @@ from local.moto_platform import (
     JOB_ROLE,
     RAW_BUCKET,
     REGION,
+    TRAINING_ROLE,
     LocalPlatform,
     environment,
     local_platform,
@@ -87,9 +88,7 @@ def _local_names(key_id: str) -> Callable[[str], str | None]:
         ("DataKey", key_id),
         ("MonitorJobRole", MONITOR_JOB_ROLE),
         ("TrainingJobRole", JOB_ROLE),
-        # The Train step's own role where the stage has one (branch h-iam), named as
-        # local/moto_platform.py's TRAINING_ROLE names it there.
-        ("TrainingTrainingRole", "local-pipeline-training"),
+        ("TrainingTrainingRole", TRAINING_ROLE),
         ("RetrainIdempotencyTable", IDEMPOTENCY_TABLE),
     ]
     return lambda lid: next((name for prefix, name in by_prefix if lid.startswith(prefix)), None)

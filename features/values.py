@@ -13,15 +13,23 @@ monitor and the ETL cannot disagree on a value:
 * **boolean**: a JSON boolean, or one of the schema's tokens (``TRUE_TOKENS`` /
   ``FALSE_TOKENS``, case-insensitive, trimmed); the numbers 0 and 1 too.
 * **category**: text equal, after trimming, to one of the feature's categories.
+* **timestamp**: text (never a JSON number: epochs are ambiguous) that is an ISO 8601
+  date or date-time after trimming, such as ``2024-05-01``, ``2024-05-01T13:45:00`` or
+  ``2024-05-01 13:45:00.5+02:00``; a time without an offset is UTC. The value is the UTC
+  instant, to the microsecond.
 
 The scalar functions state the rules; ``number_column`` applies the number rule to a
-whole column at once (in C where it can), and a property test shows the two agree.
+whole column at once (in C where it can), and a property test shows the two agree;
+``timestamp_column`` is the timestamp rule on a column (``parse_timestamp`` is that
+rule on one value). ``features/columns.py`` applies the rules to columns for the ETL and
+inference alike.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,3 +129,46 @@ def number_column(values: Sequence[object]) -> np.ndarray | None:
         return np.array(values, dtype=np.float64)
     except OverflowError:
         return None
+
+
+def parse_timestamp(value: object) -> np.datetime64:
+    """The UTC instant ``value`` stands for; raises ``InvalidValueError`` otherwise."""
+    parsed, faults = timestamp_column([value])
+    if faults or np.isnat(parsed[0]):
+        raise InvalidValueError(f"must be an ISO 8601 timestamp, got {value!r}")
+    instant: np.datetime64 = parsed[0]
+    return instant
+
+
+def timestamp_column(values: Sequence[object]) -> tuple[np.ndarray, dict[int, str]]:
+    """A column as UTC ``datetime64[us]`` (NaT where missing or not a time) and the rows
+    that hold a value that is not a time, with the rule's message."""
+    out = _parse_times(values)
+    retry = [row for row in np.flatnonzero(np.isnat(out)).tolist() if not is_missing(values[row])]
+    if retry:  # blanks around the text, or a value that is not a time at all
+        out[retry] = _parse_times([_trimmed(values[row]) for row in retry])
+    faults = {
+        row: f"must be an ISO 8601 timestamp, got {values[row]!r}"
+        for row in retry
+        if np.isnat(out[row])
+    }
+    return out, faults
+
+
+def _trimmed(value: object) -> object:
+    return value.strip() if isinstance(value, str) else None
+
+
+def _parse_times(values: Sequence[object]) -> np.ndarray:
+    # pandas only here: inference of a dataset without times never imports it.
+    import pandas as pd
+
+    text: Any
+    try:
+        "".join(values)  # type: ignore[arg-type]  # a TypeError unless every value is text
+        text = pd.Series(values, dtype=object)
+    except TypeError:  # JSON numbers or nulls: never a time (pandas would read epochs)
+        text = pd.Series([v if isinstance(v, str) else None for v in values], dtype=object)
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    result: np.ndarray = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    return result

@@ -432,6 +432,8 @@ def lifecycle(
         print(json.dumps(summary["synth"], indent=2), file=sys.stderr)
         raise SystemExit("synth checks failed: see the findings above")
     print(f"      {len(report.templates)} templates, 0 cdk-nag findings, 0 cfn-lint findings")
+    # The Glue jobs run with the arguments the synthesized job definitions pass.
+    lake = lake.with_synthesized_jobs(out / "cdk.out")
 
     dirty = DirtyRows(
         missing_required=40,

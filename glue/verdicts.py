@@ -63,10 +63,12 @@ def judge(
     """Apply the value rules to one batch of raw columns (``schema.raw_columns`` keys, all
     of the batch's length; malformed rows hold None) and keep every row's outcome."""
     rows = len(malformed)
-    checked: dict[str, Judged] = {
-        schema.id_column: judge_texts(raw[schema.id_column], required=True),
-        schema.event_time_column: judge_timestamps(raw[schema.event_time_column], required=True),
-    }
+    checked: dict[str, Judged] = {}
+    if schema.id_column is not None:
+        checked[schema.id_column] = judge_texts(raw[schema.id_column], required=True)
+    if schema.event_time_column is not None:
+        times = raw[schema.event_time_column]
+        checked[schema.event_time_column] = judge_timestamps(times, required=True)
     for feature in schema.features:
         checked[feature.name] = judge_feature(feature, raw[feature.name])
     checked[schema.target.name] = _judge_target(schema, raw[schema.target.name])

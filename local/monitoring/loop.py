@@ -38,7 +38,7 @@ from config.schema import DatasetSchema
 from glue.derive import CuratedCounts
 from glue.validate import ProcessedCounts
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
-from local.lake.synthetic import raw_records
+from local.lake.synthetic import feature_records
 from local.monitoring.alarms import AlarmDefinition, Transition, evaluate_in_cloudwatch, load_alarms
 from local.monitoring.assembly import (
     function_environment,
@@ -415,7 +415,7 @@ class MonitoringLoop:
         """Each version's metrics on the same held-out shifted rows (never sent, never
         trained on), scored with its own packaged transformation."""
         frame = shifted_frame(self.schema, rows, seed=self.seed + 100, shift=state.shift)
-        records = [record[2:-1] for record in raw_records(self.schema, frame)]
+        records = feature_records(self.schema, frame)
         labels = frame[self.schema.target.name].to_numpy()
         scores: dict[str, Any] = {"rows": rows, "seed": self.seed + 100}
         for version, uri in model_data.items():

@@ -44,7 +44,8 @@ def test_the_example_passes_validate_schema(tmp_path: Path) -> None:
     assert valid, lines
     assert lines == [
         f"{path}: valid: house_prices, regression, target 'sale_price', 6 features "
-        "(4 numeric, 1 categorical, 1 boolean), 3 derived, quality gate r2 >= 0.5"
+        "(4 numeric, 1 categorical, 1 boolean), 3 derived, quality gate r2 >= 0.5, "
+        "rows keyed by listing_id, partition month from sold_at"
     ]
 
 

@@ -28,6 +28,7 @@ inference alike.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -38,6 +39,12 @@ from config.schema import FALSE_TOKENS, TRUE_TOKENS
 NUMBER_CHARACTERS = frozenset("0123456789+-.eE")
 # str.translate deletes these, so whatever is left of a column's text is not a number.
 _DROP_NUMBER_CHARACTERS = {ord(c): None for c in NUMBER_CHARACTERS}
+# One or more lines, each a date-time in the one form numpy and the rule read alike, in
+# years pandas (the rule's parser, nanosecond-based) holds too.
+_PLAIN_TIMES = re.compile(
+    r"(?:(?:1[7-9]|2[01])\d\d-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?Z?\n)*"
+    r"(?:1[7-9]|2[01])\d\d-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?Z?"
+)
 _BOOLEANS = {**{t: True for t in TRUE_TOKENS}, **{t: False for t in FALSE_TOKENS}}
 
 
@@ -143,6 +150,9 @@ def parse_timestamp(value: object) -> np.datetime64:
 def timestamp_column(values: Sequence[object]) -> tuple[np.ndarray, dict[int, str]]:
     """A column as UTC ``datetime64[us]`` (NaT where missing or not a time) and the rows
     that hold a value that is not a time, with the rule's message."""
+    plain = _plain_times(values)
+    if plain is not None:
+        return plain, {}
     out = _parse_times(values)
     retry = [row for row in np.flatnonzero(np.isnat(out)).tolist() if not is_missing(values[row])]
     if retry:  # blanks around the text, or a value that is not a time at all
@@ -153,6 +163,23 @@ def timestamp_column(values: Sequence[object]) -> tuple[np.ndarray, dict[int, st
         if np.isnat(out[row])
     }
     return out, faults
+
+
+def _plain_times(values: Sequence[object]) -> np.ndarray | None:
+    """The usual column, every value a plain UTC date-time (``2024-05-01T13:45:00Z``,
+    ``2024-05-01 13:45:00.5``), parsed in C by numpy, which reads that form exactly as
+    the rule does; None for any other column (the rule's own parser then decides)."""
+    try:
+        joined = "\n".join(values)  # type: ignore[arg-type]  # a TypeError unless all text
+    except TypeError:
+        return None
+    if not values or not _PLAIN_TIMES.fullmatch(joined):
+        return None
+    try:
+        times: np.ndarray = np.array(joined.replace("Z", "").split("\n"), dtype="datetime64[us]")
+    except ValueError:  # a date that does not exist (2024-02-30): the rule names it
+        return None
+    return times
 
 
 def _trimmed(value: object) -> object:

@@ -24,6 +24,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 CDK_CONTEXT := $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN),)
 # `make synth|deploy|run DATASET=house_prices`: the dataset (config/datasets/<name>.json).
+# `make run DATASET=titanic RAW=tests/data/titanic`: the run on your own raw files.
 CDK_CONTEXT += $(if $(DATASET),-c dataset=$(DATASET),)
 # `make deploy STAGE=dev` or `STAGE=Dev`: the stage's construct id is capitalized.
 STAGE_ID = $(shell s='$(or $(STAGE),Dev)'; echo "$$(echo $${s:0:1} | tr a-z A-Z)$$(echo $${s:1} | tr A-Z a-z)")
@@ -67,7 +68,7 @@ $(BENCH_STAMP): bench/requirements.txt
 	@touch $@
 
 run: install
-	$(PY) -m local.run $(if $(DATASET),--dataset $(DATASET),)
+	$(PY) -m local.run $(if $(DATASET),--dataset $(DATASET),) $(if $(RAW),--raw $(RAW),)
 
 # One line per problem (file, field, fix); exit 1 if any. SCHEMA: a .json path or a dataset name.
 validate-schema: $(PY_STAMP)

@@ -614,7 +614,7 @@ def user_data(
     summary: dict[str, Any],
 ) -> UserTraffic:
     """Steps 2 to 4 on the user's files: hold out live traffic, then both Glue jobs."""
-    holdout_lake = LocalLake(out / "holdout", aws_env={})
+    holdout_lake = LocalLake(out / "holdout", aws_env={}, glue_jobs=lake.glue_jobs)
 
     def stage() -> StagedFiles:
         return stage_user_files(raw, lake.raw, holdout_lake.raw, share=USER_HOLDOUT_SHARE)

@@ -45,6 +45,8 @@ CASES = [
         lacking={"passengers-3.csv": "sex"},
         extra=frozenset({"alive", "class", "embark_town"}),
     ),
+    # Regression, no id column, event time pickup, a timestamp feature (dropoff).
+    Case("taxis", extra=frozenset({"tip", "tolls", "total", "pickup_zone", "dropoff_zone"})),
 ]
 
 

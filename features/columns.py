@@ -139,16 +139,11 @@ def judge_numbers(
     required: bool,
     minimum: float | None = None,
     maximum: float | None = None,
-    parsed: np.ndarray | None = None,
 ) -> Judged:
-    """Numbers as float64 (NaN where missing or faulty) and the faulty rows.
-
-    ``parsed`` is the column as ``number_column`` already read it, when the caller has it.
-    """
+    """Numbers as float64 (NaN where missing or faulty) and the faulty rows."""
     faults: dict[int, Fault] = {}
-    if parsed is None:
-        parsed = np.full(len(values), np.nan)
-        _fill_numbers(values, 0, parsed, faults)
+    parsed = np.full(len(values), np.nan)
+    _fill_numbers(values, 0, parsed, faults)
     hit = range_faults(parsed[None, :], *bounds([(required, minimum, maximum)]))[0]
     if not hit.any():
         return Judged(parsed, faults)

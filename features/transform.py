@@ -37,7 +37,7 @@ from config.schema import (
     Feature,
     FeatureType,
 )
-from features.columns import bounds, judge_feature, range_faults
+from features.columns import Judge, Judged, bounds, feature_judge, range_faults
 from features.values import number_column
 
 TRANSFORM_FILE = "transform.json"
@@ -54,14 +54,10 @@ class InvalidInputError(ValueError):
     """Raw input that the model cannot score; the message names the problem."""
 
 
-def _judged(feature: Feature, values: Sequence[object]) -> np.ndarray:
-    """A feature's typed values by the column judge; its first fault raised, named."""
-    judged = judge_feature(feature, values)
-    fault = judged.first_fault()
-    if fault is not None:
-        row, message = fault
-        raise InvalidInputError(f"record {row + 1}: feature {feature.name!r} {message}")
-    return judged.values
+def _first_fault(feature: Feature, judged: Judged) -> InvalidInputError:
+    """The error naming a column's first fault: its record, the feature, the rule's words."""
+    row, message = judged.first_fault()  # type: ignore[misc]  # the caller saw faults
+    return InvalidInputError(f"record {row + 1}: feature {feature.name!r} {message}")
 
 
 def timestamp_parts(instants: np.ndarray, out: np.ndarray) -> None:
@@ -147,6 +143,11 @@ class FeatureTransform:
             *(f.name for f in schema.features if f.type is FeatureType.BOOLEAN),
             *(f"{name}.{part}" for name in self._timestamps for part in TIMESTAMP_PARTS),
         ]
+
+    @cached_property
+    def _judges(self) -> list[Judge]:
+        """Each feature's column judge, in schema order."""
+        return [feature_judge(f) for f in self.schema.features]
 
     @cached_property
     def _timestamps(self) -> list[str]:
@@ -236,10 +237,16 @@ class FeatureTransform:
         )
         # Schema order, so the first fault named is the first feature's, as it would be
         # feature by feature (the numeric block, when there is one, holds none).
-        return {
-            f.name: block[f.name] if f.name in block else _judged(f, values)
-            for f, values in zip(features, transposed, strict=True)
-        }
+        columns: Columns = {}
+        for feature, judge, values in zip(features, self._judges, transposed, strict=True):
+            if feature.name in block:
+                columns[feature.name] = block[feature.name]
+                continue
+            judged = judge(values)
+            if judged.faults:
+                raise _first_fault(feature, judged)
+            columns[feature.name] = judged.values
+        return columns
 
     def _parse_numeric_block(self, transposed: Sequence[Sequence[object]]) -> np.ndarray | None:
         """Every numeric column at once (features x records), the common case of a

@@ -63,6 +63,9 @@ class FeatureType(StrEnum):
     NUMERIC = "numeric"
     CATEGORICAL = "categorical"
     BOOLEAN = "boolean"
+    # An ISO 8601 date or date-time (features/values.py); the model sees numbers derived
+    # from it (features/transform.py), never the raw instant.
+    TIMESTAMP = "timestamp"
 
 
 class ProblemType(StrEnum):
@@ -145,6 +148,7 @@ class Feature:
             FeatureType.NUMERIC: KIND_DOUBLE,
             FeatureType.CATEGORICAL: KIND_STRING,
             FeatureType.BOOLEAN: KIND_BOOLEAN,
+            FeatureType.TIMESTAMP: KIND_TIMESTAMP,
         }[self.type]
 
 

@@ -12,7 +12,10 @@ distribution: ten equal-width buckets plus a quantile sketch. Model Monitor stor
 KLL sketch there; this one holds exact quantiles at ``SKETCH_POINTS`` evenly spaced
 ranks, in the same ``{"parameters": ..., "data": [[...]]}`` shape, which a drift
 comparison reads the same way. Categorical and boolean features get their distinct
-count and a frequency per value.
+count and a frequency per value. Timestamp features get their completeness and
+distinct count only: their raw values move on with time, so a frequency table would
+grow with every row and always look drifted; the model's inputs derived from them are
+hour, weekday, month and trend (features/transform.py).
 """
 
 from __future__ import annotations
@@ -97,6 +100,11 @@ def statistics(frame: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]:
         }
         if feature.type is FeatureType.NUMERIC:
             entry["numerical_statistics"] = _numeric_statistics(column)
+        elif feature.type is FeatureType.TIMESTAMP:
+            entry["string_statistics"] = {
+                "common": _common(column),
+                "distinct_count": float(column.dropna().nunique()),
+            }
         else:
             entry["string_statistics"] = _string_statistics(column)
         features.append(entry)
@@ -129,7 +137,7 @@ def constraints(stats: dict[str, Any], schema: DatasetSchema) -> dict[str, Any]:
             constraint["num_constraints"] = {"is_non_negative": group.get("min", 0.0) >= 0}
         elif feature.type is FeatureType.CATEGORICAL:
             constraint["string_constraints"] = {"domains": list(feature.categories)}
-        else:
+        elif feature.type is FeatureType.BOOLEAN:
             constraint["string_constraints"] = {"domains": ["true", "false"]}
         entries.append(constraint)
     return {

@@ -5,20 +5,23 @@ that impute missing numeric values); everything else (feature order, category se
 derived features) comes from the dataset schema, which is embedded in the fitted
 transformation so the model artifact is self-contained.
 
-Raw values are parsed column by column with numpy (``parse_rows``/``parse_records``)
-and encoded by ``encode``. Preprocessing calls ``encode`` on curated data; the inference
-hooks call ``parse_*`` then ``encode`` on request data, so there is no training/serving
-skew by construction. Bad raw values raise ``InvalidInputError`` with a message that names
-the record and the feature.
+Raw values are judged column by column by ``features/columns.py`` (the judges the ETL
+calls too; ``parse_rows``/``parse_records``) and encoded by ``encode``. Preprocessing
+calls ``encode`` on curated data; the inference hooks call ``parse_*`` then ``encode``
+on request data, so there is no training/serving skew by construction. Bad raw values
+raise ``InvalidInputError`` with a message that names the record and the feature.
 
-Output columns: numeric features, boolean features (0/1), one-hot categories (an
-unknown category is rejected, a missing optional one is all zeros), derived features.
+Output columns: numeric features, boolean features (0/1), the parts of each timestamp
+feature (``<name>.hour``, ``.day_of_week``, ``.month``, ``.days``: see
+``TIMESTAMP_PARTS``; computed here only), one-hot categories (an unknown category is
+rejected, a missing optional one is all zeros), derived features. Missing numbers,
+booleans and timestamp parts are imputed with the training medians.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import chain, repeat
@@ -28,144 +31,45 @@ from typing import Any
 import numpy as np
 
 from config.schema import (
-    FALSE_TOKENS,
-    TRUE_TOKENS,
     DatasetSchema,
     DerivedFeature,
     DerivedOp,
     Feature,
     FeatureType,
 )
-from features.values import (
-    InvalidValueError,
-    is_missing,
-    number_column,
-    parse_boolean,
-    parse_category,
-    parse_number,
-)
+from features.columns import Judge, Judged, bounds, feature_judge, range_faults
+from features.values import number_column
 
 TRANSFORM_FILE = "transform.json"
 Columns = dict[str, np.ndarray]
-# The exact tokens the boolean fast path maps without the value rules' trimming and casing.
-_BOOL_VALUES: dict[Any, float] = {
-    **{t: 1.0 for t in TRUE_TOKENS},
-    **{t: 0.0 for t in FALSE_TOKENS},
-    True: 1.0,
-    False: 0.0,
-}
+# The numbers the model sees for a timestamp feature (UTC), named "<feature>.<part>":
+# the hour (0-23) and day of week (0 = Monday) carry daily and weekly patterns, the
+# month (1-12) seasons, and the days since 1970-01-01 (fractional) the trend.
+TIMESTAMP_PARTS = ("hour", "day_of_week", "month", "days")
+_MICROS_PER_HOUR = 3_600_000_000
+_MICROS_PER_DAY = 24 * _MICROS_PER_HOUR
 
 
 class InvalidInputError(ValueError):
     """Raw input that the model cannot score; the message names the problem."""
 
 
-def _invalid(row: int, feature: Feature, problem: str) -> InvalidInputError:
-    return InvalidInputError(f"record {row + 1}: feature {feature.name!r} {problem}")
+def _first_fault(feature: Feature, judged: Judged) -> InvalidInputError:
+    """The error naming a column's first fault: its record, the feature, the rule's words."""
+    row, message = judged.first_fault()  # type: ignore[misc]  # the caller saw faults
+    return InvalidInputError(f"record {row + 1}: feature {feature.name!r} {message}")
 
 
-def _parse_each(
-    feature: Feature, values: Sequence[object], parse: Callable[[object], object]
-) -> list[object]:
-    """Apply one value rule to every value; missing -> None (or an error if required)."""
-    parsed: list[object] = []
-    for row, value in enumerate(values):
-        if is_missing(value):
-            if not feature.nullable:
-                raise _invalid(row, feature, "is required")
-            parsed.append(None)
-            continue
-        try:
-            parsed.append(parse(value))
-        except InvalidValueError as exc:
-            raise _invalid(row, feature, str(exc)) from None
-    return parsed
-
-
-def _numeric_faults(
-    block: np.ndarray, required: np.ndarray, minimum: np.ndarray, maximum: np.ndarray
-) -> np.ndarray:
-    """Where a parsed numeric block (features x records, NaN = missing) breaks its
-    features' rules: a required value missing, an infinite value, or one out of range.
-
-    ``required``, ``minimum`` and ``maximum`` hold one entry per feature (no bound: -inf
-    or inf). Comparisons with NaN are False, so a missing value is never out of range.
-    """
-    faults: np.ndarray = (
-        (np.isnan(block) & required[:, None])
-        | np.isinf(block)
-        | (block < minimum[:, None])
-        | (block > maximum[:, None])
-    )
-    return faults
-
-
-def _bounds(features: Sequence[Feature]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The per-feature vectors ``_numeric_faults`` checks against."""
-    return (
-        np.array([not f.nullable for f in features], dtype=bool),
-        np.array([-np.inf if f.minimum is None else f.minimum for f in features]),
-        np.array([np.inf if f.maximum is None else f.maximum for f in features]),
-    )
-
-
-def _fault_message(feature: Feature, value: object, number: float) -> str:
-    if np.isnan(number):
-        return "is required"
-    if np.isinf(number):
-        return f"must be a finite number, got {value!r}"
-    if feature.minimum is not None and feature.maximum is not None:
-        return f"= {number:g} is outside [{feature.minimum:g}, {feature.maximum:g}]"
-    return f"= {number:g} is out of range"
-
-
-def _parse_numeric(feature: Feature, values: Sequence[object]) -> np.ndarray:
-    parsed = number_column(values)
-    if parsed is None:  # some value breaks the rules: find and name it
-        numbers = _parse_each(feature, values, parse_number)
-        parsed = np.array([np.nan if n is None else n for n in numbers], dtype=np.float64)
-    faults = _numeric_faults(parsed[None, :], *_bounds([feature]))[0]
-    if faults.any():
-        row = int(np.argmax(faults))
-        raise _invalid(row, feature, _fault_message(feature, values[row], parsed[row]))
-    return parsed
-
-
-def _parse_boolean(feature: Feature, values: Sequence[object]) -> np.ndarray:
-    # Fast path: every value is an exact token (the usual "true"/"false", or JSON booleans).
-    try:
-        mapped = list(map(_BOOL_VALUES.get, values))
-    except TypeError:  # an unhashable value (a JSON list or object): take the slow path
-        mapped = [None]
-    if None not in mapped:
-        return np.array(mapped, dtype=np.float64)
-    flags = _parse_each(feature, values, parse_boolean)
-    return np.array([np.nan if f is None else float(bool(f)) for f in flags], dtype=np.float64)
-
-
-def _parse_categorical(feature: Feature, values: Sequence[object]) -> np.ndarray:
-    allowed = frozenset(feature.categories)
-    parsed = np.empty(len(values), dtype=object)
-    try:
-        # Fast paths: every value is a known category as is (or, for an optional feature,
-        # an empty field or a JSON null, which stand for "missing").
-        if allowed.issuperset(values):
-            parsed[:] = values
-            return parsed
-        if feature.nullable and allowed.union(("", None)).issuperset(values):
-            parsed[:] = [value or None for value in values]
-            return parsed
-    except TypeError:  # an unhashable value (a JSON list or object): take the slow path
-        pass
-    parsed[:] = _parse_each(feature, values, lambda value: parse_category(value, allowed))
-    return parsed
-
-
-_PARSERS = {
-    FeatureType.NUMERIC: _parse_numeric,
-    FeatureType.BOOLEAN: _parse_boolean,
-    FeatureType.CATEGORICAL: _parse_categorical,
-}
+def timestamp_parts(instants: np.ndarray, out: np.ndarray) -> None:
+    """Write ``TIMESTAMP_PARTS`` of UTC ``datetime64`` values into the columns of ``out``
+    (rows x 4); NaN where the time is missing."""
+    micros = instants.astype("datetime64[us]").astype(np.int64)
+    days = np.floor_divide(micros, _MICROS_PER_DAY)
+    out[:, 0] = np.floor_divide(micros, _MICROS_PER_HOUR) % 24
+    out[:, 1] = (days + 3) % 7  # 1970-01-01 was a Thursday
+    out[:, 2] = instants.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    out[:, 3] = micros / _MICROS_PER_DAY
+    out[np.isnat(instants)] = np.nan
 
 
 def derive(
@@ -208,8 +112,7 @@ class FeatureTransform:
     def output_names(self) -> list[str]:
         """Names of the encoded columns, in the order of ``encode``'s output."""
         schema = self.schema
-        names = [f.name for f in schema.features if f.type is FeatureType.NUMERIC]
-        names += [f.name for f in schema.features if f.type is FeatureType.BOOLEAN]
+        names = list(self._plain_names)
         for feature in schema.features:
             if feature.type is FeatureType.CATEGORICAL:
                 names += [f"{feature.name}={category}" for category in feature.categories]
@@ -232,12 +135,23 @@ class FeatureTransform:
 
     @cached_property
     def _plain_names(self) -> list[str]:
-        """Features encoded as one column each: numeric ones, then boolean ones."""
+        """Columns taken from one feature each: numeric features, boolean features, then
+        each timestamp feature's parts."""
         schema = self.schema
         return [
             *(f.name for f in schema.features if f.type is FeatureType.NUMERIC),
             *(f.name for f in schema.features if f.type is FeatureType.BOOLEAN),
+            *(f"{name}.{part}" for name in self._timestamps for part in TIMESTAMP_PARTS),
         ]
+
+    @cached_property
+    def _judges(self) -> list[Judge]:
+        """Each feature's column judge, in schema order."""
+        return [feature_judge(f) for f in self.schema.features]
+
+    @cached_property
+    def _timestamps(self) -> list[str]:
+        return [f.name for f in self.schema.features if f.type is FeatureType.TIMESTAMP]
 
     @cached_property
     def _imputed_names(self) -> list[str]:
@@ -269,15 +183,20 @@ class FeatureTransform:
         """Schema positions of the numeric features, and their rules as vectors."""
         features = self.schema.features
         positions = [i for i, f in enumerate(features) if f.type is FeatureType.NUMERIC]
-        return positions, _bounds([features[i] for i in positions])
+        numeric = [features[i] for i in positions]
+        return positions, bounds([(not f.nullable, f.minimum, f.maximum) for f in numeric])
 
     def _numeric_block(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Plain features then derived ones, as float64 (NaN where missing)."""
         plain = self._plain_names
         rows = len(columns[self.schema.features[0].name])
         block = np.empty((rows, len(self._imputed_names)))  # no columns: categorical only
-        for index, name in enumerate(plain):
+        single = len(plain) - len(TIMESTAMP_PARTS) * len(self._timestamps)
+        for index, name in enumerate(plain[:single]):
             block[:, index] = columns[name]
+        for index, name in enumerate(self._timestamps):
+            start = single + index * len(TIMESTAMP_PARTS)
+            timestamp_parts(columns[name], block[:, start : start + len(TIMESTAMP_PARTS)])
         for index, spec in enumerate(self.schema.derived_features, start=len(plain)):
             derive(spec, columns, out=block[:, index])
         return block
@@ -318,22 +237,28 @@ class FeatureTransform:
         )
         # Schema order, so the first fault named is the first feature's, as it would be
         # feature by feature (the numeric block, when there is one, holds none).
-        return {
-            f.name: block[f.name] if f.name in block else _PARSERS[f.type](f, values)
-            for f, values in zip(features, transposed, strict=True)
-        }
+        columns: Columns = {}
+        for feature, judge, values in zip(features, self._judges, transposed, strict=True):
+            if feature.name in block:
+                columns[feature.name] = block[feature.name]
+                continue
+            judged = judge(values)
+            if judged.faults:
+                raise _first_fault(feature, judged)
+            columns[feature.name] = judged.values
+        return columns
 
     def _parse_numeric_block(self, transposed: Sequence[Sequence[object]]) -> np.ndarray | None:
         """Every numeric column at once (features x records), the common case of a
         request without faults; ``None`` when any value needs the per-feature path (a
         fault to name, or text such as " 5" that only the scalar rules accept)."""
-        positions, bounds = self._numeric_features
+        positions, rules = self._numeric_features
         records = len(transposed[0])
         values = number_column(list(chain.from_iterable(transposed[i] for i in positions)))
         if values is None:
             return None
         block = values.reshape(len(positions), records)
-        return None if _numeric_faults(block, *bounds).any() else block
+        return None if range_faults(block, *rules).any() else block
 
     def parse_records(self, records: Sequence[Mapping[str, object]]) -> Columns:
         """Records keyed by feature name (JSON objects) -> typed columns."""
@@ -362,11 +287,19 @@ class FeatureTransform:
 
 def frame_columns(schema: DatasetSchema, frame: Any) -> Columns:
     """Typed columns from a curated (pandas) frame, as ``encode`` expects them."""
+    import pandas as pd  # here only: the serving path never reads a frame
+
     columns: Columns = {}
     for feature in schema.features:
         series = frame[feature.name]
         if feature.type is FeatureType.CATEGORICAL:
             columns[feature.name] = series.astype(object).where(series.notna(), None).to_numpy()
+        elif feature.type is FeatureType.TIMESTAMP:
+            columns[feature.name] = (
+                pd.to_datetime(series, utc=True)
+                .dt.tz_localize(None)
+                .to_numpy(dtype="datetime64[us]")
+            )
         else:
             columns[feature.name] = series.astype("float64").to_numpy()
     return columns

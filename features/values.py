@@ -13,15 +13,24 @@ monitor and the ETL cannot disagree on a value:
 * **boolean**: a JSON boolean, or one of the schema's tokens (``TRUE_TOKENS`` /
   ``FALSE_TOKENS``, case-insensitive, trimmed); the numbers 0 and 1 too.
 * **category**: text equal, after trimming, to one of the feature's categories.
+* **timestamp**: text (never a JSON number: epochs are ambiguous) that is an ISO 8601
+  date or date-time after trimming, such as ``2024-05-01``, ``2024-05-01T13:45:00`` or
+  ``2024-05-01 13:45:00.5+02:00``; a time without an offset is UTC. The value is the UTC
+  instant, to the microsecond.
 
 The scalar functions state the rules; ``number_column`` applies the number rule to a
-whole column at once (in C where it can), and a property test shows the two agree.
+whole column at once (in C where it can), and a property test shows the two agree;
+``timestamp_column`` is the timestamp rule on a column (``parse_timestamp`` is that
+rule on one value). ``features/columns.py`` applies the rules to columns for the ETL and
+inference alike.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +39,12 @@ from config.schema import FALSE_TOKENS, TRUE_TOKENS
 NUMBER_CHARACTERS = frozenset("0123456789+-.eE")
 # str.translate deletes these, so whatever is left of a column's text is not a number.
 _DROP_NUMBER_CHARACTERS = {ord(c): None for c in NUMBER_CHARACTERS}
+# One or more lines, each a date-time in the one form numpy and the rule read alike, in
+# years pandas (the rule's parser, nanosecond-based) holds too.
+_PLAIN_TIMES = re.compile(
+    r"(?:(?:1[7-9]|2[01])\d\d-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?Z?\n)*"
+    r"(?:1[7-9]|2[01])\d\d-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?Z?"
+)
 _BOOLEANS = {**{t: True for t in TRUE_TOKENS}, **{t: False for t in FALSE_TOKENS}}
 
 
@@ -121,3 +136,66 @@ def number_column(values: Sequence[object]) -> np.ndarray | None:
         return np.array(values, dtype=np.float64)
     except OverflowError:
         return None
+
+
+def parse_timestamp(value: object) -> np.datetime64:
+    """The UTC instant ``value`` stands for; raises ``InvalidValueError`` otherwise."""
+    parsed, faults = timestamp_column([value])
+    if faults or np.isnat(parsed[0]):
+        raise InvalidValueError(f"must be an ISO 8601 timestamp, got {value!r}")
+    instant: np.datetime64 = parsed[0]
+    return instant
+
+
+def timestamp_column(values: Sequence[object]) -> tuple[np.ndarray, dict[int, str]]:
+    """A column as UTC ``datetime64[us]`` (NaT where missing or not a time) and the rows
+    that hold a value that is not a time, with the rule's message."""
+    plain = _plain_times(values)
+    if plain is not None:
+        return plain, {}
+    out = _parse_times(values)
+    retry = [row for row in np.flatnonzero(np.isnat(out)).tolist() if not is_missing(values[row])]
+    if retry:  # blanks around the text, or a value that is not a time at all
+        out[retry] = _parse_times([_trimmed(values[row]) for row in retry])
+    faults = {
+        row: f"must be an ISO 8601 timestamp, got {values[row]!r}"
+        for row in retry
+        if np.isnat(out[row])
+    }
+    return out, faults
+
+
+def _plain_times(values: Sequence[object]) -> np.ndarray | None:
+    """The usual column, every value a plain UTC date-time (``2024-05-01T13:45:00Z``,
+    ``2024-05-01 13:45:00.5``), parsed in C by numpy, which reads that form exactly as
+    the rule does; None for any other column (the rule's own parser then decides)."""
+    try:
+        joined = "\n".join(values)  # type: ignore[arg-type]  # a TypeError unless all text
+    except TypeError:
+        return None
+    if not values or not _PLAIN_TIMES.fullmatch(joined):
+        return None
+    try:
+        times: np.ndarray = np.array(joined.replace("Z", "").split("\n"), dtype="datetime64[us]")
+    except ValueError:  # a date that does not exist (2024-02-30): the rule names it
+        return None
+    return times
+
+
+def _trimmed(value: object) -> object:
+    return value.strip() if isinstance(value, str) else None
+
+
+def _parse_times(values: Sequence[object]) -> np.ndarray:
+    # pandas only here: inference of a dataset without times never imports it.
+    import pandas as pd
+
+    text: Any
+    try:
+        "".join(values)  # type: ignore[arg-type]  # a TypeError unless every value is text
+        text = pd.Series(values, dtype=object)
+    except TypeError:  # JSON numbers or nulls: never a time (pandas would read epochs)
+        text = pd.Series([v if isinstance(v, str) else None for v in values], dtype=object)
+    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    result: np.ndarray = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    return result

@@ -87,3 +87,49 @@ def file_assets(manifest: Path) -> dict[tuple[str, str], Path]:
         for destination in asset["destinations"].values():
             assets[(destination["bucketName"], destination["objectKey"])] = source
     return assets
+
+
+@dataclass(frozen=True)
+class GlueJobTemplate:
+    """A synthesized ``AWS::Glue::Job``: its logical ID and ``DefaultArguments`` (values
+    CloudFormation resolves, such as bucket URLs, stay as their intrinsic functions)."""
+
+    logical_id: str
+    arguments: dict[str, Any]
+
+    def literal(self, name: str) -> str | None:
+        """The value of ``--name`` when the template holds it as plain text."""
+        value = self.arguments.get(f"--{name}")
+        return value if isinstance(value, str) else None
+
+
+def load_glue_jobs(
+    cdk_out: Path, scripts: dict[str, Path], stage: str = "Dev"
+) -> dict[str, GlueJobTemplate]:
+    """The Glue jobs of ``stage``'s DataLake stack, keyed as in ``scripts`` (name -> the
+    job script's source): a job is the one whose staged script asset is that file."""
+    assembly = stage_assembly(cdk_out, stage)
+    sources = {name: path.read_bytes() for name, path in scripts.items()}
+    jobs: dict[str, GlueJobTemplate] = {}
+    for template_path in sorted(assembly.glob("*DataLake*.template.json")):
+        template = json.loads(template_path.read_text())
+        manifest = template_path.with_name(template_path.name[: -len(".template.json")])
+        assets = file_assets(manifest.with_suffix(".assets.json"))
+        staged = {key: path for (_, key), path in assets.items()}
+        for logical_id, resource in template["Resources"].items():
+            if resource["Type"] != "AWS::Glue::Job":
+                continue
+            properties = resource["Properties"]
+            location = str(properties["Command"]["ScriptLocation"])
+            script = staged.get(location.rsplit("/", 1)[-1])
+            body = script.read_bytes() if script is not None else None
+            for name, source in sources.items():
+                if body == source:
+                    jobs[name] = GlueJobTemplate(logical_id, dict(properties["DefaultArguments"]))
+    missing = sorted(set(scripts) - set(jobs))
+    if missing:
+        raise AssemblyError(
+            f"no AWS::Glue::Job in the {stage} DataLake stack of {cdk_out} "
+            f"runs {', '.join(missing)}"
+        )
+    return jobs

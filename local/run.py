@@ -511,6 +511,8 @@ def lifecycle(
         print(json.dumps(summary["synth"], indent=2), file=sys.stderr)
         raise SystemExit("synth checks failed: see the findings above")
     print(f"      {len(report.templates)} templates, 0 cdk-nag findings, 0 cfn-lint findings")
+    # The Glue jobs run with the arguments the synthesized job definitions pass.
+    lake = lake.with_synthesized_jobs(out / "cdk.out")
 
     if args.raw is not None:
         traffic = user_data(args.raw, out, lake, schema, schema_path, summary)
@@ -613,7 +615,7 @@ def user_data(
     summary: dict[str, Any],
 ) -> UserTraffic:
     """Steps 2 to 4 on the user's files: hold out live traffic, then both Glue jobs."""
-    holdout_lake = LocalLake(out / "holdout", aws_env={})
+    holdout_lake = LocalLake(out / "holdout", aws_env={}, glue_jobs=lake.glue_jobs)
 
     def stage() -> StagedFiles:
         return stage_user_files(raw, lake.raw, holdout_lake.raw, share=USER_HOLDOUT_SHARE)

@@ -178,7 +178,8 @@ def violations(
                         f"{reference.completeness:.4f} (tolerance {noise:.4f})",
                     )
                 )
-        if isinstance(state, CategoricalState) and state.present:
+        # A feature without a domain (a timestamp) has no values to be outside of.
+        if isinstance(state, CategoricalState) and state.present and reference.domains:
             unknown_share = state.unknown_count / state.present
             if unknown_share > 1 - config.domain_content_threshold:
                 examples = [v for v, _ in state.unknown.most_common(5)]

@@ -95,11 +95,15 @@ def split(
 
 
 def raw_feature_frame(schema: DatasetSchema, frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw feature values as a client would send them (booleans as true/false)."""
+    """Raw feature values as a client would send them (booleans as true/false, times as
+    ISO 8601 text in UTC)."""
     raw = frame[schema.feature_names].copy()
     for feature in schema.features:
         if feature.type is FeatureType.BOOLEAN:
             raw[feature.name] = raw[feature.name].map({True: "true", False: "false"})
+        elif feature.type is FeatureType.TIMESTAMP:
+            times = pd.to_datetime(raw[feature.name], utc=True)
+            raw[feature.name] = times.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").where(times.notna())
     return raw
 
 

@@ -1,7 +1,10 @@
 """The data lake on a laptop: zone folders, and the Glue job scripts run on local Spark.
 
-The scripts are invoked through their own ``main(argv)`` with the same arguments the
-Glue job definitions pass, only with file paths where Glue has ``s3://`` URIs. With an
+The scripts are invoked through their own ``main(argv)`` with the arguments the
+synthesized Glue job definitions pass (``DefaultArguments`` of the DataLake template in
+``cdk.out``, read by ``with_synthesized_jobs``), only with file paths where Glue has
+``s3://`` URIs. A lake without the synthesized jobs (a test with no synth) passes the
+locations alone, and the scripts' own defaults stand. With an
 AWS environment (the moto server's), the jobs publish their counts there as on Glue,
 and the runs also put Glue's own task metrics, measured with Spark's status tracker
 (LOCAL stand-in: Glue publishes these itself).
@@ -15,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -23,10 +27,15 @@ from glue import processed_to_curated, raw_to_processed
 from glue.derive import CuratedCounts
 from glue.job_runtime import local_spark
 from glue.validate import ProcessedCounts
+from local.cdk_assembly import AssemblyError, GlueJobTemplate, load_glue_jobs
 from local.moto_platform import environment
 from local.service_metrics import GLUE, glue_task_data, put
 
 _RUNS = itertools.count(1)
+JOB_SCRIPTS: dict[str, ModuleType] = {
+    "raw_to_processed": raw_to_processed,
+    "processed_to_curated": processed_to_curated,
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,15 @@ class LocalLake:
 
     root: Path
     aws_env: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    glue_jobs: Mapping[str, GlueJobTemplate] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+
+    def with_synthesized_jobs(self, cdk_out: Path, stage: str = "Dev") -> LocalLake:
+        """This lake running its jobs with the arguments of ``stage``'s synthesized jobs."""
+        scripts = {name: Path(str(module.__file__)) for name, module in JOB_SCRIPTS.items()}
+        jobs = load_glue_jobs(cdk_out, scripts, stage)
+        return LocalLake(self.root, aws_env=self.aws_env, glue_jobs=jobs)
 
     @property
     def raw(self) -> Path:
@@ -96,36 +114,55 @@ def _task_counts(context: Any, group: str) -> tuple[int, int]:
     return completed, failed
 
 
+def job_argv(lake: LocalLake, name: str, locations: Mapping[str, Path], **given: str) -> list[str]:
+    """The command line of job ``name``: each argument its script declares, with the
+    synthesized job's value (a local path for a location), then ``given`` overrides.
+
+    A location the synthesized job does not pass is an error: the deployed job would
+    fail on it too.
+    """
+    module = JOB_SCRIPTS[name]
+    declared = [*module.ARGS, *getattr(module, "OPTIONAL_ARGS", {})]
+    job = lake.glue_jobs.get(name)
+    values: dict[str, str] = {}
+    for argument in declared:
+        if argument in locations:
+            if job is not None and f"--{argument}" not in job.arguments:
+                raise AssemblyError(
+                    f"the synthesized {name} job ({job.logical_id}) does not pass --{argument}"
+                )
+            values[argument] = str(locations[argument])
+        elif job is not None and (literal := job.literal(argument)) is not None:
+            values[argument] = literal
+    values.update(given)
+    return [f"{name}.py", f"--JOB_NAME={name}", *(f"--{k}={v}" for k, v in values.items())]
+
+
 def run_raw_to_processed(
-    lake: LocalLake, schema_path: Path, batch: Path, fmt: str = "auto"
+    lake: LocalLake, schema_path: Path, batch: Path, fmt: str | None = None
 ) -> ProcessedCounts:
     """Run glue/raw_to_processed.py over one raw batch (a file or a folder).
 
-    ``fmt`` "auto" reads each file by its extension, as the deployed job does.
+    ``fmt`` forces one format on every file; by default the job runs as synthesized
+    (the deployed job reads each file by its extension).
     """
+    locations = {
+        "schema_uri": schema_path,
+        "input_path": batch,
+        "processed_path": lake.processed,
+        "quarantine_path": lake.quarantine,
+    }
+    forced = {} if fmt is None else {"input_format": fmt}
     with glue_run(lake, "raw_to_processed"):
-        return raw_to_processed.main(
-            [
-                "raw_to_processed.py",
-                "--JOB_NAME=raw_to_processed",
-                f"--schema_uri={schema_path}",
-                f"--input_path={batch}",
-                f"--input_format={fmt}",
-                f"--processed_path={lake.processed}",
-                f"--quarantine_path={lake.quarantine}",
-            ]
-        )
+        return raw_to_processed.main(job_argv(lake, "raw_to_processed", locations, **forced))
 
 
 def run_processed_to_curated(lake: LocalLake, schema_path: Path) -> CuratedCounts:
     """Run glue/processed_to_curated.py over the whole processed zone."""
+    locations = {
+        "schema_uri": schema_path,
+        "processed_path": lake.processed,
+        "curated_path": lake.curated,
+    }
     with glue_run(lake, "processed_to_curated"):
-        return processed_to_curated.main(
-            [
-                "processed_to_curated.py",
-                "--JOB_NAME=processed_to_curated",
-                f"--schema_uri={schema_path}",
-                f"--processed_path={lake.processed}",
-                f"--curated_path={lake.curated}",
-            ]
-        )
+        return processed_to_curated.main(job_argv(lake, "processed_to_curated", locations))

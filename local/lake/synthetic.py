@@ -187,6 +187,10 @@ def _sample_feature(
     elif feature.type is FeatureType.BOOLEAN:
         p_true = min(max(float(hints.get("p_true", 0.5)) + (shift or 0.0), 0.0), 1.0)
         values = pd.Series(rng.random(n_rows) < p_true)
+    elif feature.type is FeatureType.TIMESTAMP:
+        # Spread over a year unless the hints say otherwise ("start", "days").
+        start = datetime.fromisoformat(str(hints.get("start", "2024-01-01")))
+        values = _event_times(rng, n_rows, start, int(hints.get("days", 365)))
     else:
         values = pd.Series(_sample_numeric(rng, feature, frame, n_rows, shift or 0.0))
     null_fraction = float(hints.get("null_fraction", 0.0)) if feature.nullable else 0.0
@@ -330,6 +334,9 @@ def _render(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
             columns.append([_format_number(v) for v in series.tolist()])
         elif feature.type is FeatureType.BOOLEAN:
             columns.append(["" if v is None else ("true" if v else "false") for v in series])
+        elif feature.type is FeatureType.TIMESTAMP:
+            times = pd.to_datetime(series, utc=True)
+            columns.append(times.dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("").tolist())
         else:
             columns.append(["" if v is None else str(v) for v in series])
     target = frame[schema.target.name].tolist()

@@ -45,11 +45,13 @@ def latest_approved(platform: LocalPlatform) -> str:
     return str(listing[0]["ModelPackageArn"])
 
 
-# A value each feature type rejects: not a number, not a known category, not a boolean.
+# A value each feature type rejects: not a number, not a known category, not a boolean,
+# not a time.
 INVALID_VALUE = {
     FeatureType.NUMERIC: "abc",
     FeatureType.CATEGORICAL: "no-such-category",
     FeatureType.BOOLEAN: "perhaps",
+    FeatureType.TIMESTAMP: "not-a-time",
 }
 
 

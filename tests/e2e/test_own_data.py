@@ -46,6 +46,8 @@ CASES = [
         extra=frozenset({"alive", "class", "embark_town"}),
     ),
     Case("iris"),  # multiclass, numeric-only, no id, no event time; CSV + JSON lines
+    # Regression, no id column, event time pickup, a timestamp feature (dropoff).
+    Case("taxis", extra=frozenset({"tip", "tolls", "total", "pickup_zone", "dropoff_zone"})),
 ]
 
 

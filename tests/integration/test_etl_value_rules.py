@@ -1,7 +1,9 @@
 """One owner for the value rules: for arbitrary strings, the Glue job's verdict on each
-value (kept with its typed value, or quarantined with a reason and column) is what
-``features/values.py`` (the functions inference calls) says, through the real job code
-on local Spark, for CSV and JSON lines alike."""
+value (kept with its typed value, or quarantined with a reason, column and message) is
+what ``features/values.py`` says, and what inference says: the same record sent to the
+model's transformation is refused with the very message the job quarantined it with,
+or accepted with the same typed value. Through the real job code on local Spark, for
+CSV and JSON lines alike."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from config.schema import DATASETS_DIR, load_schema
+from features.transform import FeatureTransform, InvalidInputError
 from features.values import (
     InvalidValueError,
     is_missing,
@@ -34,6 +37,7 @@ CHURN_PATH = DATASETS_DIR / "churn.json"
 # Probed columns: a required bounded number, a nullable bounded number, a required
 # boolean, a nullable category.
 PROBES = ("tenure_months", "total_charges", "paperless_billing", "payment_method")
+TRANSFORM = FeatureTransform(schema_data=json.loads(CHURN_PATH.read_text()))
 BASE = dict(
     zip(CHURN.raw_columns, raw_records(CHURN, generate_clean(CHURN, 1, seed=5))[0], strict=True)
 )
@@ -73,6 +77,17 @@ def expected(column: str, value: str) -> tuple[str | None, Any]:
     return None, number
 
 
+def inference(column: str, value: str) -> tuple[str | None, Any]:
+    """(the 4xx message, typed value) of the record with ``value`` at ``column``, as the
+    inference hooks parse it."""
+    record = [value if name == column else BASE[name] for name in CHURN.feature_names]
+    try:
+        parsed = TRANSFORM.parse_rows([record])[column][0]
+    except InvalidInputError as error:
+        return str(error), None
+    return None, None if parsed is None or parsed != parsed else parsed  # NaN: missing
+
+
 def _rows(values: list[str], prefix: str) -> list[dict[str, str]]:
     rows = []
     for column in PROBES:
@@ -81,7 +96,7 @@ def _rows(values: list[str], prefix: str) -> list[dict[str, str]]:
     return rows
 
 
-def _run(values: list[str], spark: Any) -> dict[str, tuple[str | None, Any]]:
+def _run(values: list[str], spark: Any) -> dict[str, tuple[str | None, Any, str | None]]:
     """Run the job over the values as CSV and as JSON lines; each id's verdict."""
     with tempfile.TemporaryDirectory() as work:
         lake = LocalLake(Path(work))
@@ -94,19 +109,20 @@ def _run(values: list[str], spark: Any) -> dict[str, tuple[str | None, Any]]:
             handle.writelines(json.dumps(row) + "\n" for row in _rows(values, "json"))
         counts = run_raw_to_processed(lake, CHURN_PATH, lake.raw)
         assert counts.balanced and counts.input_rows == 2 * len(PROBES) * len(values)
-        verdicts: dict[str, tuple[str | None, Any]] = {}
+        verdicts: dict[str, tuple[str | None, Any, str | None]] = {}
         if lake.processed.exists() and any(lake.processed.glob("*/*.parquet")):
             processed = pd.read_parquet(lake.processed)
             for row in processed.itertuples(index=False):
                 column = row.customer_id.split("-")[1]
                 value = getattr(row, column)
-                verdicts[row.customer_id] = (None, None if pd.isna(value) else value)
+                verdicts[row.customer_id] = (None, None if pd.isna(value) else value, None)
         if lake.quarantine.exists():
             rejected = pd.read_parquet(lake.quarantine)
             for row in rejected.itertuples(index=False):
                 column = row.customer_id.split("-")[1]
                 assert row.quarantine_column == column, row
-                verdicts[row.customer_id] = (str(row.quarantine_reason), None)
+                detail = f"record 1: feature {column!r} {row.quarantine_detail}"
+                verdicts[row.customer_id] = (str(row.quarantine_reason), None, detail)
         return verdicts
 
 
@@ -143,5 +159,9 @@ def test_the_job_judges_every_value_as_the_value_rules_do(values: list[str], spa
     for fmt in ("csv", "json"):
         for column in PROBES:
             for index, value in enumerate(values):
-                got = verdicts[f"{fmt}-{column}-{index}"]
-                assert got == expected(column, value), (fmt, column, value)
+                reason, typed, message = verdicts[f"{fmt}-{column}-{index}"]
+                assert (reason, typed) == expected(column, value), (fmt, column, value)
+                refused, served = inference(column, value)
+                assert message == refused, (fmt, column, value)
+                if refused is None:  # booleans: the job keeps True/False, the model 1.0/0.0
+                    assert served == typed, (fmt, column, value)

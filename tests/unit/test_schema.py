@@ -116,12 +116,13 @@ def test_quality_gate_knows_the_metric_direction() -> None:
         (
             lambda d: d["features"][0].update(type="text"),
             "schema.features[tenure_months].type: 'text' is not one of "
-            "['numeric', 'categorical', 'boolean']; fix: use one of numeric, categorical, boolean",
+            "['numeric', 'categorical', 'boolean', 'timestamp']; "
+            "fix: use one of numeric, categorical, boolean, timestamp",
         ),
         (
             lambda d: d["features"][0].update(type="numerc"),
             "schema.features[tenure_months].type: 'numerc' is not one of "
-            "['numeric', 'categorical', 'boolean']; fix: use 'numeric'",
+            "['numeric', 'categorical', 'boolean', 'timestamp']; fix: use 'numeric'",
         ),
         (
             lambda d: d["features"][1].update(min=300),

@@ -56,7 +56,7 @@ def test_each_problem_is_one_line_naming_file_column_and_fix(tmp_path: Path, cap
         f"{path}: schema.features[bedrooms].min: 20 is greater than max 12; "
         "fix: swap min and max, or correct the wrong one",
         f"{path}: schema.features[neighborhood].type: 'category' is not one of "
-        "['numeric', 'categorical', 'boolean']; fix: use 'categorical'",
+        "['numeric', 'categorical', 'boolean', 'timestamp']; fix: use 'categorical'",
     ]
     assert lines[2].startswith("config/datasets/churn.json: valid: ")
     assert len(lines) == 3

@@ -6,16 +6,19 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.values import (
     InvalidValueError,
+    _parse_times,
     is_missing,
     number_column,
     parse_boolean,
     parse_category,
     parse_number,
+    parse_timestamp,
+    timestamp_column,
 )
 
 NUMBERISH = st.text(alphabet="0123456789+-.eE_ xnaif\u0661\u2028", max_size=8)
@@ -76,3 +79,33 @@ def test_the_column_path_agrees_with_the_scalar_rules(values) -> None:
         except InvalidValueError as error:
             # The column path lets infinities through; callers reject them on the array.
             assert "finite" in str(error) and math.isinf(number), value
+
+
+PLAIN_TIME = st.from_regex(
+    r"(1[6-9]|2[0-3])[0-9]{2}-[01][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-5][0-9]:[0-6][0-9]"
+    r"(\.[0-9]{1,7})?Z?",
+    fullmatch=True,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(PLAIN_TIME, st.sampled_from(["", " 2024-05-01", "2024-05-01T00:00:00+02:00"])),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_the_timestamp_fast_path_agrees_with_the_rule(values) -> None:
+    """numpy's C parser, taken for plain UTC date-times, reads them as the rule's (pandas)
+    parser does, and hands every other column to it."""
+    fast, faults = timestamp_column(values)
+    rule = _parse_times(values)
+    retry = [i for i, v in enumerate(values) if np.isnat(rule[i]) and not is_missing(v)]
+    if retry:
+        rule[retry] = _parse_times([values[i].strip() for i in retry])
+    np.testing.assert_array_equal(fast, rule)
+    assert set(faults) == {i for i in retry if np.isnat(rule[i])}
+    for value in values:
+        if not is_missing(value) and not np.isnat(timestamp_column([value])[0][0]):
+            assert parse_timestamp(value) == timestamp_column([value])[0][0]

@@ -11,14 +11,13 @@ and output folders come from the ``SM_*`` environment the container sets:
                          folder exists (managed spot training syncs it to S3); a
                          restarted job resumes from the newest one.
 
-The objective follows the schema's problem type (binary:logistic with AUC,
-multi:softprob with multi-class log loss over the schema's ``target.classes``, or
-reg:squarederror with RMSE). XGBoost logs one line per round, e.g.
-``[12]	train-auc:0.91234	validation-auc:0.88765``, and the job ends with
-``final validation-auc=0.887650 best_iteration=12``. Metric definitions for SageMaker:
-
-``METRIC_DEFINITIONS`` below (the pipeline passes it to the training job), e.g.
-``validation-auc:([0-9.]+)`` after the round number and the train metric.
+The objective follows the schema's problem type (binary:logistic, reporting AUC and
+stopping early on log loss; multi:softprob with multi-class log loss over the schema's
+``target.classes``; or reg:squarederror with RMSE). XGBoost logs one line per round, e.g.
+``[12]	train-auc:0.91234	train-logloss:0.31	validation-auc:0.88765	validation-logloss:0.36``,
+and the job ends with ``final validation-logloss=0.360000 best_iteration=12``. Metric
+definitions for SageMaker: ``METRIC_DEFINITIONS`` below (the pipeline passes it to the
+training job), e.g. ``validation-auc:([0-9.]+)``.
 """
 
 from __future__ import annotations
@@ -57,20 +56,14 @@ from training.splits import load_split
 
 MODEL_FILE = "model.ubj"
 CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
+# One definition per metric a round line can carry; a line holds several (binary logs
+# auc and logloss), so each regex anchors on its own "<set>-<metric>:" label.
 METRIC_DEFINITIONS = [
-    {
-        "Name": "validation:auc",
-        "Regex": r"\[[0-9]+\]\s+train-auc:[0-9.]+\s+validation-auc:([0-9.]+)",
-    },
-    {"Name": "train:auc", "Regex": r"\[[0-9]+\]\s+train-auc:([0-9.]+)"},
-    {
-        "Name": "validation:rmse",
-        "Regex": r"\[[0-9]+\]\s+train-rmse:[0-9.]+\s+validation-rmse:([0-9.]+)",
-    },
-    {
-        "Name": "validation:mlogloss",
-        "Regex": r"\[[0-9]+\]\s+train-mlogloss:[0-9.]+\s+validation-mlogloss:([0-9.]+)",
-    },
+    *(
+        {"Name": f"{data}:{metric}", "Regex": rf"\s{data}-{metric}:([0-9.]+)"}
+        for metric in ("auc", "logloss", "rmse", "mlogloss")
+        for data in ("validation", "train")
+    ),
     {"Name": "final:validation", "Regex": r"final validation-[a-z]+=([0-9.]+)"},
 ]
 
@@ -118,11 +111,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-# Objective and the metric early stopping watches, per problem type.
-OBJECTIVES = {
-    ProblemType.BINARY_CLASSIFICATION: ("binary:logistic", "auc"),
-    ProblemType.MULTICLASS_CLASSIFICATION: ("multi:softprob", "mlogloss"),
-    ProblemType.REGRESSION: ("reg:squarederror", "rmse"),
+# Objective and the metrics logged per round, per problem type; early stopping watches
+# the last. Binary stops on log loss, not AUC: AUC only ranks, so on a small validation
+# set it can peak at the first tree, whose probabilities all sit near the base rate (no
+# row reaches the 0.5 threshold); log loss also rewards calibrated probabilities.
+OBJECTIVES: dict[ProblemType, tuple[str, tuple[str, ...]]] = {
+    ProblemType.BINARY_CLASSIFICATION: ("binary:logistic", ("auc", "logloss")),
+    ProblemType.MULTICLASS_CLASSIFICATION: ("multi:softprob", ("mlogloss",)),
+    ProblemType.REGRESSION: ("reg:squarederror", ("rmse",)),
 }
 
 
@@ -134,10 +130,10 @@ def booster_params(
     ``class_count`` (the schema's ``class_count``) matters for multiclass only:
     multi:softprob predicts one probability per class, in ``target.classes`` order.
     """
-    objective, eval_metric = OBJECTIVES[problem_type]
+    objective, eval_metrics = OBJECTIVES[problem_type]
     params: dict[str, Any] = {
         "objective": objective,
-        "eval_metric": eval_metric,
+        "eval_metric": list(eval_metrics),
         "tree_method": "hist",
         "max_depth": args.max_depth,
         "eta": args.eta,
@@ -207,7 +203,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         verbose_eval=True,
     )
     best = booster.best_iteration
-    metric = params["eval_metric"]
+    metric = params["eval_metric"][-1]  # the one early stopping watched
     # Early stopping records the best round's score on the last eval set (validation);
     # read it before slicing, which drops the booster's attributes.
     value = float(booster.best_score)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tarfile
 
+import numpy as np
 import pytest
 
 from local.moto_platform import ARTIFACTS_BUCKET, local_platform
@@ -67,9 +68,10 @@ def test_the_synthesized_train_step_runs_under_the_image_toolkit(
         request, job_name="contract-train", work_dir=tmp_path, s3=platform.s3, env=platform.env
     )
     log = run.log_tail
-    assert "final validation-auc=" in log
+    assert "final validation-logloss=" in log
     # SageMaker's metric definitions (from the definition) find the job's metrics.
     assert 0.5 < run.metrics["validation:auc"] <= 1.0
+    assert 0.0 < run.metrics["validation:logloss"] < np.log(2)  # better than a coin
 
     # The model artifact: the booster, its transformation, and the serving code.
     uri = run.describe["ModelArtifacts"]["S3ModelArtifacts"]

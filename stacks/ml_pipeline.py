@@ -8,7 +8,9 @@ from constructs import Construct
 from config.layout import delivery_pipeline_name, model_version_parameter, resource_name
 from config.schema import load_schema
 from config.settings import StageSettings
+from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.model_promotion import ModelPromotion
+from stacks.constructs.secure_bucket import removal_policy
 from stacks.constructs.training_pipeline import TrainingPipeline
 from stacks.data_lake import SharedDataLake
 
@@ -30,14 +32,18 @@ class MlPipelineStack(Stack):
             description=f"MLOps training pipeline and model registry ({settings.name}).",
         )
         schema = load_schema(settings.dataset)
+        key = data_lake.key(self)
+        # Scheduled starts and approval events that could not be delivered land here.
+        dead_letters = DeadLetterQueue(self, "DeadLetters", key=key).queue
         self.training = TrainingPipeline(
             self,
             "Training",
             settings=settings,
             schema=schema,
-            key=data_lake.key(self),
+            key=key,
             curated=data_lake.bucket(self, "Curated"),
             artifacts=data_lake.bucket(self, "Artifacts"),
+            dead_letters=dead_letters,
         )
         self.promotion = ModelPromotion(
             self,
@@ -48,4 +54,7 @@ class MlPipelineStack(Stack):
                 delivery_pipeline_name(schema.name) if settings.starts_delivery_pipeline else None
             ),
             log_retention_days=settings.log_retention_days,
+            key=key,
+            dead_letters=dead_letters,
+            removal_policy=removal_policy(settings),
         )

@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from config.layout import CURATED_PREFIX, RUNS_PREFIX, resource_name
@@ -27,6 +28,7 @@ from stacks.constructs.pipeline_definition import (
     build_definition,
 )
 from stacks.constructs.sagemaker_access import container_statements, pass_role_to_sagemaker
+from stacks.constructs.secure_bucket import removal_policy
 
 # Where synth writes the bundles before CDK stages them as assets; one folder per checkout.
 BUNDLE_DIR = (
@@ -54,7 +56,10 @@ class TrainingPipeline(Construct):
         key: kms.IKey,
         curated: s3.IBucket,
         artifacts: s3.IBucket,
+        dead_letters: sqs.IQueue,
     ) -> None:
+        """``dead_letters``: where a weekly start goes that the scheduler could not
+        deliver after its retries."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.source_bundle = s3_assets.Asset(
@@ -69,6 +74,8 @@ class TrainingPipeline(Construct):
                 f"{schema.name} models trained by the {settings.name} training pipeline."
             ),
         )
+        # The registry is the models' lineage (metrics, baselines, approvals).
+        self.group.apply_removal_policy(removal_policy(settings))
         pipeline_name = resource_name(settings.name, schema.name, "training")
         self.pipeline_arn = stack.format_arn(
             service="sagemaker", resource="pipeline", resource_name=pipeline_name
@@ -125,7 +132,9 @@ class TrainingPipeline(Construct):
         )
         # Executions started right after deployment need the policy attached already.
         self.pipeline.node.add_dependency(pipeline_policy, self.job_policy, self.group)
-        self._schedule(pipeline_name, enabled=settings.scheduled_retraining)
+        self._schedule(
+            pipeline_name, enabled=settings.scheduled_retraining, key=key, dead_letters=dead_letters
+        )
 
     def _grant_jobs(
         self, *, key: kms.IKey, curated: s3.IBucket, artifacts: s3.IBucket, region: str
@@ -278,7 +287,9 @@ class TrainingPipeline(Construct):
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
         return policy
 
-    def _schedule(self, pipeline_name: str, *, enabled: bool) -> None:
+    def _schedule(
+        self, pipeline_name: str, *, enabled: bool, key: kms.IKey, dead_letters: sqs.IQueue
+    ) -> None:
         role = iam.Role(
             self,
             "ScheduleRole",
@@ -292,6 +303,15 @@ class TrainingPipeline(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["sagemaker:StartPipelineExecution"], resources=[self.pipeline_arn]
+            )
+        )
+        # The scheduler sends undeliverable starts to the dead-letter queue as this role.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]
             )
         )
         self.schedule = scheduler.CfnSchedule(
@@ -311,6 +331,9 @@ class TrainingPipeline(Construct):
                 role_arn=role.role_arn,
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     maximum_retry_attempts=3, maximum_event_age_in_seconds=3600
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=dead_letters.queue_arn
                 ),
             ),
         )

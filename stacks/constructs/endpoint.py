@@ -112,6 +112,13 @@ class ModelEndpoint(Construct):
             ),
         )
         self._conditional(config)
+        if settings.endpoint_serverless:
+            acknowledge(
+                config,
+                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
+                "A serverless endpoint has no instance storage to encrypt: SageMaker refuses "
+                "a KMS key for it (dev only; config/settings.py).",
+            )
         self.alarms = self._alarms(settings)
         self.endpoint = sagemaker.CfnEndpoint(
             self,

@@ -20,10 +20,12 @@ from config.layout import (
     RUNS_PREFIX,
     resource_name,
 )
+from config.schema import load_schema
 from config.settings import StageSettings, stage_settings
 from stacks.constructs.log_groups import endpoint_log_group_name, retention
 
 STAGES = ("Dev", "Prod")
+SCHEMA = load_schema("churn")
 # What holds data or lineage: retained with a deleted stack in Prod, removed in Dev.
 STATEFUL = (
     "AWS::S3::Bucket",
@@ -115,7 +117,7 @@ def test_glue_jobs_log_continuously_to_the_declared_group(stages, stage) -> None
 @pytest.mark.parametrize("stage", STAGES)
 def test_endpoint_log_group_exists_before_the_endpoint(serving, stage) -> None:
     template = serving[stage]
-    endpoint = resource_name(stage, "churn", "endpoint")
+    endpoint = resource_name(stage, SCHEMA.name, "endpoint")
     [(group_id, group)] = _resources(template, "AWS::Logs::LogGroup").items()
     assert group["Properties"]["LogGroupName"] == endpoint_log_group_name(endpoint)
     [resource] = _resources(template, "AWS::SageMaker::Endpoint").values()
@@ -126,11 +128,13 @@ def test_endpoint_log_group_exists_before_the_endpoint(serving, stage) -> None:
 def test_key_lets_cloudwatch_logs_use_it_for_the_stage_groups_only(stages, stage) -> None:
     [key] = _resources(stages[stage]["DataLake"], "AWS::KMS::Key").values()
     [statement] = [
-        s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Sid"] == "AllowCloudWatchLogs"
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "AllowCloudWatchLogs"
     ]
     patterns = statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
     names = [json.dumps(p).split(":log-group:")[-1].rstrip('"]}') for p in patterns]
-    endpoint = resource_name(stage, "churn", "endpoint")
+    endpoint = resource_name(stage, SCHEMA.name, "endpoint")
     assert names == [
         f"{stage}-*",
         f"/aws-glue/*{stage}-DataLake-etl*",
@@ -176,7 +180,7 @@ def _expires_after(rules: list[dict[str, Any]], key: str) -> int | None:
 def test_artifacts_expire_per_prefix_but_registered_models_never(stages, stage) -> None:
     settings = _settings(stage)
     rules = _artifact_rules(stages[stage]["DataLake"])
-    endpoint = resource_name(stage, "churn", "endpoint")
+    endpoint = resource_name(stage, SCHEMA.name, "endpoint")
     run = "a1b2c3d4e5f6"
     expiring = {
         f"{DATA_CAPTURE_PREFIX}/{endpoint}/AllTraffic/2026/01/01/00/x.jsonl": (

@@ -77,6 +77,14 @@ def test_skips_match_on_tool_check_and_file_only() -> None:
     assert unused_skips([covered], "checkov", skips) == []
 
 
+def test_cfn_lint_skips_apply_to_their_files_only() -> None:
+    from tools.scanners import lint_ignores
+
+    assert lint_ignores("Delivery.template.json") == ["I1022", "I3510"]
+    assert lint_ignores("DevDataLakeD9C17C37.template.json") == ["I1022"]
+    assert lint_ignores() == ["I1022", "I3510"]
+
+
 def test_cfn_lint_reports_informational_rules(tmp_path: Path) -> None:
     template = tmp_path / "Insecure.template.json"
     template.write_text(json.dumps(INSECURE))

@@ -40,6 +40,9 @@ class Skip:
     check: str
     files: str
     reason: str
+    # A check driven by a heuristic whose verdict can change with content that is not
+    # the project's choice (a hash): not reported as unused when it does not fire.
+    heuristic: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,16 @@ SKIPS: tuple[Skip, ...] = (
     ),
     Skip(
         "checkov",
+        "CKV_AWS_45",
+        "*Monitoring*",
+        "checkov's entropy heuristic for secrets flagged the monitor launcher's and the "
+        "retrain function's environment in one make-test run and not in others: they hold "
+        "the processing job's request (names, ARNs, S3 URIs, the code bundle's content "
+        "hash) and names, never a secret.",
+        heuristic=True,
+    ),
+    Skip(
+        "checkov",
         "CKV_AWS_18",
         "*DataLake*",
         "The access-log bucket itself: S3 access logs written into their own bucket would "
@@ -154,7 +167,11 @@ def unused_skips(
 ) -> list[Skip]:
     """``tool``'s skips that match none of ``findings``: stale, to be removed."""
     found = list(findings)
-    return [s for s in skips if s.tool == tool and not any(_matches(s, f) for f in found)]
+    return [
+        s
+        for s in skips
+        if s.tool == tool and not s.heuristic and not any(_matches(s, f) for f in found)
+    ]
 
 
 def _matches(skip: Skip, finding: Finding) -> bool:

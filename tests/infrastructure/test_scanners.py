@@ -75,6 +75,8 @@ def test_skips_match_on_tool_check_and_file_only() -> None:
     assert unskipped([covered, elsewhere, other_check], skips) == [elsewhere, other_check]
     assert unused_skips([elsewhere], "checkov", skips) == skips
     assert unused_skips([covered], "checkov", skips) == []
+    heuristic = [Skip("checkov", "CKV_X", "*", "a reason of enough words to be read", True)]
+    assert unused_skips([], "checkov", heuristic) == []
 
 
 def test_cfn_lint_skips_apply_to_their_files_only() -> None:

@@ -27,18 +27,21 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 CDK_CONTEXT := $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN),)
 # `make synth|deploy|run DATASET=house_prices`: the dataset (config/datasets/<name>.json).
+# `make run DATASET=titanic RAW=tests/data/titanic`: the run on your own raw files.
 CDK_CONTEXT += $(if $(DATASET),-c dataset=$(DATASET),)
 # `make deploy STAGE=dev` or `STAGE=Dev`: the stage's construct id is capitalized.
 STAGE_ID = $(shell s='$(or $(STAGE),Dev)'; echo "$$(echo $${s:0:1} | tr a-z A-Z)$$(echo $${s:1} | tr A-Z a-z)")
 
-.PHONY: help install run test lint typecheck unit synth bench cost deploy clean validate-schema checkov
+.PHONY: help install run test lint typecheck unit faults synth bench loadtest cost deploy clean validate-schema checkov
 
 help:
 	@echo "make run     install, then run the whole lifecycle locally (no AWS account)"
 	@echo "make test    install, then lint, type-check and run every test"
+	@echo "make faults  only the fault tests (part of make test)"
 	@echo "make synth   synthesize the CDK app offline (MODEL_PACKAGE_ARN=... optional)"
 	@echo "make validate-schema SCHEMA=my.json   check a dataset schema (default: the shipped ones)"
 	@echo "make bench   run the benchmarks; results in bench/results/"
+	@echo "make loadtest  the local endpoint at 10x its capacity for 60 s (bench/results/overload.json)"
 	@echo "make cost    price each synthesized stage (idle per month, per retrain, per ETL run)"
 	@echo "make deploy  deploy a stage to your AWS account (STAGE=dev|prod)"
 
@@ -78,7 +81,7 @@ $(CHECKOV_STAMP): requirements-checkov.txt requirements-checkov.lock
 checkov: $(CHECKOV_STAMP)
 
 run: install
-	$(PY) -m local.run $(if $(DATASET),--dataset $(DATASET),)
+	$(PY) -m local.run $(if $(DATASET),--dataset $(DATASET),) $(if $(RAW),--raw $(RAW),)
 
 # One line per problem (file, field, fix); exit 1 if any. SCHEMA: a .json path or a dataset name.
 validate-schema: $(PY_STAMP)
@@ -102,6 +105,13 @@ unit: install $(CHECKOV_STAMP)
 
 test: lint typecheck unit
 
+# The fault tests alone (they are part of `make test` too): ETL killed mid-write, a
+# failing pipeline step, the retrain event dead-lettered and redriven, the monitor rerun,
+# the endpoint shedding overload.
+faults: install
+	$(PY) -m pytest -n auto --dist worksteal tests/faults \
+		tests/integration/test_monitor.py tests/contract/test_endpoint_overload.py
+
 synth: install
 	rm -rf cdk.out  # a stage synthesized without Serving must not keep an old Serving template
 	$(CDK) synth --quiet --no-notices $(CDK_CONTEXT)
@@ -111,6 +121,10 @@ bench: install $(BENCH_STAMP)
 	$(PY) -m bench.model
 	$(PY) -m bench.serving
 	$(PY) -m bench.monitor
+
+# Slow (about 3 minutes with the model's training): not part of `make test`.
+loadtest: install
+	$(PY) -m bench.overload
 
 cost: synth
 	$(PY) -m tools.cost --cdk-out cdk.out

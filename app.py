@@ -8,6 +8,9 @@ cdk synth -c monitor=model-monitor        # Model Monitor schedules instead of o
 cdk synth -c dataset=house_prices         # the dataset (config/datasets/<name>.json) every
                                           # stage is built for; default: churn
 cdk synth -c notification_emails=a@example.com,b@example.com   # the stage's alarm topic
+cdk synth -c vpc=new [-c vpc_azs=2]       # VPC mode, a VPC the app creates (docs/isolation.md)
+cdk synth -c vpc_id=vpc-... -c vpc_subnets=subnet-a,subnet-b -c vpc_security_groups=sg-...
+                                          # VPC mode in an existing VPC
 cdk synth -c delivery_connection_arn=arn:aws:codeconnections:... \
           -c delivery_repository=owner/name [-c delivery_branch=main] [-c prod_account=...]
                                           # adds the Delivery stack (CDK Pipelines)
@@ -18,13 +21,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
 from config.schema import DEFAULT_DATASET, Problem, SchemaError, dataset_names, load_schema
-from config.settings import stage_settings
+from config.settings import VpcSettings, stage_settings
 from stacks.constructs.nag import acknowledge_app_wide
 from stacks.delivery import DeliverySettings, DeliveryStack
 from stacks.stage import MlopsStage
@@ -57,6 +62,7 @@ def build_app(app: App) -> App:
     dev_serverless = str(context("dev_serverless") or "false").lower() == "true"
     dataset = str(context("dataset") or DEFAULT_DATASET)
     check_dataset(dataset)
+    vpc = vpc_settings(context)
     stages = {
         name: MlopsStage(
             app,
@@ -70,6 +76,7 @@ def build_app(app: App) -> App:
                 starts_delivery_pipeline=name == "Dev" or prod_account == account,
                 serverless=name == "Dev" and dev_serverless,
                 dataset=dataset,
+                vpc=vpc,
             ),
         )
         for name in STAGES
@@ -109,6 +116,26 @@ def build_app(app: App) -> App:
     acknowledge_app_wide(app)
     Validations.of(app).add_plugins(*(pack(app) for pack in NAG_PACKS))
     return app
+
+
+def _ids(value: object) -> tuple[str, ...]:
+    return tuple(part.strip() for part in str(value or "").split(",") if part.strip())
+
+
+def vpc_settings(context: Callable[[str], Any]) -> VpcSettings | None:
+    """VPC mode from the context: ``-c vpc=new`` (``-c vpc_azs=<1..3>``, default 2) for a
+    VPC the app creates, or ``-c vpc_id=vpc-... -c vpc_subnets=subnet-a,subnet-b
+    -c vpc_security_groups=sg-...`` for an existing one; neither: no VPC."""
+    vpc_id = context("vpc_id")
+    if vpc_id:
+        return VpcSettings(
+            vpc_id=str(vpc_id),
+            subnet_ids=_ids(context("vpc_subnets")),
+            security_group_ids=_ids(context("vpc_security_groups")),
+        )
+    if str(context("vpc") or "").lower() == "new":
+        return VpcSettings(availability_zones=int(context("vpc_azs") or 2))
+    return None
 
 
 def check_dataset(dataset: str) -> None:

@@ -22,13 +22,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench.model import write
 from config.schema import load_schema
 from local.lake.synthetic import generate_clean
-from local.moto_platform import ARTIFACTS_BUCKET
+from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
 from local.pipeline.training_run import approve_latest, execute, installed_pipeline
 from local.serving.hosted_model import StagedModel, load_hosted_model, stage_model_package
 from local.serving.image.data_capture import CaptureConfig
@@ -75,7 +76,9 @@ def _load(host: str, port: int, body: bytes, seconds: float, queue: Any) -> None
 def run_load(host: str, port: int, body: bytes, seconds: float) -> dict[str, Any]:
     result: dict[str, Any] = _in_process(_load, (host, port, body, seconds), seconds + 120)
     result["requests_per_second"] = round(result["requests"] / result["seconds"], 1)
-    result["errors"] = result["requests_client_error"] + result["requests_server_error"]
+    result["errors"] = sum(
+        result[k] for k in ("requests_client_error", "requests_server_error", "requests_shed")
+    )
     return result
 
 
@@ -108,27 +111,34 @@ def _in_process(target: Any, args: tuple[Any, ...], timeout: float) -> Any:
     return result
 
 
+@contextmanager
+def registered_model(
+    work: Path, rows: int = 20_000
+) -> Iterator[tuple[LocalPlatform, StagedModel, bytes]]:
+    """A model trained and registered by the synthesized pipeline (moto), staged as the
+    endpoint stages it, and a one-row CSV request body."""
+    schema = load_schema("churn")
+    synthesize(work / "cdk.out")
+    curated = work / "curated"
+    curated.mkdir()
+    generate_clean(schema, rows, seed=5).to_parquet(curated / "part-0.parquet")
+    row = raw_feature_frame(schema, generate_clean(schema, 1, seed=9))
+    body = row.to_csv(header=False, index=False).strip().encode()
+    with installed_pipeline(work / "cdk.out", curated, work / "pipeline") as (platform, pipeline):
+        approve_latest(platform, execute(platform, pipeline))
+        arn = platform.model_packages()[-1]["arn"]
+        staged = stage_model_package(platform.sagemaker, platform.s3, arn, work / "model")
+        yield platform, staged, body
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=SECONDS)
     args = parser.parse_args(argv)
-    schema = load_schema("churn")
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        synthesize(work / "cdk.out")
-        curated = work / "curated"
-        curated.mkdir()
-        generate_clean(schema, 20_000, seed=5).to_parquet(curated / "part-0.parquet")
-        row = raw_feature_frame(schema, generate_clean(schema, 1, seed=9))
-        body = row.to_csv(header=False, index=False).strip().encode()
         runs = []
-        with installed_pipeline(work / "cdk.out", curated, work / "pipeline") as (
-            platform,
-            pipeline,
-        ):
-            approve_latest(platform, execute(platform, pipeline))
-            arn = platform.model_packages()[-1]["arn"]
-            staged = stage_model_package(platform.sagemaker, platform.s3, arn, work / "model")
+        with registered_model(work) as (platform, staged, body):
             baseline = hooks_per_second(staged, body)
             for workers in (1, 2):
                 for capture in (False, True):

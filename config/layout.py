@@ -54,6 +54,18 @@ def model_version_parameter(stage: str, dataset: str) -> str:
     return f"/mlops/{dataset}/{stage}/served-model-package".replace("_", "-").lower()
 
 
+def model_artifact_parameter(stage: str, dataset: str) -> str:
+    """Name of the SSM parameter recording the ``s3://`` URL of the served version's
+    model.tar.gz (written with the version; the endpoint's role reads that object only)."""
+    return f"/mlops/{dataset}/{stage}/served-model-artifact".replace("_", "-").lower()
+
+
+def no_model_artifact(artifacts_bucket: str) -> str:
+    """The artifact parameter's value until a version is approved: an object under the
+    runs prefix that no run writes (so the grant built from it grants nothing)."""
+    return f"s3://{artifacts_bucket}/{RUNS_PREFIX}/{NO_MODEL_VERSION}"
+
+
 def delivery_pipeline_name(dataset: str) -> str:
     """The delivery CodePipeline's name. Fixed, because the promotion functions of every
     stage start it and the stages are deployed by it (no reference can go both ways)."""

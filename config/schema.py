@@ -103,6 +103,10 @@ KIND_TIMESTAMP = "timestamp"
 
 # Columns the ETL adds: the processed zone's partition and each row's lineage.
 PARTITION_COLUMN = "event_month"
+# The row key the ETL gives each raw record of a dataset without an ``id_column``: a hash
+# of the raw file's path, the record's text and its occurrence among identical records of
+# that file, so the same file loaded again yields the same keys (reruns are idempotent).
+ROW_KEY_COLUMN = "etl_row_id"
 LINEAGE_COLUMNS = (("etl_source_file", "string"), ("etl_run_id", "string"))
 
 TRUE_TOKENS = frozenset({"true", "1", "yes", "y", "t"})
@@ -172,12 +176,18 @@ class QualityGate:
 
 @dataclass(frozen=True)
 class DatasetSchema:
-    """A validated dataset description. Build it with ``load_schema`` or ``from_dict``."""
+    """A validated dataset description. Build it with ``load_schema`` or ``from_dict``.
+
+    ``id_column`` and ``event_time_column`` are optional. Without an id, every raw record
+    is a row of its own (nothing is de-duplicated) and the ETL keys it by
+    ``ROW_KEY_COLUMN``; whatever needs a row's key asks ``row_key``. Without an event
+    time, a row's partition month is its raw file's own time (S3 LastModified).
+    """
 
     name: str
     problem_type: ProblemType
-    id_column: str
-    event_time_column: str
+    id_column: str | None
+    event_time_column: str | None
     target: Target
     features: tuple[Feature, ...]
     quality_gate: QualityGate
@@ -189,9 +199,21 @@ class DatasetSchema:
         return [f.name for f in self.features]
 
     @property
+    def row_key(self) -> str:
+        """The column that identifies a row from the processed zone on: the id column, or
+        the ETL's ``etl_row_id`` when the dataset has none."""
+        return self.id_column or ROW_KEY_COLUMN
+
+    @property
+    def record_columns(self) -> list[str]:
+        """The columns that say which record a raw row is and when: the id and the event
+        time, those the dataset has."""
+        return [c for c in (self.id_column, self.event_time_column) if c is not None]
+
+    @property
     def raw_columns(self) -> list[str]:
-        """Column order of a raw CSV file (header included)."""
-        return [self.id_column, self.event_time_column, *self.feature_names, self.target.name]
+        """The schema's raw columns (their order in a file is free: matched by header name)."""
+        return [*self.record_columns, *self.feature_names, self.target.name]
 
     @property
     def target_kind(self) -> str:
@@ -206,8 +228,7 @@ class DatasetSchema:
     def processed_columns(self) -> list[tuple[str, str]]:
         """Typed columns of the processed zone, in order (the partition column excluded)."""
         return [
-            (self.id_column, KIND_STRING),
-            (self.event_time_column, KIND_TIMESTAMP),
+            *self._key_columns(),
             *[(f.name, f.kind) for f in self.features],
             (self.target.name, self.target_kind),
             *LINEAGE_COLUMNS,
@@ -216,12 +237,18 @@ class DatasetSchema:
     def curated_columns(self) -> list[tuple[str, str]]:
         """Typed columns of the curated, model-ready zone, in order."""
         return [
-            (self.id_column, KIND_STRING),
-            (self.event_time_column, KIND_TIMESTAMP),
+            *self._key_columns(),
             *[(f.name, f.kind) for f in self.features],
             *[(d.name, d.kind) for d in self.derived_features],
             (self.target.name, self.target_kind),
         ]
+
+    def _key_columns(self) -> list[tuple[str, str]]:
+        """The row key, then the event time when the dataset has one."""
+        columns = [(self.row_key, KIND_STRING)]
+        if self.event_time_column is not None:
+            columns.append((self.event_time_column, KIND_TIMESTAMP))
+        return columns
 
     def model_feature_names(self) -> list[str]:
         """Inputs of the model: raw features followed by derived ones."""
@@ -335,8 +362,6 @@ _REQUIRED_HINTS = {
     "name": "a lower_snake_case name",
     "problem_type": f"one of {', '.join(p.value for p in ProblemType)}",
     "quality_gate": '{"metric": ..., "threshold": ...}',
-    "id_column": "the raw column that identifies a row",
-    "event_time_column": "the raw column with each row's time",
     "target": '{"name": <the label column>}',
     "features": "[...] the model's input columns",
     "type": f"one of {', '.join(t.value for t in FeatureType)}",
@@ -714,7 +739,7 @@ def _parse_target(
 
 def _check_columns(columns: list[tuple[str, str]], problems: _Problems) -> None:
     """Every column (path, name) has a name of its own that the ETL does not reserve."""
-    reserved = {PARTITION_COLUMN, *(name for name, _ in LINEAGE_COLUMNS)}
+    reserved = {PARTITION_COLUMN, ROW_KEY_COLUMN, *(name for name, _ in LINEAGE_COLUMNS)}
     first: dict[str, str] = {}
     for path, column in columns:
         if column in reserved:
@@ -737,9 +762,13 @@ def _parse_schema(root: _Node) -> DatasetSchema:
     def identifier(key: str) -> str | None:
         return problems.attempt(lambda: root.child(key).identifier())
 
+    def optional_identifier(key: str) -> str | None:
+        node = root.child(key, required=False)
+        return None if node.value is None else problems.attempt(node.identifier)
+
     name = identifier("name")
-    id_column = identifier("id_column")
-    event_time_column = identifier("event_time_column")
+    id_column = optional_identifier("id_column")
+    event_time_column = optional_identifier("event_time_column")
     problem_type = problems.attempt(lambda: root.child("problem_type").enum(ProblemType))
     target_node = problems.attempt(lambda: root.child("target"))
     target = _parse_target(target_node, problem_type, problems) if target_node else None
@@ -772,8 +801,6 @@ def _parse_schema(root: _Node) -> DatasetSchema:
     if (
         problems.found
         or name is None
-        or id_column is None
-        or event_time_column is None
         or problem_type is None
         or target is None
         or quality_gate is None

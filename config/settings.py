@@ -15,6 +15,30 @@ Monitor = Literal["platform", "model-monitor"]
 
 
 @dataclass(frozen=True, kw_only=True)
+class VpcSettings:
+    """VPC mode: where the SageMaker jobs (pipeline steps, monitor) and the endpoint's model
+    attach. ``vpc_id`` None: the app creates a VPC with private subnets in
+    ``availability_zones`` zones, no route to the internet, and the endpoints the jobs
+    use (docs/isolation.md). Otherwise an existing VPC's ``subnet_ids`` and
+    ``security_group_ids``, which must reach S3, the SageMaker API and CloudWatch
+    themselves (endpoints or NAT): the app adds nothing to a VPC it does not own."""
+
+    vpc_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    availability_zones: int = 2
+
+    def __post_init__(self) -> None:
+        if self.vpc_id is None:
+            if self.subnet_ids or self.security_group_ids:
+                raise ValueError("subnet and security group ids need the vpc_id they belong to")
+            if not 1 <= self.availability_zones <= 3:
+                raise ValueError("a created VPC spans 1 to 3 availability zones")
+        elif not self.subnet_ids or not self.security_group_ids:
+            raise ValueError(f"VPC {self.vpc_id}: give its subnet ids and security group ids")
+
+
+@dataclass(frozen=True, kw_only=True)
 class StageSettings:
     """Everything a stage decides at synth time. Frozen: stacks read, never change, it."""
 
@@ -92,6 +116,9 @@ class StageSettings:
     retrain_cooldown_minutes: int = 360
     # E-mail addresses subscribed to the stage's notification topic (retrain outcomes).
     notification_emails: tuple[str, ...] = ()
+    # None: no VPC (SageMaker's own network; the training, preprocessing and baseline
+    # containers and the model are network isolated either way). See VpcSettings.
+    vpc: VpcSettings | None = None
 
 
 MONITORS = ("platform", "model-monitor")
@@ -108,6 +135,7 @@ def stage_settings(
     starts_delivery_pipeline: bool = True,
     serverless: bool = False,
     dataset: str = DEFAULT_DATASET,
+    vpc: VpcSettings | None = None,
 ) -> StageSettings:
     """Settings for the stage called ``name`` ("Dev" or "Prod")."""
     if name not in ("Dev", "Prod"):
@@ -150,4 +178,5 @@ def stage_settings(
         monitor=cast(Monitor, monitor),  # checked against MONITORS above
         notification_emails=notification_emails,
         dataset=dataset,
+        vpc=vpc,
     )

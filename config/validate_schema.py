@@ -35,11 +35,13 @@ def summary(schema: DatasetSchema, source: Path) -> str:
     kinds = ", ".join(f"{n} {t.value}" for t, n in counts.items() if n)
     gate = schema.quality_gate
     direction = ">=" if gate.higher_is_better else "<="
+    key = schema.id_column or f"{schema.row_key} (no id_column: every record is a row)"
+    months = schema.event_time_column or "the raw file's time (no event_time_column)"
     return (
         f"{source}: valid: {schema.name}, {schema.problem_type.value}, target "
         f"{schema.target.name!r}, {len(schema.features)} features ({kinds}), "
         f"{len(schema.derived_features)} derived, quality gate {gate.metric} {direction} "
-        f"{gate.threshold:g}"
+        f"{gate.threshold:g}, rows keyed by {key}, partition month from {months}"
     )
 
 

@@ -1,4 +1,4 @@
-"""processed -> curated: one row per id (the latest event) with the derived features.
+"""processed -> curated: one row per row key (the latest event) with the derived features.
 
 Derived features come from the schema's ``derived_features`` list, so a dataset adds or
 changes them in its JSON file, and are computed by ``features.transform.derive``: the
@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.functions import pandas_udf
 from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
-from config.schema import KIND_INT, DatasetSchema
+from config.schema import KIND_INT, PARTITION_COLUMN, DatasetSchema
 from features.transform import derive
 
 _DERIVED = "_derived"
@@ -69,10 +69,12 @@ def derived_struct(schema: DatasetSchema) -> Column:
 
 
 def curate(processed: DataFrame, schema: DatasetSchema) -> DataFrame:
-    """Latest row per id with the derived features, in ``schema.curated_columns()`` order."""
-    order = Window.partitionBy(schema.id_column).orderBy(
-        F.col(schema.event_time_column).desc(), F.col("etl_run_id").desc()
-    )
+    """Latest row per row key with the derived features, in ``schema.curated_columns()``
+    order. The key is the id column, or ``etl_row_id`` (a raw file loaded twice gives the
+    same keys, so its rows are curated once); without an event time, the partition month
+    (the raw file's month) stands in for it."""
+    newest = F.col(schema.event_time_column or PARTITION_COLUMN).desc()
+    order = Window.partitionBy(schema.row_key).orderBy(newest, F.col("etl_run_id").desc())
     latest = processed.withColumn("_rank", F.row_number().over(order)).where(F.col("_rank") == 1)
     derived = {d.name for d in schema.derived_features}
     if derived:

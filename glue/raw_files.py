@@ -2,10 +2,10 @@
 
 A CSV file's columns are named by its header line, in any order; a JSON lines file's by
 its records' keys. Columns the schema does not know are ignored and reported. A file
-that lacks a required column (the id, the event time, a non-nullable feature or the
-target) cannot yield one valid row, so it is quarantined whole, with the missing
-columns named; the other files of the batch proceed. A nullable feature's column may be
-absent: its values are then missing.
+that lacks a required column (the id and the event time when the schema has them, a
+non-nullable feature or the target) cannot yield one valid row, so it is quarantined
+whole, with the missing columns named; the other files of the batch proceed. A nullable
+feature's column may be absent: its values are then missing.
 
 Lines are parsed here, in plain Python, so that the value rules see the text exactly as
 the file holds it (no reader's null or number conventions in between).
@@ -79,8 +79,7 @@ class FilePlan:
 def required_columns(schema: DatasetSchema) -> list[str]:
     """Columns every raw record must have: a file without one of them is quarantined whole."""
     return [
-        schema.id_column,
-        schema.event_time_column,
+        *schema.record_columns,
         *(f.name for f in schema.features if not f.nullable),
         schema.target.name,
     ]

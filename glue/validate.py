@@ -15,17 +15,25 @@ values (as text) and its line, the reason (the first check it fails: malformed_r
 missing_required, wrong_type, out_of_range, unknown_category; or missing_columns for
 every record of a file whose header lacks a required column), the column that failed
 and the rule's message.
+
+A dataset without an ``id_column`` has no duplicates: every record is a row of its own,
+keyed by ``etl_row_id``, a hash of its file's path, its text and its occurrence among the
+identical records of that file (identical records are interchangeable, so the keys of a
+file do not depend on how Spark splits it, and loading the file again gives the same
+keys). A dataset without an ``event_time_column`` partitions a row by its raw file's
+own time (the file system's modification time: S3 LastModified), never the run's clock.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
@@ -45,6 +53,7 @@ from config.schema import (
     KIND_STRING,
     KIND_TIMESTAMP,
     PARTITION_COLUMN,
+    ROW_KEY_COLUMN,
     DatasetSchema,
 )
 from glue.raw_files import (
@@ -65,6 +74,7 @@ REASON_COLUMN = "quarantine_column"
 REASON_DETAIL = "quarantine_detail"
 RAW_RECORD = "raw_record"
 SOURCE_FILE = "etl_source_file"
+FILE_TIME = "_file_time"  # the raw file's modification time (S3 LastModified)
 RAW_PREFIX = "_raw_"  # schema names start with a letter, so these never collide
 _RANK = "_rank"
 
@@ -91,7 +101,8 @@ class ProcessedCounts:
 
     Each count is taken on its own: ``input_rows`` from the files' text, ``valid_rows``
     from the rows written, ``quarantined_rows`` from the rows rejected and
-    ``duplicates_dropped`` from the rows superseded by a newer event of the same id.
+    ``duplicates_dropped`` from the rows superseded by a newer event of the same id
+    (always 0 for a dataset without an id column).
     """
 
     input_rows: int
@@ -212,6 +223,8 @@ def _annotated_fields(schema: DatasetSchema) -> list[tuple[str, str]]:
     kinds = dict(schema.processed_columns())
     return [
         (SOURCE_FILE, KIND_STRING),
+        (FILE_TIME, KIND_TIMESTAMP),
+        *([(ROW_KEY_COLUMN, KIND_STRING)] if schema.id_column is None else []),
         *((name, kinds[name]) for name in schema.raw_columns),
         (REASON, KIND_STRING),
         (REASON_COLUMN, KIND_STRING),
@@ -247,6 +260,7 @@ class Validator:
             lines = batch.column(0).to_pylist()
             files = batch.column(1).to_pylist()
             starts = batch.column(2).to_pylist()
+            file_times = batch.column(3)
             if files and files.count(files[0]) == len(files):  # the usual: one file per batch
                 runs = [(0, len(files))]
             else:
@@ -263,9 +277,9 @@ class Validator:
                     run = run[1:]  # the file's first line is its header
                 records = [line for line in run if line.strip()]
                 if records:
-                    yield self._judge(plan, records)
+                    yield self._judge(plan, records, file_times[begin].as_py())
 
-    def _judge(self, plan: FilePlan, records: list[str]) -> pa.RecordBatch:
+    def _judge(self, plan: FilePlan, records: list[str], file_time: Any) -> pa.RecordBatch:
         schema = self.schema
         rows = len(records)
         if plan.rejected:
@@ -301,9 +315,15 @@ class Validator:
         line = np.full(rows, None, dtype=object)
         for row in rejected.tolist():
             line[row] = records[row]
+        keys = []
+        if schema.id_column is None:
+            # The record's content key; rank_latest numbers identical records of a file.
+            keys.append(pa.array([content_key(plan.path, r) for r in records], pa.string()))
         return pa.RecordBatch.from_arrays(
             [
                 pa.array([plan.path] * rows, pa.string()),
+                pa.array([file_time] * rows, _ARROW_TYPES[KIND_TIMESTAMP]),
+                *keys,
                 *typed,
                 pa.array(reason, pa.string()),
                 pa.array(column, pa.string()),
@@ -315,12 +335,18 @@ class Validator:
         )
 
 
+def content_key(path: str, record: str) -> str:
+    """A record's key before numbering: its file and its text (trailing blanks aside)."""
+    return hashlib.sha256(f"{path}\n{record.rstrip()}".encode()).hexdigest()
+
+
 def annotate(spark: SparkSession, schema: DatasetSchema, plans: dict[str, FilePlan]) -> DataFrame:
     """Every record of the planned files, typed, with its verdict (one validating pass)."""
     lines = spark.read.text(sorted(plans)).select(
         "value",
         F.input_file_name().alias(SOURCE_FILE),
         F.col("_metadata.file_block_start").alias("block_start"),
+        F.col("_metadata.file_modification_time").alias(FILE_TIME),
     )
     return lines.mapInArrow(Validator(schema, plans), annotated_schema(schema))
 
@@ -342,11 +368,26 @@ def count_records(spark: SparkSession, plans: dict[str, FilePlan]) -> int:
     return int(row["records"]) - int(row["headers"])
 
 
+def row_time(schema: DatasetSchema) -> Column:
+    """A row's time: its event time, or its raw file's time for a dataset without one."""
+    return F.col(schema.event_time_column or FILE_TIME)
+
+
 def rank_latest(annotated: DataFrame, schema: DatasetSchema) -> DataFrame:
     """Number the valid versions of each id, newest first (ties: the later file); the
-    rejected rows are ranked in a group of their own and never compete with valid ones."""
+    rejected rows are ranked in a group of their own and never compete with valid ones.
+
+    Without an id column every record is the latest of its own: identical records of a
+    file are numbered instead, and the number completes their ``etl_row_id``.
+    """
+    if schema.id_column is None:
+        same = Window.partitionBy(ROW_KEY_COLUMN).orderBy(SOURCE_FILE)
+        occurrence = F.row_number().over(same).cast("string")
+        return annotated.withColumn(
+            ROW_KEY_COLUMN, F.sha2(F.concat_ws("#", ROW_KEY_COLUMN, occurrence), 256)
+        ).withColumn(_RANK, F.lit(1))
     order = Window.partitionBy(F.col(REASON).isNull(), schema.id_column).orderBy(
-        F.col(schema.event_time_column).desc(), F.col(SOURCE_FILE).desc()
+        row_time(schema).desc(), F.col(SOURCE_FILE).desc()
     )
     return annotated.withColumn(_RANK, F.row_number().over(order))
 
@@ -371,7 +412,7 @@ def latest_rows(ranked: DataFrame, schema: DatasetSchema, run_id: str) -> DataFr
     return latest.select(
         *[name for name, _ in schema.processed_columns() if name != "etl_run_id"],
         F.lit(run_id).alias("etl_run_id"),
-        F.date_format(F.col(schema.event_time_column), "yyyy-MM").alias(PARTITION_COLUMN),
+        F.date_format(row_time(schema), "yyyy-MM").alias(PARTITION_COLUMN),
     )
 
 

@@ -40,6 +40,7 @@ from features.values import (
     parse_category,
     parse_number,
 )
+from glue.raw_files import required_columns
 
 MALFORMED = "malformed_record"
 MISSING = "missing_required"
@@ -295,14 +296,16 @@ def judge(
     missing: dict[str, np.ndarray] = {}
     present: dict[str, np.ndarray] = {}
 
-    ids, id_faults = texts(raw[schema.id_column])
-    checked[schema.id_column] = Column(ids, {r: (WRONG_TYPE, m) for r, m in id_faults.items()})
-    missing[schema.id_column] = _clear(ids == None, id_faults)  # noqa: E711
-    times, time_faults = timestamps(raw[schema.event_time_column])
-    checked[schema.event_time_column] = Column(
-        times, {r: (WRONG_TYPE, m) for r, m in time_faults.items()}
-    )
-    missing[schema.event_time_column] = _clear(np.isnat(times), time_faults)
+    if schema.id_column is not None:
+        ids, id_faults = texts(raw[schema.id_column])
+        checked[schema.id_column] = Column(ids, {r: (WRONG_TYPE, m) for r, m in id_faults.items()})
+        missing[schema.id_column] = _clear(ids == None, id_faults)  # noqa: E711
+    if schema.event_time_column is not None:
+        times, time_faults = timestamps(raw[schema.event_time_column])
+        checked[schema.event_time_column] = Column(
+            times, {r: (WRONG_TYPE, m) for r, m in time_faults.items()}
+        )
+        missing[schema.event_time_column] = _clear(np.isnat(times), time_faults)
 
     for feature in schema.features:
         column, absent = _feature_column(feature, raw[feature.name])
@@ -332,12 +335,7 @@ def judge(
     detail = np.full(rows, None, dtype=object)
     reason[malformed] = MALFORMED
     detail[malformed] = "the record does not parse into the header's columns"
-    required = [
-        schema.id_column,
-        schema.event_time_column,
-        *(f.name for f in schema.features if not f.nullable),
-        target.name,
-    ]
+    required = required_columns(schema)
     order = schema.raw_columns
     open_rows = reason == None  # noqa: E711  (element-wise comparison on an object array)
     for name in required:

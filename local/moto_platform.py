@@ -34,6 +34,7 @@ ARTIFACTS_BUCKET = "local-artifacts"
 CURATED_BUCKET = "local-curated"
 RAW_BUCKET = "local-raw"
 JOB_ROLE = "local-pipeline-jobs"
+TRAINING_ROLE = "local-pipeline-training"
 
 
 @dataclass
@@ -73,6 +74,7 @@ class LocalPlatform:
                 SubVariable.CURATED_BUCKET.value: CURATED_BUCKET,
                 SubVariable.KMS_KEY_ARN.value: key_arn,
                 SubVariable.EXECUTION_ROLE_NAME.value: JOB_ROLE,
+                SubVariable.TRAINING_ROLE_NAME.value: TRAINING_ROLE,
             }
         )
         self.model_package_group = template.values[SubVariable.MODEL_PACKAGE_GROUP.value]

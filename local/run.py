@@ -20,6 +20,15 @@
 11. draw the synthesized Operations dashboard from the metrics this run put in moto's
    CloudWatch (the AWS services' own put by their LOCAL stand-ins): local-run/dashboard.html;
 and print what happened, also written to ``local-run/summary.json``.
+
+With ``--raw <file or folder>`` (``make run DATASET=<name> RAW=<path>``) nothing is
+generated: the user's own CSV / JSON lines files are the data. Step 2 then holds out a
+quarter of their records (by a hash of each record, ``local/lake/user_files.py``) before
+the ETL: the held-out files go through the raw -> processed job on their own, and their
+valid rows are the endpoint's traffic (step 6) and the monitor's windows with their own
+labels as ground truth (step 7: two thirds, one window each); the last third is kept for
+v1 vs v2 (step 10). No shift is injected into the user's data: when the monitor finds no
+drift, the alarm stays OK, and the run says so and skips the retrain (steps 8 to 10).
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,6 +61,7 @@ from glue.validate import ProcessedCounts
 from local.dashboard import render_dashboard
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
 from local.lake.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
+from local.lake.user_files import StagedFiles, UserDataError, find_raw_files, stage_user_files
 from local.monitoring.alarms import ALARM
 from local.monitoring.loop import COOLDOWN_OVERRIDE, EVENT_LABEL, LoopState, MonitoringLoop
 from local.monitoring.retrain_function import LABEL as DELIVERY_LABEL
@@ -71,6 +82,21 @@ STEPS = 11
 MIN_ROWS_PER_WINDOW = 1000
 WINDOW_SHARE_OF_BATCH = 8
 HOLDOUT_ROWS = 2000
+# The user's records held out of training as live traffic (``--raw``).
+USER_HOLDOUT_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class UserTraffic:
+    """The user's held-out rows (valid, typed as in the processed zone), in three parts:
+    monitor window 1, window 2, and the endpoint probe's rows (never labelled, so never
+    fed back), which are also v1 vs v2's rows."""
+
+    frame: pd.DataFrame
+
+    def part(self, index: int) -> pd.DataFrame:
+        third = len(self.frame) // 3
+        return self.frame.iloc[index * third : (index + 1) * third if index < 2 else None]
 
 
 def step(number: int, title: str, work: Callable[[], T]) -> tuple[T, float]:
@@ -166,9 +192,10 @@ def train_and_serve(
     platform: LocalPlatform,
     *,
     window_rows: int,
+    traffic: UserTraffic | None = None,
 ) -> None:
     """Steps 5 to 10: the Dev pipeline on moto, the approved model behind the endpoint,
-    then the monitoring loop that retrains it."""
+    then the monitoring loop that retrains it (``traffic``: the user's held-out rows)."""
     with installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline", platform=platform) as (
         platform,
         pipeline,
@@ -194,6 +221,7 @@ def train_and_serve(
                 schema,
                 out / "endpoint",
                 endpoint_name=resource_name(dev.name, schema.name, "endpoint"),
+                rows=None if traffic is None else traffic.part(2),
             ),
         )
         summary["steps"]["endpoint"] = round(seconds, 2)
@@ -210,27 +238,51 @@ def train_and_serve(
             endpoint_name=endpoint["endpoint_name"],
         )
         monitor_and_retrain(
-            loop, endpoint["model_package_arn"], out, summary, window_rows=window_rows
+            loop,
+            endpoint["model_package_arn"],
+            out,
+            summary,
+            window_rows=window_rows,
+            traffic=traffic,
         )
 
 
 def monitor_and_retrain(
-    loop: MonitoringLoop, v1_arn: str, out: Path, summary: dict[str, Any], *, window_rows: int
+    loop: MonitoringLoop,
+    v1_arn: str,
+    out: Path,
+    summary: dict[str, Any],
+    *,
+    window_rows: int,
+    traffic: UserTraffic | None = None,
 ) -> None:
-    """Steps 7 to 10: shifted traffic -> monitor -> alarm -> rule -> handler -> v2."""
-    state = LoopState(shift=default_shift(loop.schema))
+    """Steps 7 to 10: shifted traffic (or the user's held-out rows) -> monitor -> alarm
+    -> rule -> handler -> v2."""
+    state = LoopState(shift={} if traffic is not None else default_shift(loop.schema))
     section: dict[str, Any] = {"shift": state.shift, "windows": []}
     summary["monitoring"] = section
 
     def windows() -> None:
-        shifted = ", ".join(f"{k} {v:+.0%}" for k, v in state.shift.items())
-        print(f"      shift (seeded): {shifted}; labels from a changed concept", flush=True)
+        if traffic is None:
+            shifted = ", ".join(f"{k} {v:+.0%}" for k, v in state.shift.items())
+            print(f"      shift (seeded): {shifted}; labels from a changed concept", flush=True)
+        else:
+            print(
+                "      traffic: your held-out rows as they are (no shift injected), "
+                "their own labels as ground truth",
+                flush=True,
+            )
         with hosted_endpoint(
             loop.platform, v1_arn, loop.work_dir / "endpoint", endpoint_name=loop.endpoint_name
         ) as endpoint:
             for window in (1, 2):
                 sent = loop.send_window(
-                    endpoint.host, endpoint.port, state, window=window, rows=window_rows
+                    endpoint.host,
+                    endpoint.port,
+                    state,
+                    window=window,
+                    rows=window_rows,
+                    frame=None if traffic is None else traffic.part(window - 1),
                 )
                 run = loop.run_monitor(state)
                 for restamp in loop.restamp_earlier_runs(state):
@@ -268,7 +320,8 @@ def monitor_and_retrain(
 
     _, seconds = step(
         7,
-        "Shifted traffic + ground truth to v1; the scheduled monitor job on each window",
+        f"{'Shifted' if traffic is None else 'Held-out'} traffic + ground truth to v1; "
+        "the scheduled monitor job on each window",
         windows,
     )
     summary["steps"]["monitor"] = round(seconds, 2)
@@ -285,6 +338,14 @@ def monitor_and_retrain(
         "reason": transition.current.reason,
     }
     print(f"      monitor report: {last.report} ({last.report_uri})")
+    if traffic is not None and (transition.current.value != ALARM or transition.event is None):
+        section["retrain"] = {"decision": "not_triggered", "alarm": transition.current.value}
+        print(
+            f"[8-10/{STEPS}] no retrain: the drift alarm is {transition.current.value} on your "
+            "held-out rows (nothing was shifted), so no alarm event reached the handler",
+            flush=True,
+        )
+        return
     if transition.current.value != ALARM or transition.event is None:
         write_summary(out, summary)
         raise SystemExit(f"the drift alarm did not go to ALARM: {transition.describe()}")
@@ -342,6 +403,11 @@ def monitor_and_retrain(
     summary["steps"]["retrain_pipeline"] = round(seconds, 2)
     retrain_run = TrainingRun(pipeline_name=loop.platform.pipeline_name, executions=[execution])
     summary["pipeline"] += retrain_run.execution_summary()
+    if traffic is not None and any(r.type == "Fail" for r in execution.steps):
+        # On the user's unshifted data v2 need not beat v1: the gate's verdict is the result.
+        section["v2"] = {"registered": False, "reason": execution.failure_reason}
+        print(f"      v2 not registered, the quality gate said: {execution.failure_reason}")
+        return
     fail_on(execution, out, summary)
     packages = loop.platform.model_packages()
     summary["model_packages"] = packages
@@ -353,7 +419,9 @@ def monitor_and_retrain(
         versions = {
             p["version"]: p["model_data"] for p in packages if p["version"] in (1, v2["version"])
         }
-        scores = loop.score_on_holdout(versions, state, HOLDOUT_ROWS)
+        scores = loop.score_on_holdout(
+            versions, state, HOLDOUT_ROWS, frame=None if traffic is None else traffic.part(2)
+        )
         before = loop.executions()
         again = loop.invoke_trigger(event, state.handler, loop.work_dir / "retrain-trigger.log")
         return {"scores": scores, "again": again, "new_executions": loop.executions() - before}
@@ -386,6 +454,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--dataset", default=DEFAULT_DATASET, help="a dataset name: config/datasets/<name>.json"
     )
+    parser.add_argument(
+        "--raw",
+        type=Path,
+        help="your raw files (a CSV / JSON lines file or a folder of them): the run's data, "
+        "nothing generated",
+    )
     parser.add_argument("--rows", type=int, default=20_000, help="clean rows in the first batch")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("local-run"))
@@ -396,11 +470,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         check_dataset(args.dataset)
         schema = load_schema(schema_path)
-        hints = synthetic_hint_problems(schema)  # this run generates its data from them
+        # A generated run reads the synthetic hints; a run on the user's files does not.
+        hints = synthetic_hint_problems(schema) if args.raw is None else []
         if hints:
             raise SchemaError(hints, source=schema_path)
+        if args.raw is not None:
+            find_raw_files(args.raw)
     except SchemaError as error:
         raise SystemExit("\n".join(error.lines())) from None
+    except UserDataError as error:
+        raise SystemExit(str(error)) from None
     # One moto server for the whole run: every step's metrics land in its CloudWatch.
     with local_platform() as platform:
         return lifecycle(args, platform, schema_path, schema)
@@ -432,6 +511,13 @@ def lifecycle(
         print(json.dumps(summary["synth"], indent=2), file=sys.stderr)
         raise SystemExit("synth checks failed: see the findings above")
     print(f"      {len(report.templates)} templates, 0 cdk-nag findings, 0 cfn-lint findings")
+
+    if args.raw is not None:
+        traffic = user_data(args.raw, out, lake, schema, schema_path, summary)
+        train_and_serve(
+            out, lake, schema, schema_path, summary, platform, window_rows=0, traffic=traffic
+        )
+        return finish(out, lake, summary, platform, started, started_at)
 
     dirty = DirtyRows(
         missing_required=40,
@@ -499,6 +585,121 @@ def lifecycle(
     }
     window_rows = max(MIN_ROWS_PER_WINDOW, args.rows // WINDOW_SHARE_OF_BATCH)
     train_and_serve(out, lake, schema, schema_path, summary, platform, window_rows=window_rows)
+    return finish(out, lake, summary, platform, started, started_at)
+
+
+def print_file_report(counts: ProcessedCounts, base: Path) -> None:
+    """Files quarantined whole, extra columns ignored, files skipped: one line each."""
+
+    def name(path: str) -> str:
+        local = Path(path.removeprefix("file:"))
+        return str(local.relative_to(base)) if local.is_relative_to(base) else path
+
+    for path, problem in counts.rejected_files.items():
+        reason = problem.split(": ", 1)[-1]
+        print(f"      quarantined whole: {name(path)}: {reason} (reason missing_columns)")
+    for path, columns in counts.extra_columns.items():
+        print(f"      ignored columns in {name(path)}: {', '.join(columns)}")
+    for path in counts.skipped_files:
+        print(f"      skipped (not .csv/.jsonl/.json): {name(path)}")
+
+
+def user_data(
+    raw: Path,
+    out: Path,
+    lake: LocalLake,
+    schema: DatasetSchema,
+    schema_path: Path,
+    summary: dict[str, Any],
+) -> UserTraffic:
+    """Steps 2 to 4 on the user's files: hold out live traffic, then both Glue jobs."""
+    holdout_lake = LocalLake(out / "holdout", aws_env={})
+
+    def stage() -> StagedFiles:
+        return stage_user_files(raw, lake.raw, holdout_lake.raw, share=USER_HOLDOUT_SHARE)
+
+    staged, seconds = step(2, "Read your raw files; hold out live traffic", stage)
+    summary["steps"]["stage"] = round(seconds, 2)
+    print(
+        f"      {raw}: {len(staged.files)} file(s), {staged.records} records; "
+        f"{staged.held_out} ({staged.share:.0%}, chosen by a hash of each record) held out "
+        "of training: the endpoint's traffic, the monitor's windows and ground truth"
+    )
+
+    def process() -> tuple[ProcessedCounts, ProcessedCounts]:
+        trained = run_raw_to_processed(lake, schema_path, lake.raw)
+        held = (
+            run_raw_to_processed(holdout_lake, schema_path, holdout_lake.raw)
+            if staged.held_out
+            else ProcessedCounts(0, 0, 0, 0)
+        )
+        return trained, held
+
+    (processed, held), seconds = step(3, "Glue job raw -> processed on local Spark", process)
+    summary["steps"]["raw_to_processed"] = round(seconds, 2)
+    print_file_report(processed, lake.raw)
+    if processed.valid_rows == 0:
+        write_summary(out, {**summary, "processed": processed.as_dict()})
+        raise SystemExit(
+            f"no valid rows in {raw}: {processed.quarantined_rows} quarantined "
+            f"({', '.join(f'{k} {v}' for k, v in processed.quarantined_by_reason.items())}); "
+            f"see {lake.quarantine} for each row's reason"
+        )
+    curated, seconds = step(
+        4,
+        "Glue job processed -> curated on local Spark",
+        lambda: run_processed_to_curated(lake, schema_path),
+    )
+    summary["steps"]["processed_to_curated"] = round(seconds, 2)
+    curated_frame = pd.read_parquet(lake.curated)
+    summary["zones"] = {
+        "raw": {
+            "source": str(raw),
+            "files": [str(f) for f in staged.files],
+            "records": staged.records,
+            "held_out": staged.held_out,
+            "rows": processed.input_rows,
+        },
+        "processed": {**merge_counts([processed]), "batches": [processed.as_dict()]},
+        "curated": {
+            **curated.as_dict(),
+            "columns": list(curated_frame.columns),
+            "target_mean": round(float(curated_frame[schema.target.name].mean()), 4),
+        },
+        "held_out": held.as_dict(),
+    }
+    frame = pd.read_parquet(holdout_lake.processed) if held.valid_rows else pd.DataFrame()
+    # Ground truth is joined to a captured request by its body: rows whose features repeat
+    # another's would be ambiguous (and may disagree on the label), so each is sent once.
+    unique = (
+        frame.drop_duplicates(subset=schema.feature_names).reset_index(drop=True)
+        if held.valid_rows
+        else frame
+    )
+    if len(unique) < 3:
+        raise SystemExit(
+            f"only {len(unique)} distinct valid held-out row(s) from {staged.held_out} "
+            "held-out records: the endpoint and the monitor need more; add data"
+        )
+    print(
+        f"      held out: {held.input_rows} records -> {held.valid_rows} valid rows "
+        f"({held.quarantined_rows} quarantined); counts balance: {held.balanced}"
+    )
+    if len(unique) < len(frame):
+        repeats = len(frame) - len(unique)
+        print(f"      {repeats} held-out row(s) repeat another's features: each is sent once")
+    return UserTraffic(unique)
+
+
+def finish(
+    out: Path,
+    lake: LocalLake,
+    summary: dict[str, Any],
+    platform: LocalPlatform,
+    started: float,
+    started_at: datetime,
+) -> dict[str, Any]:
+    """Step 11 and the closing summary (printed and written)."""
     page, seconds = step(
         11,
         "Draw the synthesized Operations dashboard from this run's CloudWatch metrics",

@@ -255,6 +255,11 @@ class WindowAnalyzer:
                 joined.scores.append(score)
                 joined.labels.append(label)
             if self._writer is not None:
-                self._writer.writerow([row_id, time, *values, label])
+                # The schema's raw columns: the capture's id and time stand for the id and
+                # event time columns where the dataset has them.
+                record = [row_id] if self.schema.id_column is not None else []
+                if self.schema.event_time_column is not None:
+                    record.append(time)
+                self._writer.writerow([*record, *values, label])
         for event_id in done:  # each event joins once, even if captured twice
             self.labels.pop(event_id, None)

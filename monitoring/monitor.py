@@ -17,8 +17,9 @@ Contract (processing job; every path and URI overridable for local runs)::
   writes   <output>/statistics.json, constraint_violations.json (Model Monitor formats),
            model_quality.json (when ground truth matched), report.html + drift_*.png,
            summary.json; the feedback batch (captured rows with their labels, a raw-zone
-           CSV) to --feedback-uri; CloudWatch metrics (see monitoring/cloudwatch.py);
-           then, last, the checkpoint.
+           CSV) to --feedback-uri; CloudWatch metrics (see monitoring/cloudwatch.py),
+           once per window (a marker under the checkpoint's folder); then, last, the
+           checkpoint.
 
 AWS is reached with plain boto3, so AWS_ENDPOINT_URL points it at moto locally.
 """
@@ -236,6 +237,11 @@ def _run_id(endpoint: str, consumed: list[S3Object], at: datetime) -> str:
     return f"{endpoint}-{end.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:12]}"
 
 
+def published_marker(state_uri: str, run_id: str) -> str:
+    """Where a window's "metrics published" marker lives: beside the checkpoint."""
+    return f"{state_uri.rsplit('/', 1)[0]}/published/{run_id}.json"
+
+
 def monitor(
     *,
     schema_path: Path,
@@ -356,7 +362,16 @@ def monitor(
         quality_violation=quality.violation if quality else None,
         gate_metric=schema.quality_gate.metric,
     )
-    summary["metrics_published"] = cloudwatch.publish(clients.cloudwatch, data, now)
+    # CloudWatch keeps every datapoint put: a rerun of a window whose checkpoint was never
+    # saved would count its rows (Sum on the dashboard) twice. A marker per window, saved
+    # once its metrics are in, makes the rerun publish nothing.
+    marker = published_marker(state_uri, run_id)
+    if get_json_or_none(s3, marker) is None:
+        summary["metrics_published"] = cloudwatch.publish(clients.cloudwatch, data, now)
+        put_json(s3, marker, {"run_id": run_id, "at": now.isoformat(), "datums": len(data)})
+    else:
+        summary["metrics_published"] = 0
+        LOG.info("window %s: metrics already published by an earlier run", run_id)
 
     pending = dict(list(labels.items())[-MAX_PENDING_LABELS:])
     put_json(

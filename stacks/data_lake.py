@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aws_cdk import CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_iam as iam
@@ -17,6 +17,7 @@ from config.layout import (
     MONITORING_PREFIX,
     PROCESSED_PREFIX,
     RUN_SCRATCH_PREFIX,
+    RUNS_PREFIX,
     resource_name,
 )
 from config.schema import load_schema
@@ -29,6 +30,7 @@ from stacks.constructs.log_groups import (
     glue_log_group_name,
     log_group_arn_pattern,
 )
+from stacks.constructs.network import JobNetwork, StageNetwork
 from stacks.constructs.secure_bucket import AccessLogBucket, DataBucket, removal_policy
 
 
@@ -42,6 +44,8 @@ class SharedDataLake:
     """
 
     stack_name: str
+    # VPC mode: the subnets and security groups the stage's SageMaker containers use.
+    network: JobNetwork | None = field(default=None, compare=False)
 
     def export(self, what: str) -> str:
         return f"{self.stack_name}-{what}"
@@ -160,6 +164,20 @@ class DataLakeStack(Stack):
             access_logs=self.access_logs,
             extra_lifecycle_rules=artifact_lifecycle_rules(settings, endpoint_name),
         )
+        if settings.retain_data:
+            # Registered model versions point at these objects. Where the stage keeps its
+            # data, nobody deletes one, administrators included, without first changing
+            # this (reviewed) policy; only the training role may write them at all (its
+            # policy, and explicit Denies in the other roles: docs/isolation.md).
+            self.artifacts.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="RegisteredModelsAreNeverDeleted",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                    resources=[self.artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/model.tar.gz")],
+                )
+            )
 
         self.catalog = DataCatalog(
             self,
@@ -169,7 +187,19 @@ class DataLakeStack(Stack):
             curated_location=s3_url(self.curated, CURATED_PREFIX),
             removal_policy=removal_policy(settings),
         )
-        self.shared = self._export()
+        self.network = (
+            StageNetwork(
+                self,
+                "Network",
+                availability_zones=settings.vpc.availability_zones,
+                key=self.key,
+                log_retention_days=settings.log_retention_days,
+                removal_policy=removal_policy(settings),
+            )
+            if settings.vpc is not None and settings.vpc.vpc_id is None
+            else None
+        )
+        self.shared = self._export(settings)
         self.etl = GlueEtl(
             self,
             "Etl",
@@ -193,8 +223,8 @@ class DataLakeStack(Stack):
             )
         )
 
-    def _export(self) -> SharedDataLake:
-        shared = SharedDataLake(self.stack_name)
+    def _export(self, settings: StageSettings) -> SharedDataLake:
+        shared = SharedDataLake(self.stack_name, network=self._job_network(settings))
         CfnOutput(self, "KeyArn", value=self.key.key_arn, export_name=shared.export("KeyArn"))
         for zone, bucket in (
             ("Curated", self.curated),
@@ -209,6 +239,38 @@ class DataLakeStack(Stack):
                     export_name=shared.export(f"{zone}Bucket{attribute}"),
                 )
         return shared
+
+    def _job_network(self, settings: StageSettings) -> JobNetwork | None:
+        """VPC mode's subnets and security groups: an existing VPC's ids as configured,
+        or the created VPC's, exported for the other stacks of the stage."""
+        if settings.vpc is None:
+            return None
+        if self.network is None:
+            return JobNetwork(
+                subnet_ids=settings.vpc.subnet_ids,
+                security_group_ids=settings.vpc.security_group_ids,
+            )
+        exports = SharedDataLake(self.stack_name)
+        created = self.network.network
+        for what, values in (
+            ("SubnetIds", created.subnet_ids),
+            ("SecurityGroupIds", created.security_group_ids),
+        ):
+            CfnOutput(
+                self, what, value=Fn.join(",", list(values)), export_name=exports.export(what)
+            )
+        return JobNetwork(
+            subnet_ids=tuple(
+                Fn.split(",", Fn.import_value(exports.export("SubnetIds")), len(created.subnet_ids))
+            ),
+            security_group_ids=tuple(
+                Fn.split(
+                    ",",
+                    Fn.import_value(exports.export("SecurityGroupIds")),
+                    len(created.security_group_ids),
+                )
+            ),
+        )
 
 
 def artifact_lifecycle_rules(settings: StageSettings, endpoint_name: str) -> list[s3.LifecycleRule]:

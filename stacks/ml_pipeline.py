@@ -5,7 +5,13 @@ from __future__ import annotations
 from aws_cdk import Stack
 from constructs import Construct
 
-from config.layout import delivery_pipeline_name, model_version_parameter, resource_name
+from config.layout import (
+    delivery_pipeline_name,
+    model_artifact_parameter,
+    model_version_parameter,
+    no_model_artifact,
+    resource_name,
+)
 from config.schema import load_schema
 from config.settings import StageSettings
 from stacks.constructs.dead_letters import DeadLetterQueue
@@ -35,6 +41,7 @@ class MlPipelineStack(Stack):
         key = data_lake.key(self)
         # Scheduled starts and approval events that could not be delivered land here.
         dead_letters = DeadLetterQueue(self, "DeadLetters", key=key).queue
+        artifacts = data_lake.bucket(self, "Artifacts")
         self.training = TrainingPipeline(
             self,
             "Training",
@@ -42,8 +49,9 @@ class MlPipelineStack(Stack):
             schema=schema,
             key=key,
             curated=data_lake.bucket(self, "Curated"),
-            artifacts=data_lake.bucket(self, "Artifacts"),
+            artifacts=artifacts,
             dead_letters=dead_letters,
+            network=data_lake.network,
         )
         self.promotion = ModelPromotion(
             self,
@@ -57,4 +65,6 @@ class MlPipelineStack(Stack):
             key=key,
             dead_letters=dead_letters,
             removal_policy=removal_policy(settings),
+            artifact_parameter_name=model_artifact_parameter(settings.name, schema.name),
+            no_artifact=no_model_artifact(artifacts.bucket_name),
         )

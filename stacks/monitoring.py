@@ -92,6 +92,7 @@ class MonitoringStack(Stack):
                 launcher_code_dir=BUNDLE_DIR / "monitor-launcher",
                 log_retention=RETENTION[settings.log_retention_days],
                 removal_policy=removal,
+                network=data_lake.network,
             )
         else:
             self.monitor = ModelMonitorSchedules(

@@ -6,7 +6,7 @@ from aws_cdk import CfnCondition, Fn, Stack
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from config.layout import NO_MODEL_VERSION, model_version_parameter
+from config.layout import NO_MODEL_VERSION, model_artifact_parameter, model_version_parameter
 from config.schema import load_schema
 from config.settings import StageSettings
 from stacks.constructs.endpoint import ModelEndpoint
@@ -38,9 +38,16 @@ class ServingStack(Stack):
         )
         schema = load_schema(settings.dataset)
         serve_when: CfnCondition | None = None
+        # The served version's model.tar.gz, recorded with it: the model's role reads that
+        # object only. A pinned version's artifact is not recorded anywhere CloudFormation
+        # can read, so the override falls back to the runs' model archives.
+        model_data_url: str | None = None
         if settings.model_package_arn:
             model_package_arn = settings.model_package_arn
         else:
+            model_data_url = ssm.StringParameter.value_for_string_parameter(
+                self, model_artifact_parameter(settings.name, schema.name)
+            )
             # A deploy-time fact (what promotion recorded in the account), so a
             # CloudFormation condition is the right tool, not a synth-time branch.
             model_package_arn = ssm.StringParameter.value_for_string_parameter(
@@ -61,5 +68,7 @@ class ServingStack(Stack):
             key=data_lake.key(self),
             artifacts=data_lake.bucket(self, "Artifacts"),
             model_package_arn=model_package_arn,
+            model_data_url=model_data_url,
             serve_when=serve_when,
+            network=data_lake.network,
         )

@@ -64,6 +64,12 @@ def synth_report_dev_serverless(synth_cache) -> SynthReport:
 
 
 @pytest.fixture(scope="session")
+def synth_report_vpc(synth_cache) -> SynthReport:
+    """The app in VPC mode, a VPC of its own (`-c vpc=new`)."""
+    return synth_cache.report("synth_report_vpc")
+
+
+@pytest.fixture(scope="session")
 def delivery_one_account(synth_cache) -> SynthReport:
     """The app with the Delivery stack (CDK Pipelines), Dev and Prod in one account."""
     return synth_cache.report("delivery_one_account")

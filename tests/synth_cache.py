@@ -39,6 +39,7 @@ CONFIGURATIONS: dict[str, dict[str, object]] = {
     "delivery_one_account": DELIVERY_CONTEXT,
     "synth_report_with_arn": {"model_package_arn": MODEL_PACKAGE_ARN},
     "synth_report_dev_serverless": {"dev_serverless": "true"},
+    "synth_report_vpc": {"vpc": "new"},
     "synth_report": {},
 }
 PATH = "<template path>"

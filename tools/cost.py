@@ -335,6 +335,31 @@ def _fixed_lines(resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any])
     return lines
 
 
+def _network_lines(resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any]) -> list[Line]:
+    """VPC mode: interface endpoints bill per endpoint per zone-hour (one network interface
+    per subnet), whether used or not; the S3 gateway endpoint has no charge. Data
+    processed through them is per GB and not in the idle cost (docs/cost.md)."""
+    interfaces = [
+        r["Properties"]
+        for _, r in resources
+        if r["Type"] == "AWS::EC2::VPCEndpoint"
+        and r["Properties"].get("VpcEndpointType") == "Interface"
+    ]
+    if not interfaces:
+        return []
+    hours, rate = p["hours_per_month"], p["vpc_interface_endpoint_per_az_hour"]
+    zone_hours = sum(len(e.get("SubnetIds", [])) for e in interfaces) * hours
+    zones = sorted({len(e.get("SubnetIds", [])) for e in interfaces})
+    return [
+        Line(
+            "VPC interface endpoints",
+            f"{len(interfaces)} endpoints x {'/'.join(map(str, zones))} zones x {hours} h "
+            f"x ${rate}/zone-hour",
+            zone_hours * rate,
+        )
+    ]
+
+
 def price_stage(assembly: Path, stage: str, prices: dict[str, Any]) -> StageCost:
     """The idle, per-retrain, per-ETL-run and per-monitor-run cost of one stage's templates."""
     templates = sorted(assembly.glob("*.template.json"))
@@ -348,6 +373,7 @@ def price_stage(assembly: Path, stage: str, prices: dict[str, Any]) -> StageCost
         *_endpoint_lines(resources, prices),
         *scheduled,
         *_fixed_lines(resources, prices),
+        *_network_lines(resources, prices),
     ]
     cost.etl_run = _etl_lines(resources, prices)
     return cost

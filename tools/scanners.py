@@ -101,9 +101,9 @@ SKIPS: tuple[Skip, ...] = (
         "checkov",
         "CKV_AWS_117",
         "*",
-        "Lambda outside a VPC: the functions only call AWS service APIs (TLS, IAM-signed) "
-        "and reach no resource inside a network (as acknowledged for cdk-nag's "
-        "NIST.800.53.R5-LambdaInsideVPC).",
+        "Lambda outside a VPC, VPC mode included (docs/isolation.md): the functions only "
+        "call AWS service APIs (TLS, IAM-signed) and reach no resource inside a network "
+        "(as acknowledged for cdk-nag's NIST.800.53.R5-LambdaInsideVPC).",
     ),
     Skip(
         "checkov",
@@ -132,10 +132,10 @@ SKIPS: tuple[Skip, ...] = (
     Skip(
         "checkov",
         "CKV_AWS_370",
-        "*Serving*",
-        "Network isolation on the model: sagemaker-containers pip-installs the model's "
-        "code folder when the worker starts (stacks/constructs/endpoint.py); issue 14's "
-        "network-isolation work removes this skip.",
+        "DevServing*",
+        "Dev's serverless option only (-c dev_serverless=true; Prod refuses it): Serverless "
+        "Inference supports no network isolation. Every instance-backed model is isolated "
+        "(tests/infrastructure/test_isolation_and_iam.py asserts it).",
     ),
 )
 

@@ -10,7 +10,8 @@ Contract (processing job; every path can be overridden for local runs):
                                                   approved model on them by name)
            /opt/ml/processing/output/baseline/    baseline.csv (raw features, header)
 
-Rows are split by a seeded hash of their id (see ``split``), so a row keeps its split
+Rows are split by a seeded hash of their row key (``schema.row_key``: the id column or
+the ETL's ``etl_row_id``; see ``split``), so a row keeps its split
 as data accumulates across retraining executions. The feature
 transformation is fitted on the training split only, then applied to all three; it
 is written next to the training data so the training job carries it into the model.
@@ -74,7 +75,7 @@ def split(
     """
     key = f"{args.seed:016d}"[-16:]  # the hash key: another seed draws another partition
     hashes = pd.util.hash_pandas_object(
-        frame[schema.id_column].astype(str), index=False, hash_key=key
+        frame[schema.row_key].astype(str), index=False, hash_key=key
     ).to_numpy()
     position = hashes / float(2**64)  # uniform in [0, 1), a function of the id alone
     test = position < args.test_ratio
@@ -87,7 +88,7 @@ def split(
     empty = [name for name, part in parts.items() if part.empty]
     if empty:
         raise ValueError(
-            f"{len(frame)} rows ({frame[schema.id_column].nunique()} ids) leave no rows "
+            f"{len(frame)} rows ({frame[schema.row_key].nunique()} ids) leave no rows "
             f"for {', '.join(empty)}: add data or raise --validation-ratio/--test-ratio"
         )
     return parts

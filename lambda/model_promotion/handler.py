@@ -1,8 +1,9 @@
 """Model promotion Lambda: EventBridge "SageMaker Model Package State Change" -> the
 stage's served version (SSM) and, when it changes, a delivery pipeline run.
 
-Environment: MODEL_PACKAGE_GROUP, MODEL_VERSION_PARAMETER, DELIVERY_PIPELINE_NAME,
-NO_MODEL_VERSION, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE. The logic
+Environment: MODEL_PACKAGE_GROUP, MODEL_VERSION_PARAMETER, MODEL_ARTIFACT_PARAMETER,
+DELIVERY_PIPELINE_NAME, NO_MODEL_VERSION, POWERTOOLS_SERVICE_NAME,
+POWERTOOLS_METRICS_NAMESPACE. The logic
 (and why each event decides what it does) is in promotion.py.
 """
 
@@ -36,6 +37,7 @@ def target_from_env(env: Mapping[str, str]) -> Target:
         # Empty when the pipeline is in another account: record only (see promotion.py).
         pipeline=env.get("DELIVERY_PIPELINE_NAME") or None,
         no_model=env.get("NO_MODEL_VERSION", "none"),
+        artifact_parameter=env.get("MODEL_ARTIFACT_PARAMETER") or None,
     )
 
 

@@ -109,6 +109,9 @@ class Target:
     # the version is recorded and deployed by the pipeline's next release there.
     pipeline: str | None
     no_model: str = "none"
+    # Where the served version's model.tar.gz URL is recorded (the endpoint's role may
+    # read that one object only); None: not recorded.
+    artifact_parameter: str | None = None
 
 
 def version_of(arn: str) -> int | None:
@@ -136,6 +139,13 @@ def newest_approved(sagemaker: Any, group: str) -> str | None:
         if not token:
             return best[1] if best else None
         kwargs["NextToken"] = token
+
+
+def model_data_url(sagemaker: Any, arn: str) -> str:
+    """The ``s3://`` URL of the model artifact the package ``arn`` serves."""
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    url: str = described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    return url
 
 
 def recorded_version(ssm: Any, parameter: str, no_model: str) -> str:
@@ -181,6 +191,14 @@ def promote(
     if newest == recorded:
         return _no_change(change, recorded)
 
+    if target.artifact_parameter:
+        # Before the version: whatever deploys the recorded version finds its artifact.
+        ssm.put_parameter(
+            Name=target.artifact_parameter,
+            Value=model_data_url(sagemaker, newest),
+            Type="String",
+            Overwrite=True,
+        )
     written = ssm.put_parameter(Name=target.parameter, Value=newest, Type="String", Overwrite=True)
     execution_id = None
     if target.pipeline:

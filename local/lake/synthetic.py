@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import DatasetSchema, Feature, FeatureType, ProblemType
+from glue.raw_files import required_columns
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 DEFAULT_DAYS = 365
@@ -62,6 +63,8 @@ class DirtyRows:
         kind, so a run that must work for any schema asks for what is possible.
         """
         impossible = {kind: 0 for kind, columns in _dirty_columns(schema).items() if not columns}
+        if schema.id_column is None:  # every record is a row of its own: none is stale
+            impossible["duplicates"] = 0
         return replace(self, **impossible)
 
 
@@ -87,7 +90,8 @@ def generate_clean(
     start: datetime = DEFAULT_START,
     days: int = DEFAULT_DAYS,
 ) -> pd.DataFrame:
-    """A typed, valid frame of ``n_rows`` rows: id, event time, features and target.
+    """A typed, valid frame of ``n_rows`` rows: id and event time (those the schema has),
+    features and target.
 
     ``shift`` moves feature distributions (for drift demos): for a numeric feature the
     mean changes by that fraction (0.3 = 30% higher); for a categorical one that share of
@@ -98,12 +102,13 @@ def generate_clean(
     unknown = set(shift) - set(schema.feature_names)
     if unknown:
         raise ValueError(f"shift names unknown features: {sorted(unknown)}")
-    frame = pd.DataFrame(
-        {
-            schema.id_column: [f"{schema.name[:3]}-{seed:04d}-{i:08d}" for i in range(n_rows)],
-            schema.event_time_column: _event_times(rng, n_rows, start, days),
-        }
-    )
+    frame = pd.DataFrame(index=pd.RangeIndex(n_rows))
+    if schema.id_column is not None:
+        frame[schema.id_column] = [f"{schema.name[:3]}-{seed:04d}-{i:08d}" for i in range(n_rows)]
+    # Drawn whether or not the schema keeps them, so the features' draws do not depend on it.
+    times = _event_times(rng, n_rows, start, days)
+    if schema.event_time_column is not None:
+        frame[schema.event_time_column] = times
     for feature in schema.features:
         frame[feature.name] = _sample_feature(rng, feature, frame, n_rows, shift.get(feature.name))
     # The concept (how features drive the target) is calibrated on unshifted data, so a
@@ -282,12 +287,19 @@ def raw_records(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
     return _render(schema, frame)
 
 
+def feature_records(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
+    """Typed frame -> each row's raw feature values (what a client sends), in schema order."""
+    first = len(schema.record_columns)
+    return [record[first:-1] for record in _render(schema, frame)]
+
+
 def _render(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
     """Typed frame -> raw string records in ``schema.raw_columns`` order."""
-    columns: list[list[str]] = [
-        frame[schema.id_column].astype(str).tolist(),
-        frame[schema.event_time_column].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist(),
-    ]
+    columns: list[list[str]] = []
+    if schema.id_column is not None:
+        columns.append(frame[schema.id_column].astype(str).tolist())
+    if schema.event_time_column is not None:
+        columns.append(frame[schema.event_time_column].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist())
     for feature in schema.features:
         series = frame[feature.name]
         if feature.type is FeatureType.NUMERIC:
@@ -302,12 +314,7 @@ def _render(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
 
 def _dirty_columns(schema: DatasetSchema) -> dict[str, list[Any]]:
     """Per kind of dirty row, the columns a row can be broken in that way (maybe none)."""
-    required = [
-        schema.id_column,
-        schema.event_time_column,
-        *(f.name for f in schema.features if not f.nullable),
-        schema.target.name,
-    ]
+    required = required_columns(schema)
     numeric = [f for f in schema.features if f.type is FeatureType.NUMERIC]
     return {
         "missing_required": required,
@@ -334,7 +341,8 @@ def _dirty_records(
 
     def copy() -> list[str]:
         row = list(records[int(rng.integers(len(records)))])
-        row[0] = f"dirty-{next(counter):08d}"  # a fresh id: dirty rows never collide in dedup
+        if schema.id_column is not None:  # a fresh id: dirty rows never collide in dedup
+            row[position[schema.id_column]] = f"dirty-{next(counter):08d}"
         return row
 
     def broken(kind: str, candidates: list[Any], count: int, corrupt: Any) -> None:
@@ -368,12 +376,16 @@ def _dirty_records(
         # Alternate too few and too many fields: both are the same reason, a malformed record.
         fields = row[: len(row) // 2] if i % 2 == 0 else [*row, "extra", "fields"]
         out.append(",".join(fields))
-    time_column = clean[schema.event_time_column]
+    if dirty.duplicates and schema.id_column is None:
+        raise ValueError(f"dataset {schema.name!r} has no id column: no row can be a duplicate")
     for _ in range(dirty.duplicates):
         index = int(rng.integers(len(records)))
         row = list(records[index])
-        older = time_column.iloc[index] - timedelta(days=int(rng.integers(1, 60)))
-        row[position[schema.event_time_column]] = older.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if schema.event_time_column is not None:  # else: the same id again in the same file
+            older = clean[schema.event_time_column].iloc[index] - timedelta(
+                days=int(rng.integers(1, 60))
+            )
+            row[position[schema.event_time_column]] = older.strftime("%Y-%m-%dT%H:%M:%SZ")
         out.append(row)
     return out
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from config.schema import DatasetSchema, ProblemType
-from local.lake.synthetic import raw_records
+from local.lake.synthetic import feature_records, raw_records
 from local.serving.image.data_capture import capture_record
 
 
@@ -45,8 +45,10 @@ def captured_rows(
     if scores is None:
         scores = np.random.default_rng(seed).random(len(frame))
     classifier = schema.problem_type is ProblemType.BINARY_CLASSIFICATION
-    for index, (record, score) in enumerate(zip(raw_records(schema, frame), scores, strict=True)):
-        features = ",".join(record[2:-1])
+    rows = feature_records(schema, frame)
+    targets = [record[-1] for record in raw_records(schema, frame)]
+    for index, (values, target, score) in enumerate(zip(rows, targets, scores, strict=True)):
+        features = ",".join(values)
         response = f"{score:.6f},{int(score >= 0.5)}\n" if classifier else f"{score:.6f}\n"
         eid = event_id(seed, index)
         line = json.dumps(
@@ -60,7 +62,7 @@ def captured_rows(
             ),
             separators=(",", ":"),
         )
-        yield CapturedRow(eid, line, record[-1])
+        yield CapturedRow(eid, line, target)
 
 
 def ground_truth_line(event: str, label: str) -> str:

@@ -33,12 +33,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from config.layout import DATA_CAPTURE_PREFIX, FEEDBACK_PREFIX, GROUND_TRUTH_PREFIX
 from config.schema import DatasetSchema
 from glue.derive import CuratedCounts
 from glue.validate import ProcessedCounts
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
-from local.lake.synthetic import raw_records
+from local.lake.synthetic import feature_records
 from local.monitoring.alarms import AlarmDefinition, Transition, evaluate_in_cloudwatch, load_alarms
 from local.monitoring.assembly import (
     function_environment,
@@ -164,11 +166,20 @@ class MonitoringLoop:
         return lines
 
     def send_window(
-        self, host: str, port: int, state: LoopState, *, window: int, rows: int
+        self,
+        host: str,
+        port: int,
+        state: LoopState,
+        *,
+        window: int,
+        rows: int,
+        frame: pd.DataFrame | None = None,
     ) -> dict[str, Any]:
-        """Send one window of shifted rows (one CSV request each); once their capture is
-        in S3, upload their labels as ground truth joined by the capture's eventId."""
-        frame = shifted_frame(self.schema, rows, seed=self.seed + window, shift=state.shift)
+        """Send one window of shifted rows (one CSV request each), or of ``frame``'s rows
+        (the user's held-out rows, typed); once their capture is in S3, upload their
+        labels as ground truth joined by the capture's eventId."""
+        if frame is None:
+            frame = shifted_frame(self.schema, rows, seed=self.seed + window, shift=state.shift)
         bodies = feature_lines(self.schema, frame)
         responses = invoke(
             self.platform,
@@ -410,12 +421,18 @@ class MonitoringLoop:
     # ---- v1 vs v2 on the same held-out shifted rows ----------------------------------
 
     def score_on_holdout(
-        self, model_data: Mapping[int, str], state: LoopState, rows: int
+        self,
+        model_data: Mapping[int, str],
+        state: LoopState,
+        rows: int,
+        frame: pd.DataFrame | None = None,
     ) -> dict[str, Any]:
-        """Each version's metrics on the same held-out shifted rows (never sent, never
-        trained on), scored with its own packaged transformation."""
-        frame = shifted_frame(self.schema, rows, seed=self.seed + 100, shift=state.shift)
-        records = [record[2:-1] for record in raw_records(self.schema, frame)]
+        """Each version's metrics on the same held-out shifted rows, or on ``frame``'s
+        rows (never sent, never trained on), scored with its own packaged transformation."""
+        if frame is None:
+            frame = shifted_frame(self.schema, rows, seed=self.seed + 100, shift=state.shift)
+        rows = len(frame)
+        records = feature_records(self.schema, frame)
         labels = frame[self.schema.target.name].to_numpy()
         scores: dict[str, Any] = {"rows": rows, "seed": self.seed + 100}
         for version, uri in model_data.items():

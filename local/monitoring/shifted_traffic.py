@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from config.schema import DatasetSchema, FeatureType
-from local.lake.synthetic import generate_clean, raw_records
+from local.lake.synthetic import feature_records, generate_clean, raw_records
 from local.monitoring.capture_traffic import ground_truth_line
 
 # How far each kind of feature moves (see generate_clean's ``shift``).
@@ -66,12 +66,13 @@ def shifted_frame(
 
 def feature_lines(schema: DatasetSchema, frame: pd.DataFrame) -> list[str]:
     """Each row's features as the one-row CSV body a client sends."""
-    return [",".join(record[2:-1]) for record in raw_records(schema, frame)]
+    return [",".join(values) for values in feature_records(schema, frame)]
 
 
 def labels_by_request(schema: DatasetSchema, frame: pd.DataFrame) -> dict[str, str]:
     """The target (raw text) of each row, keyed by the CSV body sent for it."""
-    return {",".join(record[2:-1]): record[-1] for record in raw_records(schema, frame)}
+    first = len(schema.record_columns)
+    return {",".join(record[first:-1]): record[-1] for record in raw_records(schema, frame)}
 
 
 def ground_truth_for_capture(

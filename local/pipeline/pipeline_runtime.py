@@ -70,6 +70,21 @@ class Execution:
     def step(self, name: str) -> StepRecord:
         return next(s for s in self.steps if s.name == name)
 
+    def list_steps(self) -> list[dict[str, Any]]:
+        """The steps as ListPipelineExecutionSteps reports them (newest first): a failed
+        step carries its ``FailureReason``, a job step its job in ``Metadata``."""
+        kinds = {"Processing": "ProcessingJob", "Training": "TrainingJob"}
+        listed = []
+        for record in reversed(self.steps):
+            item: dict[str, Any] = {"StepName": record.name, "StepStatus": record.status}
+            reason = record.detail.get("error") or record.detail.get("error_message")
+            if record.status == "Failed" and reason:
+                item["FailureReason"] = str(reason)
+            if record.type in kinds and "job" in record.detail:
+                item["Metadata"] = {kinds[record.type]: {"Name": record.detail["job"]}}
+            listed.append(item)
+        return listed
+
 
 def _path_tokens(path: str) -> list[str | int]:
     tokens: list[str | int] = []
@@ -337,9 +352,8 @@ class _State:
             # As on SageMaker, a job that fails, or whose inputs, outputs or API calls
             # fail, ends the step (and the execution) as Failed with the reason.
             tail = failure.log_tail if isinstance(failure, JobFailedError) else ""
-            record = StepRecord(
-                step.name, step.type, "Failed", 0.0, tail, detail={"error": str(failure)}
-            )
+            detail = {"error": str(failure), "job": self._job_name(step)}
+            record = StepRecord(step.name, step.type, "Failed", 0.0, tail, detail=detail)
             self._finish(record, started)
             raise _ExecutionStoppedError(f"step {step.name} failed: {failure}") from failure
         self._finish(record, started)

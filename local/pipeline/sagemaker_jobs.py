@@ -13,6 +13,11 @@ after it exits 0, exactly as the service does. The entry point runs in a subproc
 
 A failed job reports what the container wrote for SageMaker: ``/opt/ml/output/failure``
 (training, ``FailureReason``) or ``/opt/ml/output/message`` (processing, ``ExitMessage``).
+
+A network-isolated job (``EnableNetworkIsolation``) gets what SageMaker gives such a
+container: no AWS credentials and no AWS endpoint (here: the moto server's address is
+withheld, and the instance metadata lookup is off), so code in it that calls AWS fails
+locally as it would in the cloud. Its inputs and outputs are still staged by "the service".
 """
 
 from __future__ import annotations
@@ -30,10 +35,16 @@ from pathlib import Path
 from typing import Any
 
 from local.s3_sync import download_prefix, split_uri, upload_dir
-from local.serving.image_process import container_env, image_command
+from local.serving.image_process import container_env, image_command, remap
 
 CONTAINER_ROOT = "/opt/ml/"
 LOG_TAIL_LINES = 20
+# What an isolated container does not get: credentials, and where AWS is.
+WITHHELD_FROM_ISOLATED = re.compile(
+    r"^(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|AWS_SECURITY_TOKEN|"
+    r"AWS_PROFILE|AWS_SHARED_CREDENTIALS_FILE|AWS_CONFIG_FILE|AWS_ENDPOINT_URL.*|"
+    r"AWS_CONTAINER_CREDENTIALS_.*)$"
+)
 
 
 class JobFailedError(RuntimeError):
@@ -76,6 +87,21 @@ def _run(
     return text
 
 
+def isolated(arguments: Mapping[str, Any]) -> bool:
+    """Whether a CreateProcessingJob / CreateTrainingJob request isolates its container."""
+    network = arguments.get("NetworkConfig", {})  # processing
+    return bool(network.get("EnableNetworkIsolation") or arguments.get("EnableNetworkIsolation"))
+
+
+def network_env(env: Mapping[str, str], arguments: Mapping[str, Any]) -> dict[str, str]:
+    """``env`` as the job's container sees it: without credentials and AWS endpoints if
+    the job is network isolated."""
+    if not isolated(arguments):
+        return dict(env)
+    kept = {k: v for k, v in env.items() if not WITHHELD_FROM_ISOLATED.match(k)}
+    return {**kept, "AWS_EC2_METADATA_DISABLED": "true"}
+
+
 def _child_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
     # The job's `python3` must be this interpreter, with the project's packages.
     path = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")])
@@ -105,7 +131,10 @@ def run_processing_job(
     output = Path(local(f"{CONTAINER_ROOT}output"))
     log = _run(
         command,
-        env=_child_env(env, {**arguments.get("Environment", {}), "SM_OUTPUT_DIR": str(output)}),
+        env=_child_env(
+            network_env(env, arguments),
+            {**arguments.get("Environment", {}), "SM_OUTPUT_DIR": str(output)},
+        ),
         log_path=root / "job.log",
         job_name=job_name,
         reason=output / "message",
@@ -120,7 +149,11 @@ def _write_config(base: Path, arguments: dict[str, Any]) -> None:
     config = base / "input" / "config"
     config.mkdir(parents=True, exist_ok=True)
     channels = arguments.get("InputDataConfig", [])
-    (config / "hyperparameters.json").write_text(json.dumps(arguments.get("HyperParameters", {})))
+    # Container paths in hyperparameters (the code channel's bundle) move with /opt/ml.
+    hyperparameters = {
+        name: remap(value, base) for name, value in arguments.get("HyperParameters", {}).items()
+    }
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
     (config / "inputdataconfig.json").write_text(
         json.dumps(
             {
@@ -173,7 +206,9 @@ def run_training_job(
     log = _run(
         image_command("train"),
         env=container_env(
-            env, base, {**arguments.get("Environment", {}), "TRAINING_JOB_NAME": job_name}
+            network_env(env, arguments),
+            base,
+            {**arguments.get("Environment", {}), "TRAINING_JOB_NAME": job_name},
         ),
         log_path=root / "job.log",
         job_name=job_name,

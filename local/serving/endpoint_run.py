@@ -16,6 +16,8 @@ from itertools import cycle
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from config.layout import DATA_CAPTURE_PREFIX, VARIANT_NAME
 from config.schema import DatasetSchema, FeatureType
 from local.lake.synthetic import generate_clean
@@ -71,9 +73,14 @@ def _malformed(schema: DatasetSchema, csv_line: str) -> list[Request]:
     ]
 
 
-def request_mix(schema: DatasetSchema, count: int, seed: int = 3) -> list[Request]:
-    """``count`` requests: one-row CSV mostly, some JSON, every tenth malformed."""
-    rows = raw_feature_frame(schema, generate_clean(schema, count, seed=seed))
+def request_mix(
+    schema: DatasetSchema, count: int, seed: int = 3, rows: pd.DataFrame | None = None
+) -> list[Request]:
+    """``count`` requests: one-row CSV mostly, some JSON, every tenth malformed. The rows
+    are generated, or the first ``count`` of ``rows`` (typed, as in the processed zone)."""
+    source = generate_clean(schema, count, seed=seed) if rows is None else rows.head(count)
+    count = len(source)
+    rows = raw_feature_frame(schema, source)
     lines = rows.to_csv(header=False, index=False).splitlines()
     records = [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
@@ -130,15 +137,17 @@ def serve_and_probe(
     endpoint_name: str,
     requests: int = 300,
     workers: int = 2,
+    rows: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Host the latest approved version, call it, and return the ``endpoint`` summary."""
+    """Host the latest approved version, call it, and return the ``endpoint`` summary.
+
+    ``rows``: the user's held-out rows to send (typed), instead of generated ones."""
     arn = latest_approved(platform)
     with hosted_endpoint(
         platform, arn, work_dir, endpoint_name=endpoint_name, workers=workers
     ) as endpoint:
-        responses = invoke(
-            platform, endpoint.host, endpoint.port, endpoint_name, request_mix(schema, requests)
-        )
+        mix = request_mix(schema, requests, rows=rows)
+        responses = invoke(platform, endpoint.host, endpoint.port, endpoint_name, mix)
     listing = platform.s3.list_objects_v2(
         Bucket=ARTIFACTS_BUCKET, Prefix=f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"
     )

@@ -3,7 +3,7 @@ blue/green deployment with alarm rollback, and autoscaling."""
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnCondition, CfnResource, Duration, Stack
+from aws_cdk import ArnFormat, CfnCondition, CfnResource, Duration, Fn, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -23,7 +23,8 @@ from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.log_groups import StageLogGroup, endpoint_log_group_name
 from stacks.constructs.nag import acknowledge, object_arn_finding
-from stacks.constructs.sagemaker_access import container_statements
+from stacks.constructs.network import JobNetwork
+from stacks.constructs.sagemaker_access import container_statements, sagemaker_principal
 from stacks.constructs.secure_bucket import removal_policy
 
 CAPTURED_CSV = ["text/csv"]
@@ -47,10 +48,15 @@ class ModelEndpoint(Construct):
         artifacts: s3.IBucket,
         model_package_arn: str,
         serve_when: CfnCondition | None = None,
+        network: JobNetwork | None = None,
+        model_data_url: str | None = None,
     ) -> None:
         """``serve_when``: a deploy-time condition (the stage has an approved version);
         without it the model, endpoint and scaling exist only while it holds. The role,
-        its policy and the alarms always exist."""
+        its policy and the alarms always exist. ``network``: VPC mode's subnets and
+        security groups for the model's containers. ``model_data_url``: the package's
+        ``s3://`` model artifact (deploy-time value), the one object the role may read;
+        None: any run's model.tar.gz."""
         super().__init__(scope, construct_id)
         self._serve_when = serve_when
         self.endpoint_name = resource_name(settings.name, schema.name, "endpoint")
@@ -60,10 +66,13 @@ class ModelEndpoint(Construct):
         self.role = iam.Role(
             self,
             "ModelRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # Inference: AWS documents this one form ("*", not a model's or endpoint's ARN).
+            assumed_by=sagemaker_principal(self, "*"),
             description=f"Runs the {self.endpoint_name} model containers.",
         )
-        policy = self._grant_model(key=key, artifacts=artifacts, region=settings.region)
+        policy = self._grant_model(
+            key=key, artifacts=artifacts, region=settings.region, model_data_url=model_data_url
+        )
 
         model = sagemaker.CfnModel(
             self,
@@ -72,19 +81,29 @@ class ModelEndpoint(Construct):
             containers=[
                 sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn)
             ],
+            # The serving code travels inside model.tar.gz (training/serving_code.py), and
+            # the image's toolkit `pip install`s it offline (docs/isolation.md): the
+            # container needs no network and gets none. Serverless Inference supports
+            # neither network isolation nor a VPC ("Feature exclusions" in its guide).
+            enable_network_isolation=not settings.endpoint_serverless,
+            vpc_config=None
+            if network is None or settings.endpoint_serverless
+            else sagemaker.CfnModel.VpcConfigProperty(
+                subnets=list(network.subnet_ids),
+                security_group_ids=list(network.security_group_ids),
+            ),
         )
         # CreateModel checks that the role can read the model: attach the policy first.
         model.node.add_dependency(policy)
         self._conditional(model)
-        # The serving code now travels inside model.tar.gz. Network isolation stays off for
-        # now: sagemaker-containers `pip install`s the code folder when the worker starts,
-        # which needs no network only where the image's pip builds without isolation.
-        acknowledge(
-            model,
-            "AwsSolutions-SM1",
-            "The endpoint is public-facing through the SageMaker runtime API only; it has "
-            "no VPC resources to reach, so it runs without a VPC.",
-        )
+        if network is None or settings.endpoint_serverless:
+            acknowledge(
+                model,
+                "AwsSolutions-SM1",
+                "Without VPC mode (config VpcSettings) the model runs network isolated in "
+                "SageMaker's network: it is reached through the SageMaker runtime API only "
+                "and has no VPC resources to reach.",
+            )
         config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
@@ -279,9 +298,20 @@ class ModelEndpoint(Construct):
         )
         self._conditional(scaling)
 
-    def _grant_model(self, *, key: kms.IKey, artifacts: s3.IBucket, region: str) -> iam.Policy:
+    def _grant_model(
+        self, *, key: kms.IKey, artifacts: s3.IBucket, region: str, model_data_url: str | None
+    ) -> iam.Policy:
         """Read the model (its code inside), write captures, pull the image, write logs."""
         stack = Stack.of(self)
+        model = (
+            artifacts.arn_for_objects(MODEL_ARTIFACTS)
+            if model_data_url is None
+            # s3://bucket/key -> arn:<partition>:s3:::bucket/key
+            else Fn.join(
+                "",
+                [f"arn:{stack.partition}:s3:::", Fn.select(1, Fn.split("s3://", model_data_url))],
+            )
+        )
         logs = stack.format_arn(
             service="logs",
             resource="log-group",
@@ -295,7 +325,7 @@ class ModelEndpoint(Construct):
                 iam.PolicyStatement(
                     sid="ReadModel",
                     actions=["s3:GetObject"],
-                    resources=[artifacts.arn_for_objects(MODEL_ARTIFACTS)],
+                    resources=[model],
                 ),
                 iam.PolicyStatement(
                     sid="WriteCaptures",
@@ -318,8 +348,10 @@ class ModelEndpoint(Construct):
         policy.attach_to_role(self.role)
         for finding, reason in {
             "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
-            object_arn_finding(self, artifacts, MODEL_ARTIFACTS): "The package's model "
-            "artifact sits under the training execution's id, decided at run time.",
+            # Only for a pinned version (no recorded artifact): any run's model archive.
+            object_arn_finding(self, artifacts, MODEL_ARTIFACTS): "A pinned version's model "
+            "artifact is not recorded where CloudFormation can read it; it sits under a "
+            "training execution's id, decided at run time.",
             object_arn_finding(self, artifacts, f"{DATA_CAPTURE_PREFIX}/*"): "SageMaker names "
             "capture files by endpoint, variant and hour.",
             f"Resource::{logs}": "SageMaker names the endpoint's log group and streams.",

@@ -253,7 +253,19 @@ class GlueEtl(Construct):
         events_role = iam.Role(
             self,
             "EventsRole",
-            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            # Rules of this account and region only (confused deputy); the rule's own ARN
+            # would be a circular reference (the rule names this role).
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    "ArnLike": {
+                        "aws:SourceArn": Stack.of(self).format_arn(
+                            service="events", resource="rule", resource_name="*"
+                        )
+                    },
+                },
+            ),
             description="Lets the raw-arrival rule notify the ETL workflow.",
         )
         events_role.add_to_policy(

@@ -21,6 +21,7 @@ from constructs import Construct
 from config.layout import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, MONITORING_PREFIX
 from config.schema import DatasetSchema, ProblemType
 from stacks.constructs.nag import acknowledge, object_arn_finding
+from stacks.constructs.sagemaker_access import sagemaker_principal
 
 # Model Monitor runs schedules hourly or daily only.
 CRON_BY_MINUTES = {60: "cron(0 * ? * * *)", 1440: "cron(0 0 ? * * *)"}
@@ -190,10 +191,9 @@ class ModelMonitorSchedules(Construct):
         role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            # Monitoring schedules start their jobs themselves: SageMaker resources of this
+            # account and region (confused deputy).
+            assumed_by=sagemaker_principal(self, "*"),
             description=f"Runs Model Monitor jobs on {endpoint_name}.",
         )
         prefix = f"{MONITORING_PREFIX}/{endpoint_name}"

@@ -56,9 +56,13 @@ class ModelPromotion(Construct):
         key: kms.IKey,
         dead_letters: sqs.IQueue,
         removal_policy: RemovalPolicy,
+        artifact_parameter_name: str | None = None,
+        no_artifact: str = "",
     ) -> None:
         """``key`` encrypts the function's log group; approval events the function could
-        not take after all retries land in ``dead_letters``."""
+        not take after all retries land in ``dead_letters``. ``artifact_parameter_name``:
+        where the served version's model.tar.gz URL is recorded too (``no_artifact``
+        until a version is approved)."""
         super().__init__(scope, construct_id)
         # CloudFormation writes the sentinel once, at creation; the function owns the value
         # afterwards. Changing this resource's properties would make CloudFormation write
@@ -70,6 +74,19 @@ class ModelPromotion(Construct):
             string_value=NO_MODEL_VERSION,
             description="Model package ARN this stage serves; written by model promotion.",
         )
+        # Same caution as above: CloudFormation writes the sentinel once, at creation.
+        self.artifact_parameter = (
+            ssm.StringParameter(
+                self,
+                "ServedArtifact",
+                parameter_name=artifact_parameter_name,
+                string_value=no_artifact,
+                description="model.tar.gz URL of the version this stage serves; written by "
+                "model promotion.",
+            )
+            if artifact_parameter_name
+            else None
+        )
         log_group = logs.CfnLogGroup(
             self, "Logs", retention_in_days=log_retention_days, kms_key_id=key.key_arn
         )
@@ -77,7 +94,11 @@ class ModelPromotion(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            # This account's functions only (confused deputy), as the stage's other roles.
+            assumed_by=iam.ServicePrincipal(
+                "lambda.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
             description=f"Model promotion for {model_package_group}.",
         )
         self.function = lambda_.Function(
@@ -103,6 +124,7 @@ class ModelPromotion(Construct):
             environment={
                 "MODEL_PACKAGE_GROUP": model_package_group,
                 "MODEL_VERSION_PARAMETER": parameter_name,
+                "MODEL_ARTIFACT_PARAMETER": artifact_parameter_name or "",
                 "DELIVERY_PIPELINE_NAME": pipeline_name or "",
                 "NO_MODEL_VERSION": NO_MODEL_VERSION,
                 "POWERTOOLS_SERVICE_NAME": "model-promotion",
@@ -191,6 +213,27 @@ class ModelPromotion(Construct):
                 resources=[self.parameter.parameter_arn],
             ),
         ]
+        findings: dict[str, str] = {}
+        if self.artifact_parameter is not None:
+            packages = stack.format_arn(
+                service="sagemaker", resource="model-package", resource_name=f"{group}/*"
+            )
+            statements += [
+                iam.PolicyStatement(
+                    sid="ReadServedArtifact",
+                    actions=["sagemaker:DescribeModelPackage"],
+                    resources=[packages],
+                ),
+                iam.PolicyStatement(
+                    sid="RecordServedArtifact",
+                    actions=["ssm:PutParameter"],
+                    resources=[self.artifact_parameter.parameter_arn],
+                ),
+            ]
+            findings[f"AwsSolutions-IAM5[Resource::{packages}]"] = (
+                "The group's versions are created at run time; the newest approved one is "
+                "described for its model artifact."
+            )
         if pipeline_name:
             statements.append(
                 iam.PolicyStatement(
@@ -207,6 +250,8 @@ class ModelPromotion(Construct):
             )
         policy = iam.Policy(self, "Policy", statements=statements)
         policy.attach_to_role(self.role)
+        for finding, reason in findings.items():
+            acknowledge(policy, finding, reason)
         acknowledge(
             policy,
             "AwsSolutions-IAM5[Resource::*]",

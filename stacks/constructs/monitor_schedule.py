@@ -34,6 +34,7 @@ from config.layout import (
 )
 from stacks.constructs.monitor_launcher import RUN_TOKEN, MonitorLauncher
 from stacks.constructs.nag import acknowledge, object_arn_finding
+from stacks.constructs.network import JobNetwork
 from stacks.constructs.pipeline_definition import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
 from stacks.constructs.sagemaker_access import container_statements
 
@@ -87,7 +88,9 @@ class MonitorSchedule(Construct):
         launcher_code_dir: Path,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        network: JobNetwork | None = None,
     ) -> None:
+        """``network``: VPC mode's subnets and security groups for the monitor job."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.target = target
@@ -191,6 +194,13 @@ class MonitorSchedule(Construct):
                 }
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": self.max_runtime},
+            # Not network isolated: the monitor itself reads S3 and the registry and
+            # publishes metrics with boto3 (monitoring/monitor.py), so it needs credentials
+            # and a route to those APIs (in VPC mode: the stage's endpoints only).
+            "NetworkConfig": {
+                "EnableNetworkIsolation": False,
+                **({} if network is None else {"VpcConfig": network.vpc_config()}),
+            },
         }
 
         self.launcher = MonitorLauncher(

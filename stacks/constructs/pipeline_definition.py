@@ -49,6 +49,7 @@ from sagemaker.core import image_uris
 from sagemaker.core.config.config_manager import SageMakerConfig
 from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
 from sagemaker.core.helper.pipeline_variable import PipelineVariable
+from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (
     MetricDefinition,
@@ -86,6 +87,7 @@ from sagemaker.train.configs import (
     CheckpointConfig,
     Compute,
     InputData,
+    Networking,
     OutputDataConfig,
     StoppingCondition,
 )
@@ -115,6 +117,10 @@ class SubVariable(StrEnum):
     MODEL_PACKAGE_GROUP = "ModelPackageGroup"
     ASSETS_BUCKET = "AssetsBucket"
     SOURCE_BUNDLE_KEY = "SourceBundleKey"
+    # The bundle's file name (its key's last part): where the Train step's code channel
+    # puts it, /opt/ml/input/data/code/<file>.
+    SOURCE_BUNDLE_FILE = "SourceBundleFile"
+    TRAINING_ROLE_NAME = "TrainingRoleName"
 
     @property
     def ref(self) -> str:
@@ -129,9 +135,19 @@ def _asset_uri(key: SubVariable) -> str:
 SOURCE_BUNDLE_URI = _asset_uri(SubVariable.SOURCE_BUNDLE_KEY)
 
 
-ROLE_ARN = (
-    "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + SubVariable.EXECUTION_ROLE_NAME.ref
-)
+def _role_arn(name: SubVariable) -> str:
+    return "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + name.ref
+
+
+# Processing steps run as the jobs' role; the Train step as a role of its own, the only
+# one that may write model artifacts (stacks/constructs/training_pipeline.py).
+ROLE_ARN = _role_arn(SubVariable.EXECUTION_ROLE_NAME)
+TRAINING_ROLE_ARN = _role_arn(SubVariable.TRAINING_ROLE_NAME)
+# Network isolation hands the Train container no credentials, so the toolkit cannot
+# download sagemaker_submit_directory from S3 itself: the bundle comes in as a channel
+# (as SDK v2 did for isolated script mode) and the toolkit extracts the local file.
+CODE_CHANNEL = "code"
+CODE_CHANNEL_BUNDLE = f"/opt/ml/input/data/{CODE_CHANNEL}/{SubVariable.SOURCE_BUNDLE_FILE.ref}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +165,10 @@ class PipelineOptions:
     # A processing step that hangs (a stuck download, a runaway script) is stopped and
     # the execution fails, instead of billing an instance until SageMaker's 5-day limit.
     max_processing_seconds: int = 3600
+    # VPC mode: the jobs' subnets and security groups (ids, or ``${...}`` placeholders
+    # the construct fills); empty: no VPC.
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
     hyperparameters: tuple[tuple[str, str], ...] = (
         ("max_depth", "6"),
         ("eta", "0.1"),
@@ -371,7 +391,11 @@ class _Builder:
         outputs: list[ProcessingOutput],
         property_files: list[PropertyFile] | None = None,
         cache: bool = True,
+        isolated: bool = True,
     ) -> ProcessingStep:
+        """``isolated``: the container gets no network and no AWS credentials (SageMaker
+        stages the inputs and outputs); only a step whose script calls AWS itself runs
+        without."""
         processor = Processor(
             role=ROLE_ARN,
             image_uri=self.image,
@@ -384,6 +408,9 @@ class _Builder:
             max_runtime_in_seconds=self.options.max_processing_seconds,
             # boto3 in the job (Evaluate reads the registry) needs the stage's region.
             env={"AWS_DEFAULT_REGION": "${AWS::Region}"},
+            network_config=NetworkConfig(
+                enable_network_isolation=isolated, **self._vpc("subnets", "security_group_ids")
+            ),
             sagemaker_session=self.session,
         )
         code = _input("code", SOURCE_BUNDLE_URI, CODE_DIR)
@@ -397,6 +424,12 @@ class _Builder:
             cache_config=self.cache if cache else None,
             retry_policies=[self.step_retry, self.job_retry],
         )
+
+    def _vpc(self, subnets: str, groups: str) -> dict[str, list[str]]:
+        """The stage's VPC as keyword arguments named ``subnets`` and ``groups``."""
+        if not self.options.subnets:
+            return {}
+        return {subnets: list(self.options.subnets), groups: list(self.options.security_groups)}
 
     def preprocess(self) -> ProcessingStep:
         out = f"{PROCESSING}/output"
@@ -448,9 +481,12 @@ class _Builder:
         spot = options.spot_training
         trainer = ModelTrainer(
             sagemaker_session=self.session,
-            role=ROLE_ARN,
+            role=TRAINING_ROLE_ARN,
             training_image=self.image,
             base_job_name="train",
+            networking=Networking(
+                enable_network_isolation=True, **self._vpc("subnets", "security_group_ids")
+            ),
             compute=Compute(
                 instance_type=self.training_type,
                 instance_count=1,
@@ -467,11 +503,13 @@ class _Builder:
                 s3_output_path=_run_location("train", "model"),
                 kms_key_id=SubVariable.KMS_KEY_ARN.ref,
             ),
-            # Script mode in the framework container: the toolkit downloads the submit
-            # directory and runs the program with the other hyperparameters as arguments.
+            # Script mode in the framework container: the toolkit extracts the submit
+            # directory (the code channel's bundle), `pip install`s it offline (the image's
+            # pip builds without isolation: docs/isolation.md) and runs the program with the
+            # other hyperparameters as arguments.
             hyperparameters={
                 "sagemaker_program": TRAINING_PROGRAM,
-                "sagemaker_submit_directory": SOURCE_BUNDLE_URI,
+                "sagemaker_submit_directory": CODE_CHANNEL_BUNDLE,
                 "sagemaker_region": "${AWS::Region}",
                 **dict(options.hyperparameters),
             },
@@ -489,8 +527,11 @@ class _Builder:
         )
         step_args = trainer.train(
             input_data_config=[
-                InputData(channel_name=name, data_source=_output_uri(preprocess, name))
-                for name in ("train", "validation")
+                *(
+                    InputData(channel_name=name, data_source=_output_uri(preprocess, name))
+                    for name in ("train", "validation")
+                ),
+                InputData(channel_name=CODE_CHANNEL, data_source=SOURCE_BUNDLE_URI),
             ]
         )
         return TrainingStep(
@@ -524,6 +565,10 @@ class _Builder:
             ],
             [_output("evaluate", "evaluation", f"{PROCESSING}/evaluation")],
             property_files=[report],
+            # It reads the registry (the approved version) and that version's model.tar.gz
+            # with boto3 (training/registry.py): it needs credentials and a route to the
+            # SageMaker and S3 APIs (in VPC mode, the stage's endpoints only).
+            isolated=False,
         )
 
     def register(

@@ -27,7 +27,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 # Why the project's functions run outside a VPC (NIST.800.53.R5-LambdaInsideVPC).
 LAMBDA_OUTSIDE_VPC = (
     "The function only calls AWS service APIs (TLS, IAM-signed) and reaches no resource "
-    "inside a network; in a VPC it would need NAT or interface endpoints to do the same."
+    "inside a network; in a VPC it would need NAT or interface endpoints to do the same. "
+    "VPC mode attaches the SageMaker containers only: the functions stay outside it."
 )
 POWERTOOLS_LAYER_PARAMETER = (
     f"/aws/service/powertools/python/x86_64/{RUNTIME.name}/{POWERTOOLS_VERSION}"

@@ -1,4 +1,5 @@
-"""IAM statements every role that runs SageMaker's XGBoost framework container needs."""
+"""IAM for roles that SageMaker assumes: who may assume them, and what every role that runs
+SageMaker's XGBoost framework container needs."""
 
 from __future__ import annotations
 
@@ -43,11 +44,49 @@ def container_statements(
     ]
 
 
-def pass_role_to_sagemaker(role: iam.IRole) -> iam.PolicyStatement:
-    """Pass ``role`` to SageMaker jobs, and to nothing else."""
+def pass_role_to_sagemaker(*roles: iam.IRole) -> iam.PolicyStatement:
+    """Pass ``roles`` to SageMaker jobs, and to nothing else."""
     return iam.PolicyStatement(
         sid="PassJobRole",
         actions=["iam:PassRole"],
-        resources=[role.role_arn],
+        resources=[role.role_arn for role in roles],
         conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    )
+
+
+def sagemaker_principal(scope: IConstruct, *resources: str) -> iam.ServicePrincipal:
+    """``sagemaker.amazonaws.com``, only on behalf of this account's SageMaker ``resources``
+    in this region (ARN resource parts such as ``"training-job/*"``): the confused-deputy
+    conditions of AWS's "Cross-service confused deputy prevention" page for SageMaker AI,
+    which names ``training-job/*``, ``processing-job/*``, ``pipeline/<name>/*`` and, for
+    inference, ``*`` (models and endpoints: "the ARN must be in the format provided")."""
+    stack = Stack.of(scope)
+    return iam.ServicePrincipal(
+        "sagemaker.amazonaws.com",
+        conditions={
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": [
+                    f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:{resource}"
+                    for resource in resources
+                ]
+            },
+        },
+    )
+
+
+def deny_changing_models(bucket_object_arns: list[str]) -> iam.PolicyStatement:
+    """An explicit Deny: no overwrite, delete or retag of ``model.tar.gz`` objects (the
+    artifacts registered model versions point at), whatever else a policy allows."""
+    return iam.PolicyStatement(
+        sid="RegisteredModelsAreImmutable",
+        effect=iam.Effect.DENY,
+        actions=[
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:DeleteObjectVersion",
+            "s3:PutObjectTagging",
+            "s3:PutObjectAcl",
+        ],
+        resources=bucket_object_arns,
     )

@@ -22,12 +22,18 @@ from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.code_bundle import REPO_ROOT, build_bundle
 from stacks.constructs.nag import acknowledge, object_arn_finding
+from stacks.constructs.network import JobNetwork
 from stacks.constructs.pipeline_definition import (
     PipelineOptions,
     SubVariable,
     build_definition,
 )
-from stacks.constructs.sagemaker_access import container_statements, pass_role_to_sagemaker
+from stacks.constructs.sagemaker_access import (
+    container_statements,
+    deny_changing_models,
+    pass_role_to_sagemaker,
+    sagemaker_principal,
+)
 from stacks.constructs.secure_bucket import removal_policy
 
 # Where synth writes the bundles before CDK stages them as assets; one folder per checkout.
@@ -36,6 +42,23 @@ BUNDLE_DIR = (
     / f"mlops-bundles-{hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:12]}"
 )
 WEEKLY = "cron(0 3 ? * MON *)"
+# Each step writes only its own folder of an execution's run (pipeline_definition.py
+# `_run_location`: pipeline-runs/<execution id>/<step>/<output>, or under the expiring
+# pipeline-runs/scratch/<execution id>/ for what no model package records: splits,
+# checkpoints). The execution id is not known to IAM (one role serves every execution),
+# so a step's grant (pipeline-runs/*/<step>/*, either place) covers its folder in every
+# run; the Train step's folder (model.tar.gz, checkpoints) is written by the Train role
+# alone.
+PROCESSING_OUTPUTS = ("preprocess", "baseline", "evaluate")
+TRAIN_OUTPUTS = "train"
+
+
+def network_placeholders(network: JobNetwork) -> dict[str, str]:
+    """``Fn::Sub`` names for VPC mode's ids: VpcSubnet0.., VpcSecurityGroup0.."""
+    return {
+        **{f"VpcSubnet{i}": subnet for i, subnet in enumerate(network.subnet_ids)},
+        **{f"VpcSecurityGroup{i}": group for i, group in enumerate(network.security_group_ids)},
+    }
 
 
 class TrainingPipeline(Construct):
@@ -57,9 +80,11 @@ class TrainingPipeline(Construct):
         curated: s3.IBucket,
         artifacts: s3.IBucket,
         dead_letters: sqs.IQueue,
+        network: JobNetwork | None = None,
     ) -> None:
         """``dead_letters``: where a weekly start goes that the scheduler could not
-        deliver after its retries."""
+        deliver after its retries. ``network``: VPC mode's subnets and security groups
+        for every step's job."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.source_bundle = s3_assets.Asset(
@@ -83,20 +108,33 @@ class TrainingPipeline(Construct):
         self.job_role = iam.Role(
             self,
             "JobRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Runs the training pipeline's processing and training jobs.",
+            assumed_by=sagemaker_principal(self, "processing-job/*"),
+            description="Runs the training pipeline's processing jobs.",
+        )
+        self.training_role = iam.Role(
+            self,
+            "TrainingRole",
+            assumed_by=sagemaker_principal(self, "training-job/*"),
+            description="Runs the training pipeline's training job: the one writer of models.",
         )
         self.pipeline_role = iam.Role(
             self,
             "PipelineRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=sagemaker_principal(self, f"pipeline/{pipeline_name}/*"),
             description="The SageMaker Pipelines service role: starts jobs, registers models.",
         )
         self._grant_jobs(key=key, curated=curated, artifacts=artifacts, region=settings.region)
+        self._grant_training(key=key, artifacts=artifacts, region=settings.region)
         pipeline_policy = self._grant_pipeline(key=key, artifacts=artifacts)
 
+        # The ids reach the definition as placeholders too (they may be tokens).
+        vpc_values = {} if network is None else network_placeholders(network)
         definition = build_definition(
             PipelineOptions(
+                subnets=tuple(f"${{{name}}}" for name in vpc_values if "Subnet" in name),
+                security_groups=tuple(
+                    f"${{{name}}}" for name in vpc_values if "SecurityGroup" in name
+                ),
                 region=settings.region,
                 dataset=settings.dataset,
                 quality_gate=schema.quality_gate,
@@ -110,9 +148,11 @@ class TrainingPipeline(Construct):
             SubVariable.CURATED_BUCKET: curated.bucket_name,
             SubVariable.KMS_KEY_ARN: key.key_arn,
             SubVariable.EXECUTION_ROLE_NAME: self.job_role.role_name,
+            SubVariable.TRAINING_ROLE_NAME: self.training_role.role_name,
             SubVariable.MODEL_PACKAGE_GROUP: str(self.group.model_package_group_name),
             SubVariable.ASSETS_BUCKET: self.source_bundle.s3_bucket_name,
             SubVariable.SOURCE_BUNDLE_KEY: self.source_bundle.s3_object_key,
+            SubVariable.SOURCE_BUNDLE_FILE: self.source_bundle.s3_object_key.rsplit("/", 1)[-1],
         }
         self.pipeline = sagemaker.CfnPipeline(
             self,
@@ -126,32 +166,21 @@ class TrainingPipeline(Construct):
             pipeline_definition={
                 "PipelineDefinitionBody": Fn.sub(
                     json.dumps(definition, sort_keys=True),
-                    {name.value: value for name, value in values.items()},
+                    {**{name.value: value for name, value in values.items()}, **vpc_values},
                 )
             },
         )
         # Executions started right after deployment need the policy attached already.
-        self.pipeline.node.add_dependency(pipeline_policy, self.job_policy, self.group)
+        self.pipeline.node.add_dependency(
+            pipeline_policy, self.job_policy, self.training_policy, self.group
+        )
         self._schedule(
             pipeline_name, enabled=settings.scheduled_retraining, key=key, dead_letters=dead_letters
         )
 
-    def _grant_jobs(
-        self, *, key: kms.IKey, curated: s3.IBucket, artifacts: s3.IBucket, region: str
-    ) -> None:
-        """Exactly what the jobs do: read code, data and the registry; write run outputs."""
-        stack = Stack.of(self)
-        runs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*")
-        job_logs = [
-            stack.format_arn(
-                service="logs",
-                resource="log-group",
-                resource_name=f"/aws/sagemaker/{kind}:*",
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            for kind in ("ProcessingJobs", "TrainingJobs")
-        ]
-        statements = [
+    def _code_statements(self) -> list[iam.PolicyStatement]:
+        """Read the source bundle (a processing input, or the Train step's code channel)."""
+        return [
             iam.PolicyStatement(
                 sid="ReadCode",
                 actions=["s3:GetObject"],
@@ -160,12 +189,35 @@ class TrainingPipeline(Construct):
                 ],
             ),
             iam.PolicyStatement(
-                # A processing input is an S3 prefix: SageMaker lists it, then downloads.
+                # An input is an S3 prefix (here one object's key): SageMaker lists it first.
                 sid="ListCode",
                 actions=["s3:ListBucket"],
                 resources=[self.source_bundle.bucket.bucket_arn],
                 conditions={"StringEquals": {"s3:prefix": self.source_bundle.s3_object_key}},
             ),
+        ]
+
+    def _job_logs(self, kind: str) -> str:
+        return Stack.of(self).format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name=f"/aws/sagemaker/{kind}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def _grant_jobs(
+        self, *, key: kms.IKey, curated: s3.IBucket, artifacts: s3.IBucket, region: str
+    ) -> None:
+        """Exactly what the processing jobs do: read code, data, runs and the registry;
+        write their own steps' folders; never change a model artifact."""
+        runs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*")
+        step_outputs = [
+            artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/{step}/*") for step in PROCESSING_OUTPUTS
+        ]
+        train_outputs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/{TRAIN_OUTPUTS}/*")
+        job_logs = self._job_logs("ProcessingJobs")
+        statements = [
+            *self._code_statements(),
             iam.PolicyStatement(
                 sid="ListData",
                 actions=["s3:ListBucket"],
@@ -177,10 +229,18 @@ class TrainingPipeline(Construct):
                 resources=[curated.arn_for_objects(f"{CURATED_PREFIX}*")],
             ),
             iam.PolicyStatement(
-                sid="ReadWriteRuns",
-                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                # Baseline reads Preprocess's outputs; Evaluate the candidate's and the
+                # approved version's model.tar.gz.
+                sid="ReadRuns",
+                actions=["s3:GetObject"],
                 resources=[runs],
             ),
+            iam.PolicyStatement(
+                sid="WriteStepOutputs",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=step_outputs,
+            ),
+            deny_changing_models([train_outputs, artifacts.arn_for_objects("*/model.tar.gz")]),
             iam.PolicyStatement(
                 sid="UseStageKey",
                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
@@ -190,7 +250,7 @@ class TrainingPipeline(Construct):
             iam.PolicyStatement(
                 sid="JobLogs",
                 actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=job_logs,
+                resources=[job_logs],
             ),
             iam.PolicyStatement(
                 sid="ReadApprovedModel",
@@ -209,16 +269,66 @@ class TrainingPipeline(Construct):
         for finding, reason in {
             "Resource::*": "ecr:GetAuthorizationToken and sagemaker:ListModelPackages support "
             "no resource ARN.",
-            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*"): "Each execution writes "
-            "its outputs under its own execution id, unknown until run time.",
+            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*"): "Evaluate reads the "
+            "approved version's model, which lives under an earlier execution's id.",
+            **{
+                object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*/{step}/*"): "Each "
+                "execution writes under its own execution id, unknown until run time; each "
+                "step only into its own folder."
+                for step in PROCESSING_OUTPUTS
+            },
             object_arn_finding(self, curated, f"{CURATED_PREFIX}*"): "Preprocessing reads "
             "the whole curated snapshot, whose object keys the Glue job chooses.",
-            **{
-                f"Resource::{arn}": "SageMaker names each job's log stream after the job."
-                for arn in job_logs
-            },
+            f"Resource::{job_logs}": "SageMaker names each job's log stream after the job.",
             f"Resource::{self._package_arns()}": "Versions of this one model package group are "
             "created at run time.",
+        }.items():
+            acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
+
+    def _grant_training(self, *, key: kms.IKey, artifacts: s3.IBucket, region: str) -> None:
+        """Exactly what the training job does: read code and the splits, write its model
+        (and spot checkpoints) into the Train step's folder. Its container is network
+        isolated: only SageMaker itself uses these permissions, never the script."""
+        splits = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/preprocess/*")
+        outputs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/{TRAIN_OUTPUTS}/*")
+        job_logs = self._job_logs("TrainingJobs")
+        statements = [
+            *self._code_statements(),
+            iam.PolicyStatement(
+                sid="ListRuns",
+                actions=["s3:ListBucket"],
+                resources=[artifacts.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": f"{RUNS_PREFIX}/*"}},
+            ),
+            iam.PolicyStatement(sid="ReadSplits", actions=["s3:GetObject"], resources=[splits]),
+            iam.PolicyStatement(
+                # GetObject: a spot job resumes from its checkpoints.
+                sid="WriteModel",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"],
+                resources=[outputs],
+            ),
+            iam.PolicyStatement(
+                sid="UseStageKey",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[key.key_arn],
+            ),
+            *container_statements(self, region, key),
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[job_logs],
+            ),
+        ]
+        policy = iam.Policy(self, "TrainingPolicy", statements=statements)
+        policy.attach_to_role(self.training_role)
+        self.training_policy = policy
+        for finding, reason in {
+            "Resource::*": "ecr:GetAuthorizationToken supports no resource ARN.",
+            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*/preprocess/*"): "The "
+            "splits live under the execution's own id, unknown until run time.",
+            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*/{TRAIN_OUTPUTS}/*"): "The "
+            "model goes under the execution's id and the job's name, both decided at run time.",
+            f"Resource::{job_logs}": "SageMaker names each job's log stream after the job.",
         }.items():
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
 
@@ -261,11 +371,11 @@ class TrainingPipeline(Construct):
                 actions=["sagemaker:CreateModelPackage", "sagemaker:AddTags"],
                 resources=[group_arn, self._package_arns()],
             ),
-            pass_role_to_sagemaker(self.job_role),
+            pass_role_to_sagemaker(self.job_role, self.training_role),
             iam.PolicyStatement(
                 sid="ReadPropertyFiles",
                 actions=["s3:GetObject"],
-                resources=[artifacts.arn_for_objects(f"{RUNS_PREFIX}/*")],
+                resources=[artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/evaluate/*")],
             ),
             iam.PolicyStatement(
                 sid="DecryptPropertyFiles", actions=["kms:Decrypt"], resources=[key.key_arn]
@@ -281,8 +391,8 @@ class TrainingPipeline(Construct):
             },
             f"Resource::{self._package_arns()}": "Each registration creates a new version of "
             "this one group.",
-            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*"): "The evaluation "
-            "report (a property file) lives under the execution's own id.",
+            object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*/evaluate/*"): "The "
+            "evaluation report (a property file) lives under the execution's own id.",
         }.items():
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
         return policy
@@ -296,7 +406,16 @@ class TrainingPipeline(Construct):
             # Only schedules of this account may use the role (confused deputy).
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    # The schedule's own ARN would be a circular reference (CloudFormation
+                    # names it, and it names this role): this account's default group.
+                    "ArnLike": {
+                        "aws:SourceArn": Stack.of(self).format_arn(
+                            service="scheduler", resource="schedule", resource_name="default/*"
+                        )
+                    },
+                },
             ),
             description=f"Starts {pipeline_name} once a week.",
         )

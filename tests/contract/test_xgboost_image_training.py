@@ -3,8 +3,10 @@
 The request is the synthesized pipeline's own Train step (program, submit directory,
 hyperparameters, metric definitions); only the channels and the output path, which
 SageMaker fills in at run time from Preprocess's outputs, are pointed at test data.
-The job runs in a real ``/opt/ml`` layout: the toolkit downloads the source bundle,
-pip-installs it, and runs the program with its own runner.
+The job runs in a real ``/opt/ml`` layout: the toolkit extracts the source bundle (the
+code channel's file: the step is network isolated, so the container has no credentials to
+download anything itself), pip-installs it offline, and runs the program with its own
+runner.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from local.moto_platform import ARTIFACTS_BUCKET, local_platform
 from local.pipeline.sagemaker_jobs import JobFailedError, run_training_job
 from local.s3_sync import upload_dir
+from stacks.constructs.pipeline_definition import CODE_CHANNEL
 from tests.contract.conftest import step_arguments
 from training import serving_code
 
@@ -35,6 +38,8 @@ def train_request(definition, model_run, platform, **hyperparameters: str) -> di
     arguments = step_arguments(definition, "Train")
     for channel in arguments["InputDataConfig"]:
         name = channel["ChannelName"]
+        if name == CODE_CHANNEL:
+            continue  # the source bundle CDK publishes, as synthesized
         uri = f"s3://{ARTIFACTS_BUCKET}/contract/splits/{name}/"
         upload_dir(platform.s3, model_run["prep"] / name, uri)
         channel["DataSource"]["S3DataSource"]["S3Uri"] = uri
@@ -50,8 +55,13 @@ def test_the_synthesized_train_step_runs_under_the_image_toolkit(
     # What decides the contract comes from the synthesized definition: the program, and
     # the source bundle CDK publishes as an asset.
     assert request["HyperParameters"]["sagemaker_program"] == "train.py"
-    bundle = request["HyperParameters"]["sagemaker_submit_directory"]
+    assert request["EnableNetworkIsolation"] is True
+    [code] = [c for c in request["InputDataConfig"] if c["ChannelName"] == CODE_CHANNEL]
+    bundle = code["DataSource"]["S3DataSource"]["S3Uri"]
     assert tuple(bundle.removeprefix("s3://").split("/", 1)) in pipeline_template.assets
+    assert request["HyperParameters"]["sagemaker_submit_directory"] == (
+        f"/opt/ml/input/data/{CODE_CHANNEL}/{bundle.rsplit('/', 1)[-1]}"
+    )
 
     run = run_training_job(
         request, job_name="contract-train", work_dir=tmp_path, s3=platform.s3, env=platform.env
@@ -71,7 +81,9 @@ def test_the_synthesized_train_step_runs_under_the_image_toolkit(
     code = serving_code.CODE_DIR
     assert {"model.ubj", "transform.json", f"{code}/{serving_code.PROGRAM}"} <= names
     assert f"{code}/features/transform.py" in names and f"{code}/config/schema.py" in names
-    # The toolkit ran the program from the installed bundle, as `python -m train`.
+    # The toolkit ran the program from the installed bundle, as `python -m train`; the
+    # job got neither credentials nor the moto endpoint (isolated: run_training_job
+    # withholds them), so nothing in it reached S3 or PyPI.
     opt_ml = tmp_path / "contract-train" / "opt" / "ml"
     assert (opt_ml / "code" / "train.py").exists()
     assert "-m train" in (tmp_path / "contract-train" / "job.log").read_text()

@@ -62,6 +62,11 @@ def serving(synth_report_with_arn) -> dict[str, dict[str, Any]]:
     return {stage: stacks["Serving"] for stage, stacks in _load(synth_report_with_arn).items()}
 
 
+@pytest.fixture(scope="module")
+def vpc_stages(synth_report_vpc) -> dict[str, dict[str, dict[str, Any]]]:
+    return _load(synth_report_vpc)
+
+
 def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
 
@@ -91,6 +96,38 @@ def test_every_log_group_has_the_stage_retention_key_and_removal(stages, serving
         assert "KmsKeyId" in props, (stack, lid)
         expected = "Retain" if settings.retain_data else "Delete"
         assert group["DeletionPolicy"] == expected, (stack, lid)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_vpc_mode_flow_logs_follow_the_stage_rules(vpc_stages, stage) -> None:
+    """VPC mode adds a flow-log group: the same retention, key and removal
+    as every other group, under a name the key policy's stage pattern covers, and every
+    stateful resource still follows the stage's removal policy."""
+    settings = _settings(stage)
+    stacks = vpc_stages[stage]
+    expected = "Retain" if settings.retain_data else "Delete"
+    [(_, _, flow_log)] = _all(stacks, "AWS::EC2::FlowLog")
+    target = flow_log["Properties"]["LogGroupName"]["Ref"]
+    groups = _resources(stacks["DataLake"], "AWS::Logs::LogGroup")
+    assert target in groups
+    for stack, lid, group in _all(stacks, "AWS::Logs::LogGroup"):
+        props = group["Properties"]
+        assert props["RetentionInDays"] == settings.log_retention_days, (stack, lid)
+        assert "KmsKeyId" in props, (stack, lid)
+    for kind in STATEFUL:
+        for stack, lid, resource in _all(stacks, kind):
+            assert resource.get("DeletionPolicy") == expected, (stack, lid)
+    # CloudFormation names an unnamed group "<stack name>-<id>-<suffix>": the stage's
+    # stacks are "<Stage>-<Stack>", inside the key policy's "<Stage>-*" pattern.
+    assert "LogGroupName" not in groups[target]["Properties"]
+    [key] = _resources(stacks["DataLake"], "AWS::KMS::Key").values()
+    [statement] = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s.get("Sid") == "AllowCloudWatchLogs"
+    ]
+    patterns = json.dumps(statement["Condition"]["ArnLike"])
+    assert f":log-group:{stage}-*" in patterns
 
 
 @pytest.mark.parametrize("stage", STAGES)

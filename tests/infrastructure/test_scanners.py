@@ -35,6 +35,7 @@ def test_checkov_passes_every_synthesized_template_but_fails_an_insecure_one(
     synth_report,
     synth_report_with_arn,
     synth_report_dev_serverless,
+    synth_report_vpc,
     delivery_one_account,
     delivery_two_accounts,
 ) -> None:
@@ -45,6 +46,7 @@ def test_checkov_passes_every_synthesized_template_but_fails_an_insecure_one(
         synth_report,
         synth_report_with_arn,
         synth_report_dev_serverless,
+        synth_report_vpc,
         delivery_one_account,
         delivery_two_accounts,
     ]

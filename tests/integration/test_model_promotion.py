@@ -16,11 +16,17 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from config.layout import NO_MODEL_VERSION, delivery_pipeline_name, model_version_parameter
+from config.layout import (
+    NO_MODEL_VERSION,
+    delivery_pipeline_name,
+    model_artifact_parameter,
+    model_version_parameter,
+)
 
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "lambda" / "model_promotion"
 GROUP = "customer-churn-models-dev"
 PARAMETER = model_version_parameter("Dev", "churn")
+ARTIFACT_PARAMETER = model_artifact_parameter("Dev", "churn")
 PIPELINE = delivery_pipeline_name("churn")
 REGION = "us-east-1"
 
@@ -94,12 +100,12 @@ def promotion() -> ModuleType:
     return _load("promotion")
 
 
-def _register(sagemaker: Any) -> str:
+def _register(sagemaker: Any, model_data_url: str = "s3://bucket/model.tar.gz") -> str:
     arn: str = sagemaker.create_model_package(
         ModelPackageGroupName=GROUP,
         ModelApprovalStatus="PendingManualApproval",
         InferenceSpecification={
-            "Containers": [{"Image": "image", "ModelDataUrl": "s3://bucket/model.tar.gz"}],
+            "Containers": [{"Image": "image", "ModelDataUrl": model_data_url}],
             "SupportedContentTypes": ["text/csv"],
             "SupportedResponseMIMETypes": ["text/csv"],
         },
@@ -208,6 +214,42 @@ def test_a_stale_event_does_not_promote_what_the_registry_rejected(promotion, aw
     assert outcome.decision == promotion.Decision.NO_APPROVED_VERSION
     assert _served(aws) == NO_MODEL_VERSION
     assert _starts(aws) == []
+
+
+def test_the_served_versions_artifact_is_recorded_with_it(promotion, aws) -> None:
+    """The endpoint's role may read the served model.tar.gz only: its URL follows every
+    change of the served version, a rollback included."""
+    sagemaker = aws["sagemaker"]
+    v1 = _register(
+        sagemaker, "s3://artifacts/pipeline-runs/run1/train/model/j1/output/model.tar.gz"
+    )
+    v2 = _register(
+        sagemaker, "s3://artifacts/pipeline-runs/run2/train/model/j2/output/model.tar.gz"
+    )
+    target = promotion.Target(
+        group=GROUP, parameter=PARAMETER, pipeline=None, artifact_parameter=ARTIFACT_PARAMETER
+    )
+
+    def recorded() -> tuple[str, str]:
+        get = aws["ssm"].get_parameter
+        artifact = get(Name=ARTIFACT_PARAMETER)["Parameter"]["Value"]
+        return get(Name=PARAMETER)["Parameter"]["Value"], artifact
+
+    promotion.promote(_set_status(sagemaker, v1, "Approved"), target=target, **aws)
+    assert recorded() == (
+        v1,
+        "s3://artifacts/pipeline-runs/run1/train/model/j1/output/model.tar.gz",
+    )
+    promotion.promote(_set_status(sagemaker, v2, "Approved"), target=target, **aws)
+    assert recorded() == (
+        v2,
+        "s3://artifacts/pipeline-runs/run2/train/model/j2/output/model.tar.gz",
+    )
+    promotion.promote(_set_status(sagemaker, v2, "Rejected"), target=target, **aws)
+    assert recorded() == (
+        v1,
+        "s3://artifacts/pipeline-runs/run1/train/model/j1/output/model.tar.gz",
+    )
 
 
 def test_request_token_is_stable_for_a_retry_and_new_for_a_new_record(promotion) -> None:

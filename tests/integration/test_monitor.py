@@ -156,6 +156,31 @@ def _metric(cloudwatch, namespace: str, name: str, dimensions: dict[str, str]) -
     return [p["Maximum"] for p in points]
 
 
+def _samples(cloudwatch, name: str) -> float:
+    """How many datapoints of the endpoint's metric ``name`` were put (one per run that
+    published), from two hours around now."""
+    now = datetime.now(UTC)
+    found = cloudwatch.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "MLOps/Monitoring",
+                        "MetricName": name,
+                        "Dimensions": [{"Name": "Endpoint", "Value": ENDPOINT}],
+                    },
+                    "Period": 7200,
+                    "Stat": "SampleCount",
+                },
+            }
+        ],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(hours=1),
+    )
+    return float(sum(found["MetricDataResults"][0]["Values"]))
+
+
 def test_monitor_run_publishes_metrics_reports_and_feedback(platform_and_bundle) -> None:
     platform, work = platform_and_bundle
     s3 = platform.s3
@@ -243,10 +268,26 @@ def test_a_run_repeated_from_the_same_checkpoint_gives_the_same_result(platform_
         [r.line for r in late],
     )
     _put_lines(s3, f"{GROUND_TRUTH_PREFIX}/{ENDPOINT}/{hour}/labels.jsonl", truth)
+    cloudwatch = platform.client("cloudwatch")
+    rows_before = _samples(cloudwatch, "RowsAnalyzed")
     first = _run(platform, work, "replay-1")
+    checkpoint = json.loads(s3.get_object(Bucket=ARTIFACTS_BUCKET, Key=state_key)["Body"].read())
+    feedback_key = first["feedback"].split("/", 3)[3]
+    feedback = s3.get_object(Bucket=RAW_BUCKET, Key=feedback_key)["Body"].read()
+    rows_after_first = _samples(cloudwatch, "RowsAnalyzed")
     # As if the run had died before saving its checkpoint: the next run redoes it.
     s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=state_key, Body=saved)
     again = _run(platform, work, "replay-2")
+    # Nothing counted twice: the rows are in CloudWatch once, the feedback batch is the
+    # same object with the same rows, the checkpoint has moved to the same place.
+    assert rows_after_first == rows_before + 1
+    assert _samples(cloudwatch, "RowsAnalyzed") == rows_after_first
+    assert again["feedback"] == first["feedback"]
+    assert s3.get_object(Bucket=RAW_BUCKET, Key=feedback_key)["Body"].read() == feedback
+    rerun = json.loads(s3.get_object(Bucket=ARTIFACTS_BUCKET, Key=state_key)["Body"].read())
+    moved = ("capture", "ground_truth", "pending_labels")
+    assert {k: rerun[k] for k in moved} == {k: checkpoint[k] for k in moved}
+    assert rerun["last_run"]["run_id"] == checkpoint["last_run"]["run_id"]
     same = (
         "rows_analyzed",
         "drift",

@@ -1,18 +1,27 @@
-"""docs/bring-your-own-dataset.md tells the truth: its schema example is valid JSON that
-passes validate-schema and declares what the shipped house_prices.json declares, its
-sample validator output is what the validator prints, and its CSV header is the raw
-column order the ETL expects."""
+"""docs/bring-your-own-dataset.md tells the truth about its worked example, titanic: its
+schema block is the shipped config/datasets/titanic.json, its commands are run here on
+the raw files in tests/data/titanic and print what the page shows (validate-schema, and
+the run's first steps: hold-out, the Glue jobs, the zone counts), and the full run it
+documents is the one tests/e2e/test_own_data.py runs."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
-from config.schema import DATASETS_DIR, DatasetSchema
-from config.validate_schema import check
+import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "bring-your-own-dataset.md"
+from config.schema import DATASETS_DIR, DatasetSchema, load_schema
+from config.validate_schema import check
+from config.validate_schema import main as validate_schema
+from local import run
+from local.lake.etl import LocalLake
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "bring-your-own-dataset.md"
 SAMPLE_FILE = "config/datasets/my_dataset.json"
+RAW = "tests/data/titanic"
 
 
 def _blocks(language: str) -> list[str]:
@@ -33,54 +42,101 @@ def _blocks(language: str) -> list[str]:
     return blocks
 
 
+def _commands(program: str) -> list[list[str]]:
+    """The documented command lines that start with ``program`` (comments stripped)."""
+    found = []
+    for block in _blocks(""):
+        for line in block.splitlines():
+            text = line.strip().removeprefix("# or: ").removeprefix("$ ")
+            if text.startswith(program):
+                found.append(shlex.split(text.split("  #")[0]))
+    return found
+
+
 def _example() -> str:
     return _blocks("json")[0]
 
 
-def test_the_example_passes_validate_schema(tmp_path: Path) -> None:
-    path = tmp_path / "house_prices.json"
-    path.write_text(_example())
-    valid, lines = check(path)
-    assert valid, lines
-    assert lines == [
-        f"{path}: valid: house_prices, regression, target 'sale_price', 6 features "
-        "(4 numeric, 1 categorical, 1 boolean), 3 derived, quality gate r2 >= 0.5"
-    ]
+def _shown(marker: str) -> list[str]:
+    """The documented output block that holds ``marker``, line by line."""
+    (block,) = [b for b in _blocks("") if marker in b]
+    return block.splitlines()
 
 
-def test_the_example_is_the_shipped_file_without_synthetic_hints() -> None:
-    shipped = json.loads((DATASETS_DIR / "house_prices.json").read_text())
-    shipped.pop("description")
-    for part in [shipped["target"], *shipped["features"]]:
-        part.pop("synthetic", None)
-    assert json.loads(_example()) == shipped
+def test_the_schema_block_is_the_shipped_titanic_file() -> None:
+    assert json.loads(_example()) == json.loads((DATASETS_DIR / "titanic.json").read_text())
 
 
-def test_the_sample_output_is_what_the_validator_prints(tmp_path: Path) -> None:
+def test_the_documented_head_is_the_raw_file() -> None:
+    ((command, *args),) = _commands("head")
+    assert command == "head" and args[:2] == ["-2", f"{RAW}/passengers-1.csv"]
+    shown = _shown("$ head -2")[1:]
+    assert shown == (ROOT / args[1]).read_text().splitlines()[:2]
+
+
+def test_the_validate_schema_command_prints_the_documented_line(capsys, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    (command,) = [c for c in _commands("python -m config.validate_schema")]
+    assert command[3:] == ["config/datasets/titanic.json"]
+    assert validate_schema(command[3:]) == 0
+    assert capsys.readouterr().out.splitlines() == _shown(": valid: titanic")
+    make = [c for c in _commands("make validate-schema")]
+    assert make == [["make", "validate-schema", "SCHEMA=config/datasets/titanic.json"]]
+
+
+def test_the_sample_problems_are_what_the_validator_prints(tmp_path: Path) -> None:
     example = json.loads(_example())
-    example["features"][1]["min"] = 20
-    example["quality_gate"]["metric"] = "auc"
+    example["id_column"] = "PassengerId"
+    example["features"][0]["min"] = 4
+    example["quality_gate"]["metric"] = "rmse"
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(example))
     commented = tmp_path / "commented.json"
     lines = _example().splitlines()
-    lines[2] = lines[2].rstrip(",") + " // or binary_classification"
+    assert lines[3].strip() == '"problem_type": "binary_classification",'
+    lines[3] = lines[3].rstrip(",") + " // or regression"
     commented.write_text("\n".join(lines))
     printed = [
         line.replace(str(path), SAMPLE_FILE)
         for path in (broken, commented)
         for line in check(path)[1]
     ]
-    sample = [
-        line
-        for block in _blocks("")
-        for line in block.splitlines()
-        if line.startswith(f"{SAMPLE_FILE}: ")
-    ]
-    assert sample == printed
+    sample = [line for block in _blocks("") for line in block.splitlines()]
+    assert [line for line in sample if line.startswith(f"{SAMPLE_FILE}: ")] == printed
 
 
-def test_the_documented_csv_header_is_the_raw_column_order() -> None:
+def test_the_documented_raw_columns_are_the_schemas() -> None:
     schema = DatasetSchema.from_json(_example())
     header = ",".join(schema.raw_columns)
     assert any(block.strip() == header for block in _blocks(""))
+
+
+def test_the_documented_run_is_the_one_the_e2e_test_runs() -> None:
+    from tests.e2e.test_own_data import CASES
+
+    runs = _commands("python -m local.run")
+    assert runs == [["python", "-m", "local.run", "--dataset", "titanic", "--raw", RAW]]
+    assert _commands("make run") == [["make", "run", "DATASET=titanic", f"RAW={RAW}"]]
+    assert "titanic" in [case.name for case in CASES]  # runs main(--dataset titanic --raw ...)
+
+
+@pytest.mark.spark
+def test_the_runs_first_steps_print_what_the_page_shows(
+    tmp_path: Path, spark, capsys, monkeypatch
+) -> None:
+    """Steps 2 to 4 of the documented run (hold-out and both Glue jobs) on the titanic
+    files, as local.run runs them; the AWS-side steps are the e2e test's."""
+    monkeypatch.chdir(ROOT)
+    schema = load_schema("titanic")
+    summary: dict = {"steps": {}}
+    out = tmp_path / "run"
+    run.user_data(
+        Path(RAW), out, LocalLake(out / "lake"), schema, DATASETS_DIR / "titanic.json", summary
+    )
+    run.print_zones(summary["zones"])
+    printed = capsys.readouterr().out.splitlines()
+    documented = _shown("held out of training") + _shown("zone          rows in")
+    position = 0
+    for line in documented:  # each documented line, in the documented order
+        assert line in printed[position:], line
+        position = printed.index(line, position) + 1

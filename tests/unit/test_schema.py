@@ -40,9 +40,48 @@ def test_churn_schema_is_typed() -> None:
     assert dict(schema.processed_columns())["churned"] == "int"
 
 
+def test_churn_row_key_is_its_id_column() -> None:
+    schema = load_schema("churn")
+    assert schema.row_key == "customer_id"
+    assert schema.record_columns == ["customer_id", "event_time"]
+    assert schema.processed_columns()[:2] == [
+        ("customer_id", "string"),
+        ("event_time", "timestamp"),
+    ]
+
+
+def test_id_and_event_time_are_optional(churn_dict: dict) -> None:
+    """Without them the ETL keys rows by etl_row_id and no event time column exists."""
+    del churn_dict["id_column"], churn_dict["event_time_column"]
+    schema = DatasetSchema.from_dict(churn_dict)
+    assert schema.id_column is None and schema.event_time_column is None
+    assert schema.row_key == "etl_row_id"
+    assert schema.record_columns == []
+    assert schema.raw_columns == [*schema.feature_names, "churned"]
+    assert schema.processed_columns()[0] == ("etl_row_id", "string")
+    assert schema.curated_columns()[0] == ("etl_row_id", "string")
+    assert "timestamp" not in dict(schema.curated_columns()).values()
+
+
+def test_id_without_event_time(churn_dict: dict) -> None:
+    del churn_dict["event_time_column"]
+    schema = DatasetSchema.from_dict(churn_dict)
+    assert schema.row_key == "customer_id"
+    assert schema.raw_columns[0] == "customer_id" and "event_time" not in schema.raw_columns
+
+
+def test_a_feature_may_not_take_the_reserved_row_key(churn_dict: dict) -> None:
+    del churn_dict["id_column"]
+    churn_dict["features"][0]["name"] = "etl_row_id"
+    with pytest.raises(SchemaError, match="'etl_row_id' is reserved for the ETL"):
+        DatasetSchema.from_dict(churn_dict)
+
+
 def test_every_shipped_dataset_loads() -> None:
     names = sorted(p.stem for p in DATASETS_DIR.glob("*.json"))
-    assert names == ["churn", "house_prices"]
+    assert {"churn", "house_prices"} <= set(names)
+    for name in names:
+        assert load_schema(name).name
     regression = load_schema("house_prices")
     assert regression.problem_type is ProblemType.REGRESSION
     assert set(regression.feature_names).isdisjoint(load_schema("churn").feature_names)
@@ -63,8 +102,12 @@ def test_quality_gate_knows_the_metric_direction() -> None:
     ("mutate", "message"),
     [
         (
-            lambda d: d.pop("id_column"),
-            'schema.id_column: is required; fix: add "id_column"',
+            lambda d: d.update(id_column="Customer ID"),
+            "schema.id_column: 'Customer ID' must be lower_snake_case",
+        ),
+        (
+            lambda d: d.update(event_time_column="etl_row_id"),
+            "schema.event_time_column: column name 'etl_row_id' is reserved for the ETL",
         ),
         (
             lambda d: d.update(problem_type="ranking"),
@@ -248,7 +291,7 @@ def test_shipped_datasets_have_valid_synthetic_hints() -> None:
 
 def test_every_problem_is_reported_in_one_pass(churn_dict: dict) -> None:
     broken = copy.deepcopy(churn_dict)
-    broken.pop("id_column")
+    broken["id_column"] = ""
     broken["features"][0]["type"] = "text"
     broken["features"][5]["categories"] = ["dsl", "dsl"]
     broken["derived_features"][0]["inputs"] = ["total_charges", "nope"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -70,3 +71,20 @@ def test_regression_dataset_has_a_numeric_target() -> None:
     assert frame["sale_price"].between(0, 5_000_000).all()
     corr = np.corrcoef(frame["living_area_sqft"], frame["sale_price"])[0, 1]
     assert corr > 0.3
+
+
+def test_a_schema_without_id_or_event_time_gets_neither_and_no_duplicates(tmp_path) -> None:
+    keyless = dataclasses.replace(CHURN, id_column=None, event_time_column=None)
+    frame = generate_clean(keyless, 50, seed=4)
+    assert list(frame.columns) == [*keyless.feature_names, "churned"]
+    # The features are drawn as for the full schema: only the two columns are left out.
+    full = generate_clean(CHURN, 50, seed=4)
+    assert frame[keyless.feature_names].equals(full[keyless.feature_names])
+    dirty = DirtyRows(missing_required=3, duplicates=5).possible_for(keyless)
+    assert (dirty.missing_required, dirty.duplicates) == (3, 0)
+    batch = write_raw(keyless, frame, tmp_path / "a.csv", dirty=dirty)
+    with (tmp_path / "a.csv").open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == keyless.raw_columns and len(rows) - 1 == batch.total_rows == 53
+    with pytest.raises(ValueError, match="no id column"):
+        write_raw(keyless, frame, tmp_path / "b.csv", dirty=DirtyRows(duplicates=1))

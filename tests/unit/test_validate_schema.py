@@ -27,7 +27,20 @@ def test_summary_says_what_the_schema_declares(capsys) -> None:
     assert main([str(DATASETS_DIR / "churn.json")]) == 0
     assert capsys.readouterr().out.endswith(
         "valid: customer_churn, binary_classification, target 'churned', 10 features "
-        "(5 numeric, 3 categorical, 2 boolean), 4 derived, quality gate auc >= 0.75\n"
+        "(5 numeric, 3 categorical, 2 boolean), 4 derived, quality gate auc >= 0.75, "
+        "rows keyed by customer_id, partition month from event_time\n"
+    )
+
+
+def test_summary_says_how_rows_are_keyed_without_id_or_event_time(tmp_path: Path, capsys) -> None:
+    data = json.loads((DATASETS_DIR / "churn.json").read_text())
+    del data["id_column"], data["event_time_column"]
+    path = tmp_path / "keyless.json"
+    path.write_text(json.dumps(data))
+    assert main([str(path)]) == 0
+    assert capsys.readouterr().out.endswith(
+        "rows keyed by etl_row_id (no id_column: every record is a row), "
+        "partition month from the raw file's time (no event_time_column)\n"
     )
 
 

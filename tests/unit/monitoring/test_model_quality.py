@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections import Counter
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from local.lake.synthetic import generate_clean
+from local.lake.synthetic import feature_records, generate_clean
 from local.monitoring.capture_traffic import captured_rows, ground_truth_line
 from monitoring.analyzer import WindowAnalyzer
 from monitoring.ground_truth import read_labels
@@ -70,3 +71,21 @@ def test_one_class_or_bad_labels_are_not_a_quality_verdict(schema) -> None:
     assert result.document["status"] == "insufficient_labels"
     assert result.document["dataset"]["unusable_labels"] == 1
     assert result.violation is None and result.metrics == {}
+
+
+def test_feedback_rows_follow_a_schema_without_id_or_event_time(schema, baseline) -> None:
+    """The feedback file is a raw file of the schema: no id or time column it lacks."""
+    keyless = dataclasses.replace(schema, id_column=None, event_time_column=None)
+    frame = generate_clean(keyless, 40, seed=9)
+    captured = list(captured_rows(keyless, frame, seed=9, start=START))
+    labels: dict[str, list[str]] = {}
+    read_labels([ground_truth_line(r.event_id, r.label) for r in captured], labels, Counter())
+    feedback = io.StringIO()
+    analyzer = WindowAnalyzer(schema=keyless, baseline=baseline, labels=labels, feedback=feedback)
+    analyzer.consume([r.line for r in captured])
+    rows = list(csv.reader(io.StringIO(feedback.getvalue())))
+    assert len(rows) == 40
+    width = len(schema.feature_names) + 1  # the features and the label
+    assert len(keyless.raw_columns) == width and all(len(row) == width for row in rows)
+    expected = [",".join(values) for values in feature_records(keyless, frame)]
+    assert [",".join(row[:-1]) for row in rows] == expected

@@ -214,7 +214,10 @@ class TrainingPipeline(Construct):
         step_outputs = [
             artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/{step}/*") for step in PROCESSING_OUTPUTS
         ]
-        train_outputs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/{TRAIN_OUTPUTS}/*")
+        # The Train step's model output (pipeline_definition.py: train/model). Not
+        # train/*: IAM's "*" spans "/", and Preprocess writes its own .../preprocess/train/
+        # split, which that pattern would deny too.
+        train_outputs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/{TRAIN_OUTPUTS}/model/*")
         job_logs = self._job_logs("ProcessingJobs")
         statements = [
             *self._code_statements(),

@@ -12,6 +12,9 @@ NODE_STAMP := node_modules/.installed
 # Benchmark peers (evidently) live in their own environment, never in the runtime's.
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
+# checkov pins its own boto3 against the runtime's: a test tool in its own environment.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CDK := node_modules/.bin/cdk
 
 # No AWS account is needed for anything but `make deploy`: never wait on the instance
@@ -29,7 +32,7 @@ CDK_CONTEXT += $(if $(DATASET),-c dataset=$(DATASET),)
 # `make deploy STAGE=dev` or `STAGE=Dev`: the stage's construct id is capitalized.
 STAGE_ID = $(shell s='$(or $(STAGE),Dev)'; echo "$$(echo $${s:0:1} | tr a-z A-Z)$$(echo $${s:1} | tr A-Z a-z)")
 
-.PHONY: help install run test lint typecheck unit faults synth bench loadtest cost deploy clean validate-schema
+.PHONY: help install run test lint typecheck unit faults synth bench loadtest cost deploy clean validate-schema checkov
 
 help:
 	@echo "make run     install, then run the whole lifecycle locally (no AWS account)"
@@ -69,6 +72,14 @@ $(BENCH_STAMP): bench/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install -qq --disable-pip-version-check -r bench/requirements.txt
 	@touch $@
 
+$(CHECKOV_STAMP): requirements-checkov.txt requirements-checkov.lock
+	@test -x $(CHECKOV_VENV)/bin/python || python3.11 -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -qq --disable-pip-version-check \
+		-r requirements-checkov.txt -c requirements-checkov.lock
+	@touch $@
+
+checkov: $(CHECKOV_STAMP)
+
 run: install
 	$(PY) -m local.run $(if $(DATASET),--dataset $(DATASET),) $(if $(RAW),--raw $(RAW),)
 
@@ -89,7 +100,7 @@ typecheck: $(PY_STAMP)
 
 # One pytest-xdist worker per core; the whole-app synths are shared by the workers
 # (tests/synth_cache.py), and worksteal rebalances the few long tests.
-unit: install
+unit: install $(CHECKOV_STAMP)
 	$(PY) -m pytest -n auto --dist worksteal
 
 test: lint typecheck unit

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
 from config.schema import DEFAULT_DATASET, Problem, SchemaError, dataset_names, load_schema
 from config.settings import VpcSettings, stage_settings
+from stacks.constructs.nag import acknowledge_app_wide
 from stacks.delivery import DeliverySettings, DeliveryStack
 from stacks.stage import MlopsStage
 
@@ -38,10 +39,14 @@ from stacks.stage import MlopsStage
 OFFLINE_ACCOUNT = "111111111111"
 OFFLINE_REGION = "us-east-1"
 STAGES = ("Dev", "Prod")
+# The cdk-nag packs every synth runs; a finding of either fails it unless acknowledged
+# with a reason (stacks/constructs/nag.py).
+NAG_PACKS = (AwsSolutionsChecks, NIST80053R5Checks)
 
 
 def build_app(app: App) -> App:
-    """Add every stage to ``app`` and the cdk-nag checks that fail synth on findings."""
+    """Add every stage to ``app`` and the cdk-nag checks (AwsSolutions, NIST 800-53 rev 5)
+    that fail synth on findings."""
     context = app.node.try_get_context
     account = context("account") or os.environ.get("CDK_DEFAULT_ACCOUNT") or OFFLINE_ACCOUNT
     region = context("region") or os.environ.get("CDK_DEFAULT_REGION") or OFFLINE_REGION
@@ -108,7 +113,8 @@ def build_app(app: App) -> App:
             dev=stages["Dev"],
             prod=stages["Prod"],
         )
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    acknowledge_app_wide(app)
+    Validations.of(app).add_plugins(*(pack(app) for pack in NAG_PACKS))
     return app
 
 

@@ -18,6 +18,11 @@ FEEDBACK_PREFIX = f"{RAW_PREFIX}feedback/"
 
 # Artifacts bucket.
 RUNS_PREFIX = "pipeline-runs"
+# A run's intermediate outputs (data splits, checkpoints), kept apart from what a model
+# package registers (model, baselines, evaluation) so a lifecycle rule can expire them:
+# S3 lifecycle filters match a key's leading characters only, and the execution id comes
+# first under RUNS_PREFIX. Execution ids are 12 lower-case alphanumerics: never "scratch".
+RUN_SCRATCH_PREFIX = f"{RUNS_PREFIX}/scratch"
 DATA_CAPTURE_PREFIX = "data-capture"
 GROUND_TRUTH_PREFIX = "ground-truth"
 MONITORING_PREFIX = "monitoring"

@@ -54,6 +54,14 @@ class StageSettings:
     raw_glacier_after_days: int = 90
     noncurrent_versions_expire_after_days: int = 30
     access_logs_expire_after_days: int = 365
+    # Artifacts bucket: current objects under these prefixes expire after so many days
+    # (config/layout.py names them). Registered model artifacts (model, baselines,
+    # evaluation under pipeline-runs/<execution>/) never expire: only a run's scratch
+    # (data splits, checkpoints) does. Capture must outlive a monitor window by far.
+    capture_expire_after_days: int = 30
+    ground_truth_expire_after_days: int = 30
+    monitor_reports_expire_after_days: int = 30
+    pipeline_scratch_expire_after_days: int = 14
     log_retention_days: int = 30
     # Glue auto scaling grows a run up to this many G.1X workers.
     glue_max_workers: int = 4
@@ -147,6 +155,11 @@ def stage_settings(
         retain_data=is_prod,
         noncurrent_versions_expire_after_days=90 if is_prod else 30,
         log_retention_days=365 if is_prod else 30,
+        # Prod keeps half a year of traffic for investigations and retraining windows.
+        capture_expire_after_days=180 if is_prod else 30,
+        ground_truth_expire_after_days=180 if is_prod else 30,
+        monitor_reports_expire_after_days=365 if is_prod else 30,
+        pipeline_scratch_expire_after_days=90 if is_prod else 14,
         glue_max_workers=10 if is_prod else 4,
         spot_training=not is_prod,
         scheduled_retraining=is_prod,

@@ -1,4 +1,5 @@
-"""Synthesize the CDK app offline and check it: cdk-nag (AwsSolutions) and cfn-lint.
+"""Synthesize the CDK app offline and check it: cdk-nag (AwsSolutions, NIST 800-53 rev 5)
+and cfn-lint (errors, warnings and informational rules).
 
 Used by ``make run`` (first step) and by the infrastructure tests, so both check the app
 exactly as ``cdk synth`` builds it, with the feature flags from ``cdk.json``.
@@ -12,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aws_cdk import App
-from cfnlint.api import lint_file
+from cfnlint.api import ManualArgs, lint_file
 
 from app import build_app, validation_failures
+from tools.scanners import lint_ignores
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,11 +49,12 @@ def synthesize(outdir: Path, extra_context: dict[str, object] | None = None) -> 
 
 
 def lint_template(template: Path) -> list[str]:
-    """cfn-lint errors and warnings for one template, one line each."""
+    """cfn-lint errors, warnings and informational findings for one template, one line
+    each, less the rules tools/scanners.py skips with a reason."""
+    config = ManualArgs(include_checks=["I"], ignore_checks=lint_ignores(template.name))
     return [
         f"{template.name}: {m.rule.id} {m.message} ({m.filename}:{m.linenumber})"
-        for m in lint_file(template)
-        if m.rule.id[:1] in ("E", "W")
+        for m in lint_file(template, config)
     ]
 
 

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, Stack
+from aws_cdk import CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from config.layout import CURATED_PREFIX, PROCESSED_PREFIX, RUNS_PREFIX
+from config.layout import (
+    CURATED_PREFIX,
+    DATA_CAPTURE_PREFIX,
+    GROUND_TRUTH_PREFIX,
+    MONITORING_PREFIX,
+    PROCESSED_PREFIX,
+    RUN_SCRATCH_PREFIX,
+    RUNS_PREFIX,
+    resource_name,
+)
 from config.schema import load_schema
 from config.settings import StageSettings
 from stacks.constructs.data_catalog import DataCatalog
+from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.glue_etl import GlueEtl, s3_url
+from stacks.constructs.log_groups import (
+    endpoint_log_group_name,
+    glue_log_group_name,
+    log_group_arn_pattern,
+)
 from stacks.constructs.network import JobNetwork, StageNetwork
 from stacks.constructs.secure_bucket import AccessLogBucket, DataBucket, removal_policy
 
@@ -57,6 +72,7 @@ class DataLakeStack(Stack):
             description=f"MLOps data lake ({settings.name}): zones, catalog, Glue ETL.",
         )
         schema = load_schema(settings.dataset)
+        endpoint_name = resource_name(settings.name, schema.name, "endpoint")
 
         self.key = kms.Key(
             self,
@@ -65,8 +81,11 @@ class DataLakeStack(Stack):
             enable_key_rotation=True,
             removal_policy=removal_policy(settings),
         )
-        # Glue's continuous logs are encrypted with this key (security configuration), so
-        # CloudWatch Logs must be able to use it, but only for this account's log groups.
+        # The stage's declared log groups are encrypted with this key (Glue's through its
+        # security configuration too), so CloudWatch Logs may use it for those groups
+        # only: names CloudFormation generates in this stage's stacks ("<Stage>-<Stack>-
+        # ..."), the ETL jobs' groups (named after their security configuration, as Glue
+        # names its own) and the endpoint's group.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogs",
@@ -83,12 +102,13 @@ class DataLakeStack(Stack):
                 resources=["*"],  # in a key policy, "*" means this key
                 conditions={
                     "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": self.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name="*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
+                        "kms:EncryptionContext:aws:logs:arn": [
+                            log_group_arn_pattern(self, f"{settings.name}-*"),
+                            log_group_arn_pattern(
+                                self, glue_log_group_name(f"*{GlueEtl.security_name(self)}*")
+                            ),
+                            log_group_arn_pattern(self, endpoint_log_group_name(endpoint_name)),
+                        ]
                     }
                 },
             )
@@ -132,9 +152,17 @@ class DataLakeStack(Stack):
                 )
             ],
         )
-        self.processed, self.curated, self.artifacts = (
+        self.processed, self.curated = (
             DataBucket(self, zone, settings=settings, key=self.key, access_logs=self.access_logs)
-            for zone in ("Processed", "Curated", "Artifacts")
+            for zone in ("Processed", "Curated")
+        )
+        self.artifacts = DataBucket(
+            self,
+            "Artifacts",
+            settings=settings,
+            key=self.key,
+            access_logs=self.access_logs,
+            extra_lifecycle_rules=artifact_lifecycle_rules(settings, endpoint_name),
         )
         if settings.retain_data:
             # Registered model versions point at these objects. Where the stage keeps its
@@ -157,6 +185,7 @@ class DataLakeStack(Stack):
             schema=schema,
             processed_location=s3_url(self.processed, PROCESSED_PREFIX),
             curated_location=s3_url(self.curated, CURATED_PREFIX),
+            removal_policy=removal_policy(settings),
         )
         self.network = (
             StageNetwork(
@@ -180,6 +209,7 @@ class DataLakeStack(Stack):
             processed=self.processed,
             curated=self.curated,
             artifacts=self.artifacts,
+            dead_letters=DeadLetterQueue(self, "DeadLetters", key=self.key).queue,
         )
         # Alarm actions publish to the stage's encrypted notification topic; CloudWatch
         # needs the key for that, and only for alarms of this account.
@@ -241,3 +271,43 @@ class DataLakeStack(Stack):
                 )
             ),
         )
+
+
+def artifact_lifecycle_rules(settings: StageSettings, endpoint_name: str) -> list[s3.LifecycleRule]:
+    """Expire what grows with traffic and runs, per prefix, after the stage's days.
+
+    Registered artifacts (model.tar.gz, baselines, evaluation under
+    pipeline-runs/<execution>/) match no rule: a model package must stay deployable and
+    auditable for as long as it exists. The monitor's checkpoint (monitoring/<endpoint>/
+    state/) matches none either: losing it would re-read all capture.
+    """
+    monitoring = f"{MONITORING_PREFIX}/{endpoint_name}"
+    expiring = [
+        ("ExpireDataCapture", f"{DATA_CAPTURE_PREFIX}/", settings.capture_expire_after_days),
+        ("ExpireGroundTruth", f"{GROUND_TRUTH_PREFIX}/", settings.ground_truth_expire_after_days),
+        # Our monitor's reports, and Model Monitor's where that option is on.
+        (
+            "ExpireMonitorReports",
+            f"{monitoring}/reports/",
+            settings.monitor_reports_expire_after_days,
+        ),
+        (
+            "ExpireModelMonitorReports",
+            f"{monitoring}/model-monitor/",
+            settings.monitor_reports_expire_after_days,
+        ),
+        (
+            "ExpirePipelineScratch",
+            f"{RUN_SCRATCH_PREFIX}/",
+            settings.pipeline_scratch_expire_after_days,
+        ),
+    ]
+    return [
+        *(
+            s3.LifecycleRule(id=rule_id, prefix=prefix, expiration=Duration.days(days))
+            for rule_id, prefix, days in expiring
+        ),
+        # An expired object leaves a delete marker over its (expiring) noncurrent version;
+        # once that version is gone the marker is clutter that slows listings.
+        s3.LifecycleRule(id="RemoveExpiredDeleteMarkers", expired_object_delete_marker=True),
+    ]

@@ -13,6 +13,7 @@ from constructs import Construct
 from config.layout import delivery_pipeline_name, model_version_parameter, resource_name
 from config.schema import DEFAULT_DATASET, load_schema
 from stacks.constructs.nag import acknowledge
+from tools.scanners import lint_ignores
 
 # CodeBuild's standard 7.0 image carries Python 3.11 and Node 20, the versions the
 # project pins (pyproject.toml, package.json).
@@ -21,6 +22,8 @@ RUNTIMES = {"phases": {"install": {"runtime-versions": {"python": "3.11", "nodej
 INSTALL = [
     "pip install --disable-pip-version-check -r requirements.txt -c requirements.lock",
     "npm ci --no-audit --no-fund",
+    # checkov (the infrastructure tests run it) in its own environment: see the Makefile.
+    "make checkov",
 ]
 # What `make test` checks, minus the slow local-lifecycle tests (Spark, the local
 # endpoint): lint, format, types, unit and infrastructure tests; then the synth itself,
@@ -32,8 +35,9 @@ CHECKS = [
     "python -m pytest tests/unit tests/infrastructure -q -p no:cacheprovider",
 ]
 CFN_LINT = (
-    "cfn-lint --non-zero-exit-code warning "
-    "cdk.out/*.template.json cdk.out/assembly-*/*.template.json"
+    "cfn-lint --include-checks I --non-zero-exit-code informational "
+    f"--ignore-checks {' '.join(lint_ignores())} "
+    "-- cdk.out/*.template.json cdk.out/assembly-*/*.template.json"
 )
 
 
@@ -136,6 +140,19 @@ class DeliveryStack(Stack):
             "The artifact bucket holds only source archives and cloud assemblies, for "
             "CodePipeline's own use; CloudTrail records its management events.",
         )
+        acknowledge(
+            pipeline,
+            "NIST.800.53.R5-S3BucketLoggingEnabled",
+            "The artifact bucket holds only source archives and cloud assemblies, for "
+            "CodePipeline's own use; CloudTrail records its management events.",
+        )
+        for rule in ("S3BucketVersioningEnabled", "S3BucketReplicationEnabled"):
+            acknowledge(
+                pipeline,
+                f"NIST.800.53.R5-{rule}",
+                "CodePipeline writes each artifact once under its execution's own key and "
+                "every one can be rebuilt from the repository: no version or copy to keep.",
+            )
         acknowledge(
             pipeline,
             "AwsSolutions-CB4",

@@ -14,7 +14,9 @@ from config.layout import (
 )
 from config.schema import load_schema
 from config.settings import StageSettings
+from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.model_promotion import ModelPromotion
+from stacks.constructs.secure_bucket import removal_policy
 from stacks.constructs.training_pipeline import TrainingPipeline
 from stacks.data_lake import SharedDataLake
 
@@ -36,15 +38,19 @@ class MlPipelineStack(Stack):
             description=f"MLOps training pipeline and model registry ({settings.name}).",
         )
         schema = load_schema(settings.dataset)
+        key = data_lake.key(self)
+        # Scheduled starts and approval events that could not be delivered land here.
+        dead_letters = DeadLetterQueue(self, "DeadLetters", key=key).queue
         artifacts = data_lake.bucket(self, "Artifacts")
         self.training = TrainingPipeline(
             self,
             "Training",
             settings=settings,
             schema=schema,
-            key=data_lake.key(self),
+            key=key,
             curated=data_lake.bucket(self, "Curated"),
             artifacts=artifacts,
+            dead_letters=dead_letters,
             network=data_lake.network,
         )
         self.promotion = ModelPromotion(
@@ -56,6 +62,9 @@ class MlPipelineStack(Stack):
                 delivery_pipeline_name(schema.name) if settings.starts_delivery_pipeline else None
             ),
             log_retention_days=settings.log_retention_days,
+            key=key,
+            dead_letters=dead_letters,
+            removal_policy=removal_policy(settings),
             artifact_parameter_name=model_artifact_parameter(settings.name, schema.name),
             no_artifact=no_model_artifact(artifacts.bucket_name),
         )

@@ -6,7 +6,7 @@ only add cost, a race with the ETL jobs, and the risk of inferring a wrong type.
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
 from constructs import Construct
 
@@ -40,7 +40,10 @@ class DataCatalog(Construct):
         schema: DatasetSchema,
         processed_location: str,
         curated_location: str,
+        removal_policy: RemovalPolicy,
     ) -> None:
+        """``removal_policy``: the tables are the data's lineage (columns, types,
+        locations); a stage that retains its data retains them too."""
         super().__init__(scope, construct_id)
         account = Stack.of(self).account
         self.database = glue.CfnDatabase(
@@ -75,6 +78,8 @@ class DataCatalog(Construct):
             columns=schema.curated_columns(),
             location=curated_location,
         )
+        for resource in (self.database, self.processed_table, self.curated_table):
+            resource.apply_removal_policy(removal_policy)
 
     def _parquet_table(
         self,

@@ -21,9 +21,11 @@ from config.layout import (
 )
 from config.schema import DatasetSchema
 from config.settings import StageSettings
+from stacks.constructs.log_groups import StageLogGroup, endpoint_log_group_name
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
 from stacks.constructs.sagemaker_access import container_statements, sagemaker_principal
+from stacks.constructs.secure_bucket import removal_policy
 
 CAPTURED_CSV = ["text/csv"]
 # Model archives only (their serving code inside), never the runs' data splits.
@@ -129,6 +131,13 @@ class ModelEndpoint(Construct):
             ),
         )
         self._conditional(config)
+        if settings.endpoint_serverless:
+            acknowledge(
+                config,
+                "NIST.800.53.R5-SageMakerEndpointConfigurationKMSKeyConfigured",
+                "A serverless endpoint has no instance storage to encrypt: SageMaker refuses "
+                "a KMS key for it (dev only; config/settings.py).",
+            )
         self.alarms = self._alarms(settings)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
@@ -140,6 +149,18 @@ class ModelEndpoint(Construct):
             deployment_config=self._deployment(settings),
         )
         self._conditional(self.endpoint)
+        # The group SageMaker writes the containers' logs to, declared before the endpoint
+        # exists so SageMaker finds it (encrypted, with the stage's retention) rather than
+        # creating a default one.
+        self.log_group = StageLogGroup(
+            self,
+            "Logs",
+            log_group_name=endpoint_log_group_name(self.endpoint_name),
+            key=key,
+            retention_days=settings.log_retention_days,
+            removal_policy=removal_policy(settings),
+        )
+        self.endpoint.node.add_dependency(self.log_group)
         if not settings.endpoint_serverless:  # serverless scales by concurrency itself
             self._autoscaling(settings)
 

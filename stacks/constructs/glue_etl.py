@@ -21,6 +21,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from config.layout import (
@@ -33,7 +34,9 @@ from config.layout import (
 from config.metrics import DATA_LAKE_NAMESPACE
 from config.schema import DATASETS_DIR
 from config.settings import StageSettings
+from stacks.constructs.log_groups import StageLogGroup, glue_log_group_name
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.secure_bucket import removal_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 GLUE_DIR = ROOT / "glue"
@@ -57,7 +60,10 @@ class GlueEtl(Construct):
         processed: s3.IBucket,
         curated: s3.IBucket,
         artifacts: s3.IBucket,
+        dead_letters: sqs.IQueue,
     ) -> None:
+        """``dead_letters``: where raw-arrival events go that EventBridge could not
+        deliver to the workflow after its retries."""
         super().__init__(scope, construct_id)
         library = s3_assets.Asset(
             self,
@@ -89,7 +95,7 @@ class GlueEtl(Construct):
         self.security_configuration = glue.CfnSecurityConfiguration(
             self,
             "SecurityConfiguration",
-            name=f"{Stack.of(self).stack_name}-etl",
+            name=self.security_name(self),
             encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
                 s3_encryptions=[
                     glue.CfnSecurityConfiguration.S3EncryptionProperty(
@@ -123,11 +129,21 @@ class GlueEtl(Construct):
             assets=[library, schema_file, *scripts.values()],
         )
 
+        # The jobs' continuous (driver and executor) logs, in a group the stage owns.
+        self.log_group = StageLogGroup(
+            self,
+            "Logs",
+            log_group_name=glue_log_group_name(self.security_name(self)),
+            key=key,
+            retention_days=settings.log_retention_days,
+            removal_policy=removal_policy(settings),
+        )
         common_args = {
             "--job-language": "python",
             "--enable-metrics": "true",
             "--enable-observability-metrics": "true",
             "--enable-continuous-cloudwatch-log": "true",
+            "--continuous-log-logGroup": self.log_group.log_group_name,
             "--enable-auto-scaling": "true",
             "--job-bookmark-option": "job-bookmark-enable",
             "--TempDir": s3_url(artifacts, GLUE_TEMP_PREFIX),
@@ -160,7 +176,12 @@ class GlueEtl(Construct):
                 "--curated_path": s3_url(curated, CURATED_PREFIX),
             },
         )
-        self.workflow = self._workflow(raw)
+        self.workflow = self._workflow(raw, dead_letters)
+
+    @staticmethod
+    def security_name(scope: Construct) -> str:
+        """The jobs' security configuration's name in ``scope``'s stack."""
+        return f"{Stack.of(scope).stack_name}-etl"
 
     def _job(
         self,
@@ -190,7 +211,7 @@ class GlueEtl(Construct):
             default_arguments=arguments,
         )
 
-    def _workflow(self, raw: s3.IBucket) -> glue.CfnWorkflow:
+    def _workflow(self, raw: s3.IBucket, dead_letters: sqs.IQueue) -> glue.CfnWorkflow:
         workflow = glue.CfnWorkflow(
             self,
             "Workflow",
@@ -268,9 +289,30 @@ class GlueEtl(Construct):
         # aws-events-targets has no Glue workflow target; the L1 property is the documented way.
         cfn_rule.targets = [
             events.CfnRule.TargetProperty(
-                id="EtlWorkflow", arn=workflow_arn, role_arn=events_role.role_arn
+                id="EtlWorkflow",
+                arn=workflow_arn,
+                role_arn=events_role.role_arn,
+                # A file that never reached the workflow would sit in raw unprocessed
+                # until the next arrival: retry for a day (EventBridge's most), then
+                # keep the event for an operator to redrive.
+                retry_policy=events.CfnRule.RetryPolicyProperty(
+                    maximum_event_age_in_seconds=24 * 3600, maximum_retry_attempts=185
+                ),
+                dead_letter_config=events.CfnRule.DeadLetterConfigProperty(
+                    arn=dead_letters.queue_arn
+                ),
             )
         ]
+        # EventBridge sends to the dead-letter queue as itself, for this rule only.
+        dead_letters.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="RawArrivalDeadLetters",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[dead_letters.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            )
+        )
         return workflow
 
     def _grant_job_access(

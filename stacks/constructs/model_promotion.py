@@ -9,13 +9,16 @@ from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from config.layout import NO_MODEL_VERSION
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.powertools_function import LAMBDA_OUTSIDE_VPC
 
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "lambda" / "model_promotion"
 POWERTOOLS_VERSION = "3.37.0"  # as in requirements.txt and the function's requirements
@@ -50,11 +53,16 @@ class ModelPromotion(Construct):
         parameter_name: str,
         pipeline_name: str | None,
         log_retention_days: int,
+        key: kms.IKey,
+        dead_letters: sqs.IQueue,
+        removal_policy: RemovalPolicy,
         artifact_parameter_name: str | None = None,
         no_artifact: str = "",
     ) -> None:
-        """``artifact_parameter_name``: where the served version's model.tar.gz URL is
-        recorded too (``no_artifact`` until a version is approved)."""
+        """``key`` encrypts the function's log group; approval events the function could
+        not take after all retries land in ``dead_letters``. ``artifact_parameter_name``:
+        where the served version's model.tar.gz URL is recorded too (``no_artifact``
+        until a version is approved)."""
         super().__init__(scope, construct_id)
         # CloudFormation writes the sentinel once, at creation; the function owns the value
         # afterwards. Changing this resource's properties would make CloudFormation write
@@ -79,8 +87,10 @@ class ModelPromotion(Construct):
             if artifact_parameter_name
             else None
         )
-        log_group = logs.CfnLogGroup(self, "Logs", retention_in_days=log_retention_days)
-        log_group.apply_removal_policy(RemovalPolicy.DESTROY)
+        log_group = logs.CfnLogGroup(
+            self, "Logs", retention_in_days=log_retention_days, kms_key_id=key.key_arn
+        )
+        log_group.apply_removal_policy(removal_policy)
         self.role = iam.Role(
             self,
             "Role",
@@ -108,6 +118,9 @@ class ModelPromotion(Construct):
             # implicitly, so the role's statements are all in one reviewed place.
             role=self.role.without_policy_updates(),
             log_group=logs.LogGroup.from_log_group_arn(self, "LogGroup", log_group.attr_arn),
+            # Asynchronous invocations that still fail after Lambda's retries land here.
+            dead_letter_queue=dead_letters,
+            retry_attempts=2,
             environment={
                 "MODEL_PACKAGE_GROUP": model_package_group,
                 "MODEL_VERSION_PARAMETER": parameter_name,
@@ -119,7 +132,9 @@ class ModelPromotion(Construct):
             },
             description=f"Promotes approved versions of {model_package_group}.",
         )
-        policy = self._grant(model_package_group, pipeline_name, log_group.attr_arn)
+        policy = self._grant(
+            model_package_group, pipeline_name, log_group.attr_arn, dead_letters, key
+        )
         # CDK makes the function depend on its role, which the Role GetAtt already
         # enforces (cfn-lint W3005); depend on the policy instead, so the permissions
         # exist before the first event arrives.
@@ -140,10 +155,14 @@ class ModelPromotion(Construct):
             ),
             targets=[
                 targets.LambdaFunction(
-                    self.function, retry_attempts=8, max_event_age=Duration.hours(6)
+                    self.function,
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                    dead_letter_queue=dead_letters,
                 )
             ],
         )
+        acknowledge(self.function, "NIST.800.53.R5-LambdaInsideVPC", LAMBDA_OUTSIDE_VPC)
         acknowledge(
             self.function,
             "AwsSolutions-L1",
@@ -151,9 +170,26 @@ class ModelPromotion(Construct):
             "here) targets 3.11, the SageMaker and Glue runtimes' Python.",
         )
 
-    def _grant(self, group: str, pipeline_name: str | None, log_group_arn: str) -> iam.Policy:
+    def _grant(
+        self,
+        group: str,
+        pipeline_name: str | None,
+        log_group_arn: str,
+        dead_letters: sqs.IQueue,
+        key: kms.IKey,
+    ) -> iam.Policy:
         stack = Stack.of(self)
         statements = [
+            iam.PolicyStatement(
+                sid="DeadLetters",
+                actions=["sqs:SendMessage"],
+                resources=[dead_letters.queue_arn],
+            ),
+            iam.PolicyStatement(
+                sid="EncryptDeadLetters",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[key.key_arn],
+            ),
             iam.PolicyStatement(
                 sid="WriteLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],

@@ -14,6 +14,21 @@ def acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
+# NIST 800-53 rev 5 rules whose finding has one reason wherever it is raised; every other
+# NIST finding is fixed or acknowledged on its construct, next to the code it is about.
+NIST_APP_WIDE = {
+    "NIST.800.53.R5-IAMNoInlinePolicy": "Each policy is written for exactly one role (its "
+    "statements name that role's resources) and lives and dies with it; a managed policy "
+    "would be the same statements, attachable to other principals by mistake.",
+}
+
+
+def acknowledge_app_wide(scope: IConstruct) -> None:
+    """Acknowledge the ``NIST_APP_WIDE`` findings on ``scope`` and everything under it."""
+    for rule, reason in NIST_APP_WIDE.items():
+        acknowledge(scope, rule, reason)
+
+
 def object_arn_finding(scope: IConstruct, bucket: s3.IBucket, pattern: str) -> str:
     """How cdk-nag spells ``bucket``'s object ARN ``pattern`` in a finding raised in ``scope``.
 

@@ -30,6 +30,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.constructs.nag import acknowledge
+
 CIDR = "10.40.0.0/16"
 HTTPS = 443
 # Service (the endpoint's last name part) -> who in the VPC calls it.
@@ -78,6 +80,14 @@ class StageNetwork(Construct):
             self, "Vpc", cidr_block=CIDR, enable_dns_hostnames=True, enable_dns_support=True
         )
         self.vpc_id = vpc.ref
+        acknowledge(
+            vpc,
+            "NIST.800.53.R5-VPCDefaultSecurityGroupClosed",
+            "Nothing is ever placed in the default security group: every network interface "
+            "in this VPC (the SageMaker containers, the interface endpoints) gets one of "
+            "the two explicit groups below, and the VPC has no route out. Closing it would "
+            "take CDK's custom-resource Lambda (and its role) revoking the rules at deploy.",
+        )
         # No route leaves the VPC: the route table holds only the local route and S3's.
         routes = ec2.CfnRouteTable(self, "Routes", vpc_id=vpc.ref)
         subnets = []

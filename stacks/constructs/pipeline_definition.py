@@ -33,7 +33,7 @@ import boto3
 import jsonschema
 from botocore.session import Session as BotocoreSession
 
-from config.layout import RUNS_PREFIX
+from config.layout import RUN_SCRATCH_PREFIX, RUNS_PREFIX
 from config.schema import QualityGate
 from stacks.constructs.code_bundle import TRAINING_PROGRAM
 from training import serving_code
@@ -162,6 +162,9 @@ class PipelineOptions:
     inference_instance_types: tuple[str, ...] = ("ml.m5.large", "ml.c5.large")
     spot_training: bool = False
     max_training_seconds: int = 3600
+    # A processing step that hangs (a stuck download, a runaway script) is stopped and
+    # the execution fails, instead of billing an instance until SageMaker's 5-day limit.
+    max_processing_seconds: int = 3600
     # VPC mode: the jobs' subnets and security groups (ids, or ``${...}`` placeholders
     # the construct fills); empty: no VPC.
     subnets: tuple[str, ...] = ()
@@ -256,14 +259,16 @@ def _offline_session(region: str) -> Iterator[PipelineSession]:
             os.environ["SAGEMAKER_VALIDATE_ROLE"] = previous
 
 
-def _run_location(step: str, name: str) -> Join:
-    """s3://<artifacts>/pipeline-runs/<execution id>/<step>/<name>: one folder per execution."""
+def _run_location(step: str, name: str, *, scratch: bool = False) -> Join:
+    """s3://<artifacts>/pipeline-runs/<execution id>/<step>/<name>: one folder per execution;
+    ``scratch`` outputs (nothing a model package records) go under the expiring
+    pipeline-runs/scratch/<execution id>/ instead."""
     return Join(
         on="/",
         values=[
             "s3:/",
             SubVariable.ARTIFACTS_BUCKET.ref,
-            RUNS_PREFIX,
+            RUN_SCRATCH_PREFIX if scratch else RUNS_PREFIX,
             ExecutionVariables.PIPELINE_EXECUTION_ID,
             step,
             name,
@@ -280,11 +285,13 @@ def _input(name: str, uri: str | PipelineVariable, local_path: str) -> Processin
     )
 
 
-def _output(step: str, name: str, local_path: str) -> ProcessingOutput:
+def _output(step: str, name: str, local_path: str, *, scratch: bool = False) -> ProcessingOutput:
     return ProcessingOutput(
         output_name=name,
         s3_output=ProcessingS3Output(
-            s3_uri=_run_location(step, name), local_path=local_path, s3_upload_mode="EndOfJob"
+            s3_uri=_run_location(step, name, scratch=scratch),
+            local_path=local_path,
+            s3_upload_mode="EndOfJob",
         ),
     )
 
@@ -398,6 +405,7 @@ class _Builder:
             volume_kms_key=SubVariable.KMS_KEY_ARN.ref,
             output_kms_key=SubVariable.KMS_KEY_ARN.ref,
             base_job_name=name.lower(),
+            max_runtime_in_seconds=self.options.max_processing_seconds,
             # boto3 in the job (Evaluate reads the registry) needs the stage's region.
             env={"AWS_DEFAULT_REGION": "${AWS::Region}"},
             network_config=NetworkConfig(
@@ -437,8 +445,9 @@ class _Builder:
                 out,
             ],
             [_input("curated", self.input_data, f"{PROCESSING}/input/curated")],
+            # The splits are copies of curated data the registry never records: scratch.
             [
-                _output("preprocess", name, f"{out}/{name}")
+                _output("preprocess", name, f"{out}/{name}", scratch=True)
                 for name in ("train", "validation", "test", "baseline")
             ],
             # Not cached: its input URI stays the same while the curated data behind it
@@ -509,7 +518,7 @@ class _Builder:
             # An interrupted spot job resumes from its last checkpoint (train.py).
             trainer = trainer.with_checkpoint_config(
                 CheckpointConfig(
-                    s3_uri=_run_location("train", "checkpoints"),
+                    s3_uri=_run_location("train", "checkpoints", scratch=True),
                     local_path="/opt/ml/checkpoints",
                 )
             )

@@ -20,6 +20,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.constructs.nag import acknowledge
 from stacks.constructs.powertools_function import powertools_function
 
 FUNCTION_DIR = Path(__file__).resolve().parents[2] / "lambda" / "retrain_trigger"
@@ -65,6 +66,13 @@ class RetrainTrigger(Construct):
             # Powertools writes the expiry here; the cooldown lock uses the same attribute.
             time_to_live_attribute="expiration",
             removal_policy=removal_policy,
+        )
+        acknowledge(
+            self.table,
+            "NIST.800.53.R5-DynamoDBInBackupPlan",
+            "Idempotency records and the cooldown lock expire within hours by design (TTL); "
+            "point-in-time recovery covers a restore, and a backup plan would only keep "
+            "copies of records meant to vanish.",
         )
         self.dead_letters = dead_letters
         self.function, self.role = powertools_function(

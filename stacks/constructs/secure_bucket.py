@@ -12,6 +12,12 @@ from constructs import Construct
 from config.settings import StageSettings
 from stacks.constructs.nag import acknowledge
 
+REPLICATION_REASON = (
+    "Cross-region replication is a disaster-recovery choice the platform leaves to the "
+    "account: it doubles storage and needs a second region's key and bucket. Versioning, "
+    "noncurrent-version retention and (in prod) retained buckets guard against loss."
+)
+
 
 def removal_policy(settings: StageSettings) -> RemovalPolicy:
     """Prod keeps stateful resources when a stack is deleted; dev removes them."""
@@ -47,6 +53,12 @@ class AccessLogBucket(s3.Bucket):
             "AwsSolutions-S1",
             "This is the access-log bucket: logging it into itself would loop.",
         )
+        acknowledge(
+            self,
+            "NIST.800.53.R5-S3DefaultEncryptionKMS",
+            "S3 server access log delivery supports SSE-S3 destinations only, not SSE-KMS.",
+        )
+        acknowledge(self, "NIST.800.53.R5-S3BucketReplicationEnabled", REPLICATION_REASON)
 
 
 class DataBucket(s3.Bucket):
@@ -88,6 +100,7 @@ class DataBucket(s3.Bucket):
                 *extra_lifecycle_rules,
             ],
         )
+        acknowledge(self, "NIST.800.53.R5-S3BucketReplicationEnabled", REPLICATION_REASON)
         if event_bridge_enabled:
             # Set on the L1 resource: the L2 `event_bridge_enabled` prop deploys a
             # notifications custom-resource Lambda, which CloudFormation does not need.

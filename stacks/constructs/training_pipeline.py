@@ -14,6 +14,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from config.layout import CURATED_PREFIX, RUNS_PREFIX, resource_name
@@ -33,6 +34,7 @@ from stacks.constructs.sagemaker_access import (
     pass_role_to_sagemaker,
     sagemaker_principal,
 )
+from stacks.constructs.secure_bucket import removal_policy
 
 # Where synth writes the bundles before CDK stages them as assets; one folder per checkout.
 BUNDLE_DIR = (
@@ -41,10 +43,12 @@ BUNDLE_DIR = (
 )
 WEEKLY = "cron(0 3 ? * MON *)"
 # Each step writes only its own folder of an execution's run (pipeline_definition.py
-# `_run_location`: pipeline-runs/<execution id>/<step>/<output>). The execution id is not
-# known to IAM (one role serves every execution), so a step's grant covers its folder in
-# every run; the Train step's folder (model.tar.gz, checkpoints) is written by the Train
-# role alone.
+# `_run_location`: pipeline-runs/<execution id>/<step>/<output>, or under the expiring
+# pipeline-runs/scratch/<execution id>/ for what no model package records: splits,
+# checkpoints). The execution id is not known to IAM (one role serves every execution),
+# so a step's grant (pipeline-runs/*/<step>/*, either place) covers its folder in every
+# run; the Train step's folder (model.tar.gz, checkpoints) is written by the Train role
+# alone.
 PROCESSING_OUTPUTS = ("preprocess", "baseline", "evaluate")
 TRAIN_OUTPUTS = "train"
 
@@ -75,9 +79,12 @@ class TrainingPipeline(Construct):
         key: kms.IKey,
         curated: s3.IBucket,
         artifacts: s3.IBucket,
+        dead_letters: sqs.IQueue,
         network: JobNetwork | None = None,
     ) -> None:
-        """``network``: VPC mode's subnets and security groups for every step's job."""
+        """``dead_letters``: where a weekly start goes that the scheduler could not
+        deliver after its retries. ``network``: VPC mode's subnets and security groups
+        for every step's job."""
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.source_bundle = s3_assets.Asset(
@@ -92,6 +99,8 @@ class TrainingPipeline(Construct):
                 f"{schema.name} models trained by the {settings.name} training pipeline."
             ),
         )
+        # The registry is the models' lineage (metrics, baselines, approvals).
+        self.group.apply_removal_policy(removal_policy(settings))
         pipeline_name = resource_name(settings.name, schema.name, "training")
         self.pipeline_arn = stack.format_arn(
             service="sagemaker", resource="pipeline", resource_name=pipeline_name
@@ -165,7 +174,9 @@ class TrainingPipeline(Construct):
         self.pipeline.node.add_dependency(
             pipeline_policy, self.job_policy, self.training_policy, self.group
         )
-        self._schedule(pipeline_name, enabled=settings.scheduled_retraining)
+        self._schedule(
+            pipeline_name, enabled=settings.scheduled_retraining, key=key, dead_letters=dead_letters
+        )
 
     def _code_statements(self) -> list[iam.PolicyStatement]:
         """Read the source bundle (a processing input, or the Train step's code channel)."""
@@ -203,7 +214,10 @@ class TrainingPipeline(Construct):
         step_outputs = [
             artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/{step}/*") for step in PROCESSING_OUTPUTS
         ]
-        train_outputs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/{TRAIN_OUTPUTS}/*")
+        # The Train step's model output (pipeline_definition.py: train/model). Not
+        # train/*: IAM's "*" spans "/", and Preprocess writes its own .../preprocess/train/
+        # split, which that pattern would deny too.
+        train_outputs = artifacts.arn_for_objects(f"{RUNS_PREFIX}/*/{TRAIN_OUTPUTS}/model/*")
         job_logs = self._job_logs("ProcessingJobs")
         statements = [
             *self._code_statements(),
@@ -386,7 +400,9 @@ class TrainingPipeline(Construct):
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
         return policy
 
-    def _schedule(self, pipeline_name: str, *, enabled: bool) -> None:
+    def _schedule(
+        self, pipeline_name: str, *, enabled: bool, key: kms.IKey, dead_letters: sqs.IQueue
+    ) -> None:
         role = iam.Role(
             self,
             "ScheduleRole",
@@ -411,6 +427,15 @@ class TrainingPipeline(Construct):
                 actions=["sagemaker:StartPipelineExecution"], resources=[self.pipeline_arn]
             )
         )
+        # The scheduler sends undeliverable starts to the dead-letter queue as this role.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn])
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]
+            )
+        )
         self.schedule = scheduler.CfnSchedule(
             self,
             "WeeklyRetraining",
@@ -428,6 +453,9 @@ class TrainingPipeline(Construct):
                 role_arn=role.role_arn,
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
                     maximum_retry_attempts=3, maximum_event_age_in_seconds=3600
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=dead_letters.queue_arn
                 ),
             ),
         )

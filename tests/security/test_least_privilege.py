@@ -328,12 +328,15 @@ def _pipeline(
     """The pipeline installed, each step's job run under the role its request names
     (``RoleArn``), the pipeline's own reads and registration under the pipeline role."""
     jobs: list[tuple[str, str, dict[str, Any]]] = []
-    steps = "pipeline steps: preprocess.py, baseline, train.py (XGBoost image), evaluate.py"
+    steps = {
+        "Processing": "pipeline processing steps: preprocess.py, baseline, evaluate.py",
+        "Training": "pipeline training step: train.py (XGBoost image)",
+    }
 
     def recording(kind: str, runner: Callable[..., Any]) -> Callable[..., Any]:
         def run(arguments: dict[str, Any], **kwargs: Any) -> Any:
             role = audit.role_of(arguments["RoleArn"])
-            audit.runtimes.setdefault(role, steps)
+            audit.runtimes.setdefault(role, steps[kind])
             jobs.append((kind, kwargs["job_name"], arguments))
             # SageMaker stages inputs and outputs, and runs the code, with the job's role.
             kwargs.update(env=audit.env(role), s3=audit.client(role, "s3"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -30,3 +31,18 @@ class DeadLetterQueue(Construct):
             "This queue is itself a dead-letter queue (of rule and schedule targets and "
             "of the retrain and monitor launcher functions' asynchronous invocations).",
         )
+
+
+def dead_letter_statements(queue: sqs.IQueue, key: kms.IKey) -> list[iam.PolicyStatement]:
+    """What a role that delivers to ``queue`` needs: send, and the stage key the queue is
+    encrypted with (SQS asks for a data key with the sender's credentials)."""
+    return [
+        iam.PolicyStatement(
+            sid="DeadLetters", actions=["sqs:SendMessage"], resources=[queue.queue_arn]
+        ),
+        iam.PolicyStatement(
+            sid="EncryptDeadLetters",
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=[key.key_arn],
+        ),
+    ]

@@ -17,6 +17,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from config.layout import NO_MODEL_VERSION
+from stacks.constructs.dead_letters import dead_letter_statements
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.powertools_function import LAMBDA_OUTSIDE_VPC
 
@@ -180,16 +181,7 @@ class ModelPromotion(Construct):
     ) -> iam.Policy:
         stack = Stack.of(self)
         statements = [
-            iam.PolicyStatement(
-                sid="DeadLetters",
-                actions=["sqs:SendMessage"],
-                resources=[dead_letters.queue_arn],
-            ),
-            iam.PolicyStatement(
-                sid="EncryptDeadLetters",
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[key.key_arn],
-            ),
+            *dead_letter_statements(dead_letters, key),
             iam.PolicyStatement(
                 sid="WriteLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],

@@ -32,11 +32,12 @@ from config.layout import (
     MONITORING_PREFIX,
     RUNS_PREFIX,
 )
+from stacks.constructs.dead_letters import dead_letter_statements
 from stacks.constructs.monitor_launcher import RUN_TOKEN, MonitorLauncher
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
 from stacks.constructs.pipeline_definition import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
-from stacks.constructs.sagemaker_access import container_statements
+from stacks.constructs.sagemaker_access import job_statements
 
 # What the schedule sends the launcher: Scheduler fills in its context attributes.
 SCHEDULED_RUN = {
@@ -247,16 +248,7 @@ class MonitorSchedule(Construct):
                     actions=["lambda:InvokeFunction"],
                     resources=[self.launcher.function.function_arn],
                 ),
-                iam.PolicyStatement(
-                    sid="DeadLetters",
-                    actions=["sqs:SendMessage"],
-                    resources=[dead_letters.queue_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="EncryptDeadLetters",
-                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                    resources=[key.key_arn],
-                ),
+                *dead_letter_statements(dead_letters, key),
             ],
         )
         schedule_policy.attach_to_role(schedule_role)
@@ -356,17 +348,7 @@ class MonitorSchedule(Construct):
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=[raw.arn_for_objects(feedback)],
             ),
-            iam.PolicyStatement(
-                sid="UseStageKey",
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[key.key_arn],
-            ),
-            *container_statements(self, region, key),
-            iam.PolicyStatement(
-                sid="JobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[job_logs],
-            ),
+            *job_statements(self, region, key, job_logs),
             iam.PolicyStatement(
                 sid="ReadRegistry",
                 actions=["sagemaker:DescribeModelPackage"],

@@ -44,6 +44,28 @@ def container_statements(
     ]
 
 
+def job_statements(
+    scope: IConstruct, region: str, key: kms.IKey, job_logs: str
+) -> list[iam.PolicyStatement]:
+    """What every role of a SageMaker job running the XGBoost image needs, whatever the
+    job does: the stage key for the data it reads and writes, the image and the volumes
+    (``container_statements``), and its own log streams (``job_logs``: its log group's
+    ARN pattern)."""
+    return [
+        iam.PolicyStatement(
+            sid="UseStageKey",
+            actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            resources=[key.key_arn],
+        ),
+        *container_statements(scope, region, key),
+        iam.PolicyStatement(
+            sid="JobLogs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[job_logs],
+        ),
+    ]
+
+
 def pass_role_to_sagemaker(*roles: iam.IRole) -> iam.PolicyStatement:
     """Pass ``roles`` to SageMaker jobs, and to nothing else."""
     return iam.PolicyStatement(

@@ -29,8 +29,8 @@ from stacks.constructs.pipeline_definition import (
     build_definition,
 )
 from stacks.constructs.sagemaker_access import (
-    container_statements,
     deny_changing_models,
+    job_statements,
     pass_role_to_sagemaker,
     sagemaker_principal,
 )
@@ -244,17 +244,7 @@ class TrainingPipeline(Construct):
                 resources=step_outputs,
             ),
             deny_changing_models([train_outputs, artifacts.arn_for_objects("*/model.tar.gz")]),
-            iam.PolicyStatement(
-                sid="UseStageKey",
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[key.key_arn],
-            ),
-            *container_statements(self, region, key),
-            iam.PolicyStatement(
-                sid="JobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[job_logs],
-            ),
+            *job_statements(self, region, key, job_logs),
             iam.PolicyStatement(
                 sid="ReadApprovedModel",
                 actions=["sagemaker:DescribeModelPackage"],
@@ -310,17 +300,7 @@ class TrainingPipeline(Construct):
                 actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"],
                 resources=[outputs],
             ),
-            iam.PolicyStatement(
-                sid="UseStageKey",
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[key.key_arn],
-            ),
-            *container_statements(self, region, key),
-            iam.PolicyStatement(
-                sid="JobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[job_logs],
-            ),
+            *job_statements(self, region, key, job_logs),
         ]
         policy = iam.Policy(self, "TrainingPolicy", statements=statements)
         policy.attach_to_role(self.training_role)

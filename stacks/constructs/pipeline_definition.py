@@ -93,6 +93,13 @@ from sagemaker.train.configs import (
 )
 from sagemaker.train.model_trainer import ModelTrainer
 
+# One of the SDK's modules calls logging.basicConfig(level=INFO) when imported, which
+# turns on every library's INFO records (botocore, cfn-lint, py4j) in whatever process
+# imports this module (cdk synth, make run): put the root logger back at Python's
+# default level (a process that wants INFO configures it after its imports).
+if logging.getLogger().level == logging.INFO:
+    logging.getLogger().setLevel(logging.WARNING)
+
 XGBOOST_VERSION = "3.2-0"
 PROCESSING = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING}/input/code"

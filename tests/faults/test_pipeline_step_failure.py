@@ -3,8 +3,8 @@ reason, visible where AWS shows it (ListPipelineExecutionSteps' FailureReason), 
 nothing may be registered in the model package group.
 
 The synthesized Dev pipeline runs on the local runtime (moto); the fault is injected
-where it would happen on AWS: the Train step's program in the source bundle the job
-downloads (``sagemaker_submit_directory``) raises before training.
+where it would happen on AWS: the Train step's program (``sagemaker_program``) in the
+source bundle SageMaker hands the job (its ``code`` input channel) raises before training.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from config.schema import load_schema
 from local.lake.synthetic import generate_clean
 from local.pipeline.training_run import execute, installed_pipeline
 from local.s3_sync import split_uri
+from stacks.constructs.pipeline_definition import CODE_CHANNEL
 
 FAULT = "injected fault: the training entry point raised"
 
@@ -29,10 +30,11 @@ def curated(tmp_path_factory):
     return directory
 
 
-def _raising_program(s3, hyperparameters: dict[str, str]) -> None:
-    """Rewrite the submit directory on S3 so that its program raises when it starts."""
-    bucket, key = split_uri(hyperparameters["sagemaker_submit_directory"].strip('"'))
-    program = hyperparameters["sagemaker_program"].strip('"')
+def _raising_program(s3, arguments: dict) -> None:
+    """Rewrite the source bundle on S3 so that the step's program raises when it starts."""
+    [code] = [c for c in arguments["InputDataConfig"] if c["ChannelName"] == CODE_CHANNEL]
+    bucket, key = split_uri(code["DataSource"]["S3DataSource"]["S3Uri"])
+    program = arguments["HyperParameters"]["sagemaker_program"].strip('"')
     original = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     rewritten = io.BytesIO()
     with (
@@ -61,8 +63,7 @@ def test_a_failing_train_step_fails_the_execution_and_registers_nothing(
     synth_report, curated, tmp_path
 ) -> None:
     with installed_pipeline(synth_report.assembly_dir, curated, tmp_path) as (platform, pipeline):
-        train = pipeline.steps["Train"].definition["Arguments"]["HyperParameters"]
-        _raising_program(platform.s3, train)
+        _raising_program(platform.s3, pipeline.steps["Train"].definition["Arguments"])
         run = execute(platform, pipeline)
 
     [execution] = run.executions

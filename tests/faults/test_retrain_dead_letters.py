@@ -26,7 +26,14 @@ from local.monitoring.event_delivery import (
     delivery_policy,
 )
 from local.monitoring.retrain_function import LAMBDA_DIR, lambda_context, load_handler
-from tests.integration.test_retrain_trigger import PIPELINE, PREFIX, REGION, SAMPLE_EVENT, TABLE
+from tests.integration.test_retrain_trigger import (
+    PIPELINE,
+    REGION,
+    SAMPLE_EVENT,
+    TABLE,
+    create_backend,
+    set_environment,
+)
 
 RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/mlops-dev-retrain"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:retrain"
@@ -40,35 +47,12 @@ def policy(synth_report) -> DeliveryPolicy:
 
 @pytest.fixture
 def aws(monkeypatch):
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "PIPELINE_NAME": PIPELINE,
-        "IDEMPOTENCY_TABLE": TABLE,
-        "COOLDOWN_MINUTES": "360",
-        "ALARM_NAME_PREFIX": PREFIX,
-        "POWERTOOLS_SERVICE_NAME": "retrain-trigger",
-        "POWERTOOLS_METRICS_NAMESPACE": "MLOps/Retraining",
-    }.items():
-        monkeypatch.setenv(name, value)
+    set_environment(monkeypatch)
     with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        sagemaker = boto3.client("sagemaker", region_name=REGION)
-        sagemaker.create_pipeline(
-            PipelineName=PIPELINE,
-            RoleArn="arn:aws:iam::123456789012:role/pipeline",
-            PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
-        )
+        backend = create_backend()
         sqs = boto3.client("sqs", region_name=REGION)
         queue = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
-        yield SimpleNamespace(dynamodb=dynamodb, sagemaker=sagemaker, sqs=sqs, queue=queue)
+        yield SimpleNamespace(**vars(backend), sqs=sqs, queue=queue)
 
 
 @pytest.fixture

@@ -87,8 +87,8 @@ def _context() -> SimpleNamespace:
     return lambda_context(region=REGION, account="123456789012")
 
 
-@pytest.fixture
-def env(monkeypatch):
+def set_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler's environment, as the synthesized function has it."""
     for name, value in {
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -104,22 +104,33 @@ def env(monkeypatch):
 
 
 @pytest.fixture
+def env(monkeypatch):
+    set_environment(monkeypatch)
+
+
+def create_backend() -> SimpleNamespace:
+    """What the handler calls, on moto (inside ``mock_aws``): its idempotency table and
+    the pipeline it starts."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_pipeline(
+        PipelineName=PIPELINE,
+        RoleArn="arn:aws:iam::123456789012:role/pipeline",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+    )
+    return SimpleNamespace(dynamodb=dynamodb, sagemaker=sagemaker)
+
+
+@pytest.fixture
 def aws(env):
     with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        sagemaker = boto3.client("sagemaker", region_name=REGION)
-        sagemaker.create_pipeline(
-            PipelineName=PIPELINE,
-            RoleArn="arn:aws:iam::123456789012:role/pipeline",
-            PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
-        )
-        yield SimpleNamespace(dynamodb=dynamodb, sagemaker=sagemaker)
+        yield create_backend()
 
 
 @pytest.fixture

@@ -59,6 +59,7 @@ import xgboost as xgb
 
 from config.schema import ProblemType
 from features.transform import Columns, FeatureTransform, InvalidInputError
+from features.plain_csv import PlainCsv, format_scores
 
 MODEL_FILE = "model.ubj"
 CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
@@ -74,6 +75,8 @@ class Model:
 
     booster: xgb.Booster
     transform: FeatureTransform
+    # The compiled reader of plain CSV bodies (None when the features need the rules).
+    plain_csv: PlainCsv | None = None
 
     @property
     def is_classifier(self) -> bool:
@@ -124,7 +127,8 @@ def model_fn(model_dir: str) -> Model:
     directory = Path(model_dir)
     booster = xgb.Booster()
     booster.load_model(directory / MODEL_FILE)
-    return Model(booster=booster, transform=FeatureTransform.load(directory))
+    transform = FeatureTransform.load(directory)
+    return Model(booster=booster, transform=transform, plain_csv=PlainCsv.of(transform))
 
 
 def _media_type(header: str) -> str:
@@ -249,9 +253,12 @@ def parse_request(transform: FeatureTransform, body: str | bytes, content_type: 
 def score(model: Model, columns: Columns) -> np.ndarray:
     """Encode with the training transformation and score with the booster: one value
     per record, or (multiclass) one row of class probabilities per record."""
-    return np.asarray(
-        model.booster.inplace_predict(model.transform.encode(columns)), dtype=np.float64
-    )
+    return predict(model, model.transform.encode(columns))
+
+
+def predict(model: Model, matrix: np.ndarray) -> np.ndarray:
+    """The booster's scores for an encoded matrix, as float64."""
+    return np.asarray(model.booster.inplace_predict(matrix), dtype=np.float64)
 
 
 def _json_predictions(
@@ -285,6 +292,10 @@ def serialize(
     """Predictions as a 200 ``Reply`` in ``media_type`` (one of ``SUPPORTED``); with
     ``classes``, ``scores`` holds one row of class probabilities per record."""
     if media_type == CSV:
+        if not classes:
+            compiled = format_scores(scores, with_label=is_classifier)
+            if compiled is not None:
+                return Reply(HTTPStatus.OK, compiled, media_type)
         # One %-format over the whole batch: formatting happens in C, not per row in Python.
         if classes:
             text = _multiclass_csv(scores, classes)
@@ -306,7 +317,19 @@ def transform_fn(model: Model, body: str | bytes, content_type: str, accept: str
     """Answer one invocation: negotiate, parse, score, serialize; client faults as 4xx."""
     try:
         media_type = response_type(accept)
-        columns = parse_request(model.transform, body, content_type)
+        matrix = _plain_csv_matrix(model, body, content_type)
+        if matrix is None:
+            matrix = model.transform.encode(parse_request(model.transform, body, content_type))
     except ClientError as exc:
         return error_reply(exc.status, str(exc))
-    return serialize(score(model, columns), model.is_classifier, media_type, model.classes)
+    return serialize(predict(model, matrix), model.is_classifier, media_type, model.classes)
+
+
+def _plain_csv_matrix(model: Model, body: str | bytes, content_type: str) -> np.ndarray | None:
+    """The compiled reading of a CSV body whose every cell is settled without the rules
+    (``features/plain_csv.py``); None sends the body to ``parse_request``."""
+    if model.plain_csv is None or not isinstance(body, bytes):
+        return None
+    if _media_type(content_type or "") != CSV:
+        return None
+    return model.plain_csv.read(body)

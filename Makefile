@@ -122,7 +122,8 @@ bench: install $(BENCH_STAMP)
 	$(PY) -m bench.serving
 	$(PY) -m bench.monitor
 
-# Slow (about 3 minutes with the model's training): not part of `make test`.
+# Slow (about 3 minutes with the model's training, more if it waits for a quiet machine:
+# up to 10 minutes for a 1-minute load average of 1.5): not part of `make test`.
 loadtest: install loadtest-tools
 	$(PY) -m bench.overload
 

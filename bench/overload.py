@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 if upstream != "200"
             },
             "client_received_200_all_phases": client_200,
-            # The same seen from nginx: answered 200 but the client's connection was gone.
+            # nginx's own view ($request_completion): answered 200 but not fully written.
+            # It counts a response the kernel accepted as delivered, so it cannot see the
+            # requests the generator abandoned; abandoned_by_generator does.
             "container_answered_200_not_delivered": sum(
                 n for (_, upstream, done), n in answered.items() if upstream == "200" and not done
             ),

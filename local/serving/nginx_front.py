@@ -3,9 +3,10 @@
 SageMaker sheds what an instance cannot take before the container sees it (InvokeEndpoint's
 ``ServiceUnavailable``, HTTP 503), in its own fleet, not in the model's process. The
 Python stand-in (``image/service_front.py``) does it inside the gevent worker that also
-scores the model, so every refusal costs that worker an HTTP parse: measured at 10x
-overload on this 2-core machine, the worker spent itself refusing (about 2,600 503s/s)
-and answered almost no 200s (160 in 8 s, with client timeouts). nginx (``limit_conn``:
+scores the model, so every refusal costs that worker an HTTP parse. Measured on this
+2-core machine with wrk, 40 connections for 8 s (capture off; 4 connections got 595 200s/s):
+the worker answered 2,580 requests/s, but 20,506 of its 20,666 answers were 503s, only
+160 were 200s, and 53 requests timed out (2 s). nginx (``limit_conn``:
 requests being processed, so keep-alive connections waiting for their next request do
 not count) refuses in C, in its own process, and hands the container at most
 ``max_in_flight`` invocations at once over kept-alive upstream connections.

@@ -32,7 +32,7 @@ CDK_CONTEXT += $(if $(DATASET),-c dataset=$(DATASET),)
 # `make deploy STAGE=dev` or `STAGE=Dev`: the stage's construct id is capitalized.
 STAGE_ID = $(shell s='$(or $(STAGE),Dev)'; echo "$$(echo $${s:0:1} | tr a-z A-Z)$$(echo $${s:1} | tr A-Z a-z)")
 
-.PHONY: help install run test lint typecheck unit faults synth bench loadtest cost deploy clean validate-schema checkov
+.PHONY: help install run test lint typecheck unit faults synth bench loadtest loadtest-tools cost deploy clean validate-schema checkov
 
 help:
 	@echo "make run     install, then run the whole lifecycle locally (no AWS account)"
@@ -41,7 +41,7 @@ help:
 	@echo "make synth   synthesize the CDK app offline (MODEL_PACKAGE_ARN=... optional)"
 	@echo "make validate-schema SCHEMA=my.json   check a dataset schema (default: the shipped ones)"
 	@echo "make bench   run the benchmarks; results in bench/results/"
-	@echo "make loadtest  the local endpoint at 10x its capacity for 60 s (bench/results/overload.json)"
+	@echo "make loadtest  the local endpoint offered 10x its capacity for 60 s (installs wrk, nginx)"
 	@echo "make cost    price each synthesized stage (idle per month, per retrain, per ETL run)"
 	@echo "make deploy  deploy a stage to your AWS account (STAGE=dev|prod)"
 
@@ -122,9 +122,24 @@ bench: install $(BENCH_STAMP)
 	$(PY) -m bench.serving
 	$(PY) -m bench.monitor
 
-# Slow (about 3 minutes with the model's training): not part of `make test`.
-loadtest: install
+# Slow (about 3 minutes with the model's training, more if it waits for a quiet machine:
+# up to 10 minutes for a 1-minute load average of 1.5): not part of `make test`.
+loadtest: install loadtest-tools
 	$(PY) -m bench.overload
+
+# The load test's own tools, from Debian (system packages, so checked every time rather
+# than stamped): wrk, a C load generator, and nginx, the runtime's admission in front of
+# the endpoint (local/serving/nginx_front.py). Never needed by `make run` or `make test`.
+LOADTEST_TOOLS := wrk nginx
+loadtest-tools:
+	@missing=$$(for t in $(LOADTEST_TOOLS); do PATH="$$PATH:/usr/sbin" command -v $$t >/dev/null || echo $$t; done); \
+	if [ -n "$$missing" ]; then \
+		command -v apt-get >/dev/null || { echo "make loadtest needs: $$missing (no apt-get here: install them yourself)" >&2; exit 1; }; \
+		sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$sudo apt-get install -y --no-install-recommends $$missing \
+			|| { $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $$missing; } \
+			|| { echo "make loadtest: could not install $$missing with apt-get" >&2; exit 1; }; \
+	fi
 
 cost: synth
 	$(PY) -m tools.cost --cdk-out cdk.out

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from config.schema import DATASETS_DIR
+from features.plain_csv import PlainCsv, format_scores
 from features.transform import FeatureTransform
 from inference.inference import CSV, ClientError, model_fn, parse_request, transform_fn
-from features.plain_csv import PlainCsv, format_scores
 
 SCHEMA = json.loads((DATASETS_DIR / "churn.json").read_text())
 TRANSFORM = FeatureTransform(

@@ -9,6 +9,7 @@ The valid requests in the corpus must score exactly as transform_fn does in-proc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import socket
@@ -55,6 +56,45 @@ def _corpus(seed: int = 11) -> list[tuple[str, Request]]:
         add("valid_json", json.dumps({"instances": [record]}), JSON, JSON)
     for size in (10, 50, 100, 300):
         add("valid_batch", "\n".join(lines[:size]))
+    # Batches long enough for the compiled CSV pass (features/plain_csv.py), in forms it
+    # leaves to the rules (which accept them) and with one faulty cell (a 4xx).
+    for start in range(0, 200, 25):
+        batch = lines[start : start + 40]
+        at, index = rng.randrange(len(batch)), rng.choice(numeric)
+        fields = batch[at].split(",")
+        add("valid_batch_forms", "\r\n".join(batch))
+        add(
+            "valid_batch_forms",
+            "\n".join(
+                [
+                    *batch[:at],
+                    with_field(batch[at], index, f" {fields[index]} "),
+                    *batch[at + 1 :],
+                ]
+            ),
+        )
+        add(
+            "valid_batch_forms",
+            "\n".join(
+                [*batch[:at], with_field(batch[at], index, f'"{fields[index]}"'), *batch[at + 1 :]]
+            ),
+        )
+        fault = rng.choice(["abc", "1_0", "nan", "inf", "1e12", "9" * 400])
+        add(
+            "batch_fault",
+            "\n".join([*batch[:at], with_field(batch[at], index, fault), *batch[at + 1 :]]),
+        )
+        add("batch_fault", "\n".join([*batch[:at], batch[at] + ",extra", *batch[at + 1 :]]))
+        add(
+            "batch_fault",
+            "\n".join(
+                [
+                    *batch[:at],
+                    with_field(batch[at], rng.choice(categorical), "DSL"),
+                    *batch[at + 1 :],
+                ]
+            ),
+        )
     for line in lines[:40]:
         add("content_type", line, rng.choice(["text/plain", "application/xml", "", "csv"]))
         add("accept", line, CSV, rng.choice(["application/xml", "text/html", "image/png"]))
@@ -156,14 +196,18 @@ def test_every_fault_is_a_4xx_with_a_message(answers) -> None:
 def test_valid_rows_score_as_in_process(answers, model_run) -> None:
     corpus, responses, _ = answers
     model = model_fn(str(model_run["model_dir"]))
+    by_rules = dataclasses.replace(model, plain_csv=None)  # the compiled CSV pass off
     pairs: list[tuple[Request, Response]] = [
         (request, response)
         for (kind, request), response in zip(corpus, responses, strict=True)
         if kind.startswith("valid")
     ]
-    assert len(pairs) == 264
+    assert len(pairs) == 288
     for request, response in pairs:
         expected = transform_fn(model, request.body, request.content_type, request.accept)
+        assert (
+            transform_fn(by_rules, request.body, request.content_type, request.accept) == expected
+        )
         assert response.status == 200
         assert response.content_type == expected.content_type
         assert response.body == expected.body

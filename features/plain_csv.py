@@ -42,6 +42,7 @@ _LARGEST_FORMATTED = 4.0e9
 _SPLITTER = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two halves
 _NUMBER_BYTES = np.zeros(256, dtype=np.bool_)
 _NUMBER_BYTES[np.frombuffer(b"0123456789+-.eE", dtype=np.uint8)] = True
+_NUMBER_BYTES.flags.writeable = False  # module state, so never to change
 _NAN = np.frombuffer(b"nan", dtype=np.uint8)
 
 _SCAN = numba.int64(
@@ -52,7 +53,7 @@ _SCAN = numba.int64(
     numba.int64[:, ::1],  # each vocabulary column: its [first, end) entries
     numba.uint8[::1],  # the vocabulary's bytes, entry after entry
     numba.int64[:, ::1],  # each entry: [start, end) in those bytes
-    numba.bool_[::1],  # the bytes a number's text may hold
+    numba.types.Array(numba.bool_, 1, "C", readonly=True),  # the bytes numbers hold
     numba.uint8[::1],  # out: the number cells' text, "nan" for an empty one
     numba.int32[::1],  # out: where each number cell's text ends (Arrow's offsets)
     numba.int64[:, ::1],  # out: per record and vocabulary column, the entry (-1: empty)

@@ -4,9 +4,9 @@ The value rules belong to ``features/values.py`` and their judges
 (``features/columns.py``); this module decides nothing they would decide differently.
 It settles a body only when every cell is in a form whose meaning needs no judgement:
 
-* a number cell made only of ``[0-9+-.eE]`` (converted by Arrow's correctly rounded
-  parser, which reads that alphabet exactly as Python's ``float``; a property test
-  shows it), finite and within its bounds;
+* a number cell in the grammar of ``float`` restricted to the number rule's alphabet
+  (``[+-]digits[.digits][e[+-]digits]``), read exactly as ``float`` reads it
+  (``features/number_text.py``), and within its bounds;
 * a category or boolean cell equal, byte for byte, to one of the feature's categories
   or to one of the schema's lower-case boolean tokens;
 * an empty cell where the feature is nullable.
@@ -17,10 +17,13 @@ blank to trim, another casing, a value out of range, a fault of any kind) makes
 it or name the fault. So this path can only be faster, never different: the tests
 compare the two on arbitrary bodies.
 
-The scan is compiled by numba and the scores are formatted by it too (``%.6f``, exactly
-as Python formats them); both ship in the SageMaker XGBoost image (its requirements.txt
-pins numba and pyarrow). Signatures are given, so compilation happens when this module
-is imported (once per serving worker), never during a request.
+The pass writes the model's matrix itself (numbers and booleans, a missing one as its
+training median; one-hot categories), at the columns ``FeatureTransform.output_names``
+gives them; the derived features are then computed by the transformation's own code.
+The scores are formatted by compiled code too (``%.6f``, exactly as Python formats
+them). numba compiles both; it ships in the SageMaker XGBoost image (its
+requirements.txt pins it). Signatures are given, so compilation happens when this
+module is imported (once per serving worker), never during a request.
 """
 
 from __future__ import annotations
@@ -29,108 +32,129 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from config.schema import FALSE_TOKENS, TRUE_TOKENS, FeatureType
-from features.columns import range_faults
+from features.number_text import CACHE, POWERS, READ, compiled, read_number_at
 from features.transform import FeatureTransform
 
-NUMBER, VOCABULARY = 0, 1
+NUMBER, BOOLEAN, CATEGORY = 0, 1, 2
 # |value| * 10**6 below 2**52: the fraction .5 is then exact, which the rounding needs.
 _LARGEST_FORMATTED = 4.0e9
 _SPLITTER = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two halves
-_NUMBER_BYTES = np.zeros(256, dtype=np.bool_)
-_NUMBER_BYTES[np.frombuffer(b"0123456789+-.eE", dtype=np.uint8)] = True
-_NUMBER_BYTES.flags.writeable = False  # module state, so never to change
-_NAN = np.frombuffer(b"nan", dtype=np.uint8)
 
+_SHARED = -2
+
+
+@compiled
+def _key(length: int, first: int, last: int) -> int:
+    """A vocabulary cell's bucket: its length and its first and last bytes, mixed."""
+    return (length * 31 + first * 7 + last) & 255
+
+
+@compiled
+def _equal(
+    body: np.ndarray, start: int, end: int, vocabulary: np.ndarray, first: int, stop: int
+) -> bool:
+    if stop - first != end - start:
+        return False
+    for j in range(end - start):  # noqa: SIM110  # numba compiles loops, not generators
+        if vocabulary[first + j] != body[start + j]:
+            return False
+    return True
+
+
+_READONLY_BYTES = numba.types.Array(numba.uint8, 1, "C", readonly=True)
 _SCAN = numba.int64(
-    numba.types.Array(numba.uint8, 1, "C", readonly=True),  # the body (the request's bytes)
-    numba.int8[::1],  # each column's kind: NUMBER or VOCABULARY
+    _READONLY_BYTES,  # the body (the request's bytes)
+    numba.int8[::1],  # each column's kind: NUMBER, BOOLEAN or CATEGORY
     numba.int64[::1],  # each column's slot among the columns of its kind
     numba.bool_[::1],  # each column: a value is required
-    numba.int64[:, ::1],  # each vocabulary column: its [first, end) entries
+    numba.float64[::1],  # each column's smallest allowed number (-inf: none)
+    numba.float64[::1],  # each column's largest allowed number (inf: none)
+    numba.int64[::1],  # each column's matrix column (categories: its first one-hot one)
+    numba.float64[::1],  # each column's training median, for a missing value
+    numba.int64[:, ::1],  # each column's [first, end) vocabulary entries
+    numba.int32[:, ::1],  # each column: per _key, its entry (-1: none, _SHARED: several)
     numba.uint8[::1],  # the vocabulary's bytes, entry after entry
     numba.int64[:, ::1],  # each entry: [start, end) in those bytes
-    numba.types.Array(numba.bool_, 1, "C", readonly=True),  # the bytes numbers hold
-    numba.uint8[::1],  # out: the number cells' text, "nan" for an empty one
-    numba.int32[::1],  # out: where each number cell's text ends (Arrow's offsets)
-    numba.int64[:, ::1],  # out: per record and vocabulary column, the entry (-1: empty)
+    numba.float64[::1],  # each entry's boolean value (booleans' entries)
+    numba.types.Array(numba.uint64, 2, "C", readonly=True),  # number_text.POWERS
+    numba.float64[:, ::1],  # out: raw numbers and booleans, one row per column (NaN: empty)
+    numba.float32[:, ::1],  # out: the model's matrix, zeros to start with (one-hot)
 )
 
 
-@numba.njit(_SCAN, nogil=True, cache=False)  # type: ignore[untyped-decorator]  # numba has no stubs
+@numba.njit(_SCAN, nogil=True, cache=CACHE)  # type: ignore[untyped-decorator]  # numba has no stubs
 def _scan(  # numba compiles it to the signature above; the annotations are for readers
     body: np.ndarray,
     kinds: np.ndarray,
     slots: np.ndarray,
     required: np.ndarray,
+    minimum: np.ndarray,
+    maximum: np.ndarray,
+    targets: np.ndarray,
+    medians: np.ndarray,
     column_entries: np.ndarray,
+    lookup: np.ndarray,
     vocabulary: np.ndarray,
     entries: np.ndarray,
-    number_bytes: np.ndarray,
-    number_text: np.ndarray,
-    number_ends: np.ndarray,
-    codes: np.ndarray,
+    truth: np.ndarray,
+    powers: np.ndarray,
+    raw: np.ndarray,
+    matrix: np.ndarray,
 ) -> int:
-    """The records in ``body``, or -1 when a cell is not in a settled form. The caller
-    has checked that the body holds no quote and no carriage return."""
+    """The records in ``body`` written into ``matrix`` (and ``raw``), or -1 when a cell
+    is not in a settled form. The caller has checked that the body holds no quote and
+    no carriage return."""
     size = body.size
     width = kinds.size
     record = 0
-    written = 0
-    cell = 0
     start = 0
     while start < size:
         for column in range(width):
-            last = column == width - 1
-            slot = slots[column]
-            end = start
-            if kinds[column] == NUMBER:
-                # The cell's text, copied while it is made of number bytes only.
-                while end < size and number_bytes[body[end]]:
-                    number_text[written] = body[end]
-                    written += 1
-                    end += 1
-                if end == start:
-                    if required[column]:
-                        return -1
-                    for j in range(3):
-                        number_text[written + j] = _NAN[j]
-                    written += 3
-                cell += 1
-                number_ends[cell] = written
+            kind = kinds[column]
+            target = targets[column]
+            if start == size or body[start] == 44 or body[start] == 10:
+                end = start  # an empty field: missing
+                if required[column]:
+                    return -1
+                if kind != CATEGORY:  # a missing category is no one-hot column at all
+                    raw[slots[column], record] = np.nan
+                    matrix[record, target] = medians[column]
+            elif kind == NUMBER:
+                status, value, end = read_number_at(body, start, powers)
+                if status != READ or not (minimum[column] <= value <= maximum[column]):
+                    return -1
+                raw[slots[column], record] = value
+                matrix[record, target] = value
             else:
+                end = start
                 while end < size and body[end] != 44 and body[end] != 10:
                     end += 1
-                length = end - start
-                found = -1
-                if length == 0:
-                    if required[column]:
-                        return -1
-                else:
-                    for entry in range(column_entries[slot, 0], column_entries[slot, 1]):
-                        first = entries[entry, 0]
-                        if entries[entry, 1] - first != length:
-                            continue
-                        same = True
-                        for j in range(length):
-                            if vocabulary[first + j] != body[start + j]:
-                                same = False
-                                break
-                        if same:
-                            found = entry - column_entries[slot, 0]
+                found = lookup[column, _key(end - start, body[start], body[end - 1])]
+                if found == _SHARED:  # two entries share the key: try each
+                    for entry in range(column_entries[column, 0], column_entries[column, 1]):
+                        if _equal(
+                            body, start, end, vocabulary, entries[entry, 0], entries[entry, 1]
+                        ):
+                            found = entry
                             break
-                    if found < 0:
+                    else:
                         return -1
-                codes[record, slot] = found
-            # The cell must end where its field does: a comma, or the record's end on
-            # the last field (a newline, or the body's end).
-            if end == size:
-                if not last:
+                elif found < 0 or not _equal(
+                    body, start, end, vocabulary, entries[found, 0], entries[found, 1]
+                ):
                     return -1
-            elif body[end] != (10 if last else 44):
+                if kind == BOOLEAN:
+                    raw[slots[column], record] = truth[found]
+                    matrix[record, target] = truth[found]
+                else:
+                    matrix[record, target + found - column_entries[column, 0]] = 1.0
+            # The field must end where the record does exactly on the last column.
+            if end == size or body[end] == 10:
+                if column != width - 1:
+                    return -1
+            elif column == width - 1 or body[end] != 44:
                 return -1
             start = end + 1
         record += 1
@@ -142,7 +166,7 @@ def _scan(  # numba compiles it to the signature above; the annotations are for 
 _FORMAT = numba.int64(numba.float64[::1], numba.bool_, numba.uint8[::1])
 
 
-@numba.njit(_FORMAT, nogil=True, cache=False)  # type: ignore[untyped-decorator]  # numba has no stubs
+@numba.njit(_FORMAT, nogil=True, cache=CACHE)  # type: ignore[untyped-decorator]  # numba has no stubs
 def _format(scores: np.ndarray, with_label: bool, out: np.ndarray) -> int:
     """``"%.6f\\n"`` (or ``"%.6f,%d\\n"`` with the 0/1 label at 0.5) per score into
     ``out``; the bytes written, or -1 for a score this formatting does not cover."""
@@ -208,12 +232,16 @@ class PlainCsv:
     kinds: np.ndarray
     slots: np.ndarray
     required: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
+    targets: np.ndarray
+    medians: np.ndarray
     column_entries: np.ndarray
+    lookup: np.ndarray
     vocabulary: np.ndarray
     entries: np.ndarray
-    numbers: list[str]
-    booleans: list[tuple[str, int, np.ndarray]]
-    categories: list[int]
+    truth: np.ndarray
+    raw_names: list[str]
 
     @classmethod
     def of(cls, transform: FeatureTransform) -> PlainCsv | None:
@@ -222,48 +250,57 @@ class PlainCsv:
         features = transform.schema.features
         if any(f.type is FeatureType.TIMESTAMP for f in features):
             return None
+        outputs = {name: i for i, name in enumerate(transform.output_names)}
         kinds: list[int] = []
+        raw_names: list[str] = []
         slots: list[int] = []
+        targets: list[int] = []
         spans: list[tuple[int, int]] = []
         words: list[bytes] = []
-        numbers: list[str] = []
-        booleans: list[tuple[str, int, np.ndarray]] = []
-        categories: list[int] = []
-        vocabulary_columns = 0
+        truth: list[float] = []
         for feature in features:
-            if feature.type is FeatureType.NUMERIC:
-                kinds.append(NUMBER)
-                slots.append(len(numbers))
-                numbers.append(feature.name)
-                continue
-            if feature.type is FeatureType.BOOLEAN:
-                # Exact lower-case tokens only: other casings and blanks go to the rules.
-                tokens = sorted(TRUE_TOKENS | FALSE_TOKENS)
-                truth = [1.0 if t in TRUE_TOKENS else 0.0 for t in tokens] + [np.nan]
-                booleans.append((feature.name, vocabulary_columns, np.array(truth)))
-            else:
+            tokens: list[str] = []
+            if feature.type is FeatureType.CATEGORICAL:
                 # A category with blanks around it can never equal a trimmed value.
                 tokens = [c if c == c.strip() else "" for c in feature.categories]
-                categories.append(vocabulary_columns)
-            kinds.append(VOCABULARY)
-            slots.append(vocabulary_columns)
-            vocabulary_columns += 1
+                kinds.append(CATEGORY)
+                slots.append(-1)
+                targets.append(outputs[f"{feature.name}={feature.categories[0]}"])
+            else:
+                if feature.type is FeatureType.BOOLEAN:
+                    # Exact lower-case tokens only: other casings and blanks go to the rules.
+                    tokens = sorted(TRUE_TOKENS | FALSE_TOKENS)
+                kinds.append(BOOLEAN if tokens else NUMBER)
+                slots.append(len(raw_names))
+                raw_names.append(feature.name)
+                targets.append(outputs[feature.name])
             spans.append((len(words), len(words) + len(tokens)))
             words += [t.encode() for t in tokens]
-        ends = np.cumsum([len(w) for w in words], dtype=np.int64)
+            truth += [1.0 if t in TRUE_TOKENS else 0.0 for t in tokens]
+        lookup = np.full((len(features), 256), -1, dtype=np.int32)
+        for column, (first, end) in enumerate(spans):
+            for entry in range(first, end):
+                word = words[entry]
+                if word:  # an empty word (a blank-padded category) matches no cell
+                    key = _key(len(word), word[0], word[-1])
+                    lookup[column, key] = entry if lookup[column, key] == -1 else _SHARED
+        lengths = np.array([len(w) for w in words], dtype=np.int64)
+        ends = np.cumsum(lengths)
         return cls(
             transform=transform,
             kinds=np.array(kinds, dtype=np.int8),
             slots=np.array(slots, dtype=np.int64),
             required=np.array([not f.nullable for f in features], dtype=np.bool_),
+            minimum=np.array([-np.inf if f.minimum is None else f.minimum for f in features]),
+            maximum=np.array([np.inf if f.maximum is None else f.maximum for f in features]),
+            targets=np.array(targets, dtype=np.int64),
+            medians=np.array([transform.medians.get(f.name, 0.0) for f in features]),
             column_entries=np.array(spans, dtype=np.int64).reshape(-1, 2),
+            lookup=lookup,
             vocabulary=np.frombuffer(b"".join(words) or b"\0", dtype=np.uint8).copy(),
-            entries=np.column_stack([ends - [len(w) for w in words], ends]).astype(np.int64)
-            if words
-            else np.zeros((0, 2), dtype=np.int64),
-            numbers=numbers,
-            booleans=booleans,
-            categories=categories,
+            entries=np.column_stack([ends - lengths, ends]).astype(np.int64).reshape(-1, 2),
+            truth=np.array(truth, dtype=np.float64),
+            raw_names=raw_names,
         )
 
     def read(self, body: bytes) -> np.ndarray | None:
@@ -271,32 +308,19 @@ class PlainCsv:
         if not body or b'"' in body or b"\r" in body or body.startswith(b"\n"):
             return None  # quoting and "\r" are the csv module's to read; empty lines skipped
         capacity = body.count(b"\n") + 1
-        numbers = len(self.numbers)
-        number_text = np.empty(len(body) + 3 * capacity * numbers, dtype=np.uint8)
-        number_ends = np.zeros(capacity * numbers + 1, dtype=np.int32)
-        codes = np.empty((capacity, max(len(self.booleans) + len(self.categories), 1)), np.int64)
+        raw = np.empty((len(self.raw_names), capacity))
+        matrix = np.zeros((capacity, len(self.transform.output_names)), dtype=np.float32)
         records = _scan(
             np.frombuffer(body, dtype=np.uint8), self.kinds, self.slots, self.required,
-            self.column_entries, self.vocabulary, self.entries, _NUMBER_BYTES,
-            number_text, number_ends, codes,
+            self.minimum, self.maximum, self.targets, self.medians, self.column_entries,
+            self.lookup, self.vocabulary, self.entries, self.truth, POWERS, raw, matrix,
         )  # fmt: skip
         if records <= 0:
             return None
-        cells = records * numbers
-        text = pa.StringArray.from_buffers(
-            cells,
-            pa.py_buffer(number_ends[: cells + 1]),
-            pa.py_buffer(number_text[: number_ends[cells]]),
+        matrix = matrix[:records]
+        derived = self.transform.derived_block(
+            dict(zip(self.raw_names, raw[:, :records], strict=True)), records
         )
-        try:
-            parsed = pc.cast(text, pa.float64()).to_numpy()
-        except pa.ArrowInvalid:  # "1.2.3", "--1", a lone "e": the rules name it
-            return None
-        block = parsed.reshape(records, numbers).T
-        if range_faults(block, *self.transform.number_rules).any():
-            return None
-        columns = dict(zip(self.numbers, block, strict=True))
-        codes = codes[:records]
-        for name, slot, truth in self.booleans:
-            columns[name] = truth[codes[:, slot]]  # -1 (empty) takes the last: NaN
-        return self.transform.encode_with_codes(columns, codes[:, self.categories].T)
+        if derived.size:
+            matrix[:, -derived.shape[1] :] = derived
+        return matrix

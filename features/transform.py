@@ -201,8 +201,21 @@ class FeatureTransform:
         for index, name in enumerate(self._timestamps):
             start = single + index * len(TIMESTAMP_PARTS)
             timestamp_parts(columns[name], block[:, start : start + len(TIMESTAMP_PARTS)])
-        for index, spec in enumerate(self.schema.derived_features, start=len(plain)):
-            derive(spec, columns, out=block[:, index])
+        self._derive_into(columns, block[:, len(plain) :])
+        return block
+
+    def _derive_into(self, columns: Mapping[str, np.ndarray], out: np.ndarray) -> None:
+        for index, spec in enumerate(self.schema.derived_features):
+            derive(spec, columns, out=out[:, index])
+
+    def derived_block(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+        """The derived features of raw columns (records x derived features, float64), a
+        missing one imputed with its training median: the last columns of ``encode``."""
+        block = np.empty((rows, len(self.schema.derived_features)))
+        self._derive_into(columns, block)
+        missing = np.isnan(block)
+        if missing.any():
+            block = np.where(missing, self._fill[len(self._plain_names) :], block)
         return block
 
     def encode(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -65,9 +65,6 @@ MODEL_FILE = "model.ubj"
 CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
 SUPPORTED = (CSV, JSON, JSONLINES)
 CLASSIFICATION_THRESHOLD = 0.5
-# Below this many lines the rules' path is as fast as the compiled pass, whose fixed cost
-# (numba's dispatch, Arrow's cast) only more records repay (measured: bench/model.py).
-COMPILED_FROM_LINES = 16
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -332,8 +329,6 @@ def _plain_csv_matrix(model: Model, body: str | bytes, content_type: str) -> np.
     """The compiled reading of a CSV body whose every cell is settled without the rules
     (``features/plain_csv.py``); None sends the body to ``parse_request``."""
     if model.plain_csv is None or not isinstance(body, bytes):
-        return None
-    if body.count(b"\n") + 1 < COMPILED_FROM_LINES:
         return None
     if _media_type(content_type or "") != CSV:
         return None

@@ -1,0 +1,274 @@
+"""Decimal text to float64 in compiled code, correctly rounded, as Python's ``float``.
+
+``read_number`` reads ``[+-]digits[.digits][(e|E)[+-]digits]`` (digits on at least one
+side of the point) from a byte array, the grammar of ``float`` restricted to the number
+rule's alphabet (``features/values.py``), and gives the nearest double, ties to even:
+
+* Clinger's fast path when the significand fits 53 bits and the power of ten is exact
+  (|exponent| <= 22): one IEEE multiplication or division, so one rounding;
+* otherwise the Eisel-Lemire algorithm (Lemire, "Number Parsing at a Gigabyte per
+  Second", 2021; the form of Go's ``strconv``) against 128-bit truncated powers of ten
+  computed here with Python's exact integers.
+
+It declines (``DECLINED``) rather than guess: more than 19 significant digits, a result
+outside the normal range, the rare products Eisel-Lemire cannot round, and any text
+outside the grammar. A declined cell is left to the rules. ``tests/unit/test_number_text.py``
+compares it with ``float`` on random and adversarial text.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+# Compiled code is cached on disk, so that of a serving container's processes only the
+# first compiles (about 8 s here) and the gunicorn workers load it (well under 1 s).
+# numba would cache next to the source, or in the user's cache directory, and refuses to
+# import at all where neither is writable; the temporary directory always is.
+if not numba.config.CACHE_DIR:
+    numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), "numba-cache")
+CACHE = True
+
+
+def compiled(function: Function) -> Function:
+    """``numba.njit`` for functions that compiled code calls (compiled for the types of
+    their first call); typed for mypy, as numba ships no stubs."""
+    return cast(Function, numba.njit(nogil=True, cache=CACHE)(function))
+
+
+DECLINED, READ = 0, 1
+LOWEST_POWER, HIGHEST_POWER = -348, 347
+
+
+def _truncated_power(exponent: int) -> int:
+    """10**exponent's first 128 bits, rounded down (the top bit set)."""
+    if exponent >= 0:
+        value: int = 10**exponent
+        excess = value.bit_length() - 128
+        return value >> excess if excess > 0 else value << -excess
+    divisor: int = 10**-exponent
+    shift = 127 + divisor.bit_length()
+    mantissa = (1 << shift) // divisor
+    while mantissa.bit_length() > 128:
+        mantissa >>= 1
+    while mantissa.bit_length() < 128:
+        shift += 1
+        mantissa = (1 << shift) // divisor
+    return mantissa
+
+
+def powers_of_ten() -> np.ndarray:
+    """Rows ``[low 64 bits, high 64 bits]`` of 10**e for e in [LOWEST_POWER, HIGHEST_POWER]."""
+    table = np.empty((HIGHEST_POWER - LOWEST_POWER + 1, 2), dtype=np.uint64)
+    for row, exponent in enumerate(range(LOWEST_POWER, HIGHEST_POWER + 1)):
+        power = _truncated_power(exponent)
+        table[row] = (power & (2**64 - 1), power >> 64)
+    table.flags.writeable = False
+    return table
+
+
+POWERS = powers_of_ten()
+# The powers of ten a double holds exactly, for Clinger's fast path.
+_EXACT = np.array([10.0**k for k in range(23)])
+_EXACT.flags.writeable = False
+
+_U32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+
+
+@compiled
+def _multiply(a: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:
+    """The 128-bit product of two 64-bit integers: (high, low)."""
+    a0, a1 = a & _U32, a >> _S32
+    b0, b1 = b & _U32, b >> _S32
+    low_low = a0 * b0
+    middle = (low_low >> _S32) + (a0 * b1 & _U32) + (a1 * b0 & _U32)
+    low = (middle << _S32) | (low_low & _U32)
+    high = a1 * b1 + (a0 * b1 >> _S32) + (a1 * b0 >> _S32) + (middle >> _S32)
+    return high, low
+
+
+@compiled
+def _leading_zeros(value: np.uint64) -> int:
+    """Zero bits above the highest set bit of ``value`` (> 0)."""
+    # The double nearest to value has its bit length, or one more when it rounded up.
+    length = math.frexp(float(value))[1]
+    if value >> np.uint64(length - 1) == np.uint64(0):
+        length -= 1
+    return 64 - length
+
+
+@compiled
+def _eisel_lemire(significand: np.uint64, exponent: int, powers: np.ndarray) -> tuple[int, float]:
+    """significand * 10**exponent rounded to the nearest double (significand > 0)."""
+    if exponent < LOWEST_POWER or exponent > HIGHEST_POWER:
+        return DECLINED, 0.0
+    zeros = _leading_zeros(significand)
+    significand = significand << np.uint64(zeros)
+    # floor(exponent * log2(10)) by the fixed-point slope 217706 / 2**16, then the bias.
+    binary_exponent = ((217706 * exponent) >> 16) + 64 + 1023 - zeros
+    row = exponent - LOWEST_POWER
+    high, low = _multiply(significand, powers[row, 1])
+    nine_bits = np.uint64(0x1FF)
+    if high & nine_bits == nine_bits and low + significand < significand:
+        # The truncated power's low half can still carry into the bits that decide.
+        extra_high, extra_low = _multiply(significand, powers[row, 0])
+        merged_high, merged_low = high, low + extra_high
+        if merged_low < low:
+            merged_high += np.uint64(1)
+        if (
+            merged_high & nine_bits == nine_bits
+            and merged_low + np.uint64(1) == np.uint64(0)
+            and extra_low + significand < significand
+        ):
+            return DECLINED, 0.0
+        high, low = merged_high, merged_low
+    top = high >> np.uint64(63)
+    mantissa = high >> (top + np.uint64(9))
+    binary_exponent -= 1 - int(top)
+    if low == np.uint64(0) and high & nine_bits == np.uint64(0) and mantissa & np.uint64(3) == 1:
+        return DECLINED, 0.0  # exactly between two doubles: cannot tell which is nearer
+    mantissa += mantissa & np.uint64(1)
+    mantissa >>= np.uint64(1)
+    if mantissa >> np.uint64(53) > np.uint64(0):
+        mantissa >>= np.uint64(1)
+        binary_exponent += 1
+    if binary_exponent <= 0 or binary_exponent >= 0x7FF:
+        return DECLINED, 0.0  # subnormal or beyond the largest double
+    return READ, math.ldexp(float(mantissa), binary_exponent - 1075)
+
+
+@compiled
+def read_number(text: np.ndarray, start: int, end: int, powers: np.ndarray) -> tuple[int, float]:
+    """The double ``text[start:end]`` spells, as ``(READ, value)``; ``(DECLINED, 0.0)``
+    for text outside the grammar or a value this reader does not settle."""
+    i = start
+    negative = False
+    if i < end and (text[i] == 43 or text[i] == 45):  # "+", "-"
+        negative = text[i] == 45
+        i += 1
+    significand = np.uint64(0)
+    significant = 0
+    exponent = 0
+    digits = 0
+    point = False
+    while i < end:
+        byte = text[i]
+        if 48 <= byte <= 57:
+            digit = np.uint64(byte - 48)
+            digits += 1
+            if significand != np.uint64(0) or digit != np.uint64(0):
+                significant += 1
+                if significant > 19:
+                    return DECLINED, 0.0  # beyond 64 bits: left to the rules
+                significand = significand * np.uint64(10) + digit
+            if point:
+                exponent -= 1
+        elif byte == 46 and not point:  # "."
+            point = True
+        else:
+            break
+        i += 1
+    if digits == 0:
+        return DECLINED, 0.0
+    if i < end and (text[i] == 101 or text[i] == 69):  # "e", "E"
+        i += 1
+        sign = 1
+        if i < end and (text[i] == 43 or text[i] == 45):
+            sign = -1 if text[i] == 45 else 1
+            i += 1
+        power = 0
+        power_digits = 0
+        while i < end and 48 <= text[i] <= 57:
+            power = min(power * 10 + (text[i] - 48), 100_000)  # far past any double
+            power_digits += 1
+            i += 1
+        if power_digits == 0:
+            return DECLINED, 0.0
+        exponent += sign * power
+    if i != end:
+        return DECLINED, 0.0
+    return _value(significand, exponent, negative, powers)
+
+
+@compiled
+def _value(
+    significand: np.uint64, exponent: int, negative: bool, powers: np.ndarray
+) -> tuple[int, float]:
+    """The double nearest to (-)significand * 10**exponent, or DECLINED."""
+    if significand == np.uint64(0):
+        return READ, -0.0 if negative else 0.0
+    if significand <= np.uint64(2**53) and -22 <= exponent <= 22:
+        value = float(significand)
+        value = value * _EXACT[exponent] if exponent >= 0 else value / _EXACT[-exponent]
+    else:
+        status, value = _eisel_lemire(significand, exponent, powers)
+        if status == DECLINED:
+            return DECLINED, 0.0
+    return READ, -value if negative else value
+
+
+@compiled
+def read_number_at(text: np.ndarray, start: int, powers: np.ndarray) -> tuple[int, float, int]:
+    """``read_number`` on the longest run of number text at ``start``: the status, the
+    value and where the run ends (the caller checks what follows it). Digits are
+    accumulated without the checks ``read_number`` makes; a run of more than 19 digits
+    is handed to it, which counts significant digits only."""
+    size = text.size
+    i = start
+    negative = False
+    if i < size and (text[i] == 43 or text[i] == 45):
+        negative = text[i] == 45
+        i += 1
+    significand = np.uint64(0)
+    digits = 0
+    while i < size and np.uint8(text[i] - 48) < 10:
+        significand = significand * np.uint64(10) + np.uint64(text[i] - 48)
+        digits += 1
+        i += 1
+    fraction = 0
+    if i < size and text[i] == 46:
+        i += 1
+        while i < size and np.uint8(text[i] - 48) < 10:
+            significand = significand * np.uint64(10) + np.uint64(text[i] - 48)
+            fraction += 1
+            i += 1
+    digits += fraction
+    exponent = -fraction
+    if i < size and (text[i] == 101 or text[i] == 69):
+        i += 1
+        sign = 1
+        if i < size and (text[i] == 43 or text[i] == 45):
+            sign = -1 if text[i] == 45 else 1
+            i += 1
+        power = 0
+        power_digits = 0
+        while i < size and np.uint8(text[i] - 48) < 10:
+            power = min(power * 10 + (text[i] - 48), 100_000)
+            power_digits += 1
+            i += 1
+        if power_digits == 0:
+            return DECLINED, 0.0, i
+        exponent += sign * power
+    if digits == 0:
+        return DECLINED, 0.0, i
+    if digits > 19:  # the significand may have wrapped: read it again, carefully
+        status, value = read_number(text, start, i, powers)
+        return status, value, i
+    status, value = _value(significand, exponent, negative, powers)
+    return status, value, i
+
+
+def read_text(text: str) -> float | None:
+    """``read_number`` on a Python string (tests and tools): the value, or None if declined."""
+    data = np.frombuffer(text.encode(), dtype=np.uint8)
+    status, value = read_number(data, 0, data.size, POWERS)
+    return value if status == READ else None

@@ -19,30 +19,10 @@ compares it with ``float`` on random and adversarial text.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
 
-import numba
 import numpy as np
 
-Function = TypeVar("Function", bound=Callable[..., Any])
-
-# Compiled code is cached on disk, so that of a serving container's processes only the
-# first compiles (about 8 s here) and the gunicorn workers load it (well under 1 s).
-# numba would cache next to the source, or in the user's cache directory, and refuses to
-# import at all where neither is writable; the temporary directory always is.
-if not numba.config.CACHE_DIR:
-    numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), "numba-cache")
-CACHE = True
-
-
-def compiled(function: Function) -> Function:
-    """``numba.njit`` for functions that compiled code calls (compiled for the types of
-    their first call); typed for mypy, as numba ships no stubs."""
-    return cast(Function, numba.njit(nogil=True, cache=CACHE)(function))
-
+from features.compiled import compiled
 
 DECLINED, READ = 0, 1
 LOWEST_POWER, HIGHEST_POWER = -348, 347
@@ -179,24 +159,30 @@ def read_number(text: np.ndarray, start: int, end: int, powers: np.ndarray) -> t
         i += 1
     if digits == 0:
         return DECLINED, 0.0
-    if i < end and (text[i] == 101 or text[i] == 69):  # "e", "E"
-        i += 1
-        sign = 1
-        if i < end and (text[i] == 43 or text[i] == 45):
-            sign = -1 if text[i] == 45 else 1
-            i += 1
-        power = 0
-        power_digits = 0
-        while i < end and 48 <= text[i] <= 57:
-            power = min(power * 10 + (text[i] - 48), 100_000)  # far past any double
-            power_digits += 1
-            i += 1
-        if power_digits == 0:
-            return DECLINED, 0.0
-        exponent += sign * power
-    if i != end:
+    status, power, i = _exponent_part(text, i, end)
+    if status == DECLINED or i != end:
         return DECLINED, 0.0
-    return _value(significand, exponent, negative, powers)
+    return _value(significand, exponent + power, negative, powers)
+
+
+@compiled
+def _exponent_part(text: np.ndarray, i: int, end: int) -> tuple[int, int, int]:
+    """An optional ``(e|E)[+-]digits`` at ``text[i:end]``: its power of ten (0 when
+    absent) and where it ends; DECLINED for an "e" without digits."""
+    if i >= end or (text[i] != 101 and text[i] != 69):  # "e", "E"
+        return READ, 0, i
+    i += 1
+    sign = 1
+    if i < end and (text[i] == 43 or text[i] == 45):
+        sign = -1 if text[i] == 45 else 1
+        i += 1
+    power = 0
+    power_digits = 0
+    while i < end and 48 <= text[i] <= 57:
+        power = min(power * 10 + (text[i] - 48), 100_000)  # far past any double
+        power_digits += 1
+        i += 1
+    return (READ if power_digits else DECLINED), sign * power, i
 
 
 @compiled
@@ -242,22 +228,10 @@ def read_number_at(text: np.ndarray, start: int, powers: np.ndarray) -> tuple[in
             fraction += 1
             i += 1
     digits += fraction
-    exponent = -fraction
-    if i < size and (text[i] == 101 or text[i] == 69):
-        i += 1
-        sign = 1
-        if i < size and (text[i] == 43 or text[i] == 45):
-            sign = -1 if text[i] == 45 else 1
-            i += 1
-        power = 0
-        power_digits = 0
-        while i < size and np.uint8(text[i] - 48) < 10:
-            power = min(power * 10 + (text[i] - 48), 100_000)
-            power_digits += 1
-            i += 1
-        if power_digits == 0:
-            return DECLINED, 0.0, i
-        exponent += sign * power
+    status, power, i = _exponent_part(text, i, size)
+    if status == DECLINED:
+        return DECLINED, 0.0, i
+    exponent = power - fraction
     if digits == 0:
         return DECLINED, 0.0, i
     if digits > 19:  # the significand may have wrapped: read it again, carefully

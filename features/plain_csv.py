@@ -34,7 +34,8 @@ import numba
 import numpy as np
 
 from config.schema import FALSE_TOKENS, TRUE_TOKENS, FeatureType
-from features.number_text import CACHE, POWERS, READ, compiled, read_number_at
+from features.compiled import CACHE, compiled
+from features.number_text import POWERS, READ, read_number_at
 from features.transform import FeatureTransform
 
 NUMBER, BOOLEAN, CATEGORY = 0, 1, 2

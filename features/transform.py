@@ -125,7 +125,7 @@ class FeatureTransform:
     ) -> FeatureTransform:
         """Learn the imputation medians from training columns (raw features, typed)."""
         unfitted = cls(schema_data=schema_data)
-        raw = unfitted._numeric_block(columns, len(columns[unfitted.schema.features[0].name]))
+        raw = unfitted._numeric_block(columns)
         medians = {}
         for index, name in enumerate(unfitted._imputed_names):
             values = raw[:, index]
@@ -186,14 +186,10 @@ class FeatureTransform:
         numeric = [features[i] for i in positions]
         return positions, bounds([(not f.nullable, f.minimum, f.maximum) for f in numeric])
 
-    @property
-    def number_rules(self) -> tuple[np.ndarray, ...]:
-        """The numeric features' rules (schema order) as ``range_faults`` takes them."""
-        return self._numeric_features[1]
-
-    def _numeric_block(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+    def _numeric_block(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Plain features then derived ones, as float64 (NaN where missing)."""
         plain = self._plain_names
+        rows = len(columns[self.schema.features[0].name])
         block = np.empty((rows, len(self._imputed_names)))  # no columns: categorical only
         single = len(plain) - len(TIMESTAMP_PARTS) * len(self._timestamps)
         for index, name in enumerate(plain[:single]):
@@ -220,23 +216,17 @@ class FeatureTransform:
 
     def encode(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Typed raw columns -> the model's float32 matrix (imputed, one-hot, derived)."""
-        rows = len(columns[self.schema.features[0].name])
+        numeric = self._numeric_block(columns)
+        missing = np.isnan(numeric)
+        if missing.any():
+            numeric = np.where(missing, self._fill, numeric)
+        rows, plain = numeric.shape[0], len(self._plain_names)
+        owners, positions = self._one_hot_columns
         # Each category's position per record; -1 (a missing value) matches no column.
         codes = np.array(
             [list(map(lookup.get, columns[name], repeat(-1))) for name, lookup in self._categories],
             dtype=np.intp,
         ).reshape(len(self._categories), rows)
-        return self.encode_with_codes(columns, codes)
-
-    def encode_with_codes(self, columns: Mapping[str, np.ndarray], codes: np.ndarray) -> np.ndarray:
-        """``encode`` with the categorical features given as their categories' positions
-        (categorical features x records, -1 where missing) instead of in ``columns``."""
-        numeric = self._numeric_block(columns, codes.shape[1])
-        missing = np.isnan(numeric)
-        if missing.any():
-            numeric = np.where(missing, self._fill, numeric)
-        plain = len(self._plain_names)
-        owners, positions = self._one_hot_columns
         one_hot = positions == codes[owners].T
         return np.hstack((numeric[:, :plain], one_hot, numeric[:, plain:]), dtype=np.float32)
 

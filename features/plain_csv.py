@@ -34,6 +34,7 @@ import numba
 import numpy as np
 
 from config.schema import FALSE_TOKENS, TRUE_TOKENS, FeatureType
+from features.columns import bounds
 from features.compiled import CACHE, compiled
 from features.number_text import POWERS, READ, read_number_at
 from features.transform import FeatureTransform
@@ -287,15 +288,18 @@ class PlainCsv:
                     lookup[column, key] = entry if lookup[column, key] == -1 else _SHARED
         lengths = np.array([len(w) for w in words], dtype=np.int64)
         ends = np.cumsum(lengths)
+        required, minimum, maximum = bounds(
+            [(not f.nullable, f.minimum, f.maximum) for f in features]
+        )
         return cls(
             transform=transform,
             kinds=np.array(kinds, dtype=np.int8),
             slots=np.array(slots, dtype=np.int64),
-            required=np.array([not f.nullable for f in features], dtype=np.bool_),
-            minimum=np.array([-np.inf if f.minimum is None else f.minimum for f in features]),
-            maximum=np.array([np.inf if f.maximum is None else f.maximum for f in features]),
+            required=required,
+            minimum=minimum,
+            maximum=maximum,
             targets=np.array(targets, dtype=np.int64),
-            medians=np.array([transform.medians.get(f.name, 0.0) for f in features]),
+            medians=np.array([transform.fill_value(f.name) for f in features]),
             column_entries=np.array(spans, dtype=np.int64).reshape(-1, 2),
             lookup=lookup,
             vocabulary=np.frombuffer(b"".join(words) or b"\0", dtype=np.uint8).copy(),

@@ -159,7 +159,12 @@ class FeatureTransform:
 
     @cached_property
     def _fill(self) -> np.ndarray:
-        return np.array([self.medians.get(n, 0.0) for n in self._imputed_names])
+        return np.array([self.fill_value(n) for n in self._imputed_names])
+
+    def fill_value(self, name: str) -> float:
+        """What a missing value of the numeric column ``name`` becomes: its training
+        median (0 for a column training never saw)."""
+        return self.medians.get(name, 0.0)
 
     @cached_property
     def _categories(self) -> list[tuple[str, dict[object, int]]]:

@@ -250,14 +250,9 @@ def parse_request(transform: FeatureTransform, body: str | bytes, content_type: 
         raise ClientError(HTTPStatus.BAD_REQUEST, str(exc)) from None
 
 
-def score(model: Model, columns: Columns) -> np.ndarray:
-    """Encode with the training transformation and score with the booster: one value
-    per record, or (multiclass) one row of class probabilities per record."""
-    return predict(model, model.transform.encode(columns))
-
-
 def predict(model: Model, matrix: np.ndarray) -> np.ndarray:
-    """The booster's scores for an encoded matrix, as float64."""
+    """The booster's scores for an encoded matrix, as float64: one value per record, or
+    (multiclass) one row of class probabilities per record."""
     return np.asarray(model.booster.inplace_predict(matrix), dtype=np.float64)
 
 

@@ -28,16 +28,17 @@ from local.monitoring.event_delivery import (
 from local.monitoring.retrain_function import LAMBDA_DIR, lambda_context, load_handler
 from tests.integration.test_retrain_trigger import (
     PIPELINE,
+    REAL_CLIENT,
     REGION,
     SAMPLE_EVENT,
     TABLE,
     create_backend,
+    sagemaker_failing,
     set_environment,
 )
 
 RULE_ARN = "arn:aws:events:us-east-1:123456789012:rule/mlops-dev-retrain"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:retrain"
-REAL_CLIENT = boto3.client  # the handler module's boto3 is this one: patched in place
 
 
 @pytest.fixture(scope="module")
@@ -97,31 +98,6 @@ def _attributes(message: dict) -> dict[str, str]:
     return {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
 
 
-def _sagemaker_failing(trigger, monkeypatch, failure) -> list[dict]:
-    """The function's SageMaker client with ``failure(client, kwargs)`` as its
-    StartPipelineExecution; returns the calls made."""
-    calls: list[dict] = []
-
-    class Failing:
-        def __init__(self, client) -> None:
-            self._client = client
-
-        def __getattr__(self, name: str):
-            return getattr(self._client, name)
-
-        def start_pipeline_execution(self, **kwargs):
-            calls.append(kwargs)
-            return failure(self._client, kwargs)
-
-    def client(service: str, *args, **kwargs):
-        made = REAL_CLIENT(service, *args, **kwargs)
-        return Failing(made) if service == "sagemaker" else made
-
-    monkeypatch.setattr(trigger.boto3, "client", client)
-    trigger._runtime.cache_clear()
-    return calls
-
-
 def _heal(trigger, monkeypatch) -> None:
     monkeypatch.setattr(trigger.boto3, "client", REAL_CLIENT)
     trigger._runtime.cache_clear()
@@ -174,7 +150,7 @@ def test_failing_function_is_retried_twice_then_dead_letters_and_redrives_once(
             "StartPipelineExecution",
         )
 
-    calls = _sagemaker_failing(trigger, monkeypatch, throttled_by_sagemaker)
+    calls = sagemaker_failing(trigger, monkeypatch, throttled_by_sagemaker)
     result = delivery.deliver(SAMPLE_EVENT)
 
     assert result.status == "dead_lettered"
@@ -255,7 +231,7 @@ def test_function_failing_after_the_start_is_retried_without_a_second_start(
         client.start_pipeline_execution(**kwargs)
         raise TimeoutError("read timeout on StartPipelineExecution")
 
-    _sagemaker_failing(trigger, monkeypatch, started_then_timed_out)
+    sagemaker_failing(trigger, monkeypatch, started_then_timed_out)
     result = delivery.deliver(SAMPLE_EVENT)
 
     assert result.status == "delivered"

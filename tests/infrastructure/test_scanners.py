@@ -30,26 +30,24 @@ INSECURE = {
 }
 
 
+# Every configuration the tests synthesize (the session fixtures of tests/conftest.py).
+CONFIGURATIONS = (
+    "synth_report",
+    "synth_report_with_arn",
+    "synth_report_dev_serverless",
+    "synth_report_vpc",
+    "delivery_one_account",
+    "delivery_two_accounts",
+)
+
+
 def test_checkov_passes_every_synthesized_template_but_fails_an_insecure_one(
-    tmp_path: Path,
-    synth_report,
-    synth_report_with_arn,
-    synth_report_dev_serverless,
-    synth_report_vpc,
-    delivery_one_account,
-    delivery_two_accounts,
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """One checkov run over every configuration's templates (each distinct one once)."""
     guard = tmp_path / "Insecure.template.json"
     guard.write_text(json.dumps(INSECURE))
-    reports = [
-        synth_report,
-        synth_report_with_arn,
-        synth_report_dev_serverless,
-        synth_report_vpc,
-        delivery_one_account,
-        delivery_two_accounts,
-    ]
+    reports = [request.getfixturevalue(name) for name in CONFIGURATIONS]
     templates = [t for report in reports for t in report.templates]
     findings = checkov_findings([*templates, guard])
     on_guard = [f for f in findings if f.file == guard.name]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import tarfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,9 +17,9 @@ import xgboost as xgb
 from sklearn import metrics as skm
 
 from config.schema import load_schema
-from features.transform import FeatureTransform
 from inference.inference import model_fn, transform_fn
 from tests.conftest import MULTICLASS_SCHEMA
+from tests.integration.test_quality_gate_comparison import approved_archive
 from training import evaluate
 from training.splits import load_split
 
@@ -97,19 +96,6 @@ def test_the_endpoint_answers_probabilities_then_the_class(multiclass_model_run,
     assert float(lines[0][2]) > float(lines[1][2])
 
 
-def _approved(tmp_path: Path, model_dir: Path, schema_data: dict) -> Path:
-    """A model.tar.gz holding the booster with ``schema_data`` in its transformation."""
-    directory = tmp_path / "approved"
-    shutil.copytree(model_dir, directory)
-    medians = FeatureTransform.load(model_dir).medians
-    FeatureTransform(schema_data=schema_data, medians=medians).save(directory)
-    archive = tmp_path / "approved.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for item in directory.iterdir():
-            tar.add(item, arcname=item.name)
-    return archive
-
-
 def _compare(run: dict, monkeypatch, archive: Path, schema, report: dict) -> dict:
     arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/plan-choice-models-dev/1"
     approved = SimpleNamespace(model_package_arn=arn, model_data_url="s3://artifacts/m.tar.gz")
@@ -124,7 +110,7 @@ def test_the_champion_with_the_same_classes_is_scored_on_the_same_rows(
     multiclass_model_run, monkeypatch, tmp_path, schema, report
 ) -> None:
     data = json.loads(MULTICLASS_SCHEMA.read_text())
-    archive = _approved(tmp_path, multiclass_model_run["model_dir"], data)
+    archive = approved_archive(tmp_path, multiclass_model_run["model_dir"], data)
     block = _compare(multiclass_model_run, monkeypatch, archive, schema, report)
     assert block["skipped"] is None
     assert block["value"] == pytest.approx(report[GROUP]["macro_f1"]["value"])
@@ -153,7 +139,7 @@ def test_a_champion_predicting_something_else_is_skipped_with_the_reason(
 ) -> None:
     data = copy.deepcopy(json.loads(MULTICLASS_SCHEMA.read_text()))
     change(data)
-    archive = _approved(tmp_path, multiclass_model_run["model_dir"], data)
+    archive = approved_archive(tmp_path, multiclass_model_run["model_dir"], data)
     block = _compare(multiclass_model_run, monkeypatch, archive, schema, report)
     assert reason in block["skipped"] and "plan-choice-models-dev/1" in block["skipped"]
     # Compared with itself: the "not worse than the approved model" half holds trivially.

@@ -20,8 +20,9 @@ from training.splits import load_split
 GATE = load_schema("churn").quality_gate
 
 
-def _approved(tmp_path: Path, model_dir: Path, schema_data: dict) -> Path:
-    """A model.tar.gz holding the booster with the given schema in its transformation."""
+def approved_archive(tmp_path: Path, model_dir: Path, schema_data: dict) -> Path:
+    """A model.tar.gz holding the booster with the given schema in its transformation
+    (the multiclass gate tests use it too)."""
     directory = tmp_path / "approved"
     shutil.copytree(model_dir, directory)
     medians = FeatureTransform.load(model_dir).medians
@@ -46,7 +47,9 @@ def _compare(model_run, monkeypatch, archive: Path) -> dict:
 
 def test_the_approved_model_is_scored_on_the_same_rows(model_run, monkeypatch, tmp_path):
     schema = json.loads((DATASETS_DIR / "churn.json").read_text())
-    block = _compare(model_run, monkeypatch, _approved(tmp_path, model_run["model_dir"], schema))
+    block = _compare(
+        model_run, monkeypatch, approved_archive(tmp_path, model_run["model_dir"], schema)
+    )
     report = json.loads((model_run["evaluation"] / "evaluation.json").read_text())
     # The same model on the same rows: the same metric, and nothing skipped.
     assert block["skipped"] is None
@@ -57,7 +60,9 @@ def test_raw_columns_are_matched_by_name_not_position(model_run, monkeypatch, tm
     schema = json.loads((DATASETS_DIR / "churn.json").read_text())
     reordered = copy.deepcopy(schema)
     reordered["features"].reverse()  # a schema listing the same features in another order
-    block = _compare(model_run, monkeypatch, _approved(tmp_path, model_run["model_dir"], reordered))
+    block = _compare(
+        model_run, monkeypatch, approved_archive(tmp_path, model_run["model_dir"], reordered)
+    )
     # Read by position, "false" would land in tenure_months and the model be skipped as
     # rejecting the data; read by name, every value reaches its feature and it is scored.
     assert block["skipped"] is None and 0.0 < block["value"] < 1.0
@@ -81,7 +86,9 @@ def test_an_approved_model_of_another_schema_is_skipped_with_the_reason(
 ):
     schema = json.loads((DATASETS_DIR / "churn.json").read_text())
     change(schema)
-    block = _compare(model_run, monkeypatch, _approved(tmp_path, model_run["model_dir"], schema))
+    block = _compare(
+        model_run, monkeypatch, approved_archive(tmp_path, model_run["model_dir"], schema)
+    )
     report = json.loads((model_run["evaluation"] / "evaluation.json").read_text())
     candidate = report["binary_classification_metrics"]["auc"]["value"]
     assert reason in block["skipped"] and "churn-models-dev/1" in block["skipped"]

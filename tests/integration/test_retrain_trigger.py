@@ -19,6 +19,7 @@ PIPELINE = "customer-churn-training-dev"
 TABLE = "retrain-idempotency"
 PREFIX = "mlops-dev-churn-"
 REGION = "us-east-1"
+REAL_CLIENT = boto3.client  # the handler module's boto3 is this one: patched in place
 
 # The single-metric alarm sample from the CloudWatch user guide ("Alarm events and
 # EventBridge"), with our alarm's name, metric and dimensions.
@@ -306,16 +307,12 @@ def test_cooldown_lock_lets_one_of_two_simultaneous_alarms_through(trigger, aws)
     assert _take_cooldown_lock(aws.dynamodb, settings, later, "next-week-event")
 
 
-def test_failed_start_releases_the_lock_and_the_idempotency_record(
-    trigger, aws, monkeypatch
-) -> None:
-    """SageMaker refusing the start leaves nothing behind, so EventBridge's retry can act."""
-    from retrain_decision import client_request_token
-
-    real_client = boto3.client
+def sagemaker_failing(trigger, monkeypatch, failure) -> list[dict]:
+    """The function's SageMaker client with ``failure(client, kwargs)`` as its
+    StartPipelineExecution; returns the calls made (the fault tests use it too)."""
     calls: list[dict] = []
 
-    class RefusingSageMaker:
+    class Failing:
         def __init__(self, client) -> None:
             self._client = client
 
@@ -324,22 +321,36 @@ def test_failed_start_releases_the_lock_and_the_idempotency_record(
 
         def start_pipeline_execution(self, **kwargs):
             calls.append(kwargs)
-            raise self._client.exceptions.ResourceLimitExceeded(
-                {"Error": {"Code": "ResourceLimitExceeded", "Message": "too many"}},
-                "StartPipelineExecution",
-            )
+            return failure(self._client, kwargs)
 
     def client(service: str, *args, **kwargs):
-        made = real_client(service, *args, **kwargs)
-        return RefusingSageMaker(made) if service == "sagemaker" else made
+        made = REAL_CLIENT(service, *args, **kwargs)
+        return Failing(made) if service == "sagemaker" else made
 
     monkeypatch.setattr(trigger.boto3, "client", client)
+    trigger._runtime.cache_clear()
+    return calls
+
+
+def test_failed_start_releases_the_lock_and_the_idempotency_record(
+    trigger, aws, monkeypatch
+) -> None:
+    """SageMaker refusing the start leaves nothing behind, so EventBridge's retry can act."""
+    from retrain_decision import client_request_token
+
+    def refuse(client, kwargs):
+        raise client.exceptions.ResourceLimitExceeded(
+            {"Error": {"Code": "ResourceLimitExceeded", "Message": "too many"}},
+            "StartPipelineExecution",
+        )
+
+    calls = sagemaker_failing(trigger, monkeypatch, refuse)
     with pytest.raises(aws.sagemaker.exceptions.ResourceLimitExceeded):
         trigger.handler(_event(), _context())
     assert calls[0]["ClientRequestToken"] == client_request_token(SAMPLE_EVENT["id"])
     assert calls[0]["PipelineName"] == PIPELINE
     assert aws.dynamodb.scan(TableName=TABLE)["Count"] == 0
     # With SageMaker back, the redelivered event acts.
-    monkeypatch.setattr(trigger.boto3, "client", real_client)
+    monkeypatch.setattr(trigger.boto3, "client", REAL_CLIENT)
     trigger._runtime.cache_clear()
     assert trigger.handler(_event(), _context())["decision"] == "started"

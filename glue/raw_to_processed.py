@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> ProcessedCounts:
                 job.spark,
                 schema,
                 input_paths=paths or [args["input_path"]],
+                key_root=args["input_path"],
                 processed_path=args["processed_path"],
                 quarantine_path=args["quarantine_path"],
                 fmt=args["input_format"],

@@ -17,11 +17,13 @@ every record of a file whose header lacks a required column), the column that fa
 and the rule's message.
 
 A dataset without an ``id_column`` has no duplicates: every record is a row of its own,
-keyed by ``etl_row_id``, a hash of its file's path, its text and its occurrence among the
-identical records of that file (identical records are interchangeable, so the keys of a
-file do not depend on how Spark splits it, and loading the file again gives the same
-keys). A dataset without an ``event_time_column`` partitions a row by its raw file's
-own time (the file system's modification time: S3 LastModified), never the run's clock.
+keyed by ``etl_row_id``, a hash of its file's path under the job's input path (the raw
+zone), its text and its occurrence among the identical records of that file (identical
+records are interchangeable, so the keys of a file do not depend on how Spark splits it,
+and loading the file again gives the same keys). The zone's own location is left out of
+the key: a lake copied to another bucket or folder keeps its keys, and so its splits. A
+dataset without an ``event_time_column`` partitions a row by its raw file's own time
+(the file system's modification time: S3 LastModified), never the run's clock.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa
@@ -245,9 +249,10 @@ class Validator:
     """The validating pass over raw lines (``mapInArrow``): lines of one file at a time are
     parsed by its plan and judged by the value rules; one output row per record."""
 
-    def __init__(self, schema: DatasetSchema, plans: dict[str, FilePlan]) -> None:
+    def __init__(self, schema: DatasetSchema, plans: dict[str, FilePlan], key_root: str) -> None:
         self.schema = schema
         self.plans = plans
+        self.key_root = key_root
         kinds = dict(schema.processed_columns())
         self.typed = [(name, _ARROW_TYPES[kinds[name]]) for name in schema.raw_columns]
         self.arrow_schema = pa.schema(
@@ -318,7 +323,8 @@ class Validator:
         keys = []
         if schema.id_column is None:
             # The record's content key; rank_latest numbers identical records of a file.
-            keys.append(pa.array([content_key(plan.path, r) for r in records], pa.string()))
+            name = relative_path(plan.path, self.key_root)
+            keys.append(pa.array([content_key(name, r) for r in records], pa.string()))
         return pa.RecordBatch.from_arrays(
             [
                 pa.array([plan.path] * rows, pa.string()),
@@ -340,15 +346,31 @@ def content_key(path: str, record: str) -> str:
     return hashlib.sha256(f"{path}\n{record.rstrip()}".encode()).hexdigest()
 
 
-def annotate(spark: SparkSession, schema: DatasetSchema, plans: dict[str, FilePlan]) -> DataFrame:
-    """Every record of the planned files, typed, with its verdict (one validating pass)."""
+def relative_path(path: str, root: str) -> str:
+    """``path`` below the folder ``root``, or its name when ``root`` is the file itself.
+
+    Either may carry a scheme or not (Spark names a local file ``file:/...``, the job's
+    argument may be a bare path; S3 keys compare below the bucket). A path outside
+    ``root`` is returned whole.
+    """
+    inner, base = urlparse(path).path, urlparse(root).path.rstrip("/")
+    if inner == base:
+        return PurePosixPath(inner).name
+    return inner[len(base) + 1 :] if inner.startswith(base + "/") else path
+
+
+def annotate(
+    spark: SparkSession, schema: DatasetSchema, plans: dict[str, FilePlan], key_root: str
+) -> DataFrame:
+    """Every record of the planned files, typed, with its verdict (one validating pass);
+    records without an id are keyed by their file's path below ``key_root``."""
     lines = spark.read.text(sorted(plans)).select(
         "value",
         F.input_file_name().alias(SOURCE_FILE),
         F.col("_metadata.file_block_start").alias("block_start"),
         F.col("_metadata.file_modification_time").alias(FILE_TIME),
     )
-    return lines.mapInArrow(Validator(schema, plans), annotated_schema(schema))
+    return lines.mapInArrow(Validator(schema, plans, key_root), annotated_schema(schema))
 
 
 def count_records(spark: SparkSession, plans: dict[str, FilePlan]) -> int:
@@ -421,12 +443,16 @@ def raw_to_processed(
     schema: DatasetSchema,
     *,
     input_paths: list[str],
+    key_root: str,
     processed_path: str,
     quarantine_path: str,
     fmt: str = "auto",
     run_id: str = "local",
 ) -> ProcessedCounts:
-    """Validate, quarantine and deduplicate one batch of raw files; return the counts."""
+    """Validate, quarantine and deduplicate one batch of raw files; return the counts.
+
+    ``key_root`` is the zone the files were listed under (the job's input path): a record
+    without an id is keyed by its file's path below it."""
     plans, skipped = plan_files(spark, schema, list_files(spark, input_paths), fmt)
     counts = ProcessedCounts(
         0,
@@ -439,7 +465,7 @@ def raw_to_processed(
     )
     if not plans:
         return counts
-    ranked = rank_latest(annotate(spark, schema, plans), schema).persist()
+    ranked = rank_latest(annotate(spark, schema, plans, key_root), schema).persist()
     try:
         tally = (
             ranked.groupBy(REASON, REASON_COLUMN, (F.col(_RANK) == 1).alias("latest"))

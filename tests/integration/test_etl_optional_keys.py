@@ -1,8 +1,8 @@
 """A schema without an id column or an event time through both Glue jobs on local Spark.
 
 Without an id every record is a row of its own, keyed by ``etl_row_id``: identical records
-stay two rows, and loading the same file again gives the same keys, so curated holds each
-row once. Without an event time the partition month is the raw file's modification time
+stay two rows, and loading the same file again, or from a lake elsewhere, gives the same
+keys, so curated holds each row once and splits do not depend on the lake's location. Without an event time the partition month is the raw file's modification time
 (S3 LastModified on AWS), not the clock of the run.
 """
 
@@ -69,6 +69,13 @@ def test_without_id_every_record_is_a_row_keyed_deterministically(tmp_path: Path
     reloaded = pd.read_parquet(lake.processed)
     by_run = reloaded.groupby("etl_run_id")[ROW_KEY_COLUMN].apply(frozenset)
     assert len(by_run) == 2 and by_run.iloc[0] == by_run.iloc[1]  # same file, same keys
+
+    # The lake copied elsewhere keys the file the same: the zone's location is not in the
+    # key, so a dataset's train/test split does not depend on where its lake lives.
+    moved = LocalLake(tmp_path / "elsewhere" / "lake")
+    _write_csv(moved.raw / "batch" / "people.csv", schema, rows, MARCH)
+    run_raw_to_processed(moved, schema_path, moved.raw / "batch" / "people.csv")
+    assert frozenset(pd.read_parquet(moved.processed)[ROW_KEY_COLUMN]) == by_run.iloc[0]
 
     curated_counts = run_processed_to_curated(lake, schema_path)
     curated = pd.read_parquet(lake.curated)

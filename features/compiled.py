@@ -39,3 +39,9 @@ def compiled(function: Function) -> Function:
     """``numba.njit`` for functions that compiled code calls (compiled for the types of
     their first call); typed for mypy, as numba ships no stubs."""
     return cast(Function, numba.njit(nogil=True, cache=CACHE)(function))
+
+
+def inlined(function: Function) -> Function:
+    """``compiled``, and inlined into each caller by numba (a small helper called per
+    byte or per field: a call there costs as much as its work)."""
+    return cast(Function, numba.njit(nogil=True, cache=CACHE, inline="always")(function))

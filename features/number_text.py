@@ -10,6 +10,11 @@ rule's alphabet (``features/values.py``), and gives the nearest double, ties to 
   Second", 2021; the form of Go's ``strconv``) against 128-bit truncated powers of ten
   computed here with Python's exact integers.
 
+A request's field goes to ``read_field``: its usual form, ``[-]digits[.digits]`` with at
+most 19 digits, is read eight digits at a time (``features/byte_words.py``), anything
+else by ``read_number_at``, which reads byte by byte and hands more than 19 digits to
+``read_number``.
+
 It declines (``DECLINED``) rather than guess: more than 19 significant digits, a result
 outside the normal range, the rare products Eisel-Lemire cannot round, and any text
 outside the grammar. A declined cell is left to the rules. ``tests/unit/test_number_text.py``
@@ -19,10 +24,16 @@ compares it with ``float`` on random and adversarial text.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.cpython.unsafe.numbers import leading_zeros
+from numba.extending import intrinsic
 
-from features.compiled import compiled
+from features.byte_words import MARGIN, POINTS, digit_run, first_byte, padded
+from features.compiled import compiled, inlined
 
 DECLINED, READ = 0, 1
 LOWEST_POWER, HIGHEST_POWER = -348, 347
@@ -59,31 +70,25 @@ POWERS = powers_of_ten()
 # The powers of ten a double holds exactly, for Clinger's fast path.
 _EXACT = np.array([10.0**k for k in range(23)])
 _EXACT.flags.writeable = False
-
-_U32 = np.uint64(0xFFFFFFFF)
-_S32 = np.uint64(32)
-
-
-@compiled
-def _multiply(a: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:
-    """The 128-bit product of two 64-bit integers: (high, low)."""
-    a0, a1 = a & _U32, a >> _S32
-    b0, b1 = b & _U32, b >> _S32
-    low_low = a0 * b0
-    middle = (low_low >> _S32) + (a0 * b1 & _U32) + (a1 * b0 & _U32)
-    low = (middle << _S32) | (low_low & _U32)
-    high = a1 * b1 + (a0 * b1 >> _S32) + (a1 * b0 >> _S32) + (middle >> _S32)
-    return high, low
+_TENS = np.array([10**k for k in range(20)], dtype=np.uint64)
+_TENS.flags.writeable = False
 
 
-@compiled
-def _leading_zeros(value: np.uint64) -> int:
-    """Zero bits above the highest set bit of ``value`` (> 0)."""
-    # The double nearest to value has its bit length, or one more when it rounded up.
-    length = math.frexp(float(value))[1]
-    if value >> np.uint64(length - 1) == np.uint64(0):
-        length -= 1
-    return 64 - length
+@intrinsic  # type: ignore[untyped-decorator]  # numba has no stubs
+def _multiply(typingctx: Any, a: Any, b: Any) -> Any:
+    """The 128-bit product of two uint64: (high, low) halves, one machine multiply."""
+    if a != types.uint64 or b != types.uint64:
+        return None
+    signature = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        wide = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+        low = builder.trunc(product, ir.IntType(64))
+        high = builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
+        return context.make_tuple(builder, sig.return_type, (high, low))
+
+    return signature, codegen
 
 
 @compiled
@@ -91,7 +96,7 @@ def _eisel_lemire(significand: np.uint64, exponent: int, powers: np.ndarray) -> 
     """significand * 10**exponent rounded to the nearest double (significand > 0)."""
     if exponent < LOWEST_POWER or exponent > HIGHEST_POWER:
         return DECLINED, 0.0
-    zeros = _leading_zeros(significand)
+    zeros = int(leading_zeros(significand))
     significand = significand << np.uint64(zeros)
     # floor(exponent * log2(10)) by the fixed-point slope 217706 / 2**16, then the bias.
     binary_exponent = ((217706 * exponent) >> 16) + 64 + 1023 - zeros
@@ -185,7 +190,7 @@ def _exponent_part(text: np.ndarray, i: int, end: int) -> tuple[int, int, int]:
     return (READ if power_digits else DECLINED), sign * power, i
 
 
-@compiled
+@inlined
 def _value(
     significand: np.uint64, exponent: int, negative: bool, powers: np.ndarray
 ) -> tuple[int, float]:
@@ -241,8 +246,32 @@ def read_number_at(text: np.ndarray, start: int, powers: np.ndarray) -> tuple[in
     return status, value, i
 
 
+@inlined
+def read_field(buffer: np.ndarray, start: int, end: int, powers: np.ndarray) -> tuple[int, float]:
+    """The double the whole field ``buffer[start:end]`` spells (``byte_words.padded``,
+    ``end > start``), as ``read_number_at`` reads it. The common form,
+    ``[-]digits[.digits]`` with at most 19 digits, is read eight digits at a time;
+    any other text goes to ``read_number_at``, which also says whether it fills the field.
+    """
+    negative = buffer[start] == 45  # "-"
+    first = start + 1 if negative else start
+    point = first_byte(buffer, first, end, POINTS)
+    fraction = end - point - 1 if point < end else 0
+    digits = point - first + fraction
+    if 0 < digits <= 19:  # below 10**19: the significand fits 64 bits
+        whole_ok, whole = digit_run(buffer, first, point)
+        fraction_ok, part = digit_run(buffer, point + 1, end)
+        if whole_ok and fraction_ok:
+            return _value(whole * _TENS[fraction] + part, -fraction, negative, powers)
+    status, value, stop = read_number_at(buffer, start, powers)
+    return (status, value) if stop == end else (DECLINED, 0.0)
+
+
 def read_text(text: str) -> float | None:
-    """``read_number`` on a Python string (tests and tools): the value, or None if declined."""
-    data = np.frombuffer(text.encode(), dtype=np.uint8)
-    status, value = read_number(data, 0, data.size, POWERS)
+    """The reading a request's field gets (``read_field``) on a Python string (tests and
+    tools): the value, or None if declined."""
+    if not text:
+        return None
+    data = text.encode()
+    status, value = read_field(padded(data), MARGIN, MARGIN + len(data), POWERS)
     return value if status == READ else None

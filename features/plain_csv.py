@@ -34,9 +34,10 @@ import numba
 import numpy as np
 
 from config.schema import FALSE_TOKENS, TRUE_TOKENS, FeatureType
+from features.byte_words import MARGIN, field_end, padded, same_bytes
 from features.columns import bounds
-from features.compiled import CACHE, compiled
-from features.number_text import POWERS, READ, read_number_at
+from features.compiled import CACHE, inlined
+from features.number_text import POWERS, READ, read_field
 from features.transform import FeatureTransform
 
 NUMBER, BOOLEAN, CATEGORY = 0, 1, 2
@@ -47,27 +48,21 @@ _SPLITTER = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two halv
 _SHARED = -2
 
 
-@compiled
+@inlined
 def _key(length: int, first: int, last: int) -> int:
     """A vocabulary cell's bucket: its length and its first and last bytes, mixed."""
     return (length * 31 + first * 7 + last) & 255
 
 
-@compiled
+@inlined
 def _equal(
     body: np.ndarray, start: int, end: int, vocabulary: np.ndarray, first: int, stop: int
 ) -> bool:
-    if stop - first != end - start:
-        return False
-    for j in range(end - start):  # noqa: SIM110  # numba compiles loops, not generators
-        if vocabulary[first + j] != body[start + j]:
-            return False
-    return True
+    return stop - first == end - start and same_bytes(body, start, vocabulary, first, end - start)
 
 
-_READONLY_BYTES = numba.types.Array(numba.uint8, 1, "C", readonly=True)
 _SCAN = numba.int64(
-    _READONLY_BYTES,  # the body (the request's bytes)
+    numba.uint8[::1],  # the request's body, byte_words.padded
     numba.int8[::1],  # each column's kind: NUMBER, BOOLEAN or CATEGORY
     numba.int64[::1],  # each column's slot among the columns of its kind
     numba.bool_[::1],  # each column: a value is required
@@ -105,34 +100,31 @@ def _scan(  # numba compiles it to the signature above; the annotations are for 
     raw: np.ndarray,
     matrix: np.ndarray,
 ) -> int:
-    """The records in ``body`` written into ``matrix`` (and ``raw``), or -1 when a cell
-    is not in a settled form. The caller has checked that the body holds no quote and
-    no carriage return."""
-    size = body.size
+    """The records in ``body`` (padded) written into ``matrix`` (and ``raw``), or -1
+    when a cell is not in a settled form. The caller has checked that the body holds no
+    quote and no carriage return."""
+    size = body.size - MARGIN  # where the request's bytes end
     width = kinds.size
     record = 0
-    start = 0
+    start = MARGIN
     while start < size:
         for column in range(width):
             kind = kinds[column]
             target = targets[column]
-            if start == size or body[start] == 44 or body[start] == 10:
-                end = start  # an empty field: missing
+            end = field_end(body, start, size)
+            if end == start:  # an empty field: missing
                 if required[column]:
                     return -1
                 if kind != CATEGORY:  # a missing category is no one-hot column at all
                     raw[slots[column], record] = np.nan
                     matrix[record, target] = medians[column]
             elif kind == NUMBER:
-                status, value, end = read_number_at(body, start, powers)
+                status, value = read_field(body, start, end, powers)
                 if status != READ or not (minimum[column] <= value <= maximum[column]):
                     return -1
                 raw[slots[column], record] = value
                 matrix[record, target] = value
             else:
-                end = start
-                while end < size and body[end] != 44 and body[end] != 10:
-                    end += 1
                 found = lookup[column, _key(end - start, body[start], body[end - 1])]
                 if found == _SHARED:  # two entries share the key: try each
                     for entry in range(column_entries[column, 0], column_entries[column, 1]):
@@ -156,7 +148,7 @@ def _scan(  # numba compiles it to the signature above; the annotations are for 
             if end == size or body[end] == 10:
                 if column != width - 1:
                     return -1
-            elif column == width - 1 or body[end] != 44:
+            elif column == width - 1:
                 return -1
             start = end + 1
         record += 1
@@ -302,7 +294,7 @@ class PlainCsv:
             medians=np.array([transform.fill_value(f.name) for f in features]),
             column_entries=np.array(spans, dtype=np.int64).reshape(-1, 2),
             lookup=lookup,
-            vocabulary=np.frombuffer(b"".join(words) or b"\0", dtype=np.uint8).copy(),
+            vocabulary=padded(b"".join(words))[MARGIN:],  # same_bytes reads whole words
             entries=np.column_stack([ends - lengths, ends]).astype(np.int64).reshape(-1, 2),
             truth=np.array(truth, dtype=np.float64),
             raw_names=raw_names,
@@ -312,11 +304,12 @@ class PlainCsv:
         """The model's matrix for a plain CSV body, or ``None``: the rules must judge it."""
         if not body or b'"' in body or b"\r" in body or body.startswith(b"\n"):
             return None  # quoting and "\r" are the csv module's to read; empty lines skipped
-        capacity = body.count(b"\n") + 1
+        buffer = padded(body)
+        capacity = np.count_nonzero(buffer == 10) + 1  # vectorised: bytes.count is not
         raw = np.empty((len(self.raw_names), capacity))
         matrix = np.zeros((capacity, len(self.transform.output_names)), dtype=np.float32)
         records = _scan(
-            np.frombuffer(body, dtype=np.uint8), self.kinds, self.slots, self.required,
+            buffer, self.kinds, self.slots, self.required,
             self.minimum, self.maximum, self.targets, self.medians, self.column_entries,
             self.lookup, self.vocabulary, self.entries, self.truth, POWERS, raw, matrix,
         )  # fmt: skip

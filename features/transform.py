@@ -212,7 +212,9 @@ class FeatureTransform:
     def derived_block(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
         """The derived features of raw columns (records x derived features, float64), a
         missing one imputed with its training median: the last columns of ``encode``."""
-        block = np.empty((rows, len(self.schema.derived_features)))
+        # Feature by feature into rows of a (features x records) array: each derive then
+        # writes contiguous memory; the transpose is a view.
+        block = np.empty((len(self.schema.derived_features), rows)).T
         self._derive_into(columns, block)
         missing = np.isnan(block)
         if missing.any():

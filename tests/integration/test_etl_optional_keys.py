@@ -2,8 +2,9 @@
 
 Without an id every record is a row of its own, keyed by ``etl_row_id``: identical records
 stay two rows, and loading the same file again, or from a lake elsewhere, gives the same
-keys, so curated holds each row once and splits do not depend on the lake's location. Without an event time the partition month is the raw file's modification time
-(S3 LastModified on AWS), not the clock of the run.
+keys, so curated holds each row once and splits do not depend on the lake's location.
+Without an event time the partition month is the raw file's modification time (S3
+LastModified on AWS), not the clock of the run.
 """
 
 from __future__ import annotations

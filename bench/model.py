@@ -163,7 +163,8 @@ def stage_seconds(model: Model, body: bytes, calls: int) -> dict[str, float]:
     scores = np.asarray(model.booster.inplace_predict(encoded), dtype=np.float64)
     plain_csv = model.plain_csv
     stages: dict[str, Callable[[], object]] = {
-        # What transform_fn does with this body: one compiled pass, then encode.
+        # What transform_fn does with this body: one compiled pass that writes the model's
+        # matrix, then the derived features.
         "read_compiled_and_encode": lambda: plain_csv.read(body),
         "predict": lambda: model.booster.inplace_predict(encoded),
         "serialize": lambda: serialize(scores, model.is_classifier, CSV),

@@ -48,8 +48,8 @@ def padded(body: bytes) -> np.ndarray:
 
 @intrinsic  # type: ignore[untyped-decorator]  # numba has no stubs
 def _load_word(typingctx: Any, array: Any, index: Any) -> Any:
-    """``array[index : index + 8]`` as one little-endian uint64: an unaligned load,
-    unchecked."""
+    """``array[index : index + 8]`` as one uint64 in the machine's byte order (little-endian
+    on the x86 and Graviton hosts SageMaker runs on): an unaligned load, unchecked."""
     signature = types.uint64(array, index)
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:

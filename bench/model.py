@@ -5,9 +5,11 @@
   ``xgboost.train`` with the same parameters on the same arrays already in memory
   (DMatrix construction included, as any caller must build one).
 - inference_1row / inference_1000rows: ``transform_fn`` on a raw CSV payload against
-  ``Booster.inplace_predict`` on the already-encoded rows, with the time of each stage
-  (the compiled read and encode, predict, serialize; the rules' parse and encode for
-  comparison) to show where the rest goes.
+  ``Booster.inplace_predict`` on the already-encoded rows, in paired batches, with the
+  time of each stage (the compiled read and encode, predict, serialize; the rules'
+  parse and encode for comparison) to show where the rest goes. The hooks score
+  through ``scoring/dense_predict.py``, the same C call as ``inplace_predict`` without
+  its wrapper's Python; the stages show both, so the gain from each side is visible.
 
 Results: bench/results/training.json, inference_1row.json, inference_1000rows.json.
 """
@@ -138,6 +140,13 @@ def bench_training(work: Path, rows: int) -> None:
     )
 
 
+def _batch_seconds(work_fn: Callable[[], object], calls: int) -> float:
+    started = time.thread_time()
+    for _ in range(calls):
+        work_fn()
+    return (time.thread_time() - started) / calls
+
+
 def per_call(work_fn: Callable[[], object], calls: int, repeats: int = 15) -> float:
     """Median CPU seconds of this thread per call, over ``repeats`` batches of ``calls``.
 
@@ -145,13 +154,36 @@ def per_call(work_fn: Callable[[], object], calls: int, repeats: int = 15) -> fl
     thread), so thread CPU time counts their work and not what other processes on a
     shared machine do to the wall clock.
     """
-    samples = []
-    for _ in range(repeats):
-        started = time.thread_time()
-        for _ in range(calls):
-            work_fn()
-        samples.append((time.thread_time() - started) / calls)
-    return statistics.median(samples)
+    return statistics.median(_batch_seconds(work_fn, calls) for _ in range(repeats))
+
+
+def paired_per_call(
+    ours: Callable[[], object], baseline: Callable[[], object], calls: int, rounds: int = 31
+) -> tuple[float, float, float]:
+    """Median seconds per call of ``ours`` and of ``baseline``, and the median of their
+    ratio, over ``rounds`` rounds that each time a batch of both, in turn.
+
+    A shared machine's speed drifts over a minute (the baseline of one run here took
+    1.3 ms, of the next 1.7 ms); timing all of one path and then all of the other puts
+    that drift into the ratio. Paired batches see the same machine, and which of the
+    two goes first alternates, so neither always runs after the other's work.
+    """
+    ours_seconds, baseline_seconds, ratios = [], [], []
+    for round_number in range(rounds):
+        if round_number % 2:
+            base = _batch_seconds(baseline, calls)
+            mine = _batch_seconds(ours, calls)
+        else:
+            mine = _batch_seconds(ours, calls)
+            base = _batch_seconds(baseline, calls)
+        ours_seconds.append(mine)
+        baseline_seconds.append(base)
+        ratios.append(mine / base)
+    return (
+        statistics.median(ours_seconds),
+        statistics.median(baseline_seconds),
+        statistics.median(ratios),
+    )
 
 
 def stage_seconds(model: Model, body: bytes, calls: int) -> dict[str, float]:
@@ -166,7 +198,9 @@ def stage_seconds(model: Model, body: bytes, calls: int) -> dict[str, float]:
         # What transform_fn does with this body: one compiled pass that writes the model's
         # matrix, then the derived features.
         "read_compiled_and_encode": lambda: plain_csv.read(body),
-        "predict": lambda: model.booster.inplace_predict(encoded),
+        # The hooks' own call (scoring/dense_predict.py), and the wrapper the baseline calls.
+        "predict": lambda: model.scores(encoded),
+        "predict_inplace_wrapper": lambda: model.booster.inplace_predict(encoded),
         "serialize": lambda: serialize(scores, model.is_classifier, CSV),
         # For comparison: the rules' path (any body the compiled pass declines).
         "rules_parse": lambda: parse_request(model.transform, body, CSV),
@@ -198,8 +232,14 @@ def bench_inference(work: Path) -> None:
         def raw_call(e: np.ndarray = encoded) -> object:
             return model.booster.inplace_predict(e)
 
-        hooks = per_call(hooks_call, calls)
-        raw = per_call(raw_call, calls)
+        hooks, raw, ratio = paired_per_call(hooks_call, raw_call, calls)
+
+        # The same hooks against the very C call they score with: what reading and
+        # answering cost on top of the prediction, the wrapper's saving set aside.
+        def direct_call(e: np.ndarray = encoded) -> object:
+            return model.scores(e)
+
+        _, direct, ratio_to_direct = paired_per_call(hooks_call, direct_call, calls)
         write(
             name,
             {
@@ -208,9 +248,12 @@ def bench_inference(work: Path) -> None:
                 "seconds_per_request": hooks,
                 "baseline": "Booster.inplace_predict on the already-encoded rows",
                 "threads": 1,
-                "clock": "CPU time of the calling thread, median of 15 batches",
+                "clock": "CPU time of the calling thread, medians of 31 paired batches",
                 "baseline_seconds": raw,
-                "ratio": round(hooks / raw, 3),
+                "ratio": round(ratio, 3),  # the median of the 31 paired ratios
+                "direct_call": "scoring.dense_predict: the same C call, without the wrapper",
+                "direct_call_seconds": direct,
+                "ratio_to_direct_call": round(ratio_to_direct, 3),
                 "hooks_per_second": round(1 / hooks, 1),
                 "baseline_per_second": round(1 / raw, 1),
                 "stage_seconds": stage_seconds(model, body, calls),

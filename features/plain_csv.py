@@ -19,8 +19,9 @@ compare the two on arbitrary bodies.
 
 The pass writes the model's matrix itself (numbers and booleans, a missing one as its
 training median; one-hot categories), at the columns ``FeatureTransform.output_names``
-gives them; the derived features are then computed by the transformation's own code.
-The scores are formatted by compiled code too (``%.6f``, exactly as Python formats
+gives them; a second compiled call adds the derived features, with the arithmetic the
+transformation itself runs (``features/derived.py``, compiled here). The scores are
+formatted by compiled code too (``%.6f``, exactly as Python formats
 them). numba compiles both; it ships in the SageMaker XGBoost image (its
 requirements.txt pins it). Signatures are given, so compilation happens when this
 module is imported (once per serving worker), never during a request.
@@ -37,6 +38,7 @@ from config.schema import FALSE_TOKENS, TRUE_TOKENS, FeatureType
 from features.byte_words import MARGIN, field_end, padded, same_bytes
 from features.columns import bounds
 from features.compiled import CACHE, inlined
+from features.derived import OP_CODES, derive_values
 from features.number_text import POWERS, READ, read_field
 from features.transform import FeatureTransform
 
@@ -157,6 +159,48 @@ def _scan(  # numba compiles it to the signature above; the annotations are for 
     return record
 
 
+_derive_values = numba.njit(nogil=True, cache=CACHE)(derive_values)
+
+_DERIVE = numba.void(
+    numba.int64,  # the records read
+    numba.int64[::1],  # each derived feature's operation (features/derived.py)
+    numba.int64[:, ::1],  # each: its inputs' rows in raw (one-input operations: twice)
+    numba.float64[::1],  # the buckets' boundaries, one feature's after another's
+    numba.int64[:, ::1],  # each: [start, end) of its boundaries
+    numba.float64[::1],  # each: its training median, for an undefined value
+    numba.float64[:, ::1],  # raw numbers and booleans, one row per column (_scan's)
+    numba.float32[:, ::1],  # out: the model's matrix, the derived features its last columns
+)
+
+
+@numba.njit(_DERIVE, nogil=True, cache=CACHE)  # type: ignore[untyped-decorator]  # numba has no stubs
+def _derive(  # numba compiles it to the signature above; the annotations are for readers
+    records: int,
+    ops: np.ndarray,
+    inputs: np.ndarray,
+    boundaries: np.ndarray,
+    spans: np.ndarray,
+    fill: np.ndarray,
+    raw: np.ndarray,
+    matrix: np.ndarray,
+) -> None:
+    """The derived features of the first ``records`` records into ``matrix``'s last
+    columns, an undefined one as its training median (``FeatureTransform.encode``)."""
+    first_column = matrix.shape[1] - ops.size
+    values = np.empty(records)
+    for k in range(ops.size):
+        _derive_values(
+            ops[k],
+            raw[inputs[k, 0], :records],
+            raw[inputs[k, 1], :records],
+            boundaries[spans[k, 0] : spans[k, 1]],
+            values,
+        )
+        for record in range(records):
+            value = values[record]
+            matrix[record, first_column + k] = fill[k] if np.isnan(value) else value
+
+
 _FORMAT = numba.int64(numba.float64[::1], numba.bool_, numba.uint8[::1])
 
 
@@ -218,6 +262,13 @@ def format_scores(scores: np.ndarray, with_label: bool) -> bytes | None:
     return None if written < 0 else out[:written].tobytes()
 
 
+def _spans(lengths: list[int]) -> np.ndarray:
+    """``[start, end)`` of each of consecutive runs of these lengths, one row per run."""
+    sizes = np.array(lengths, dtype=np.int64)
+    ends = np.cumsum(sizes)
+    return np.column_stack([ends - sizes, ends]).reshape(-1, 2)
+
+
 @dataclass(frozen=True)
 class PlainCsv:
     """A fitted transformation's CSV columns, laid out for the compiled scan."""
@@ -236,6 +287,11 @@ class PlainCsv:
     entries: np.ndarray
     truth: np.ndarray
     raw_names: list[str]
+    derived_ops: np.ndarray
+    derived_inputs: np.ndarray
+    boundaries: np.ndarray
+    boundary_spans: np.ndarray
+    derived_fill: np.ndarray
 
     @classmethod
     def of(cls, transform: FeatureTransform) -> PlainCsv | None:
@@ -278,8 +334,7 @@ class PlainCsv:
                 if word:  # an empty word (a blank-padded category) matches no cell
                     key = _key(len(word), word[0], word[-1])
                     lookup[column, key] = entry if lookup[column, key] == -1 else _SHARED
-        lengths = np.array([len(w) for w in words], dtype=np.int64)
-        ends = np.cumsum(lengths)
+        derived = transform.schema.derived_features
         required, minimum, maximum = bounds(
             [(not f.nullable, f.minimum, f.maximum) for f in features]
         )
@@ -295,9 +350,17 @@ class PlainCsv:
             column_entries=np.array(spans, dtype=np.int64).reshape(-1, 2),
             lookup=lookup,
             vocabulary=padded(b"".join(words))[MARGIN:],  # same_bytes reads whole words
-            entries=np.column_stack([ends - lengths, ends]).astype(np.int64).reshape(-1, 2),
+            entries=_spans([len(w) for w in words]),
             truth=np.array(truth, dtype=np.float64),
             raw_names=raw_names,
+            derived_ops=np.array([OP_CODES[d.op] for d in derived], dtype=np.int64),
+            derived_inputs=np.array(
+                [[raw_names.index(d.inputs[0]), raw_names.index(d.inputs[-1])] for d in derived],
+                dtype=np.int64,
+            ).reshape(-1, 2),
+            boundaries=np.array([b for d in derived for b in d.boundaries], dtype=np.float64),
+            boundary_spans=_spans([len(d.boundaries) for d in derived]),
+            derived_fill=np.array([transform.fill_value(d.name) for d in derived]),
         )
 
     def read(self, body: bytes) -> np.ndarray | None:
@@ -315,10 +378,9 @@ class PlainCsv:
         )  # fmt: skip
         if records <= 0:
             return None
-        matrix = matrix[:records]
-        derived = self.transform.derived_block(
-            dict(zip(self.raw_names, raw[:, :records], strict=True)), records
-        )
-        if derived.size:
-            matrix[:, -derived.shape[1] :] = derived
-        return matrix
+        if self.derived_ops.size:
+            _derive(
+                records, self.derived_ops, self.derived_inputs, self.boundaries,
+                self.boundary_spans, self.derived_fill, raw, matrix,
+            )  # fmt: skip
+        return matrix[:records]

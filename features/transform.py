@@ -33,11 +33,11 @@ import numpy as np
 from config.schema import (
     DatasetSchema,
     DerivedFeature,
-    DerivedOp,
     Feature,
     FeatureType,
 )
 from features.columns import Judge, Judged, bounds, feature_judge, range_faults
+from features.derived import OP_CODES, derive_values
 from features.values import number_column
 
 TRANSFORM_FILE = "transform.json"
@@ -78,22 +78,17 @@ def derive(
     """One derived feature from raw numeric columns; NaN wherever it is undefined.
 
     Written into ``out`` when given (a column of the caller's block: no copy). The Glue
-    job (``glue/derive.py``) calls this very function for the curated zone.
+    job (``glue/derive.py``) calls this very function for the curated zone; the
+    arithmetic is ``features/derived.py``'s, which the compiled CSV pass compiles.
     """
     first = np.asarray(columns[spec.inputs[0]], dtype=np.float64)
+    second = (
+        np.asarray(columns[spec.inputs[1]], dtype=np.float64) if len(spec.inputs) > 1 else first
+    )
     result = np.empty(first.shape) if out is None else out
-    if spec.op is DerivedOp.BUCKET:
-        # Boundaries are strictly increasing (the schema checks): the count of those <= x.
-        result[...] = np.searchsorted(spec.boundaries, first, side="right")
-        result[np.isnan(first)] = np.nan
-        return result
-    result.fill(np.nan)
-    # `where=` computes only where the result is defined: no warnings to silence.
-    if spec.op is DerivedOp.RATIO:
-        denominator = np.asarray(columns[spec.inputs[1]], dtype=np.float64)
-        np.divide(first, denominator, out=result, where=denominator != 0)
-    else:
-        np.log1p(first, out=result, where=first >= 0)
+    derive_values(
+        OP_CODES[spec.op], first, second, np.asarray(spec.boundaries, dtype=np.float64), result
+    )
     return result
 
 
@@ -202,23 +197,8 @@ class FeatureTransform:
         for index, name in enumerate(self._timestamps):
             start = single + index * len(TIMESTAMP_PARTS)
             timestamp_parts(columns[name], block[:, start : start + len(TIMESTAMP_PARTS)])
-        self._derive_into(columns, block[:, len(plain) :])
-        return block
-
-    def _derive_into(self, columns: Mapping[str, np.ndarray], out: np.ndarray) -> None:
         for index, spec in enumerate(self.schema.derived_features):
-            derive(spec, columns, out=out[:, index])
-
-    def derived_block(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
-        """The derived features of raw columns (records x derived features, float64), a
-        missing one imputed with its training median: the last columns of ``encode``."""
-        # Feature by feature into rows of a (features x records) array: each derive then
-        # writes contiguous memory; the transpose is a view.
-        block = np.empty((len(self.schema.derived_features), rows)).T
-        self._derive_into(columns, block)
-        missing = np.isnan(block)
-        if missing.any():
-            block = np.where(missing, self._fill[len(self._plain_names) :], block)
+            derive(spec, columns, out=block[:, len(plain) + index])
         return block
 
     def encode(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -49,7 +49,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ import xgboost as xgb
 from config.schema import ProblemType
 from features.plain_csv import PlainCsv, format_scores
 from features.transform import Columns, FeatureTransform, InvalidInputError
+from scoring.dense_predict import DensePredictor
 
 MODEL_FILE = "model.ubj"
 CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
@@ -77,6 +78,11 @@ class Model:
     transform: FeatureTransform
     # The compiled reader of plain CSV bodies (None when the features need the rules).
     plain_csv: PlainCsv | None = None
+    # The booster's scores without inplace_predict's per-call Python (same C call).
+    scores: DensePredictor = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", DensePredictor(self.booster))
 
     @property
     def is_classifier(self) -> bool:
@@ -253,7 +259,7 @@ def parse_request(transform: FeatureTransform, body: str | bytes, content_type: 
 def predict(model: Model, matrix: np.ndarray) -> np.ndarray:
     """The booster's scores for an encoded matrix, as float64: one value per record, or
     (multiclass) one row of class probabilities per record."""
-    return np.asarray(model.booster.inplace_predict(matrix), dtype=np.float64)
+    return model.scores(matrix)
 
 
 def _json_predictions(

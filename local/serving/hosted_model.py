@@ -21,6 +21,7 @@ from typing import Any
 
 from local.s3_sync import split_uri
 from local.serving.image_process import remap
+from training import serving_code
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,10 @@ def stage_model_package(sagemaker: Any, s3: Any, arn: str, root: Path) -> Staged
 def load_hosted_model(staged: StagedModel) -> HostedModel:
     """Import the staged program (with its packages) and run ``model_fn`` once."""
     code_dir = staged.code_dir
-    # The bundle's packages (features/, config/) must win over any copy on sys.path.
+    # The bundle's packages (features/, config/, scoring/) must win over any copy on
+    # sys.path.
     sys.path.insert(0, str(code_dir))
-    for name in [n for n in sys.modules if n.split(".")[0] in ("features", "config")]:
+    for name in [n for n in sys.modules if n.split(".")[0] in serving_code.PACKAGES]:
         del sys.modules[name]
     spec = importlib.util.spec_from_file_location(
         Path(staged.program).stem, code_dir / staged.program

@@ -70,9 +70,8 @@ def test_training_logs_match_the_metric_definitions(model_run) -> None:
     assert (code / "inference.py").read_bytes() == (
         ROOT / "inference" / "inference.py"
     ).read_bytes()
-    assert (code / "features" / "transform.py").exists() and (
-        code / "config" / "schema.py"
-    ).exists()
+    for module in ("features/transform.py", "config/schema.py", "scoring/dense_predict.py"):
+        assert (code / module).exists(), module
     assert not list(code.rglob("__pycache__"))
 
 

@@ -1,8 +1,8 @@
 """numba's settings for the compiled request path (``number_text.py``, ``plain_csv.py``).
 
 Compiled code is cached on disk, so that of a serving container's processes only the
-first compiles (about 8 s here) and the gunicorn workers load what it wrote (about
-1 s). numba would cache next to the source or in the user's cache directory, and
+first compiles (about 22 s here) and the gunicorn workers load what it wrote (about
+2 s). numba would cache next to the source or in the user's cache directory, and
 refuses to import at all where neither is writable; the temporary directory always is.
 Its cache checks only the file of the function it holds, not the files of the
 functions that one calls, so the directory is named after the source of this whole

@@ -80,10 +80,11 @@ class DensePredictor:
             )
         if matrix.shape[0] == 0:  # no scores to point at: let the wrapper shape nothing
             return np.asarray(self._booster.inplace_predict(matrix), dtype=np.float64)
+        array = matrix.__array_interface__  # the protocol the C API reads, as text
         interface = (
             b'{"data": [%d, true], "shape": [%d, %d], "strides": null, '
-            b'"typestr": "<f4", "version": 3}'
-            % (matrix.__array_interface__["data"][0], matrix.shape[0], matrix.shape[1])
+            b'"typestr": "%s", "version": 3}'
+            % (array["data"][0], matrix.shape[0], matrix.shape[1], array["typestr"].encode())
         )
         shape = _SHAPE()
         dimensions = ctypes.c_uint64()

@@ -11,9 +11,13 @@ one statement of each operation:
   a request's derived features cost one compiled call instead of some twenty numpy
   calls (0.08 ms of a 1000-row request).
 
-Both call the C library's ``log1p`` (numba lowers ``np.log1p`` to it; numpy uses it
-where it has no vector version of its own), and the tests compare the two paths'
-matrices on arbitrary bodies.
+Division and counting give the same bits in both. For ``log1p`` numba calls the C
+library's function; numpy calls it too where it has no vector version of its own (this
+machine), but on AVX-512 hosts it uses its own (SVML's, within 4 units in the last
+place of the exact value, the C library's within 1). There the two can differ in the
+last bits of a float64, which the model's float32 matrix almost always rounds away.
+``tests/unit/test_derived.py`` compares the two builds; ``tests/unit/test_plain_csv.py``
+compares the two paths' matrices.
 """
 
 from __future__ import annotations

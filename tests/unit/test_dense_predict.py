@@ -3,6 +3,8 @@ objective the platform trains, and refuses matrices the C call must not see."""
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
 import xgboost as xgb
@@ -60,6 +62,18 @@ def test_a_result_survives_the_next_call() -> None:
     predict(second)
     assert np.array_equal(scores, kept)
     assert not np.array_equal(scores, predict(second))
+
+
+def test_many_batch_sizes_leave_no_types_behind() -> None:
+    """Copying out must not mint a ctypes type per shape: ctypes keeps those forever,
+    so a worker serving every batch size from 1 to 6000 rows would grow without end."""
+    predict = DensePredictor(BOOSTERS["multiclass"]())
+    matrix = _matrix(300, seed=4)
+    predict(matrix[:1])
+    before = len(ctypes._pointer_type_cache)  # type: ignore[attr-defined]  # CPython's cache
+    for rows in range(2, 300):
+        predict(matrix[:rows])
+    assert len(ctypes._pointer_type_cache) == before  # type: ignore[attr-defined]
 
 
 def test_zero_rows_give_an_empty_result_of_the_wrapper_shape() -> None:

@@ -5,9 +5,18 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
-# The SageMaker XGBoost image's Python stack (sagemaker-containers 2.8.6), in its own venv.
+# uv installs every environment from its lock (seconds, where pip took minutes); it is
+# bootstrapped into the project venv with the pip that venv comes with.
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+# The SageMaker XGBoost 3.2-0 image's Python stack, built from the image's own
+# pyproject.toml + uv.lock (local/image/lock, recorded in local/image/image.json) on the
+# image's Python (3.12, from pyenv when it is not on PATH).
 IMAGE_VENV := .venv-xgboost
 IMAGE_STAMP := $(IMAGE_VENV)/.installed
+IMAGE_LOCK := local/image/lock
+PYTHON312 := $(or $(shell command -v python3.12 2>/dev/null | grep -v shims),$(shell pyenv prefix 3.12 2>/dev/null)/bin/python3.12)
 NODE_STAMP := node_modules/.installed
 # Benchmark peers (evidently) live in their own environment, never in the runtime's.
 BENCH_VENV := .venv-bench
@@ -45,36 +54,38 @@ help:
 	@echo "make cost    price each synthesized stage (idle per month, per retrain, per ETL run)"
 	@echo "make deploy  deploy a stage to your AWS account (STAGE=dev|prod)"
 
-install: $(PY_STAMP) $(NODE_STAMP) $(IMAGE_STAMP)
+# `make test` synthesizes in-process and needs no CDK CLI: only synth and deploy install it.
+install: $(PY_STAMP) $(IMAGE_STAMP)
 
-$(PY_STAMP): requirements.txt requirements.lock
+$(UV_STAMP):
 	@test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.txt -c requirements.lock
+	$(PY) -m pip install -qq --disable-pip-version-check uv==$(UV_VERSION)
 	@touch $@
 
-$(IMAGE_STAMP): requirements-xgboost-image.txt requirements-xgboost-image.lock
-	@test -x $(IMAGE_VENV)/bin/python || python3.11 -m venv $(IMAGE_VENV) || python3 -m venv $(IMAGE_VENV)
-	$(IMAGE_VENV)/bin/python -m pip install -qq --disable-pip-version-check \
-		-r requirements-xgboost-image.txt -c requirements-xgboost-image.lock
-	@# The image patches sagemaker-containers for Python >= 3.10 the same way (its Dockerfile),
-	@# and removes the `typing` backport the toolkit pulls in.
-	sed -i 's/collections\.Mapping/collections.abc.Mapping/g' \
-		$(IMAGE_VENV)/lib/python3*/site-packages/sagemaker_containers/_mapping.py
-	$(IMAGE_VENV)/bin/python -m pip uninstall -qq -y typing
+$(PY_STAMP): requirements.txt requirements.lock $(UV_STAMP)
+	$(UV) pip install -q --python $(PY) -r requirements.txt -c requirements.lock
+	@touch $@
+
+$(IMAGE_STAMP): $(IMAGE_LOCK)/pyproject.toml $(IMAGE_LOCK)/uv.lock local/image/patches.py $(UV_STAMP)
+	@test -x "$(PYTHON312)" || { echo "the XGBoost image environment needs Python 3.12 (pyenv install 3.12)" >&2; exit 1; }
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(IMAGE_VENV) $(UV) sync -q --frozen --no-dev \
+		--no-install-project --project $(IMAGE_LOCK) --python "$(PYTHON312)"
+	@# The Dockerfile's two source patches (local/image/patches.py says how).
+	$(PY) -m local.image.patches $(IMAGE_VENV)/lib/python3.12/site-packages
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(BENCH_STAMP): bench/requirements.txt
-	@test -x $(BENCH_VENV)/bin/python || python3.11 -m venv $(BENCH_VENV) || python3 -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install -qq --disable-pip-version-check -r bench/requirements.txt
+$(BENCH_STAMP): bench/requirements.txt $(UV_STAMP)
+	@test -x $(BENCH_VENV)/bin/python || $(UV) venv -q --python $(PY) $(BENCH_VENV)
+	$(UV) pip install -q --python $(BENCH_VENV)/bin/python -r bench/requirements.txt
 	@touch $@
 
-$(CHECKOV_STAMP): requirements-checkov.txt requirements-checkov.lock
-	@test -x $(CHECKOV_VENV)/bin/python || python3.11 -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install -qq --disable-pip-version-check \
+$(CHECKOV_STAMP): requirements-checkov.txt requirements-checkov.lock $(UV_STAMP)
+	@test -x $(CHECKOV_VENV)/bin/python || $(UV) venv -q --python $(PY) $(CHECKOV_VENV)
+	$(UV) pip install -q --python $(CHECKOV_VENV)/bin/python \
 		-r requirements-checkov.txt -c requirements-checkov.lock
 	@touch $@
 
@@ -112,7 +123,7 @@ faults: install
 	$(PY) -m pytest -n auto --dist worksteal tests/faults \
 		tests/integration/test_monitor.py tests/contract/test_endpoint_overload.py
 
-synth: install
+synth: install $(NODE_STAMP)
 	rm -rf cdk.out  # a stage synthesized without Serving must not keep an old Serving template
 	$(CDK) synth --quiet --no-notices $(CDK_CONTEXT)
 
@@ -144,7 +155,7 @@ loadtest-tools:
 cost: synth
 	$(PY) -m tools.cost --cdk-out cdk.out
 
-deploy: install
+deploy: install $(NODE_STAMP)
 	$(CDK) deploy --no-notices $(CDK_CONTEXT) "$(STAGE_ID)/*"
 
 clean:

@@ -44,7 +44,8 @@ EDITS = (
     ),
     Edit(
         "sagemaker_inference/decoder.py",
-        '    stream = StringIO(string_like)\n    return np.genfromtxt(stream, dtype=dtype, delimiter=",")\n',
+        "    stream = StringIO(string_like)\n"
+        '    return np.genfromtxt(stream, dtype=dtype, delimiter=",")\n',
         "    try:\n"
         "        stream = StringIO(string_like)\n"
         '        return np.genfromtxt(stream, dtype=dtype, delimiter=",")\n'

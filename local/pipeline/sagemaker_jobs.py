@@ -1,32 +1,24 @@
 """Run a processing or training job locally, the way SageMaker's containers run it.
 
-Each job gets its own folder laid out like the container's ``/opt/ml``. Inputs are
-staged down from S3 (moto) before the entry point starts and outputs are uploaded
-after it exits 0, exactly as the service does. The entry point runs in a subprocess:
+Each job is a container of the XGBoost image (``local/image/container.py``): its own
+``/opt/ml``, the image's Python stack, the environment its request declares plus what
+SageMaker sets, and no network when the request isolates it. Inputs are staged into
+``/opt/ml`` before the container starts and outputs uploaded after it exits 0, as the
+service does:
 
-* processing: the job's ``ContainerEntrypoint`` + ``ContainerArguments``, with every
-  ``/opt/ml/`` path moved under the job's folder;
-* training: the XGBoost image's ``train`` command under the image's own Python stack
-  (``local/serving/image_process.py``): sagemaker-containers reads ``input/config/*.json``,
-  downloads and installs ``sagemaker_submit_directory``, sets the ``SM_*`` environment and
-  runs ``sagemaker_program`` with the hyperparameters as arguments.
+* processing: the job's ``ContainerEntrypoint`` + ``ContainerArguments``, as written;
+* training: the image's ``train`` command (sagemaker-containers' trainer): it reads
+  ``input/config/*.json``, downloads and ``pip install``s ``sagemaker_submit_directory``
+  and runs ``sagemaker_program`` with the hyperparameters as arguments.
 
 A failed job reports what the container wrote for SageMaker: ``/opt/ml/output/failure``
 (training, ``FailureReason``) or ``/opt/ml/output/message`` (processing, ``ExitMessage``).
-
-A network-isolated job (``EnableNetworkIsolation``) gets what SageMaker gives such a
-container: no AWS credentials and no AWS endpoint (here: the moto server's address is
-withheld, and the instance metadata lookup is off), so code in it that calls AWS fails
-locally as it would in the cloud. Its inputs and outputs are still staged by "the service".
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Mapping
@@ -34,17 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.image.container import COMMANDS_DIR, Container, run
 from local.s3_sync import download_prefix, split_uri, upload_dir
-from local.serving.image_process import container_env, image_command, remap
 
 CONTAINER_ROOT = "/opt/ml/"
 LOG_TAIL_LINES = 20
-# What an isolated container does not get: credentials, and where AWS is.
-WITHHELD_FROM_ISOLATED = re.compile(
-    r"^(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|AWS_SECURITY_TOKEN|"
-    r"AWS_PROFILE|AWS_SHARED_CREDENTIALS_FILE|AWS_CONFIG_FILE|AWS_ENDPOINT_URL.*|"
-    r"AWS_CONTAINER_CREDENTIALS_.*)$"
-)
+# The image's `train` command (sagemaker-containers' trainer), as the stand-in runs it.
+TRAIN_COMMAND = ["python3", f"{COMMANDS_DIR}/xgboost_image.py", "train"]
 
 
 class JobFailedError(RuntimeError):
@@ -65,6 +53,8 @@ class JobRun:
     seconds: float
     log_tail: str
     metrics: dict[str, float] = field(default_factory=dict)
+    # What the container's Python said of itself, and the image record it ran under.
+    runtime: dict[str, str] = field(default_factory=dict)
 
 
 def _tail(text: str) -> str:
@@ -72,19 +62,31 @@ def _tail(text: str) -> str:
 
 
 def _run(
-    command: list[str], *, env: Mapping[str, str], log_path: Path, job_name: str, reason: Path
+    container: Container,
+    command: list[str],
+    env: Mapping[str, str],
+    *,
+    job_name: str,
+    reason: str,
 ) -> str:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        completed = subprocess.run(
-            command, env=dict(env), stdout=log, stderr=subprocess.STDOUT, check=False
-        )
+    """Run ``command`` in ``container``; on a non-zero exit raise with the file the
+    container wrote at ``reason`` (an ``/opt/ml/`` path) and the log's tail."""
+    log_path = container.root / "job.log"
+    completed = run(container, command, env, log=log_path)
     text = log_path.read_text(errors="replace")
     if completed.returncode != 0:
+        written_at = host_path(container, reason)
         # SageMaker shows the first 1 KB of the file the container wrote.
-        written = reason.read_text(errors="replace")[:1024] if reason.exists() else ""
+        written = written_at.read_text(errors="replace")[:1024] if written_at.exists() else ""
         raise JobFailedError(job_name, completed.returncode, _tail(text), written.strip())
     return text
+
+
+def host_path(container: Container, path: str) -> Path:
+    """Where the container's ``/opt/ml/...`` ``path`` is on this machine."""
+    if not path.startswith(CONTAINER_ROOT):
+        raise ValueError(f"a job's local path must be under {CONTAINER_ROOT}: {path}")
+    return container.opt_ml / path.removeprefix(CONTAINER_ROOT)
 
 
 def isolated(arguments: Mapping[str, Any]) -> bool:
@@ -93,67 +95,47 @@ def isolated(arguments: Mapping[str, Any]) -> bool:
     return bool(network.get("EnableNetworkIsolation") or arguments.get("EnableNetworkIsolation"))
 
 
-def network_env(env: Mapping[str, str], arguments: Mapping[str, Any]) -> dict[str, str]:
-    """``env`` as the job's container sees it: without credentials and AWS endpoints if
-    the job is network isolated."""
-    if not isolated(arguments):
-        return dict(env)
-    kept = {k: v for k, v in env.items() if not WITHHELD_FROM_ISOLATED.match(k)}
-    return {**kept, "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-def _child_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    # The job's `python3` must be this interpreter, with the project's packages.
-    path = os.pathsep.join([str(Path(sys.executable).parent), base.get("PATH", "")])
-    return {**base, **extra, "PATH": path}
-
-
 def run_processing_job(
     arguments: dict[str, Any], *, job_name: str, work_dir: Path, s3: Any, env: Mapping[str, str]
 ) -> JobRun:
-    """Run a ``CreateProcessingJob`` request locally; returns its Describe response."""
+    """Run a ``CreateProcessingJob`` request locally; returns its Describe response.
+
+    ``env``: the platform's (the AWS endpoint and credentials); the container gets them
+    only when the request does not isolate it."""
     started = time.monotonic()
-    root = work_dir / job_name
+    container = Container(work_dir / job_name, isolated(arguments))
     app = arguments["AppSpecification"]
-
-    def local(value: str) -> str:
-        return value.replace(CONTAINER_ROOT, f"{root}{CONTAINER_ROOT}")
-
     for item in arguments.get("ProcessingInputs", []):
         source = item["S3Input"]
-        download_prefix(s3, source["S3Uri"], Path(local(source["LocalPath"])))
+        download_prefix(s3, source["S3Uri"], host_path(container, source["LocalPath"]))
     outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for item in outputs:
-        Path(local(item["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
-    command = [
-        local(part) for part in [*app["ContainerEntrypoint"], *app.get("ContainerArguments", [])]
-    ]
-    output = Path(local(f"{CONTAINER_ROOT}output"))
+        host_path(container, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
     log = _run(
-        command,
-        env=_child_env(
-            network_env(env, arguments),
-            {**arguments.get("Environment", {}), "SM_OUTPUT_DIR": str(output)},
-        ),
-        log_path=root / "job.log",
+        container,
+        [*app["ContainerEntrypoint"], *app.get("ContainerArguments", [])],
+        container.environment(arguments.get("Environment", {}), platform=env),
         job_name=job_name,
-        reason=output / "message",
+        reason=f"{CONTAINER_ROOT}output/message",
     )
     for item in outputs:
-        upload_dir(s3, Path(local(item["S3Output"]["LocalPath"])), item["S3Output"]["S3Uri"])
+        output = item["S3Output"]
+        upload_dir(s3, host_path(container, output["LocalPath"]), output["S3Uri"])
     describe = {**arguments, "ProcessingJobName": job_name, "ProcessingJobStatus": "Completed"}
-    return JobRun(job_name, describe, time.monotonic() - started, _tail(log))
+    return JobRun(
+        job_name,
+        describe,
+        time.monotonic() - started,
+        _tail(log),
+        runtime=container.runtime(),
+    )
 
 
 def _write_config(base: Path, arguments: dict[str, Any]) -> None:
     config = base / "input" / "config"
     config.mkdir(parents=True, exist_ok=True)
     channels = arguments.get("InputDataConfig", [])
-    # Container paths in hyperparameters (the code channel's bundle) move with /opt/ml.
-    hyperparameters = {
-        name: remap(value, base) for name, value in arguments.get("HyperParameters", {}).items()
-    }
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    (config / "hyperparameters.json").write_text(json.dumps(arguments.get("HyperParameters", {})))
     (config / "inputdataconfig.json").write_text(
         json.dumps(
             {
@@ -195,8 +177,8 @@ def run_training_job(
 ) -> JobRun:
     """Run a ``CreateTrainingJob`` request locally, as the XGBoost image runs it."""
     started = time.monotonic()
-    root = work_dir / job_name
-    base = root / "opt" / "ml"
+    container = Container(work_dir / job_name, isolated(arguments))
+    base = container.opt_ml
     _write_config(base, arguments)
     for channel in arguments.get("InputDataConfig", []):
         uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
@@ -204,16 +186,17 @@ def run_training_job(
     for folder in ("model", "output/data"):
         (base / folder).mkdir(parents=True, exist_ok=True)
     log = _run(
-        image_command("train"),
-        env=container_env(
-            network_env(env, arguments),
-            base,
-            {**arguments.get("Environment", {}), "TRAINING_JOB_NAME": job_name},
+        container,
+        TRAIN_COMMAND,
+        container.environment(
+            arguments.get("Environment", {}),
+            sagemaker={"TRAINING_JOB_NAME": job_name},
+            platform=env,
         ),
-        log_path=root / "job.log",
         job_name=job_name,
-        reason=base / "output" / "failure",
+        reason=f"{CONTAINER_ROOT}output/failure",
     )
+    root = container.root
     output_uri = f"{arguments['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job_name}/output"
     bucket, prefix = split_uri(output_uri)
     model = _archive(base / "model", root / "model.tar.gz")
@@ -229,4 +212,6 @@ def run_training_job(
         "ModelArtifacts": {"S3ModelArtifacts": f"{output_uri}/model.tar.gz"},
         "FinalMetricDataList": [{"MetricName": k, "Value": v} for k, v in metrics.items()],
     }
-    return JobRun(job_name, describe, time.monotonic() - started, _tail(log), metrics)
+    return JobRun(
+        job_name, describe, time.monotonic() - started, _tail(log), metrics, container.runtime()
+    )

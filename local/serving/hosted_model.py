@@ -20,7 +20,6 @@ from types import ModuleType
 from typing import Any
 
 from local.s3_sync import split_uri
-from local.serving.image_process import remap
 from training import serving_code
 
 
@@ -37,7 +36,8 @@ class StagedModel:
 
     @property
     def code_dir(self) -> Path:
-        return Path(self.environment["SAGEMAKER_SUBMIT_DIRECTORY"])
+        """Where the container's ``SAGEMAKER_SUBMIT_DIRECTORY`` is on this machine."""
+        return host_path(self.environment["SAGEMAKER_SUBMIT_DIRECTORY"], self.opt_ml)
 
     @property
     def program(self) -> str:
@@ -55,6 +55,13 @@ class HostedModel:
         return self.module.transform_fn(self.model, body, content_type, accept)
 
 
+def host_path(path: str, opt_ml: Path) -> Path:
+    """The container's ``/opt/ml/...`` ``path`` under the local ``opt_ml``."""
+    if not path.startswith("/opt/ml/"):
+        raise ValueError(f"not a path under /opt/ml/: {path}")
+    return opt_ml / path.removeprefix("/opt/ml/")
+
+
 def _extract(s3: Any, uri: str, destination: Path) -> None:
     bucket, key = split_uri(uri)
     destination.mkdir(parents=True, exist_ok=True)
@@ -66,17 +73,15 @@ def _extract(s3: Any, uri: str, destination: Path) -> None:
 
 
 def stage_model_package(sagemaker: Any, s3: Any, arn: str, root: Path) -> StagedModel:
-    """Download the package's model under ``root/opt/ml/model``, as the endpoint does."""
+    """Download the package's model under ``root/opt/ml/model``, as the endpoint does; the
+    environment is the package container's, as declared."""
     container = sagemaker.describe_model_package(ModelPackageName=arn)["InferenceSpecification"][
         "Containers"
     ][0]
     # Absolute: the container runs with /opt/ml as its working directory.
     opt_ml = (root / "opt" / "ml").resolve()
     _extract(s3, container["ModelDataUrl"], opt_ml / "model")
-    environment = {
-        name: remap(value, opt_ml) for name, value in container.get("Environment", {}).items()
-    }
-    return StagedModel(opt_ml=opt_ml, environment=environment)
+    return StagedModel(opt_ml=opt_ml, environment=dict(container.get("Environment", {})))
 
 
 def load_hosted_model(staged: StagedModel) -> HostedModel:

@@ -1,24 +1,37 @@
-"""Start and stop the local endpoint: the XGBoost image's serving stack on loopback.
+"""Start and stop the local endpoint: the XGBoost image's serving stack in a container.
 
-``local/serving/image/xgboost_image.py serve`` runs under the image's Python stack: sagemaker-
-containers installs and imports the staged model's code, then gunicorn (gevent
-workers, as in the image) serves it behind the service front (6 MB limit, capture).
+The image's ``serve`` (``local/serving/image/xgboost_image.py``) runs in a container of
+the image (``local/image/container.py``): sagemaker-containers installs and imports the
+staged model's code, then gunicorn (gevent workers, as in the image) serves it on a
+loopback socket this process opens and hands over, so a network-isolated container
+(no network namespace of its own but loopback) still answers. The service's part stays
+outside: the front's settings (6 MB limit, admission, capture) come as a file, not as
+container environment, and captured records are shipped to S3 from here.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
+
+from local.image.container import COMMANDS_DIR, SERVICE_DIR, Container
 from local.serving.hosted_model import StagedModel
-from local.serving.image_process import container_env, image_command
+
+# Settings of the service front (local/serving/image/service_front.py), not of the container.
+FRONT_SETTINGS = ("CAPTURE_", "FRONT_")
+SHIP_EVERY_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -61,10 +74,61 @@ class RunningEndpoint:
                 )
 
 
+class CaptureShipper:
+    """Ships what the container's front spooled (``<spool>/<bucket>/<key>``) to S3."""
+
+    def __init__(self, spool: Path, s3: Any) -> None:
+        self.spool = spool
+        self.s3 = s3
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def ship(self) -> int:
+        shipped = 0
+        for path in sorted(self.spool.rglob("*")):
+            if not path.is_file() or path.name.endswith(".part"):
+                continue
+            bucket, key = path.relative_to(self.spool).as_posix().split("/", 1)
+            self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+            path.unlink()
+            shipped += 1
+        return shipped
+
+    def _loop(self) -> None:
+        while not self._stop.wait(SHIP_EVERY_SECONDS):
+            self.ship()
+
+    def __enter__(self) -> CaptureShipper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.ship()  # what the workers flushed as they exited
+
+
+def _s3(platform: Mapping[str, str]) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=platform.get("AWS_ENDPOINT_URL"),
+        region_name=platform.get("AWS_DEFAULT_REGION", "us-east-1"),
+        aws_access_key_id=platform.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=platform.get("AWS_SECRET_ACCESS_KEY"),
+    )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _listener() -> socket.socket:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2048)
+    return listener
 
 
 @contextmanager
@@ -75,49 +139,67 @@ def start_endpoint(
     workers: int,
     log: Path,
     ready_seconds: float = 120.0,
+    isolated: bool = True,
 ) -> Iterator[RunningEndpoint]:
     """Serve ``staged`` with ``workers`` processes until the block ends (then stop
-    gracefully). ``env`` adds to the container's own environment (AWS endpoint, capture)."""
-    port = free_port()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    container = container_env(
-        env,
-        staged.opt_ml,
-        {
-            **staged.environment,
-            "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
-            "GUNICORN_LOG_LEVEL": "warning",
-        },
+    gracefully). ``env`` is the platform's: the AWS endpoint and credentials (the
+    container gets them only when not ``isolated``) and the front's ``CAPTURE_*`` /
+    ``FRONT_*`` settings. ``isolated``: the model's ``EnableNetworkIsolation``."""
+    container = Container(staged.opt_ml.parent.parent, isolated)
+    front = {k: v for k, v in env.items() if k.startswith(FRONT_SETTINGS)}
+    spool = container.service_dir / "capture"
+    if "CAPTURE_BUCKET" in front:
+        spool.mkdir(parents=True, exist_ok=True)
+        front["CAPTURE_SPOOL"] = f"{SERVICE_DIR}/capture"
+    container.service_dir.mkdir(parents=True, exist_ok=True)
+    (container.service_dir / "front.json").write_text(json.dumps(front))
+    listener = _listener()
+    port = int(listener.getsockname()[1])
+    fd = listener.fileno()
+    command = container.command(
+        [
+            "python3",
+            f"{COMMANDS_DIR}/xgboost_image.py",
+            "serve",
+            "--fd",
+            str(fd),
+            "--workers",
+            str(workers),
+            "--front",
+            f"{SERVICE_DIR}/front.json",
+        ]
     )
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as output:
         process = subprocess.Popen(
-            image_command("serve", "--port", str(port)),
-            env=container,
-            cwd=staged.opt_ml,
+            command,
+            env=container.environment(staged.environment, platform=env),
             stdout=output,
             stderr=subprocess.STDOUT,
+            pass_fds=(fd,),
         )
+    listener.close()  # the container holds it now
     endpoint = RunningEndpoint("127.0.0.1", port, workers, log)
     try:
-        deadline = time.monotonic() + ready_seconds
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"the endpoint exited ({process.returncode}):\n{log.read_text()}"
-                )
-            try:
-                if endpoint.ping() == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the endpoint did not answer /ping in {ready_seconds}s")
-            time.sleep(0.2)
-        yield endpoint
+        endpoint.wait_until_ready(process, ready_seconds)
+        with CaptureShipper(spool, _s3(env)) if front.get("CAPTURE_BUCKET") else _nothing():
+            yield endpoint
+            _stop(process)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -111,6 +111,12 @@ PROCESSING_LAUNCHER = (
     'cd "$src"; exec python3 "$0" "$@"'
 )
 CACHE_FOR = "P30D"
+# The image's toolkit `pip install`s the code folder at start (training and serving), and
+# the image's pip (26.1) builds it in an isolated build environment that downloads
+# setuptools: with network isolation there is no index and the job or model never starts.
+# Off ("false" is pip's spelling for a --no-* switch), the build uses the image's own
+# setuptools (80.10.2). tests/contract runs both without a network to prove it.
+TOOLKIT_ENVIRONMENT = {"PIP_NO_BUILD_ISOLATION": "false"}
 INFERENCE_CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
 
 
@@ -510,10 +516,11 @@ class _Builder:
                 s3_output_path=_run_location("train", "model"),
                 kms_key_id=SubVariable.KMS_KEY_ARN.ref,
             ),
+            environment=dict(TOOLKIT_ENVIRONMENT),
             # Script mode in the framework container: the toolkit extracts the submit
-            # directory (the code channel's bundle), `pip install`s it offline (the image's
-            # pip builds without isolation: docs/isolation.md) and runs the program with the
-            # other hyperparameters as arguments.
+            # directory (the code channel's bundle), `pip install`s it offline
+            # (TOOLKIT_ENVIRONMENT) and runs the program with the other hyperparameters as
+            # arguments.
             hyperparameters={
                 "sagemaker_program": TRAINING_PROGRAM,
                 "sagemaker_submit_directory": CODE_CHANNEL_BUNDLE,
@@ -609,6 +616,7 @@ class _Builder:
                             "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
                             "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                             "SAGEMAKER_REGION": "${AWS::Region}",
+                            **TOOLKIT_ENVIRONMENT,
                         },
                     }
                 ],

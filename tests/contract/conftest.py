@@ -1,10 +1,12 @@
 """The contract tier: our artifacts under the real package the AWS runtime uses.
 
-The SageMaker XGBoost image trains and serves with sagemaker-containers 2.8.6; these
-tests run the synthesized pipeline's Train step and the registered model's serving code
-under that package (the ``.venv-xgboost`` environment ``make install`` builds), reading
-every setting that decides the contract (program, submit directory, container
-environment) from the synthesized cloud assembly, never restating it.
+The SageMaker XGBoost 3.2-0 image trains and serves with sagemaker-containers 2.8.6 on
+Python 3.12 (its own lock: local/image/image.json); these tests run the synthesized
+pipeline's jobs and the registered model's serving code in local containers of that
+image (``local/image/container.py``: the image's environment, the template's
+``Environment`` and nothing else, no network when the template isolates), reading every
+setting that decides the contract (program, submit directory, container environment)
+from the synthesized cloud assembly, never restating it.
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ import pytest
 
 from local.cdk_assembly import load_pipeline_template
 from local.moto_platform import ACCOUNT, REGION
+from local.image.container import IMAGE_VENV
 from local.serving.hosted_model import StagedModel
-from local.serving.image_process import IMAGE_PYTHON, remap
 
-if not IMAGE_PYTHON.exists():
-    pytest.exit(f"{IMAGE_PYTHON} is missing: run `make install` first", returncode=2)
+
+@pytest.fixture(autouse=True)
+def image_environment() -> None:
+    """Each contract test fails (not the run) when the image environment is missing."""
+    if not (IMAGE_VENV / "bin" / "python").exists():
+        pytest.fail(f"{IMAGE_VENV} is missing: `make install` builds the image environment")
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +72,7 @@ def registered_environment(definition) -> dict[str, str]:
 
 def stage(model_dir: Path, environment: dict[str, str], root: Path) -> StagedModel:
     """``model_dir`` (with the code/ train.py wrote) where the serving container extracts
-    model.tar.gz, under ``root``, and ``environment`` mapped onto it."""
+    model.tar.gz, under ``root``, with the declared ``environment``."""
     opt_ml = root / "opt" / "ml"
     shutil.copytree(model_dir, opt_ml / "model")
-    return StagedModel(
-        opt_ml=opt_ml, environment={k: remap(v, opt_ml) for k, v in environment.items()}
-    )
+    return StagedModel(opt_ml=opt_ml, environment=dict(environment))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import random
 import threading
 import uuid
@@ -104,6 +105,22 @@ def capture_record(
         },
         "eventVersion": "0",
     }
+
+
+class SpoolS3:
+    """The capture hand-off of a network-isolated container: ``put_object`` writes the
+    file under ``folder/<bucket>/<key>`` (renamed into place whole), and the service, on
+    the host, ships it to S3. SageMaker's capture happens outside the container too."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes) -> None:  # noqa: N803
+        path = os.path.join(self.folder, Bucket, Key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(f"{path}.part", "wb") as part:
+            part.write(Body)
+        os.replace(f"{path}.part", path)
 
 
 class CaptureWriter:

@@ -31,7 +31,7 @@ from http import HTTPStatus
 from typing import Any
 
 import boto3
-from data_capture import CaptureConfig, CaptureWriter, capture_record
+from data_capture import CaptureConfig, CaptureWriter, SpoolS3, capture_record
 
 LOG = logging.getLogger("service_front")
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -112,12 +112,13 @@ class ServiceFront:
 
     @classmethod
     def from_env(cls, app: WsgiApp, env: Mapping[str, str]) -> ServiceFront:
-        """Capture configured by ``CAPTURE_*`` variables (none when unset), admission by
-        ``FRONT_MAX_IN_FLIGHT``."""
+        """Capture configured by ``CAPTURE_*`` settings (none when unset), written to S3 or,
+        with ``CAPTURE_SPOOL``, handed to the host; admission by ``FRONT_MAX_IN_FLIGHT``."""
         config = CaptureConfig.from_env(dict(env))
         writer = None
         if config is not None:
-            writer = CaptureWriter(config, boto3.client("s3"))
+            spool = env.get("CAPTURE_SPOOL")
+            writer = CaptureWriter(config, SpoolS3(spool) if spool else boto3.client("s3"))
             _WRITERS.append(writer)
         raw = env.get(MAX_IN_FLIGHT_ENV, str(DEFAULT_MAX_IN_FLIGHT))
         try:

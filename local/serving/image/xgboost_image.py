@@ -1,12 +1,11 @@
 """The SageMaker XGBoost framework image (3.2-0) as far as our code meets it.
 
-Runs under the image's own Python stack (``.venv-xgboost``, from
-``requirements-xgboost-image.txt``: sagemaker-containers 2.8.6 with Flask, gunicorn and
-gevent), never the project's environment, and is started by path, so only this folder
-(``local/serving/image``) is importable besides the installed packages and the user code.
-sagemaker-containers does the work; this module wires it the way the image does, as
-read in the image's source (aws/sagemaker-xgboost-container, ``training.py`` and
-``serving.py``):
+Runs inside a local container of the image (``local/image/container.py``: the image's
+Python stack at ``/opt/venv``, mounted here at ``/opt/local-image``), started by path,
+so only this folder is importable besides the installed packages and the user code.
+sagemaker-containers does the work; this module wires it the way the image does
+(aws/sagemaker-xgboost-container, ``training.py`` and ``serving.py``), standing in for
+the image's own ``sagemaker_xgboost_container`` wheel, which is not on PyPI:
 
 ``train``
     The image's ``train`` command: sagemaker-containers' trainer with the image's
@@ -17,21 +16,18 @@ read in the image's source (aws/sagemaker-xgboost-container, ``training.py`` and
 ``serve``
     What ``server.start`` does before gunicorn (download, install and import the user
     module), then gunicorn with the image's worker settings (gevent workers,
-    ``SAGEMAKER_MODEL_SERVER_TIMEOUT``), bound to loopback. Each worker builds
-    ``serving_app()``: the user module's hooks resolved as ``_user_module_transformer``
-    resolves them, the model loaded once, sagemaker-containers' ``Worker`` serving
-    ``/ping`` and ``/invocations``, behind ``service_front`` (what SageMaker itself does in
-    front of the container: the 6 MB limit and data capture; a local stand-in).
-
-The base directory is ``SAGEMAKER_BASE_DIR`` (default ``/opt/ml``), as in the toolkit.
-The toolkit installs user code with pip: the launcher points ``PIP_TARGET`` at a folder of
-the job's own (on ``PYTHONPATH``), so one local job never changes another's environment.
+    ``SAGEMAKER_MODEL_SERVER_TIMEOUT``) on the socket the service hands over. Each worker
+    builds ``serving_app()``: the user module's hooks resolved as
+    ``_user_module_transformer`` resolves them, the model loaded once, sagemaker-containers'
+    ``Worker`` serving ``/ping`` and ``/invocations``, behind ``service_front`` (what
+    SageMaker itself does in front of the container: the 6 MB limit and data capture).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -90,8 +86,9 @@ def user_module_transformer(module: ModuleType) -> Any:
     return transformer.Transformer(model_fn=model_fn, **trio)
 
 
-def serving_app() -> Any:
-    """One gunicorn worker's WSGI app (the image's ``serving.main``), behind the front."""
+def serving_app(front: str = "") -> Any:
+    """One gunicorn worker's WSGI app (the image's ``serving.main``), behind the front
+    configured by the JSON file ``front`` (the service's settings, not the container's)."""
     import service_front
     from sagemaker_containers.beta.framework import env, worker
 
@@ -100,11 +97,14 @@ def serving_app() -> Any:
     transformer = user_module_transformer(module)
     transformer.initialize()  # model_fn(/opt/ml/model), once per worker
     app = worker.Worker(transform_fn=transformer.transform, module_name=serving_env.module_name)
-    return service_front.ServiceFront.from_env(app, os.environ)
+    settings = json.loads(Path(front).read_text()) if front else {}
+    return service_front.ServiceFront.from_env(app, settings)
 
 
-def serve(port: int) -> None:
-    """``server.start`` on loopback: install and import the user module, then gunicorn."""
+def serve(listener: int, workers: int | None, front: str) -> None:
+    """``server.start`` on the socket the service passed as file descriptor ``listener``:
+    install and import the user module, then gunicorn. ``workers`` stands in for the
+    instance's size (the toolkit's default is one per CPU)."""
     from sagemaker_containers import _env, _modules
     from sagemaker_containers.beta.framework import env
 
@@ -113,7 +113,7 @@ def serve(port: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     serving_env = env.ServingEnv()
     _modules.import_module(serving_env.module_dir, serving_env.module_name)
-    workers = serving_env.model_server_workers
+    workers = workers or serving_env.model_server_workers
     command = [
         sys.executable,
         "-m",
@@ -125,32 +125,35 @@ def serve(port: int) -> None:
         "--pythonpath",
         ",".join([*sys.path, _env.code_dir]),
         "-b",
-        f"127.0.0.1:{port}",
+        f"fd://{listener}",
         "--worker-connections",
         str(1000 * workers),
         "-w",
         str(workers),
         "--log-level",
-        os.environ.get("GUNICORN_LOG_LEVEL", "info"),
+        "warning",
         "--config",
         str(HERE / "gunicorn_hooks.py"),
-        f"{Path(__file__).stem}:serving_app()",
+        f"{Path(__file__).stem}:serving_app({front!r})",
     ]
     os.execv(command[0], command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``xgboost_image.py train`` or ``xgboost_image.py serve --port N``."""
+    """``xgboost_image.py train`` or ``xgboost_image.py serve --fd N [--workers N]
+    [--front FILE]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("train")
     serving = commands.add_parser("serve")
-    serving.add_argument("--port", type=int, required=True)
+    serving.add_argument("--fd", type=int, required=True, help="the listening socket")
+    serving.add_argument("--workers", type=int, default=None)
+    serving.add_argument("--front", default="", help="the service front's settings (JSON)")
     args = parser.parse_args(argv)
     if args.command == "train":
         train()
     else:
-        serve(args.port)
+        serve(args.fd, args.workers, args.front)
 
 
 if __name__ == "__main__":

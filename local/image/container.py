@@ -56,7 +56,7 @@ RUNTIME_PROBE = (
 PIP_CONFIGS = " ".join(
     ["/etc/pip.conf", "/etc/xdg/pip/pip.conf", "/root/.config/pip/pip.conf", "/root/.pip/pip.conf"]
 )
-# $1.. are the folders (see ``command``); the mounts are private to this process tree.
+# $1..$6: the folders, $7: isolated or not (see ``command``). The mounts are private.
 SETUP = f"""set -eu
 mount -t tmpfs -o mode=755 tmpfs /opt
 mkdir {VENV} /opt/ml {COMMANDS_DIR} {SERVICE_DIR}
@@ -68,7 +68,10 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 for conf in {PIP_CONFIGS}; do
   if [ -f "$conf" ]; then mount --bind /dev/null "$conf"; fi
 done
-shift 6
+isolated="$7"
+shift 7
+# An isolated container's own loopback works, as in SageMaker; nothing else is there.
+if [ "$isolated" = 1 ] && command -v ip >/dev/null; then ip link set lo up; fi
 python3 -c "{RUNTIME_PROBE}"
 cd /
 exec "$@"
@@ -170,6 +173,7 @@ class Container:
             SETUP,
             "container",
             *(str(folder.resolve()) for folder in folders),
+            str(int(self.isolated)),
             *argv,
         ]
 

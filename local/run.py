@@ -59,6 +59,7 @@ from config.settings import stage_settings
 from config.synthetic_hints import synthetic_hint_problems
 from glue.validate import ProcessedCounts
 from local.dashboard import render_dashboard
+from local.image.container import describe_runtime
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
 from local.lake.synthetic import DirtyRows, RawBatch, generate_clean, write_raw
 from local.lake.user_files import StagedFiles, UserDataError, find_raw_files, stage_user_files
@@ -161,6 +162,7 @@ def print_endpoint(endpoint: dict[str, Any]) -> None:
         f"{endpoint['requests_server_error']} server errors; "
         f"p50 {endpoint['p50_ms']:.1f} ms, p99 {endpoint['p99_ms']:.1f} ms"
     )
+    print(f"      endpoint in the image: {describe_runtime(endpoint['runtime'])}")
     print(
         f"      data capture: {endpoint['capture_records']} records in "
         f"{endpoint['capture_files']} file(s) under {endpoint['capture_location']}"
@@ -337,6 +339,8 @@ def monitor_and_retrain(
         "state": transition.current.value,
         "reason": transition.current.reason,
     }
+    section["runtime"] = last.runtime
+    print(f"      monitor job in the image: {describe_runtime(last.runtime)}")
     print(f"      monitor report: {last.report} ({last.report_uri})")
     if traffic is not None and (transition.current.value != ALARM or transition.event is None):
         section["retrain"] = {"decision": "not_triggered", "alarm": transition.current.value}

@@ -184,6 +184,15 @@ class Container:
         return {**recorded, "image": image_record().label, "isolated": str(self.isolated)}
 
 
+def describe_runtime(runtime: Mapping[str, str]) -> str:
+    """One line for a person: the interpreter, the image record, the network."""
+    network = "no network" if runtime.get("isolated") == "True" else "network"
+    return (
+        f"Python {runtime.get('python', '?')} ({runtime.get('executable', '?')}), "
+        f"{runtime.get('image', '?')}, {network}"
+    )
+
+
 def _aws_access(platform: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in platform.items() if AWS_ACCESS.match(name)}
 

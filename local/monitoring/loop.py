@@ -89,6 +89,7 @@ class MonitorRun:
     summary: dict[str, Any]
     report: Path
     report_uri: str
+    runtime: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -256,7 +257,7 @@ class MonitoringLoop:
             raise RuntimeError(f"the monitor launcher started no job: {decided['reason']}")
         request: dict[str, Any] = decided["request"]
         job_name = request["ProcessingJobName"]
-        run_processing_job(
+        job = run_processing_job(
             request,
             job_name=job_name,
             work_dir=self.work_dir / "monitor",
@@ -273,6 +274,7 @@ class MonitoringLoop:
             summary=summary,
             report=output / Path(summary["report"]).name,
             report_uri=reports["S3Output"]["S3Uri"] + Path(summary["report"]).name,
+            runtime=job.runtime,
         )
         state.runs.append(run)
         return run

@@ -385,7 +385,7 @@ class _State:
     def _processing(self, step: _Step) -> StepRecord:
         arguments = self.resolve(step.definition["Arguments"], step=step.name)
         run = run_processing_job(arguments, **self._job_kwargs(step))
-        record = self._record(step, run, {"job": run.name})
+        record = self._record(step, run, {"job": run.name, "runtime": run.runtime})
         for spec in step.definition.get("PropertyFiles", []):
             outputs = arguments["ProcessingOutputConfig"]["Outputs"]
             output = navigate(outputs, f"['{spec['OutputName']}']", what=f"step {step.name}")
@@ -398,7 +398,8 @@ class _State:
     def _training(self, step: _Step) -> StepRecord:
         arguments = self.resolve(step.definition["Arguments"], step=step.name)
         run = run_training_job(arguments, **self._job_kwargs(step))
-        return self._record(step, run, {"job": run.name, "metrics": run.metrics})
+        detail = {"job": run.name, "metrics": run.metrics, "runtime": run.runtime}
+        return self._record(step, run, detail)
 
     def _condition(self, step: _Step) -> None:
         """Evaluate the conditions (all must hold), record the step, then run its branch."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from local.cdk_assembly import load_pipeline_template
+from local.image.container import describe_runtime
 from local.moto_platform import LocalPlatform, local_platform
 from local.pipeline.pipeline_runtime import Execution, LocalPipeline, StepRecord
 
@@ -50,8 +51,10 @@ Between = Callable[[LocalPlatform, TrainingRun], None]
 
 def print_step(record: StepRecord) -> None:
     """Progress line for a finished step (its duration, and what it decided)."""
-    facts = ", ".join(f"{k}={v}" for k, v in record.detail.items() if k != "job")
+    facts = ", ".join(f"{k}={v}" for k, v in record.detail.items() if k not in ("job", "runtime"))
     print(f"      {record.name:<20} {record.status:<9} {record.seconds:6.1f}s  {facts}", flush=True)
+    if "runtime" in record.detail:
+        print(f"{'':<28}in the image: {describe_runtime(record.detail['runtime'])}", flush=True)
 
 
 @contextmanager

@@ -150,6 +150,7 @@ def serve_and_probe(
     ) as endpoint:
         mix = request_mix(schema, requests, rows=rows)
         responses = invoke(platform, endpoint.host, endpoint.port, endpoint_name, mix)
+        runtime = endpoint.runtime
     listing = platform.s3.list_objects_v2(
         Bucket=ARTIFACTS_BUCKET, Prefix=f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"
     )
@@ -162,6 +163,7 @@ def serve_and_probe(
         "endpoint_name": endpoint_name,
         "model_package_arn": arn,
         "workers": workers,
+        "runtime": runtime,
         **summarize(responses),
         "capture_files": len(keys),
         "capture_records": records,

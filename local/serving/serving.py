@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ class RunningEndpoint:
     port: int
     workers: int
     log: Path
+    # What the container's Python said of itself, and the image record it runs under.
+    runtime: dict[str, str] = field(default_factory=dict)
 
     def ping(self) -> int:
         return self._ping()[0]
@@ -138,7 +140,7 @@ def start_endpoint(
     *,
     workers: int,
     log: Path,
-    ready_seconds: float = 120.0,
+    ready_seconds: float = 600.0,
     isolated: bool = True,
 ) -> Iterator[RunningEndpoint]:
     """Serve ``staged`` with ``workers`` processes until the block ends (then stop
@@ -182,6 +184,7 @@ def start_endpoint(
     endpoint = RunningEndpoint("127.0.0.1", port, workers, log)
     try:
         endpoint.wait_until_ready(process, ready_seconds)
+        endpoint = replace(endpoint, runtime=container.runtime())
         with CaptureShipper(spool, _s3(env)) if front.get("CAPTURE_BUCKET") else _nothing():
             yield endpoint
             _stop(process)

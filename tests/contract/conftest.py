@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from local.cdk_assembly import load_pipeline_template
-from local.moto_platform import ACCOUNT, REGION
 from local.image.container import IMAGE_VENV
+from local.moto_platform import ACCOUNT, REGION
 from local.serving.hosted_model import StagedModel
 
 

@@ -196,11 +196,10 @@ def test_the_image_refuses_transform_fn_next_to_the_other_hooks(
 ) -> None:
     staged = stage(model_run["model_dir"], registered_environment, tmp_path)
     _hooks_module(staged, "\n\ndef input_fn(body, content_type):\n    return body\n")
-    # The refusal ends the server at boot; the generous wait only matters on a loaded
-    # machine, where installing the code and booting gunicorn took over a minute.
+    # The refusal ends the server at boot: start_endpoint sees the process exit.
     with (
         pytest.raises(RuntimeError, match="endpoint exited"),
-        start_endpoint(staged, {}, workers=1, log=tmp_path / "endpoint.log", ready_seconds=240),
+        start_endpoint(staged, {}, workers=1, log=tmp_path / "endpoint.log"),
     ):
         pass
     assert (
@@ -221,3 +220,19 @@ def test_an_exception_in_a_hook_is_a_500(model_run, registered_environment, tmp_
     with start_endpoint(staged, {}, workers=1, log=tmp_path / "endpoint.log") as endpoint:
         response = _one(endpoint, b"1", CSV)
     assert response.status == 500 and response.content_type.startswith("text/html")
+
+
+def test_without_its_declared_pip_setting_the_isolated_model_cannot_start(
+    model_run, registered_environment, tmp_path
+) -> None:
+    # The model package declares the pip setting the toolkit's install needs offline; an
+    # isolated container without it never answers /ping (the model would not go InService).
+    environment = dict(registered_environment)
+    assert environment.pop("PIP_NO_BUILD_ISOLATION") == "false"
+    staged = stage(model_run["model_dir"], environment, tmp_path)
+    with (
+        pytest.raises(RuntimeError, match="endpoint exited"),
+        start_endpoint(staged, {}, workers=1, log=tmp_path / "endpoint.log"),
+    ):
+        pass
+    assert "when installing build dependencies" in (tmp_path / "endpoint.log").read_text()

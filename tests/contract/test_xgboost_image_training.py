@@ -19,7 +19,7 @@ import pytest
 from local.moto_platform import ARTIFACTS_BUCKET, local_platform
 from local.pipeline.sagemaker_jobs import JobFailedError, run_training_job
 from local.s3_sync import upload_dir
-from stacks.constructs.pipeline_definition import CODE_CHANNEL
+from stacks.constructs.pipeline_definition import CODE_CHANNEL, TOOLKIT_ENVIRONMENT
 from tests.contract.conftest import step_arguments
 from training import serving_code
 
@@ -115,3 +115,21 @@ def test_a_failing_program_reports_why(definition, model_run, platform, tmp_path
     # the program's own reason is in the job's log.
     assert failed.value.reason.startswith("ExecuteUserScriptError")
     assert "invalid int value: 'deep'" in failed.value.log_tail
+
+
+def test_without_its_declared_pip_setting_the_isolated_step_cannot_start(
+    definition, model_run, platform, tmp_path
+) -> None:
+    # What the template's Environment is for: the image's pip (26.1) builds the code
+    # folder in an isolated build environment that downloads setuptools; the container has
+    # no network, so the toolkit's install fails before the program runs, as in AWS.
+    request = train_request(definition, model_run, platform, num_round="5")
+    assert request["Environment"] == TOOLKIT_ENVIRONMENT
+    del request["Environment"]
+    with pytest.raises(JobFailedError) as failed:
+        run_training_job(
+            request, job_name="contract-no-pip", work_dir=tmp_path, s3=platform.s3, env=platform.env
+        )
+    assert failed.value.reason.startswith("InstallModuleError")
+    log = (tmp_path / "contract-no-pip" / "job.log").read_text()
+    assert "when installing build dependencies" in log

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local.cdk_assembly import TOKEN, AssemblyError, StageAssembly, resolve
 from local.service_metrics import local_name, why_not_local
 
-TOKEN = re.compile(r"^<cfn:[^>]*>$")
 BINARY = re.compile(r"^\s*(\w+)\s*([-+*/])\s*(\w+)\s*$")
 # cdk-monitoring-constructs' rate: FILL(m,0) / PERIOD(m), per second.
 RATE = re.compile(r"^\s*FILL\((\w+),\s*0\)\s*/\s*PERIOD\(\1\)\s*$")
@@ -35,7 +35,7 @@ LOCAL_PERIOD = 60  # seconds: a local run lasts minutes, so draw by the minute
 NOTE_WIDTH = 64  # characters per line of a note, to fit the graph
 
 
-class DashboardError(RuntimeError):
+class DashboardError(AssemblyError):
     """The cloud assembly has no dashboard for the stage, or its body does not parse."""
 
 
@@ -77,30 +77,19 @@ class Widget:
     alarms: list[str] = field(default_factory=list)
 
 
-def _flatten(part: Any) -> str:
-    """A CloudFormation intrinsic inside the body, as a placeholder without quotes."""
-    if isinstance(part, str):
-        return part
-    return "<cfn:" + json.dumps(part, sort_keys=True).replace('"', "'") + ">"
-
-
 def dashboard_body(cdk_out: Path, stage: str) -> dict[str, Any]:
-    """The parsed dashboard body of ``stage``'s Operations stack in ``cdk_out``."""
-    for template_path in sorted((cdk_out / f"assembly-{stage}").glob("*Operations*.template.json")):
-        template = json.loads(template_path.read_text())
-        for resource in template["Resources"].values():
-            if resource["Type"] != "AWS::CloudWatch::Dashboard":
-                continue
-            body = resource["Properties"]["DashboardBody"]
-            text = (
-                "".join(_flatten(p) for p in body["Fn::Join"][1])
-                if isinstance(body, dict)
-                else body
-            )
+    """The parsed dashboard body of ``stage``'s Operations stack in ``cdk_out``; values
+    CloudFormation would fill in stay as ``<cfn:...>`` tokens."""
+    assembly = StageAssembly(cdk_out, stage)
+    for stack in assembly.stacks("Operations"):
+        for resource in assembly.resources(stack, "AWS::CloudWatch::Dashboard").values():
+            text = resolve(resource["Properties"]["DashboardBody"], lenient=True)
             try:
                 parsed: dict[str, Any] = json.loads(text)
             except json.JSONDecodeError as error:
-                raise DashboardError(f"{template_path.name}: body is not JSON: {error}") from error
+                raise DashboardError(
+                    f"{assembly.paths[stack].name}: body is not JSON: {error}"
+                ) from error
             return parsed
     raise DashboardError(f"no dashboard in the {stage} Operations stack under {cdk_out}")
 

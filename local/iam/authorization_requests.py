@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from local.cdk_assembly import Stage
 from local.iam.call_recorder import RecordedCall
 from local.iam.policy_evaluation import Request
-from local.iam.role_policies import Stage
 
 CALLED = "called"
 SAGEMAKER = "sagemaker.amazonaws.com"

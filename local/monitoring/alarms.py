@@ -34,6 +34,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from local.cdk_assembly import AssemblyError, StageAssembly, read_template, resources_of
+
 LABEL = "[local stand-in: CloudWatch alarm evaluation]"
 
 OK, ALARM, INSUFFICIENT_DATA = "OK", "ALARM", "INSUFFICIENT_DATA"
@@ -429,19 +431,18 @@ def evaluate_in_cloudwatch(
 
 def alarms_in_templates(templates: Iterable[Path]) -> list[AlarmDefinition]:
     """Every ``AWS::CloudWatch::Alarm`` in the given synthesized templates."""
-    alarms = []
-    for template in templates:
-        resources = json.loads(template.read_text()).get("Resources", {})
-        for resource in resources.values():
-            if resource.get("Type") == "AWS::CloudWatch::Alarm":
-                alarms.append(AlarmDefinition.from_properties(resource["Properties"]))
-    return alarms
+    return [
+        AlarmDefinition.from_properties(resource["Properties"])
+        for template in templates
+        for resource in resources_of(read_template(template), "AWS::CloudWatch::Alarm").values()
+    ]
 
 
 def load_alarms(cdk_out: Path, stage: str, stack: str = "Monitoring") -> dict[str, AlarmDefinition]:
     """The alarms of ``stage``'s ``stack`` in the cloud assembly at ``cdk_out``, by name."""
-    directory = cdk_out / f"assembly-{stage}"
-    templates = sorted(directory.glob(f"*{stack}*.template.json"))
-    if not templates:
-        raise FileNotFoundError(f"no {stack} template under {directory}: synthesize first")
+    assembly = StageAssembly(cdk_out, stage)
+    stacks = assembly.stacks(stack)
+    if not stacks:
+        raise AssemblyError(f"no {stack} template under {assembly.directory}: synthesize first")
+    templates = [assembly.paths[name] for name in stacks]
     return {alarm.name: alarm for alarm in alarms_in_templates(templates)}

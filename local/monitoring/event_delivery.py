@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.cdk_assembly import AssemblyError
+from local.cdk_assembly import AssemblyError, read_template
 
 LABEL = "[local stand-in: EventBridge target retry policy, Lambda async retries, DLQ]"
 # Lambda's documented default when an EventInvokeConfig sets no maximum age.
@@ -79,7 +79,7 @@ class DeliveryPolicy:
 def delivery_policy(template: Path, *, function_prefix: str = "Retrain") -> DeliveryPolicy:
     """Read the rule target's RetryPolicy and the function's EventInvokeConfig from the
     Monitoring template; fails if either has no dead-letter queue (an event would be lost)."""
-    resources = json.loads(template.read_text())["Resources"]
+    resources = read_template(template)["Resources"]
     functions = {
         lid: r["Properties"]
         for lid, r in resources.items()

@@ -1,16 +1,9 @@
 """The synthesized operator dashboard, drawn from local metrics: what operators will see.
 
-``render_dashboard(cdk_out, stage, cloudwatch, out_html)`` reads the stage's
-``AWS::CloudWatch::Dashboard`` body from the cloud assembly (the Operations stack), asks
-CloudWatch (moto, locally) for every metric of every graph with GetMetricData, and
-writes one HTML page with a PNG per graph (matplotlib), the text headers, and the alarm
-states. Values CloudFormation would fill in (a Glue job's name, a function's name) are
-the local run's names where ``local.service_metrics`` knows them; otherwise such a
-dimension matches whatever value the local run published. Where a metric has no local
-datapoint because only a real instance or service has it, or CloudWatch math or a
-percentile cannot be computed from what moto stores, the graph says so instead of
-drawing a stand-in. AWS's own metrics were put there by the local stand-ins that play
-the services (``local.service_metrics``).
+``render_dashboard`` reads the stage's dashboard body from cdk.out (the Operations stack),
+gets every graph's metrics from CloudWatch (moto) and writes one HTML page with a PNG per
+graph. A deploy-time dimension takes the local run's name where ``local.service_metrics``
+knows it, else matches any value the run published; a graph with no local data says why.
 """
 
 from __future__ import annotations

@@ -2,16 +2,9 @@
 
     python -m tools.cost [--cdk-out cdk.out] [--prices tools/prices-us-east-1.json]
 
-Reads what the stage will really run (endpoint instance types and counts or its
-serverless config, the training pipeline's steps and instance types, the Glue jobs'
-workers, scheduled jobs, keys, dashboards, alarms, buckets) and prices it with the dated
-table in tools/prices-us-east-1.json. Prints, per stage, the idle cost per month (what
-the stage costs with no traffic: always-on instances, keys, dashboards, alarms, storage,
-and whatever its schedules start on their own), the cost of one retraining (one
-training pipeline execution), of one ETL run, and of one monitor run (the job the
-monitor launcher starts only in a scheduled hour with new capture or ground truth).
-Durations are the table's stated assumptions; docs/cost.md explains the model and its
-limits.
+Per stage: the idle cost per month, one retraining, one ETL run and one monitor run,
+from what the templates deploy and the dated price table; docs/cost.md explains the
+model, its assumed durations and its limits.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
-"""LOCAL STAND-IN for CloudWatch alarm evaluation (moto stores alarms but never evaluates
-them, and emits no event when a state changes).
+"""LOCAL STAND-IN for CloudWatch alarm evaluation: moto stores alarms but never evaluates
+them, nor emits an event when a state changes.
 
-It follows the CloudWatch user guide:
-- "Alarm evaluation" / "Using Amazon CloudWatch alarms": Period, EvaluationPeriods (N),
-  DatapointsToAlarm (M, "M out of N"), ComparisonOperator and Threshold, the statistic
-  computed over each period;
-- "Configuring how CloudWatch alarms treat missing data"
-  (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html):
-  CloudWatch retrieves more data points than N (the *evaluation range*); with at least N
-  real points it evaluates the N most recent ones and the missing-data setting is not
-  used; with fewer, it fills as few missing points as needed with the TreatMissingData
-  setting (missing / notBreaching / breaching / ignore), always evaluating N points; and
-  an alarm whose oldest available data point is breaching, at least M periods old, with
-  nothing but breaching or missing points after it, goes to ALARM even with fewer than M
-  real points ("avoiding premature transitions"). tests/unit/test_alarm_evaluation.py
-  checks every row of that page's two tables.
-- "Alarm events and EventBridge": the "CloudWatch Alarm State Change" event.
-
-The alarm definitions are read from the synthesized templates (``cdk.out``), the data
-points from CloudWatch's GetMetricData (moto locally). Nothing here imports a construct.
+Definitions come from the synthesized templates, datapoints from GetMetricData (moto
+locally); the semantics (M out of N, the evaluation range, missing data, the state change
+event) are the CloudWatch user guide's, cited in docs/monitoring.md.
 """
 
 from __future__ import annotations

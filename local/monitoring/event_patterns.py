@@ -1,21 +1,7 @@
-"""LOCAL STAND-IN for EventBridge event-pattern matching (moto does not deliver rule
-targets to Lambda, so the local runtime decides, as EventBridge would, whether an event
-matches a rule read from ``cdk.out``).
-
-Semantics from the EventBridge user guide:
-- "Amazon EventBridge event patterns"
-  (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html): a
-  pattern has the event's structure; every field it names must be in the event at the same
-  nesting; fields it does not name are ignored; leaf values are arrays of alternatives;
-  strings match exactly (no case folding), numbers by representation (300 != 300.0),
-  ``null`` matches a JSON null.
-- "Arrays in Amazon EventBridge event patterns": when the event's value is an array, the
-  pattern matches if the two arrays intersect.
-- "Content filtering in Amazon EventBridge event patterns": ``prefix``, ``suffix``,
-  ``equals-ignore-case``, ``anything-but`` (value, list, or ``prefix``), ``numeric``
-  (``=``, ``<``, ``<=``, ``>``, ``>=``, combinable), ``cidr``, ``exists`` (leaf nodes only:
-  an object counts as absent).
-tests/unit/test_event_patterns.py runs the guide's examples.
+"""LOCAL STAND-IN for EventBridge event-pattern matching: moto delivers no rule target to
+Lambda, so the local runtime decides, as EventBridge would, whether an event matches a
+rule read from ``cdk.out``. The semantics are the EventBridge user guide's, cited in
+docs/monitoring.md; tests/unit/test_event_patterns.py runs the guide's examples.
 """
 
 from __future__ import annotations

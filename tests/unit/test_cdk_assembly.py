@@ -1,6 +1,7 @@
 """The one reader of cdk.out: intrinsics resolved as CloudFormation documents them (strict
 and lenient), and a stage's templates, exports, names and ARNs read from a small assembly
-written here in the shape `cdk synth` gives."""
+written here in the shape `cdk synth` gives; the pipeline definition rendered with the
+local platform's names."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from local.cdk_assembly import (
     TOKEN,
     AssemblyError,
+    PipelineTemplate,
     StageAssembly,
     all_templates,
     by_name,
@@ -20,6 +22,7 @@ from local.cdk_assembly import (
     stage_names,
     token,
 )
+from local.moto_platform import ACCOUNT, ARTIFACTS_BUCKET, JOB_ROLE, REGION, pipeline_names
 
 NAMES = {"Bucket": "local-bucket", "Role.Arn": "arn:aws:iam::1:role/r", "Export-Key": "k-1"}
 LOOKUP = by_name(NAMES.get)
@@ -171,3 +174,40 @@ def test_stages_and_templates_are_found_and_a_missing_stage_is_named(tmp_path: P
         StageAssembly(tmp_path, "Dev").stack("Dev")
     with pytest.raises(AssemblyError, match="synthesize the app first"):
         StageAssembly(tmp_path, "Prod")
+
+
+def test_the_pipeline_renders_with_supplied_values_or_the_platforms_names() -> None:
+    body = json.dumps(
+        {
+            "Bucket": "s3://${ArtifactsBucket}/x",
+            "Role": "${ExecutionRoleName}",
+            "At": "${AWS::Region}:${AWS::AccountId}",
+            "Group": "${ModelPackageGroup}",
+        }
+    )
+    template = PipelineTemplate(
+        name="p",
+        body=body,
+        values={
+            "ArtifactsBucket": {"Fn::ImportValue": "Dev-DataLake-ArtifactsBucketName"},
+            "ExecutionRoleName": {"Ref": "TrainingJobRoleF750C0D4"},
+            "ModelPackageGroup": "group-dev",
+        },
+        assets={},
+        model_package_group="group-dev",
+    )
+    assert template.render(lookup=pipeline_names("arn:key")) == {
+        "Bucket": f"s3://{ARTIFACTS_BUCKET}/x",
+        "Role": JOB_ROLE,
+        "At": f"{REGION}:{ACCOUNT}",
+        "Group": "group-dev",
+    }
+    supplied = {
+        "ArtifactsBucket": "b",
+        "ExecutionRoleName": "r",
+        "AWS::Region": "eu",
+        "AWS::AccountId": "1",
+    }
+    assert template.render(supplied)["Bucket"] == "s3://b/x"
+    with pytest.raises(AssemblyError, match="Fn::ImportValue Dev-DataLake-ArtifactsBucketName"):
+        template.render()

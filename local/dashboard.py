@@ -1,16 +1,9 @@
 """The synthesized operator dashboard, drawn from local metrics: what operators will see.
 
-``render_dashboard(cdk_out, stage, cloudwatch, out_html)`` reads the stage's
-``AWS::CloudWatch::Dashboard`` body from the cloud assembly (the Operations stack), asks
-CloudWatch (moto, locally) for every metric of every graph with GetMetricData, and
-writes one HTML page with a PNG per graph (matplotlib), the text headers, and the alarm
-states. Values CloudFormation would fill in (a Glue job's name, a function's name) are
-the local run's names where ``local.service_metrics`` knows them; otherwise such a
-dimension matches whatever value the local run published. Where a metric has no local
-datapoint because only a real instance or service has it, or CloudWatch math or a
-percentile cannot be computed from what moto stores, the graph says so instead of
-drawing a stand-in. AWS's own metrics were put there by the local stand-ins that play
-the services (``local.service_metrics``).
+``render_dashboard`` reads the stage's dashboard body from cdk.out (the Operations stack),
+gets every graph's metrics from CloudWatch (moto) and writes one HTML page with a PNG per
+graph. A deploy-time dimension takes the local run's name where ``local.service_metrics``
+knows it, else matches any value the run published; a graph with no local data says why.
 """
 
 from __future__ import annotations
@@ -24,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from local.cdk_assembly import TOKEN, AssemblyError, StageAssembly, resolve
 from local.service_metrics import local_name, why_not_local
 
-TOKEN = re.compile(r"^<cfn:[^>]*>$")
 BINARY = re.compile(r"^\s*(\w+)\s*([-+*/])\s*(\w+)\s*$")
 # cdk-monitoring-constructs' rate: FILL(m,0) / PERIOD(m), per second.
 RATE = re.compile(r"^\s*FILL\((\w+),\s*0\)\s*/\s*PERIOD\(\1\)\s*$")
@@ -35,7 +28,7 @@ LOCAL_PERIOD = 60  # seconds: a local run lasts minutes, so draw by the minute
 NOTE_WIDTH = 64  # characters per line of a note, to fit the graph
 
 
-class DashboardError(RuntimeError):
+class DashboardError(AssemblyError):
     """The cloud assembly has no dashboard for the stage, or its body does not parse."""
 
 
@@ -77,30 +70,19 @@ class Widget:
     alarms: list[str] = field(default_factory=list)
 
 
-def _flatten(part: Any) -> str:
-    """A CloudFormation intrinsic inside the body, as a placeholder without quotes."""
-    if isinstance(part, str):
-        return part
-    return "<cfn:" + json.dumps(part, sort_keys=True).replace('"', "'") + ">"
-
-
 def dashboard_body(cdk_out: Path, stage: str) -> dict[str, Any]:
-    """The parsed dashboard body of ``stage``'s Operations stack in ``cdk_out``."""
-    for template_path in sorted((cdk_out / f"assembly-{stage}").glob("*Operations*.template.json")):
-        template = json.loads(template_path.read_text())
-        for resource in template["Resources"].values():
-            if resource["Type"] != "AWS::CloudWatch::Dashboard":
-                continue
-            body = resource["Properties"]["DashboardBody"]
-            text = (
-                "".join(_flatten(p) for p in body["Fn::Join"][1])
-                if isinstance(body, dict)
-                else body
-            )
+    """The parsed dashboard body of ``stage``'s Operations stack in ``cdk_out``; values
+    CloudFormation would fill in stay as ``<cfn:...>`` tokens."""
+    assembly = StageAssembly(cdk_out, stage)
+    for stack in assembly.stacks("Operations"):
+        for resource in assembly.resources(stack, "AWS::CloudWatch::Dashboard").values():
+            text = resolve(resource["Properties"]["DashboardBody"], lenient=True)
             try:
                 parsed: dict[str, Any] = json.loads(text)
             except json.JSONDecodeError as error:
-                raise DashboardError(f"{template_path.name}: body is not JSON: {error}") from error
+                raise DashboardError(
+                    f"{assembly.paths[stack].name}: body is not JSON: {error}"
+                ) from error
             return parsed
     raise DashboardError(f"no dashboard in the {stage} Operations stack under {cdk_out}")
 

@@ -23,9 +23,8 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from config.layout import CURATED_PREFIX
-from local.cdk_assembly import PipelineTemplate
+from local.cdk_assembly import Lookup, PipelineTemplate
 from local.s3_sync import upload_dir
-from stacks.constructs.pipeline_definition import SubVariable
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -35,6 +34,30 @@ CURATED_BUCKET = "local-curated"
 RAW_BUCKET = "local-raw"
 JOB_ROLE = "local-pipeline-jobs"
 TRAINING_ROLE = "local-pipeline-training"
+
+
+def pipeline_names(key_arn: str) -> Lookup:
+    """Local values for the references in the synthesized pipeline definition: the pseudo
+    parameters, the data lake's exports (matched by export name) and the stack's two job
+    roles (matched by logical id)."""
+    pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
+    exports = {
+        "ArtifactsBucketName": ARTIFACTS_BUCKET,
+        "CuratedBucketName": CURATED_BUCKET,
+        "KeyArn": key_arn,
+    }
+    roles = {"TrainingJobRole": JOB_ROLE, "TrainingTrainingRole": TRAINING_ROLE}
+
+    def lookup(function: str, name: str) -> str | None:
+        if function == "Fn::ImportValue":
+            return next((v for fragment, v in exports.items() if name.endswith(fragment)), None)
+        if function == "Ref":
+            return pseudo.get(name) or next(
+                (v for prefix, v in roles.items() if name.startswith(prefix)), None
+            )
+        return None
+
+    return lookup
 
 
 @dataclass
@@ -65,19 +88,8 @@ class LocalPlatform:
         for (bucket, key), path in template.assets.items():
             self.s3.upload_file(str(path), bucket, key)
         key_arn = self.client("kms").create_key(Description="local stage key")["KeyMetadata"]["Arn"]
-        definition = template.render(
-            {
-                "AWS::Region": REGION,
-                "AWS::AccountId": ACCOUNT,
-                "AWS::Partition": "aws",
-                SubVariable.ARTIFACTS_BUCKET.value: ARTIFACTS_BUCKET,
-                SubVariable.CURATED_BUCKET.value: CURATED_BUCKET,
-                SubVariable.KMS_KEY_ARN.value: key_arn,
-                SubVariable.EXECUTION_ROLE_NAME.value: JOB_ROLE,
-                SubVariable.TRAINING_ROLE_NAME.value: TRAINING_ROLE,
-            }
-        )
-        self.model_package_group = template.values[SubVariable.MODEL_PACKAGE_GROUP.value]
+        definition = template.render(lookup=pipeline_names(key_arn))
+        self.model_package_group = template.model_package_group
         self.sagemaker.create_model_package_group(ModelPackageGroupName=self.model_package_group)
         self.pipeline_name = template.name
         self.sagemaker.create_pipeline(

@@ -1,18 +1,8 @@
-"""The AWS services' own CloudWatch metrics, put by the local stand-ins that play them.
-
-In AWS, SageMaker publishes endpoint invocation and pipeline execution metrics, Glue its
-job task metrics, Lambda its invocation metrics, and CloudWatch Logs turns what a
-function logs in the embedded metric format (Powertools' ``Metrics``) into metrics. moto
-does none of this, so the local stand-ins that play those services measure the same
-events in the local run and put the metrics each service documents (namespace, name,
-dimensions: config/metrics.py; units as documented) into the run's moto CloudWatch,
-where the synthesized dashboard reads them. LOCAL stand-in: the values are measured here
-(latency at the client over loopback, Spark's task counts, the handler's wall time), not
-by the service; the metrics that only a real instance or service has are listed in
-``NOT_EMITTED`` with the reason, which the local dashboard shows instead of a graph.
-
-Each ``*_data`` function is pure (it returns PutMetricData's ``MetricData``), and ``put``
-sends it.
+"""The AWS services' own CloudWatch metrics (SageMaker, Glue, Lambda, EMF logs), put into
+moto by the local stand-ins that play those services, so the synthesized dashboard has
+data. LOCAL stand-in: the values are measured in the local run, not by the service;
+``NOT_EMITTED`` says which metrics only a real instance or service has, and why
+(docs/operations.md). Each ``*_data`` function is pure; ``put`` sends its result.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from aws_cdk import App
 from cfnlint.api import ManualArgs, lint_file
 
 from app import build_app, validation_failures
+from local.cdk_assembly import all_templates
 from tools.scanners import lint_ignores
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,10 +67,7 @@ def synth_and_check(
 ) -> SynthReport:
     """Synthesize into ``outdir`` and run cdk-nag and ``lint`` (cfn-lint) over the result."""
     synthesize(outdir, extra_context)
-    # Stage stacks sit in assembly-<Stage>/; app-level stacks (Delivery) at the top.
-    templates = sorted(outdir.glob("*.template.json")) + sorted(
-        outdir.glob("assembly-*/*.template.json")
-    )
+    templates = all_templates(outdir)
     report = SynthReport(assembly_dir=outdir, templates=templates)
     report.nag_failures = validation_failures(outdir)
     for template in templates:

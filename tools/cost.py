@@ -2,16 +2,9 @@
 
     python -m tools.cost [--cdk-out cdk.out] [--prices tools/prices-us-east-1.json]
 
-Reads what the stage will really run (endpoint instance types and counts or its
-serverless config, the training pipeline's steps and instance types, the Glue jobs'
-workers, scheduled jobs, keys, dashboards, alarms, buckets) and prices it with the dated
-table in tools/prices-us-east-1.json. Prints, per stage, the idle cost per month (what
-the stage costs with no traffic: always-on instances, keys, dashboards, alarms, storage,
-and whatever its schedules start on their own), the cost of one retraining (one
-training pipeline execution), of one ETL run, and of one monitor run (the job the
-monitor launcher starts only in a scheduled hour with new capture or ground truth).
-Durations are the table's stated assumptions; docs/cost.md explains the model and its
-limits.
+Per stage: the idle cost per month, one retraining, one ETL run and one monitor run,
+from what the templates deploy and the dated price table; docs/cost.md explains the
+model, its assumed durations and its limits.
 """
 
 from __future__ import annotations
@@ -20,14 +13,15 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.cdk_assembly import AssemblyError, StageAssembly, resolve, stage_names
+
 ROOT = Path(__file__).resolve().parents[1]
 PRICES = ROOT / "tools" / "prices-us-east-1.json"
-PLACEHOLDER = re.compile(r"\$\{[^}]+\}")
 
 
 class CostError(RuntimeError):
@@ -60,11 +54,6 @@ def _price(table: dict[str, float], key: str, what: str) -> float:
     if key not in table:
         raise CostError(f"no price for {what} {key!r} in the price table")
     return table[key]
-
-
-def _resources(templates: Sequence[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for path in templates:
-        yield from json.loads(path.read_text())["Resources"].items()
 
 
 def _endpoint_lines(resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any]) -> list[Line]:
@@ -123,9 +112,9 @@ def _pipeline_steps(resources: list[tuple[str, dict[str, Any]]]) -> list[dict[st
     for _, resource in resources:
         if resource["Type"] != "AWS::SageMaker::Pipeline":
             continue
+        # Deploy-time values stay tokens: the prices depend on literals and parameters.
         body = resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
-        text = body["Fn::Sub"][0] if isinstance(body, dict) else body
-        definition: dict[str, Any] = json.loads(PLACEHOLDER.sub("x", text))
+        definition: dict[str, Any] = json.loads(resolve(body, lenient=True))
         defaults = {p["Name"]: p.get("DefaultValue") for p in definition.get("Parameters", [])}
 
         def value(node: Any, defaults: dict[str, Any] = defaults) -> Any:
@@ -360,13 +349,14 @@ def _network_lines(resources: list[tuple[str, dict[str, Any]]], p: dict[str, Any
     ]
 
 
-def price_stage(assembly: Path, stage: str, prices: dict[str, Any]) -> StageCost:
+def price_stage(assembly: StageAssembly, prices: dict[str, Any]) -> StageCost:
     """The idle, per-retrain, per-ETL-run and per-monitor-run cost of one stage's templates."""
-    templates = sorted(assembly.glob("*.template.json"))
-    if not templates:
-        raise CostError(f"no templates in {assembly}: run `make synth` first")
-    resources = list(_resources(templates))
-    cost = StageCost(stage)
+    if not assembly.templates:
+        raise CostError(f"no templates in {assembly.directory}: run `make synth` first")
+    resources = [
+        item for template in assembly.templates.values() for item in template["Resources"].items()
+    ]
+    cost = StageCost(assembly.stage_name)
     cost.retrain = _retrain_lines(_pipeline_steps(resources), prices)
     scheduled, cost.monitor_run = _scheduled_lines(resources, prices, StageCost.total(cost.retrain))
     cost.idle = [
@@ -377,16 +367,6 @@ def price_stage(assembly: Path, stage: str, prices: dict[str, Any]) -> StageCost
     ]
     cost.etl_run = _etl_lines(resources, prices)
     return cost
-
-
-def _account(assembly: Path) -> str:
-    """The account a stage deploys to, from its manifest ("aws://<account>/<region>")."""
-    manifest = json.loads((assembly / "manifest.json").read_text())
-    for artifact in manifest.get("artifacts", {}).values():
-        environment = str(artifact.get("environment", ""))
-        if environment.startswith("aws://"):
-            return environment.split("/")[2]
-    return "unknown"
 
 
 def _alarm_free_tier(costs: list[StageCost], accounts: list[str], p: dict[str, Any]) -> None:
@@ -406,12 +386,17 @@ def _alarm_free_tier(costs: list[StageCost], accounts: list[str], p: dict[str, A
 
 
 def price_assembly(cdk_out: Path, prices_path: Path = PRICES) -> list[StageCost]:
+    """Every synthesized stage in ``cdk_out``, priced with the table at ``prices_path``."""
     prices = json.loads(prices_path.read_text())
-    stages = sorted(d for d in cdk_out.glob("assembly-*") if d.is_dir())
+    stages = [StageAssembly(cdk_out, name) for name in stage_names(cdk_out)]
     if not stages:
         raise CostError(f"no stage assemblies in {cdk_out}: run `make synth` first")
-    costs = [price_stage(d, d.name.removeprefix("assembly-"), prices) for d in stages]
-    _alarm_free_tier(costs, [_account(d) for d in stages], prices)
+    costs = [price_stage(stage, prices) for stage in stages]
+    try:
+        accounts = [stage.stage.account for stage in stages]
+    except AssemblyError as error:
+        raise CostError(str(error)) from error
+    _alarm_free_tier(costs, accounts, prices)
     return costs
 
 

@@ -1,17 +1,10 @@
-"""What IAM would be asked for each AWS call a role's runtime made (recorded) and each
-call the service makes with the role on the runtime's behalf (modelled from the
-synthesized definitions, since the local runtime does that work without AWS APIs).
+"""What IAM would be asked for each AWS call a role's runtime made (recorded), and for each
+call the service makes with the role on its behalf (modelled from the synthesized
+definitions, since the local runtime does that work without AWS APIs).
 
-Recorded calls become requests by the Service Authorization Reference's resource type
-for the operation. A call no rule here covers is an error naming it, never a guess.
-Modelled calls say what they stand for in ``origin``; the sources are the AWS guides:
-S3 with SSE-KMS needs ``kms:GenerateDataKey`` to write and ``kms:Decrypt`` to read, on
-the caller's key; a Lambda function writes its logs (and, with active tracing, X-Ray
-segments) with its execution role; a SageMaker job or endpoint pulls its image from ECR
-(``GetAuthorizationToken``, ``BatchGetImage``, ``GetDownloadUrlForLayer``), writes its
-log streams, and grants the volume key to its instances (``kms:CreateGrant`` with
-``kms:GrantIsForAWSResource``) with the job's role; SageMaker Pipelines creates each
-step's job with the pipeline role, passing the job role.
+A recorded call becomes requests by the Service Authorization Reference's resource type
+for its operation; one no rule covers is an error naming it, never a guess. Modelled
+calls say what they stand for in ``origin`` (docs/security.md lists them).
 """
 
 from __future__ import annotations
@@ -21,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from local.cdk_assembly import Stage
 from local.iam.call_recorder import RecordedCall
 from local.iam.policy_evaluation import Request
-from local.iam.role_policies import Stage
 
 CALLED = "called"
 SAGEMAKER = "sagemaker.amazonaws.com"

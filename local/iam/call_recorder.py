@@ -1,14 +1,9 @@
 """Every AWS call that reaches the local moto server, with who made it.
 
-moto authorizes each request in one place (``_authenticate_and_authorize_action``, run
-in the server's thread for every service) before it acts; the recorder wraps that
-place, so it sees the calls of every process that talks to the server (this one, the
-jobs' subprocesses, the XGBoost image's own Python) as the service received them: the
-access key that signed it, the service, the operation and its parameters. The access
-key names the runtime (each runtime runs with a key of its own), so a call is
-attributed to the role whose runtime made it. moto's own IAM enforcement stays off: it
-evaluates resources only for S3, SQS and IAM and treats a condition on an identity
-policy as a deny, so the decisions are made by ``policy_evaluation`` instead.
+The recorder wraps the one place moto authorizes each request, so it sees the calls of
+every process that talks to the server, as the service received them. Each runtime signs
+with an access key of its own, which attributes a call to its role. moto's own IAM
+enforcement stays off (docs/security.md says why); ``policy_evaluation`` decides instead.
 """
 
 from __future__ import annotations

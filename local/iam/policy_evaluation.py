@@ -1,22 +1,8 @@
 """LOCAL stand-in for IAM's identity-policy evaluation (no AWS call decides here).
 
-Follows the documented semantics (IAM User Guide: "Policy evaluation logic", "IAM JSON
-policy elements: Condition operators", "Conditions with multiple context keys or values"):
-
-* an explicit Deny in any statement wins; else an Allow that applies allows; else the
-  request is implicitly denied;
-* a statement applies when its ``Action`` (or ``NotAction``), ``Resource`` (or
-  ``NotResource``) and every ``Condition`` match; ``*`` and ``?`` are wildcards, actions
-  compare case-insensitively, resources case-sensitively;
-* condition operators AND together, keys of one operator AND, values of one key OR (NOR
-  for negated operators); a key absent from the request makes a condition false, a
-  negated one true, ``...IfExists`` true, and ``Null`` tests exactly that absence;
-  ``ForAnyValue:`` / ``ForAllValues:`` qualify multi-valued keys (``ForAllValues`` holds
-  when the key is absent).
-
-Not modelled (the platform's policies use none of them; an unknown operator or a policy
-variable is an error, never a silent match): resource-based policies, permissions
-boundaries, SCPs, session policies, date, IP and binary operators, policy variables.
+It follows the IAM User Guide's evaluation logic and condition operators (docs/security.md
+lists what is modelled); anything else (an unknown operator, a policy variable) is an
+error, never a silent match.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
-"""LOCAL STAND-IN for CloudWatch alarm evaluation (moto stores alarms but never evaluates
-them, and emits no event when a state changes).
+"""LOCAL STAND-IN for CloudWatch alarm evaluation: moto stores alarms but never evaluates
+them, nor emits an event when a state changes.
 
-It follows the CloudWatch user guide:
-- "Alarm evaluation" / "Using Amazon CloudWatch alarms": Period, EvaluationPeriods (N),
-  DatapointsToAlarm (M, "M out of N"), ComparisonOperator and Threshold, the statistic
-  computed over each period;
-- "Configuring how CloudWatch alarms treat missing data"
-  (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html):
-  CloudWatch retrieves more data points than N (the *evaluation range*); with at least N
-  real points it evaluates the N most recent ones and the missing-data setting is not
-  used; with fewer, it fills as few missing points as needed with the TreatMissingData
-  setting (missing / notBreaching / breaching / ignore), always evaluating N points; and
-  an alarm whose oldest available data point is breaching, at least M periods old, with
-  nothing but breaching or missing points after it, goes to ALARM even with fewer than M
-  real points ("avoiding premature transitions"). tests/unit/test_alarm_evaluation.py
-  checks every row of that page's two tables.
-- "Alarm events and EventBridge": the "CloudWatch Alarm State Change" event.
-
-The alarm definitions are read from the synthesized templates (``cdk.out``), the data
-points from CloudWatch's GetMetricData (moto locally). Nothing here imports a construct.
+Definitions come from the synthesized templates, datapoints from GetMetricData (moto
+locally); the semantics (M out of N, the evaluation range, missing data, the state change
+event) are the CloudWatch user guide's, cited in docs/monitoring.md.
 """
 
 from __future__ import annotations
@@ -33,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from local.cdk_assembly import AssemblyError, StageAssembly, read_template, resources_of
 
 LABEL = "[local stand-in: CloudWatch alarm evaluation]"
 
@@ -429,19 +416,18 @@ def evaluate_in_cloudwatch(
 
 def alarms_in_templates(templates: Iterable[Path]) -> list[AlarmDefinition]:
     """Every ``AWS::CloudWatch::Alarm`` in the given synthesized templates."""
-    alarms = []
-    for template in templates:
-        resources = json.loads(template.read_text()).get("Resources", {})
-        for resource in resources.values():
-            if resource.get("Type") == "AWS::CloudWatch::Alarm":
-                alarms.append(AlarmDefinition.from_properties(resource["Properties"]))
-    return alarms
+    return [
+        AlarmDefinition.from_properties(resource["Properties"])
+        for template in templates
+        for resource in resources_of(read_template(template), "AWS::CloudWatch::Alarm").values()
+    ]
 
 
 def load_alarms(cdk_out: Path, stage: str, stack: str = "Monitoring") -> dict[str, AlarmDefinition]:
     """The alarms of ``stage``'s ``stack`` in the cloud assembly at ``cdk_out``, by name."""
-    directory = cdk_out / f"assembly-{stage}"
-    templates = sorted(directory.glob(f"*{stack}*.template.json"))
-    if not templates:
-        raise FileNotFoundError(f"no {stack} template under {directory}: synthesize first")
+    assembly = StageAssembly(cdk_out, stage)
+    stacks = assembly.stacks(stack)
+    if not stacks:
+        raise AssemblyError(f"no {stack} template under {assembly.directory}: synthesize first")
+    templates = [assembly.paths[name] for name in stacks]
     return {alarm.name: alarm for alarm in alarms_in_templates(templates)}

@@ -1,33 +1,10 @@
-"""EventBridge delivering an alarm event to the retrain Lambda, retries and dead letters
-included (LOCAL stand-in: moto neither delivers rule targets nor runs Lambda's
-asynchronous invocation queue).
+"""LOCAL STAND-IN for EventBridge delivering an alarm event to the retrain Lambda, retries
+and dead letters included: moto neither delivers rule targets nor runs Lambda's
+asynchronous invocation queue.
 
-What the stand-in does is what the services document, with the numbers the Monitoring
-stack synthesized (``delivery_policy``):
-
-* EventBridge -> the Lambda target ("Event retry policy and using dead-letter queues"):
-  a retriable failure of the invocation (throttling, 5xx) is retried with exponential
-  backoff until the target's ``RetryPolicy`` (``MaximumRetryAttempts``,
-  ``MaximumEventAgeInSeconds``) runs out; a non-retriable one (a missing permission, a
-  target that no longer exists) is not retried. Either way the event goes to the
-  target's ``DeadLetterConfig`` queue, with the message attributes ``ERROR_CODE``,
-  ``ERROR_MESSAGE``, ``EXHAUSTED_RETRY_CONDITION``, ``RETRY_ATTEMPTS``, ``RULE_ARN`` and
-  ``TARGET_ARN``.
-* Once Lambda has queued the event, the function runs asynchronously ("How Lambda
-  handles errors and retries with asynchronous invocation"): a function error is
-  retried ``MaximumRetryAttempts`` times (the EventInvokeConfig's; 1 minute, then 2
-  minutes apart); a throttled run goes back to the queue and is retried with a backoff
-  growing from 1 second to 5 minutes until the event is ``MaximumEventAgeInSeconds``
-  old (6 hours unless configured). Then the event goes to the function's dead-letter
-  queue, the event as the body, with the attributes ``RequestID``, ``ErrorCode`` and
-  ``ErrorMessage`` (its first 1 KB).
-
-Time is simulated: waits are added to the event's age, never slept. EventBridge's own
-backoff schedule is not published; this stand-in doubles from 1 second, capped at 5
-minutes (its assumption, labelled as such in ``EVENTBRIDGE_BACKOFF``).
-
-``redrive`` is what an operator does once the cause is fixed: each message in the
-dead-letter queue is delivered again and deleted once the function succeeded.
+The numbers are the Monitoring stack's (``delivery_policy``); the behaviour is what the
+EventBridge and Lambda guides document (docs/monitoring.md). Time is simulated: waits
+are added to the event's age, never slept. ``redrive`` replays the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -39,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.cdk_assembly import AssemblyError
+from local.cdk_assembly import AssemblyError, read_template
 
 LABEL = "[local stand-in: EventBridge target retry policy, Lambda async retries, DLQ]"
 # Lambda's documented default when an EventInvokeConfig sets no maximum age.
@@ -79,7 +56,7 @@ class DeliveryPolicy:
 def delivery_policy(template: Path, *, function_prefix: str = "Retrain") -> DeliveryPolicy:
     """Read the rule target's RetryPolicy and the function's EventInvokeConfig from the
     Monitoring template; fails if either has no dead-letter queue (an event would be lost)."""
-    resources = json.loads(template.read_text())["Resources"]
+    resources = read_template(template)["Resources"]
     functions = {
         lid: r["Properties"]
         for lid, r in resources.items()

@@ -1,31 +1,18 @@
-"""LOCAL STAND-IN for EventBridge event-pattern matching (moto does not deliver rule
-targets to Lambda, so the local runtime decides, as EventBridge would, whether an event
-matches a rule read from ``cdk.out``).
-
-Semantics from the EventBridge user guide:
-- "Amazon EventBridge event patterns"
-  (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html): a
-  pattern has the event's structure; every field it names must be in the event at the same
-  nesting; fields it does not name are ignored; leaf values are arrays of alternatives;
-  strings match exactly (no case folding), numbers by representation (300 != 300.0),
-  ``null`` matches a JSON null.
-- "Arrays in Amazon EventBridge event patterns": when the event's value is an array, the
-  pattern matches if the two arrays intersect.
-- "Content filtering in Amazon EventBridge event patterns": ``prefix``, ``suffix``,
-  ``equals-ignore-case``, ``anything-but`` (value, list, or ``prefix``), ``numeric``
-  (``=``, ``<``, ``<=``, ``>``, ``>=``, combinable), ``cidr``, ``exists`` (leaf nodes only:
-  an object counts as absent).
-tests/unit/test_event_patterns.py runs the guide's examples.
+"""LOCAL STAND-IN for EventBridge event-pattern matching: moto delivers no rule target to
+Lambda, so the local runtime decides, as EventBridge would, whether an event matches a
+rule read from ``cdk.out``. The semantics are the EventBridge user guide's, cited in
+docs/monitoring.md; tests/unit/test_event_patterns.py runs the guide's examples.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import operator
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from local.cdk_assembly import has_intrinsic, read_template, resources_of
 
 LABEL = "[local stand-in: EventBridge event-pattern matching]"
 
@@ -149,14 +136,6 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
     return _object_matches(pattern, event)
 
 
-def _unresolved(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(k == "Ref" or k.startswith("Fn::") or _unresolved(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_unresolved(v) for v in value)
-    return False
-
-
 def rule_patterns(templates: Iterable[Path]) -> dict[str, dict[str, Any]]:
     """``AWS::Events::Rule`` event patterns in synthesized templates, by logical id.
 
@@ -165,14 +144,12 @@ def rule_patterns(templates: Iterable[Path]) -> dict[str, dict[str, Any]]:
     """
     patterns: dict[str, dict[str, Any]] = {}
     for template in templates:
-        resources = json.loads(template.read_text()).get("Resources", {})
-        for logical_id, resource in resources.items():
-            if resource.get("Type") != "AWS::Events::Rule":
-                continue
+        rules = resources_of(read_template(template), "AWS::Events::Rule")
+        for logical_id, resource in rules.items():
             pattern = resource.get("Properties", {}).get("EventPattern")
             if pattern is None:
                 continue  # a scheduled rule
-            if _unresolved(pattern):
+            if has_intrinsic(pattern):
                 raise PatternError(
                     f"rule {logical_id} in {template.name} has a deploy-time value in its "
                     "EventPattern; the local matcher needs literal patterns"

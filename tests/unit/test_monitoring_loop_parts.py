@@ -101,4 +101,4 @@ def test_resolve_fills_intrinsics_with_local_names() -> None:
     with pytest.raises(AssemblyError, match="Ref Table has no local value"):
         resolve({"Ref": "Table"}, names.get)
     with pytest.raises(AssemblyError, match="cannot resolve"):
-        resolve({"Fn::Sub": "x"}, names.get)
+        resolve({"Fn::FindInMap": ["Map", "Key", "Value"]}, names.get)

@@ -28,7 +28,14 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks, NIST80053R5Checks
 
-from config.schema import DEFAULT_DATASET, Problem, SchemaError, dataset_names, load_schema
+from config.schema import (
+    DEFAULT_DATASET,
+    DatasetSchema,
+    Problem,
+    SchemaError,
+    dataset_names,
+    load_schema,
+)
 from config.settings import VpcSettings, stage_settings
 from stacks.constructs.nag import acknowledge_app_wide
 from stacks.delivery import DeliverySettings, DeliveryStack
@@ -61,11 +68,13 @@ def build_app(app: App) -> App:
     # next to `endpoint_serverless` in config/settings.py).
     dev_serverless = str(context("dev_serverless") or "false").lower() == "true"
     dataset = str(context("dataset") or DEFAULT_DATASET)
-    check_dataset(dataset)
+    # Loaded (and checked) once; every stack of every stage receives this object.
+    schema = check_dataset(dataset)
     vpc = vpc_settings(context)
     stages = {
         name: MlopsStage(
             app,
+            schema=schema,
             settings=stage_settings(
                 name,
                 account=prod_account if name == "Prod" else account,
@@ -92,6 +101,7 @@ def build_app(app: App) -> App:
         DeliveryStack(
             app,
             "Delivery",
+            schema=schema,
             settings=DeliverySettings(
                 repository=repository,
                 branch=branch,
@@ -138,8 +148,9 @@ def vpc_settings(context: Callable[[str], Any]) -> VpcSettings | None:
     return None
 
 
-def check_dataset(dataset: str) -> None:
-    """Fail synth on an unknown dataset or an invalid schema, before any stack is built.
+def check_dataset(dataset: str) -> DatasetSchema:
+    """The dataset's schema; fails synth on an unknown dataset or an invalid schema, before
+    any stack is built.
 
     The schema ships inside the code bundles as ``config/datasets/<name>.json``, so the
     dataset is a name there, not a path anywhere else.
@@ -153,7 +164,7 @@ def check_dataset(dataset: str) -> None:
                 f"config/datasets/{Path(dataset).stem}.json",
             )
         )
-    load_schema(dataset)
+    return load_schema(dataset)
 
 
 def validation_failures(assembly_dir: str | Path) -> list[str]:

@@ -6,6 +6,8 @@ functions and the local runtime import this module, never a CDK construct module
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 # Data-lake zones (keys inside each zone's bucket).
 RAW_PREFIX = "incoming/"
 PROCESSED_PREFIX = "data/"
@@ -79,3 +81,24 @@ def endpoint_alarm_name(stage: str, dataset: str, kind: str) -> str:
     alarms' "mlops-<stage>-<dataset>-" prefix, which the retrain trigger acts on.
     """
     return f"{resource_name(stage, dataset, 'endpoint')}-{kind}"
+
+
+class SubVariable(StrEnum):
+    """Placeholders (``${Name}``) the training pipeline's definition holds for the values a
+    stage decides: ``Fn::Sub`` fills them in the cloud, the local runtime with its own."""
+
+    ARTIFACTS_BUCKET = "ArtifactsBucket"
+    CURATED_BUCKET = "CuratedBucket"
+    KMS_KEY_ARN = "KmsKeyArn"
+    EXECUTION_ROLE_NAME = "ExecutionRoleName"
+    MODEL_PACKAGE_GROUP = "ModelPackageGroup"
+    ASSETS_BUCKET = "AssetsBucket"
+    SOURCE_BUNDLE_KEY = "SourceBundleKey"
+    # The bundle's file name (its key's last part): where the Train step's code channel
+    # puts it, /opt/ml/input/data/code/<file>.
+    SOURCE_BUNDLE_FILE = "SourceBundleFile"
+    TRAINING_ROLE_NAME = "TrainingRoleName"
+
+    @property
+    def ref(self) -> str:
+        return "${" + self.value + "}"

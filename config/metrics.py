@@ -27,6 +27,19 @@ QUARANTINE_REASONS = (
     "unknown_category",
 )
 
+# The training job's metrics, read by SageMaker from the lines training/train.py logs:
+# one definition per metric a round line can carry; a line holds several (binary logs
+# auc and logloss), so each regex anchors on its own "<set>-<metric>:" label. Here, not
+# in train.py, so that synth (the pipeline definition) does not import xgboost.
+METRIC_DEFINITIONS = [
+    *(
+        {"Name": f"{data}:{metric}", "Regex": rf"\s{data}-{metric}:([0-9.]+)"}
+        for metric in ("auc", "logloss", "rmse", "mlogloss")
+        for data in ("validation", "train")
+    ),
+    {"Name": "final:validation", "Regex": r"final validation-[a-z]+=([0-9.]+)"},
+]
+
 
 @dataclass(frozen=True)
 class MetricSpec:

@@ -1,13 +1,15 @@
 """The value rules of ``features/values.py`` applied to a whole column: typed values and
 every row's fault, with one message per rule.
 
-Both consumers of raw data call this module and nothing else to judge values:
+Every consumer of raw data calls this module and nothing else to judge values:
 
 * the Glue job (``glue/verdicts.py``) keeps every row's outcome (it quarantines the
   faulty rows and keeps the rest);
-* inference (``features/transform.py``) answers a request's first fault as a 4xx.
+* inference (``features/transform.py``) answers a request's first fault as a 4xx;
+* the monitor (``monitoring/sketches.py``) counts missing and invalid numbers with
+  ``count_numbers``, the number judge in counting mode.
 
-So a value is accepted, typed and, when rejected, described in the same words by both.
+So a value is accepted, typed and, when rejected, described in the same words by all.
 Each judge makes one C-level pass over a clean column (``number_column``, a dict lookup
 per value, a set inclusion); only where that refuses are the values given one by one
 to the scalar rules, which name the fault.
@@ -34,8 +36,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from config.schema import FALSE_TOKENS, TRUE_TOKENS, Feature, FeatureType
+from config.schema import Feature, FeatureType
 from features.values import (
+    BOOLEAN_TOKENS,
     InvalidValueError,
     is_missing,
     number_column,
@@ -53,8 +56,7 @@ REQUIRED = "is required"
 
 # Exact tokens (and JSON booleans) settled without the scalar rule's trimming and casing.
 _BOOLEAN_TOKENS: dict[Any, float] = {
-    **{t: 1.0 for t in TRUE_TOKENS},
-    **{t: 0.0 for t in FALSE_TOKENS},
+    **{token: float(flag) for token, flag in BOOLEAN_TOKENS.items()},
     True: 1.0,
     False: 0.0,
 }
@@ -172,6 +174,39 @@ def judge_numbers(
                 f"= {number:g} is outside {_bounds_text(minimum, maximum)}",
             )
     return Judged(parsed, faults)
+
+
+class NumberCounts(NamedTuple):
+    """A column judged by the number rule in counting mode: nothing is refused."""
+
+    values: np.ndarray  # float64, NaN where missing or not a number
+    missing: np.ndarray  # bool, where the value is missing
+    invalid: int  # how many values are present but not a (finite) number
+
+
+def count_numbers(values: Sequence[object] | np.ndarray) -> NumberCounts:
+    """The monitor's view of a column: ``judge_numbers`` (the ETL's and inference's
+    judge) with no value required and no bounds, its faults counted rather than refused.
+
+    A numeric array (a CSV column pandas already read as numbers) holds numbers and NaN
+    for blank fields: only its infinities break the rule.
+    """
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind in "fiu":
+            parsed = values.astype(np.float64)
+            infinite = np.isinf(parsed)
+            parsed[infinite] = np.nan
+            return NumberCounts(parsed, np.isnan(parsed) & ~infinite, int(infinite.sum()))
+        return count_numbers(values.tolist())
+    # Text with gaps (pandas reads a blank field as NaN): gaps as blank text, equally
+    # missing by the rule, keep the column on number_column's one-pass path.
+    if any(isinstance(v, str) for v in values):
+        values = [v if isinstance(v, str) or not is_missing(v) else "" for v in values]
+    judged = judge_numbers(values, required=False)
+    missing = np.isnan(judged.values)
+    if judged.faults:
+        missing[list(judged.faults)] = False
+    return NumberCounts(judged.values, missing, len(judged.faults))
 
 
 def _scalar(

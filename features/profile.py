@@ -16,6 +16,10 @@ count and a frequency per value. Timestamp features get their completeness and
 distinct count only: their raw values move on with time, so a frequency table would
 grow with every row and always look drifted; the model's inputs derived from them are
 hour, weekday, month and trend (features/transform.py).
+
+Missing values and numbers are judged by the value rules (``features/values.py``), as
+the ETL and the monitor judge them: a value that is not a number is present but left
+out of the numeric statistics.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from config.schema import DatasetSchema, Feature, FeatureType
+from features.columns import count_numbers
+from features.values import is_missing
 
 FORMAT_VERSION = 0.0
 HISTOGRAM_BUCKETS = 10
@@ -34,13 +40,24 @@ SKETCH_POINTS = 256
 COMPARISON_THRESHOLD = 0.1
 
 
+def _missing(column: pd.Series) -> np.ndarray:
+    return np.fromiter(map(is_missing, column), dtype=bool, count=len(column))
+
+
 def _common(column: pd.Series) -> dict[str, int]:
-    missing = int(column.isna().sum())
+    missing = int(_missing(column).sum())
     return {"num_present": int(len(column) - missing), "num_missing": missing}
 
 
+def _numbers(column: pd.Series) -> np.ndarray:
+    """The column's numbers (missing and invalid values left out)."""
+    parsed = count_numbers(column.to_numpy()).values
+    numbers: np.ndarray = parsed[~np.isnan(parsed)]
+    return numbers
+
+
 def _numeric_statistics(column: pd.Series) -> dict[str, Any]:
-    values = pd.to_numeric(column, errors="coerce").dropna().to_numpy(dtype=float)
+    values = _numbers(column)
     stats: dict[str, Any] = {"common": _common(column)}
     if values.size == 0:
         return stats
@@ -69,7 +86,7 @@ def _numeric_statistics(column: pd.Series) -> dict[str, Any]:
 
 
 def _string_statistics(column: pd.Series) -> dict[str, Any]:
-    present = column.dropna().astype(str)
+    present = column[~_missing(column)].astype(str)
     counts = present.value_counts()
     return {
         "common": _common(column),
@@ -85,7 +102,7 @@ def _string_statistics(column: pd.Series) -> dict[str, Any]:
 def _inferred_type(feature: Feature, column: pd.Series) -> str:
     if feature.type is not FeatureType.NUMERIC:
         return "String"
-    values = pd.to_numeric(column, errors="coerce").dropna()
+    values = _numbers(column)
     return "Integral" if values.size and bool((values % 1 == 0).all()) else "Fractional"
 
 
@@ -103,7 +120,7 @@ def statistics(frame: pd.DataFrame, schema: DatasetSchema) -> dict[str, Any]:
         elif feature.type is FeatureType.TIMESTAMP:
             entry["string_statistics"] = {
                 "common": _common(column),
-                "distinct_count": float(column.dropna().nunique()),
+                "distinct_count": float(column[~_missing(column)].nunique()),
             }
         else:
             entry["string_statistics"] = _string_statistics(column)

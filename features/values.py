@@ -10,8 +10,8 @@ monitor and the ETL cannot disagree on a value:
   ``float`` accepts; the value must be finite. So ``"1e3"`` and ``"-2.5"`` are numbers,
   while ``"1_0"``, ``"0x10"``, ``"nan"``, ``"inf"`` and ``"١"`` (an Arabic digit) are not,
   although ``float`` alone would take them.
-* **boolean**: a JSON boolean, or one of the schema's tokens (``TRUE_TOKENS`` /
-  ``FALSE_TOKENS``, case-insensitive, trimmed); the numbers 0 and 1 too.
+* **boolean**: a JSON boolean, or one of the schema's tokens (``BOOLEAN_TOKENS``, from
+  ``TRUE_TOKENS`` / ``FALSE_TOKENS``, case-insensitive, trimmed); the numbers 0 and 1 too.
 * **category**: text equal, after trimming, to one of the feature's categories.
 * **timestamp**: text (never a JSON number: epochs are ambiguous) that is an ISO 8601
   date or date-time after trimming, such as ``2024-05-01``, ``2024-05-01T13:45:00`` or
@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,10 @@ _PLAIN_TIMES = re.compile(
     r"(?:(?:1[7-9]|2[01])\d\d-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?Z?\n)*"
     r"(?:1[7-9]|2[01])\d\d-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?Z?"
 )
-_BOOLEANS = {**{t: True for t in TRUE_TOKENS}, **{t: False for t in FALSE_TOKENS}}
+# The one token table: the ETL, inference and the monitor all look booleans up here.
+BOOLEAN_TOKENS: Mapping[str, bool] = MappingProxyType(
+    {**{t: True for t in TRUE_TOKENS}, **{t: False for t in FALSE_TOKENS}}
+)
 
 
 class InvalidValueError(ValueError):
@@ -91,12 +95,18 @@ def parse_boolean(value: object) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str):
-        token = _BOOLEANS.get(value.strip().lower())
+        token = BOOLEAN_TOKENS.get(value.strip().lower())
         if token is not None:
             return token
     elif isinstance(value, int | float) and value in (0, 1):
         return bool(value)
     raise InvalidValueError(f"must be true or false, got {value!r}")
+
+
+def boolean_text(value: object) -> str:
+    """``"true"`` or ``"false"`` (Model Monitor's spelling) for the boolean ``value`` stands
+    for; raises ``InvalidValueError`` as ``parse_boolean`` does."""
+    return "true" if parse_boolean(value) else "false"
 
 
 def parse_category(value: object, categories: Collection[str]) -> str:

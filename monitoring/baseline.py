@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from config.schema import FALSE_TOKENS, TRUE_TOKENS, DatasetSchema, FeatureType
+from config.schema import DatasetSchema, FeatureType
+from features.values import InvalidValueError, boolean_text
 
 NUMERIC_TYPES = ("Integral", "Fractional")
 
@@ -103,12 +104,10 @@ class Baseline:
 
 def normal_boolean(value: str) -> str:
     """ "true"/"false" for any boolean token, else the value unchanged."""
-    token = value.strip().lower()
-    if token in TRUE_TOKENS:
-        return "true"
-    if token in FALSE_TOKENS:
-        return "false"
-    return value
+    try:
+        return boolean_text(value)
+    except InvalidValueError:
+        return value
 
 
 def _numeric(name: str, stats: dict[str, Any]) -> NumericBaseline | None:

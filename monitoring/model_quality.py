@@ -1,8 +1,8 @@
 """Model quality of the labelled window, compared with the registered version's evaluation.
 
-Metrics come from ``training/evaluate.py`` (the same code that wrote the registered
-``evaluation.json``), so the live and the registered numbers mean the same thing. The
-comparison uses the schema's quality-gate metric and direction: the live model
+Metrics come from ``features/quality.py`` (the same code that wrote the registered
+``evaluation.json`` in the evaluation step), so the live and the registered numbers mean
+the same thing. The comparison uses the schema's quality-gate metric and direction: the live model
 violates when it is worse than the registered value by more than ``tolerance``.
 """
 
@@ -16,8 +16,9 @@ import numpy as np
 
 from config.schema import DatasetSchema, ProblemType
 from features.profile import FORMAT_VERSION
-from training.evaluate import quality_report
-from training.registry import metric_at
+from features.quality import quality_report
+from features.registry import metric_at
+from features.values import InvalidValueError, parse_number
 
 DEFAULT_TOLERANCE = 0.05
 
@@ -44,9 +45,10 @@ def _labels(schema: DatasetSchema, labels: list[str]) -> tuple[np.ndarray, np.nd
 
 
 def _number(text: str) -> float:
+    """The label's number by the number rule (as the ETL reads the target); NaN if none."""
     try:
-        return float(text)
-    except ValueError:
+        return parse_number(text)
+    except InvalidValueError:
         return float("nan")
 
 

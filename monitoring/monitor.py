@@ -50,16 +50,9 @@ from typing import Any
 import boto3
 
 from config.schema import DatasetSchema, load_schema
-from monitoring import cloudwatch
-from monitoring.analyzer import WindowAnalyzer, worker_pool
-from monitoring.baseline import Baseline, parse_baseline
-from monitoring.checkpoint import Checkpoint
-from monitoring.constraint_checks import FeatureDrift, current_types, drift, violations
-from monitoring.data_statistics import statistics
-from monitoring.ground_truth import read_labels
-from monitoring.model_quality import DEFAULT_TOLERANCE, QualityResult, evaluate
-from monitoring.report import write_report
-from monitoring.s3_objects import (
+from features.checkpoint import Checkpoint
+from features.registry import describe_latest_approved
+from features.s3_objects import (
     S3Object,
     get_json,
     get_json_or_none,
@@ -68,7 +61,14 @@ from monitoring.s3_objects import (
     put_json,
     read_lines,
 )
-from training.registry import describe_latest_approved
+from monitoring import cloudwatch
+from monitoring.analyzer import WindowAnalyzer, worker_pool
+from monitoring.baseline import Baseline, parse_baseline
+from monitoring.constraint_checks import FeatureDrift, current_types, drift, violations
+from monitoring.data_statistics import statistics
+from monitoring.ground_truth import read_labels
+from monitoring.model_quality import DEFAULT_TOLERANCE, QualityResult, evaluate
+from monitoring.report import write_report
 
 LOG = logging.getLogger("monitor")
 PROCESSING = Path("/opt/ml/processing")

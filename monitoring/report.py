@@ -6,11 +6,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display in a processing container
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from monitoring.baseline import FeatureBaseline
 from monitoring.constraint_checks import FeatureDrift
@@ -59,7 +56,9 @@ def plot(
     name: str, reference: FeatureBaseline, state: FeatureState, distance: float, out: Path
 ) -> str:
     """One PNG comparing the feature's baseline and current distributions; its file name."""
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    # A Figure without pyplot: no backend to choose, no global state (PNGs need no display).
+    fig = Figure(figsize=(6.4, 4))
+    ax = fig.subplots()
     if isinstance(state, NumericState) and reference.numeric is not None:
         _numeric_plot(reference, state, ax)
     elif isinstance(state, CategoricalState) and reference.categorical is not None:
@@ -69,7 +68,6 @@ def plot(
     fig.tight_layout()
     path = out / f"drift_{name}.png"
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path.name
 
 

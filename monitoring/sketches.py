@@ -20,51 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from config.schema import FALSE_TOKENS, TRUE_TOKENS, Feature, FeatureType
+from config.schema import Feature, FeatureType
+from features.columns import count_numbers
+from features.values import InvalidValueError, boolean_text, is_missing, parse_category
 from monitoring.baseline import FeatureBaseline
 
 MAX_UNKNOWN_VALUES = 100
 OTHER_UNKNOWN = "<other unknown values>"
-_BOOLEAN_TOKENS = {**{t: "true" for t in TRUE_TOKENS}, **{t: "false" for t in FALSE_TOKENS}}
-
-
-def _is_blank(value: object) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    return isinstance(value, str) and not value.strip()
-
-
-def parse_numbers(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, int]:
-    """(floats with NaN where missing or invalid, missing mask, count of invalid values).
-
-    Lenient where ``features.transform`` is strict: a monitor counts a bad value and
-    goes on, the inference path rejects the request.
-    """
-    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
-        parsed = values.astype(np.float64, copy=False)
-        missing = np.isnan(parsed)
-        return parsed, missing, 0
-    cleaned = [v if v != "" and v is not None else "nan" for v in values]
-    try:
-        parsed = np.array(cleaned, dtype=np.float64)
-        if parsed.shape != (len(values),):
-            raise ValueError("nested values")
-        missing = np.isnan(parsed)
-        invalid = 0
-    except (ValueError, TypeError):
-        series = pd.Series(cleaned, dtype=object)
-        blank = np.fromiter((_is_blank(v) or v == "nan" for v in cleaned), bool, len(cleaned))
-        numbers = series.map(lambda v: v if not isinstance(v, bool | list | dict) else None)
-        parsed = pd.to_numeric(numbers, errors="coerce").to_numpy(dtype=np.float64)
-        missing = blank
-        invalid = int(np.count_nonzero(np.isnan(parsed) & ~blank))
-    infinite = np.isinf(parsed)
-    if infinite.any():
-        invalid += int(np.count_nonzero(infinite))
-        parsed = np.where(infinite, np.nan, parsed)
-    return parsed, missing, invalid
 
 
 @dataclass
@@ -90,7 +52,7 @@ class NumericState:
         self.counts = np.zeros(len(self.edges) + 1, dtype=np.int64)
 
     def update(self, values: Sequence[Any], feature: Feature) -> None:
-        parsed, missing, invalid = parse_numbers(values)
+        parsed, missing, invalid = count_numbers(values)
         self.missing += int(np.count_nonzero(missing))
         self.invalid += invalid
         # One sort per chunk, then every count is a binary search of the sorted values:
@@ -172,11 +134,14 @@ class CategoricalState:
     def unknown_count(self) -> int:
         return sum(self.unknown.values())
 
-    def _normal(self, value: object) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        text = str(value).strip()
-        return _BOOLEAN_TOKENS.get(text.lower(), text) if self.boolean else text
+    def _normal(self, value: object, index: dict[str, int]) -> str:
+        """The domain value ``value`` stands for by the value rules, else its text."""
+        try:
+            return boolean_text(value) if self.boolean else parse_category(value, index)
+        except InvalidValueError:
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            return str(value).strip()
 
     def update(self, values: Sequence[Any], feature: Feature) -> None:
         array = np.empty(len(values), dtype=object)
@@ -189,10 +154,10 @@ class CategoricalState:
         index = {value: i for i, value in enumerate(self.domain)}
         rest = pd.Series(array[~known]).value_counts(dropna=False)
         for value, count in rest.items():
-            if _is_blank(value):
+            if is_missing(value):
                 self.missing += int(count)
                 continue
-            text = self._normal(value)
+            text = self._normal(value, index)
             if text in index:
                 self.counts[index[text]] += int(count)
             else:

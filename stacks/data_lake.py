@@ -20,7 +20,7 @@ from config.layout import (
     RUNS_PREFIX,
     resource_name,
 )
-from config.schema import load_schema
+from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.data_catalog import DataCatalog
 from stacks.constructs.dead_letters import DeadLetterQueue
@@ -65,13 +65,19 @@ class SharedDataLake:
 class DataLakeStack(Stack):
     """raw / processed / curated / artifacts zones and the jobs that move data between them."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: StageSettings) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: StageSettings,
+        schema: DatasetSchema,
+    ) -> None:
         super().__init__(
             scope,
             construct_id,
             description=f"MLOps data lake ({settings.name}): zones, catalog, Glue ETL.",
         )
-        schema = load_schema(settings.dataset)
         endpoint_name = resource_name(settings.name, schema.name, "endpoint")
 
         self.key = kms.Key(

@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config.layout import delivery_pipeline_name, model_version_parameter, resource_name
-from config.schema import DEFAULT_DATASET, load_schema
+from config.schema import DEFAULT_DATASET, DatasetSchema
 from stacks.constructs.nag import acknowledge
 from tools.scanners import lint_ignores
 
@@ -77,6 +77,7 @@ class DeliveryStack(Stack):
         construct_id: str,
         *,
         settings: DeliverySettings,
+        schema: DatasetSchema,
         dev: Stage,
         prod: Stage,
     ) -> None:
@@ -86,7 +87,6 @@ class DeliveryStack(Stack):
             env=Environment(account=settings.account, region=settings.region),
             description="MLOps delivery pipeline: git -> Dev -> checks -> approval -> Prod.",
         )
-        schema = load_schema(settings.dataset)
         self.source = pipelines.CodePipelineSource.connection(
             settings.repository, settings.branch, connection_arn=settings.connection_arn
         )

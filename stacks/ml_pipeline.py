@@ -12,7 +12,7 @@ from config.layout import (
     no_model_artifact,
     resource_name,
 )
-from config.schema import load_schema
+from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.model_promotion import ModelPromotion
@@ -30,6 +30,7 @@ class MlPipelineStack(Stack):
         construct_id: str,
         *,
         settings: StageSettings,
+        schema: DatasetSchema,
         data_lake: SharedDataLake,
     ) -> None:
         super().__init__(
@@ -37,7 +38,6 @@ class MlPipelineStack(Stack):
             construct_id,
             description=f"MLOps training pipeline and model registry ({settings.name}).",
         )
-        schema = load_schema(settings.dataset)
         key = data_lake.key(self)
         # Scheduled starts and approval events that could not be delivered land here.
         dead_letters = DeadLetterQueue(self, "DeadLetters", key=key).queue

@@ -17,7 +17,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from config.layout import alarm_name, resource_name
-from config.schema import load_schema
+from config.schema import DatasetSchema, load_schema
 from config.settings import StageSettings
 from stacks.constructs.code_bundle import build_bundle
 from stacks.constructs.dead_letters import DeadLetterQueue
@@ -49,6 +49,7 @@ class MonitoringStack(Stack):
         construct_id: str,
         *,
         settings: StageSettings,
+        schema: DatasetSchema | None = None,
         data_lake: SharedDataLake,
     ) -> None:
         super().__init__(
@@ -56,7 +57,8 @@ class MonitoringStack(Stack):
             construct_id,
             description=f"MLOps monitoring, alarms and self-retraining ({settings.name}).",
         )
-        schema = load_schema(settings.dataset)
+        # None: a stack built alone (infrastructure tests) reads its settings' dataset.
+        schema = load_schema(settings.dataset) if schema is None else schema
         key = data_lake.key(self)
         artifacts = data_lake.bucket(self, "Artifacts")
         endpoint_name = resource_name(settings.name, schema.name, "endpoint")

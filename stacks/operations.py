@@ -11,7 +11,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.layout import resource_name
-from config.schema import load_schema
+from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.operations_dashboard import OperationsDashboard, WatchedNames
 from stacks.data_lake import SharedDataLake
@@ -26,6 +26,7 @@ class OperationsStack(Stack):
         construct_id: str,
         *,
         settings: StageSettings,
+        schema: DatasetSchema,
         data_lake: SharedDataLake,
         topic: sns.ITopic | None = None,
         alarm_names: Sequence[str] = (),
@@ -37,7 +38,6 @@ class OperationsStack(Stack):
             construct_id,
             description=f"MLOps operator dashboard ({settings.name}).",
         )
-        schema = load_schema(settings.dataset)
         if topic is None:
             # Stand-in until the Monitoring stack's topic is passed in (see the report).
             topic = sns.Topic(

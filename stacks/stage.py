@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Environment, Stage
 from constructs import Construct
 
+from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.alarm_actions import notify_on_every_alarm
 from stacks.data_lake import DataLakeStack
@@ -15,30 +16,32 @@ from stacks.serving import ServingStack
 
 
 class MlopsStage(Stage):
-    """All stacks of one stage, built from that stage's settings only."""
+    """All stacks of one stage, built from that stage's settings and its dataset's schema
+    (loaded once by the app)."""
 
-    def __init__(self, scope: Construct, *, settings: StageSettings) -> None:
+    def __init__(self, scope: Construct, *, settings: StageSettings, schema: DatasetSchema) -> None:
         super().__init__(
             scope,
             settings.name,
             env=Environment(account=settings.account, region=settings.region),
         )
-        self.data_lake = DataLakeStack(self, "DataLake", settings=settings)
+        self.data_lake = DataLakeStack(self, "DataLake", settings=settings, schema=schema)
         self.ml_pipeline = MlPipelineStack(
             self,
             "MlPipeline",
             settings=settings,
+            schema=schema,
             data_lake=self.data_lake.shared,
         )
         self.ml_pipeline.add_stack_dependency(self.data_lake)
         # Needs the endpoint's name only, not the Serving stack.
         self.monitoring = MonitoringStack(
-            self, "Monitoring", settings=settings, data_lake=self.data_lake.shared
+            self, "Monitoring", settings=settings, schema=schema, data_lake=self.data_lake.shared
         )
         self.monitoring.add_stack_dependency(self.data_lake)
         # Serving reads the recorded version at deploy time: always synthesized.
         self.serving = ServingStack(
-            self, "Serving", settings=settings, data_lake=self.data_lake.shared
+            self, "Serving", settings=settings, schema=schema, data_lake=self.data_lake.shared
         )
         self.serving.add_stack_dependency(self.data_lake)
         # The served-version parameter is created by the MlPipeline stack.
@@ -49,6 +52,7 @@ class MlopsStage(Stage):
             self,
             "Operations",
             settings=settings,
+            schema=schema,
             data_lake=self.data_lake.shared,
             topic=topic,
             alarm_names=[*self.serving.endpoint.alarm_names, *self.monitoring.alarms.names],

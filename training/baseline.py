@@ -46,8 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def baseline(*, input_dir: Path, schema_path: Path, output_dir: Path) -> dict[str, Any]:
     """Profile ``input_dir/baseline.csv``; write statistics and constraints; return counts."""
     schema = load_schema(schema_path)
-    # Every column as text first, as captured requests arrive: the profile parses numbers.
-    frame = pd.read_csv(input_dir / "baseline.csv", dtype=str, keep_default_na=True)
+    # Every column as text, as captured requests arrive: the profile judges values by the
+    # value rules, so only a blank field is missing ("NA" or "None" may be a category).
+    frame = pd.read_csv(input_dir / "baseline.csv", dtype=str, keep_default_na=False)
     missing = [name for name in schema.feature_names if name not in frame.columns]
     if missing:
         raise ValueError(f"{input_dir / 'baseline.csv'} lacks feature columns {missing}")

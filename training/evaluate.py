@@ -33,26 +33,21 @@ import html
 import json
 import tarfile
 import tempfile
-from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display in a processing container
-import matplotlib.pyplot as plt
 import numpy as np
 import xgboost as xgb
-from sklearn import metrics as skm
+from matplotlib.figure import Figure
 
-from config.schema import DatasetSchema, ProblemType, QualityGate
+from config.schema import DatasetSchema, QualityGate
+from features.quality import quality_report as quality_report  # re-exported: local/
+from features.registry import download, latest_approved, metric_at
 from features.transform import FeatureTransform, InvalidInputError
 from training.failure import report_failure
-from training.registry import download, latest_approved, metric_at
 from training.splits import load_split
 from training.train import MODEL_FILE
 
 PROCESSING = Path("/opt/ml/processing")
-CURVE_POINTS = 101
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,100 +65,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _metric(value: float) -> dict[str, Any]:
-    return {"value": float(value), "standard_deviation": "NaN"}
+def _figure(width: float, height: float) -> tuple[Figure, Any]:
+    # A Figure without pyplot: no backend to choose, no global state (PNGs need no display).
+    figure = Figure(figsize=(width, height))
+    return figure, figure.subplots()
 
 
-def _thin(values: np.ndarray) -> list[float]:
-    """At most CURVE_POINTS points of a curve, evenly spaced, ends kept."""
-    index = np.unique(np.linspace(0, len(values) - 1, min(CURVE_POINTS, len(values))).astype(int))
-    return [round(float(v), 6) for v in values[index]]
-
-
-def classification_report(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    label = (p >= threshold).astype(int)
-    fpr, tpr, _ = skm.roc_curve(y, p)
-    precision, recall, _ = skm.precision_recall_curve(y, p)
-    matrix = skm.confusion_matrix(y, label, labels=[0, 1])
-    return {
-        "binary_classification_metrics": {
-            "auc": _metric(skm.roc_auc_score(y, p)),
-            "accuracy": _metric(skm.accuracy_score(y, label)),
-            "precision": _metric(skm.precision_score(y, label, zero_division=0)),
-            "recall": _metric(skm.recall_score(y, label, zero_division=0)),
-            "f1": _metric(skm.f1_score(y, label, zero_division=0)),
-            "confusion_matrix": {
-                str(actual): {str(pred): int(matrix[actual][pred]) for pred in (0, 1)}
-                for actual in (0, 1)
-            },
-            "receiver_operating_characteristic_curve": {
-                "false_positive_rates": _thin(fpr),
-                "true_positive_rates": _thin(tpr),
-            },
-            "precision_recall_curve": {"precisions": _thin(precision), "recalls": _thin(recall)},
-        }
-    }
-
-
-def multiclass_report(y: np.ndarray, p: np.ndarray, classes: Sequence[str] = ()) -> dict[str, Any]:
-    """Metrics of class-probability rows ``p`` (n x k, ``classes`` order) against class
-    indices ``y``; the predicted class is the most probable one."""
-    p = np.asarray(p, dtype=np.float64).reshape(len(y), -1)
-    # Answers rounded to 6 decimals (the endpoint's, as captured) sum to 1 only nearly.
-    totals = p.sum(axis=1, keepdims=True)
-    p = np.divide(p, totals, out=p.copy(), where=totals > 0)
-    names = [str(c) for c in classes] or [str(i) for i in range(p.shape[1])]
-    if len(names) != p.shape[1]:
-        raise ValueError(f"{p.shape[1]} probabilities per row for {len(names)} classes")
-    index = list(range(len(names)))
-    actual = y.astype(int)
-    predicted = p.argmax(axis=1)
-    matrix = skm.confusion_matrix(actual, predicted, labels=index)
-    precision, recall, f1, support = skm.precision_recall_fscore_support(
-        actual, predicted, labels=index, zero_division=0
-    )
-    return {
-        "multiclass_classification_metrics": {
-            "accuracy": _metric(skm.accuracy_score(actual, predicted)),
-            # Averaged over the classes present (actual or predicted), as sklearn does by
-            # default: a window or split without some class is not scored 0 for it.
-            "macro_f1": _metric(skm.f1_score(actual, predicted, average="macro", zero_division=0)),
-            "weighted_f1": _metric(
-                skm.f1_score(actual, predicted, average="weighted", zero_division=0)
-            ),
-            "log_loss": _metric(skm.log_loss(actual, p, labels=index)),
-            "confusion_matrix": {
-                names[a]: {names[b]: int(matrix[a][b]) for b in index} for a in index
-            },
-            "per_class": {
-                names[i]: {
-                    "precision": round(float(precision[i]), 6),
-                    "recall": round(float(recall[i]), 6),
-                    "f1": round(float(f1[i]), 6),
-                    "support": int(support[i]),
-                }
-                for i in index
-            },
-        }
-    }
-
-
-def regression_report(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
-    mse = skm.mean_squared_error(y, p)
-    return {
-        "regression_metrics": {
-            "mse": _metric(mse),
-            "rmse": _metric(np.sqrt(mse)),
-            "mae": _metric(skm.mean_absolute_error(y, p)),
-            "r2": _metric(skm.r2_score(y, p)),
-        }
-    }
-
-
-def _save(figure: Any, path: Path) -> str:
+def _save(figure: Figure, path: Path) -> str:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     return path.name
 
 
@@ -175,7 +85,7 @@ def plots(
     if "binary_classification_metrics" in report:
         m = report["binary_classification_metrics"]
         roc = m["receiver_operating_characteristic_curve"]
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = _figure(5, 4)
         ax.plot(
             roc["false_positive_rates"],
             roc["true_positive_rates"],
@@ -186,7 +96,7 @@ def plots(
         ax.legend()
         written.append(_save(fig, out / "roc.png"))
         pr = m["precision_recall_curve"]
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = _figure(5, 4)
         ax.plot(pr["recalls"], pr["precisions"])
         ax.axhline(float(np.mean(y)), linestyle="--", color="grey", label="base rate")
         ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
@@ -195,7 +105,7 @@ def plots(
         edges = np.linspace(0, 1, 11)
         bins = np.clip(np.digitize(p, edges) - 1, 0, 9)
         filled = [b for b in range(10) if np.any(bins == b)]
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = _figure(5, 4)
         ax.plot(
             [p[bins == b].mean() for b in filled], [y[bins == b].mean() for b in filled], marker="o"
         )
@@ -205,14 +115,14 @@ def plots(
     elif "multiclass_classification_metrics" in report:
         written += _multiclass_plots(report["multiclass_classification_metrics"], out)
     else:
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = _figure(5, 4)
         ax.scatter(p, y - p, s=4, alpha=0.4)
         ax.axhline(0, color="grey", linestyle="--")
         ax.set(xlabel="predicted", ylabel="residual (actual - predicted)", title="Residuals")
         written.append(_save(fig, out / "residuals.png"))
     gains = booster.get_score(importance_type="gain")
     top = sorted(gains.items(), key=lambda kv: kv[1])[-15:]
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = _figure(6, 5)
     ax.barh([name for name, _ in top], [value for _, value in top])
     ax.set(xlabel="average gain per split", title="Feature importance (gain)")
     written.append(_save(fig, out / "feature_importance.png"))
@@ -225,7 +135,7 @@ def _multiclass_plots(metrics: dict[str, Any], out: Path) -> list[str]:
     names = list(matrix)
     counts = np.array([[matrix[a][b] for b in names] for a in names])
     size = max(4.0, 0.6 * len(names) + 2.5)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    fig, ax = _figure(size, size * 0.85)
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
@@ -239,7 +149,7 @@ def _multiclass_plots(metrics: dict[str, Any], out: Path) -> list[str]:
     written = [_save(fig, out / "confusion_matrix.png")]
     per_class = metrics["per_class"]
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 4))
+    fig, ax = _figure(max(5.0, 0.9 * len(names) + 2), 4)
     for offset, score in ((-0.27, "precision"), (0.0, "recall"), (0.27, "f1")):
         ax.bar(x + offset, [per_class[n][score] for n in names], 0.27, label=score)
     ax.set_xticks(x, names, rotation=45, ha="right")
@@ -278,21 +188,6 @@ def load_packaged(archive_path: Path) -> tuple[xgb.Booster, FeatureTransform]:
         booster = xgb.Booster()
         booster.load_model(Path(extracted) / MODEL_FILE)
         return booster, FeatureTransform.load(Path(extracted))
-
-
-def quality_report(
-    problem: ProblemType,
-    labels: np.ndarray,
-    predictions: np.ndarray,
-    classes: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The evaluation.json metrics group of ``problem``; ``classes`` names a multiclass
-    target's classes (by index) in the confusion matrix and per-class scores."""
-    if problem is ProblemType.BINARY_CLASSIFICATION:
-        return classification_report(labels.astype(int), predictions)
-    if problem is ProblemType.MULTICLASS_CLASSIFICATION:
-        return multiclass_report(labels, predictions, classes)
-    return regression_report(labels, predictions)
 
 
 class IncomparableModelError(ValueError):

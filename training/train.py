@@ -16,8 +16,8 @@ stopping early on log loss; multi:softprob with multi-class log loss over the sc
 ``target.classes``; or reg:squarederror with RMSE). XGBoost logs one line per round, e.g.
 ``[12]	train-auc:0.91234	train-logloss:0.31	validation-auc:0.88765	validation-logloss:0.36``,
 and the job ends with ``final validation-logloss=0.360000 best_iteration=12``. Metric
-definitions for SageMaker: ``METRIC_DEFINITIONS`` below (the pipeline passes it to the
-training job), e.g. ``validation-auc:([0-9.]+)``.
+definitions for SageMaker: ``config.metrics.METRIC_DEFINITIONS`` (the pipeline passes it to
+the training job), e.g. ``validation-auc:([0-9.]+)``.
 """
 
 from __future__ import annotations
@@ -56,16 +56,6 @@ from training.splits import load_split
 
 MODEL_FILE = "model.ubj"
 CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
-# One definition per metric a round line can carry; a line holds several (binary logs
-# auc and logloss), so each regex anchors on its own "<set>-<metric>:" label.
-METRIC_DEFINITIONS = [
-    *(
-        {"Name": f"{data}:{metric}", "Regex": rf"\s{data}-{metric}:([0-9.]+)"}
-        for metric in ("auc", "logloss", "rmse", "mlogloss")
-        for data in ("validation", "train")
-    ),
-    {"Name": "final:validation", "Regex": r"final validation-[a-z]+=([0-9.]+)"},
-]
 
 
 def source_root() -> Path:

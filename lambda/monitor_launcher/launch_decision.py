@@ -4,10 +4,10 @@ Plain functions over explicit inputs (settings, the parsed event, an S3 client, 
 SageMaker client), so tests call them directly; ``handler.py`` only wires Powertools
 around them.
 
-"New data" is decided by the monitor's own rule: ``monitoring/checkpoint.py`` ships in
+"New data" is decided by the monitor's own rule: ``features/checkpoint.py`` ships in
 this function's code asset (stacks/constructs/monitor_launcher.py), and an object is new
 exactly when the monitor's next run would read it (``StreamState.select`` over the same
-``.jsonl`` listing, ``monitoring/s3_objects.py``). So a skipped run is one whose job would
+``.jsonl`` listing, ``features/s3_objects.py``). So a skipped run is one whose job would
 have read nothing, and nothing the monitor would read is left waiting.
 
 Decisions, in the order they are checked:
@@ -29,8 +29,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from monitoring.checkpoint import Checkpoint
-from monitoring.s3_objects import list_objects, split_uri
+from features.checkpoint import Checkpoint
+from features.s3_objects import list_objects, split_uri
 
 # Where the job's run id goes in the rendered request (its name and its report folder);
 # stacks/constructs/monitor_schedule.py writes the same token.

@@ -1,9 +1,10 @@
 """The monitor launcher: the Lambda between the monitor schedule and CreateProcessingJob.
 
 Runtime code: ``lambda/monitor_launcher/`` (handler.py + launch_decision.py). Its code
-asset also carries ``monitoring/checkpoint.py`` and ``monitoring/s3_objects.py``, so the
-launcher decides "new data" with the monitor's own rule rather than a copy of it; the
-asset is staged at synth time (``stage_code``), byte-identical for an unchanged tree.
+asset also carries ``features/checkpoint.py`` and ``features/s3_objects.py`` (the
+monitor's own modules, below both runtimes), so the launcher decides "new data" with the
+monitor's own rule rather than a copy of it; the asset is staged at synth time
+(``stage_code``), byte-identical for an unchanged tree.
 Built as every Powertools function here (``powertools_function``).
 """
 
@@ -33,7 +34,7 @@ CODE_MEMBERS = (
     (FUNCTION_DIR / "handler.py", "handler.py"),
     (FUNCTION_DIR / "launch_decision.py", "launch_decision.py"),
     *(
-        (REPO_ROOT / "monitoring" / name, f"monitoring/{name}")
+        (REPO_ROOT / "features" / name, f"features/{name}")
         for name in ("__init__.py", "checkpoint.py", "s3_objects.py")
     ),
 )

@@ -25,7 +25,6 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cache
 from typing import Any
 
@@ -34,71 +33,89 @@ import jsonschema
 from botocore.session import Session as BotocoreSession
 
 from config.layout import RUN_SCRATCH_PREFIX, RUNS_PREFIX
+from config.layout import SubVariable as SubVariable  # re-exported: local/moto_platform.py
+from config.metrics import METRIC_DEFINITIONS
 from config.schema import QualityGate
 from stacks.constructs.code_bundle import TRAINING_PROGRAM
 from training import serving_code
-from training.train import METRIC_DEFINITIONS
 
-# The SDK needs a region to import; synth passes the stage's region explicitly anyway.
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-# Importing the SDK builds default boto3 sessions, whose credential lookup would try the
-# EC2 metadata endpoint: synth never needs credentials, so never ask it.
-os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+# The SDK needs a region to import (a module creates boto3 clients in a class body);
+# synth passes the stage's region explicitly anyway. Importing it builds default boto3
+# sessions, whose credential lookup would try the EC2 metadata endpoint: synth never
+# needs credentials, so never ask it.
+SDK_ENVIRONMENT = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
 
-from sagemaker.core import image_uris
-from sagemaker.core.config.config_manager import SageMakerConfig
-from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
-from sagemaker.core.helper.pipeline_variable import PipelineVariable
-from sagemaker.core.network import NetworkConfig
-from sagemaker.core.processing import Processor
-from sagemaker.core.shapes import (
-    MetricDefinition,
-    ProcessingInput,
-    ProcessingOutput,
-    ProcessingS3Input,
-    ProcessingS3Output,
-)
-from sagemaker.core.workflow.conditions import (
-    ConditionGreaterThanOrEqualTo,
-    ConditionLessThanOrEqualTo,
-)
-from sagemaker.core.workflow.execution_variables import ExecutionVariables
-from sagemaker.core.workflow.functions import Join, JsonGet
-from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
-from sagemaker.core.workflow.pipeline_context import PipelineSession
-from sagemaker.core.workflow.properties import Properties, PropertyFile
-from sagemaker.mlops.workflow.condition_step import ConditionStep
-from sagemaker.mlops.workflow.fail_step import FailStep
-from sagemaker.mlops.workflow.pipeline import Pipeline
-from sagemaker.mlops.workflow.retry import (
-    SageMakerJobExceptionTypeEnum,
-    SageMakerJobStepRetryPolicy,
-    StepExceptionTypeEnum,
-    StepRetryPolicy,
-)
-from sagemaker.mlops.workflow.steps import (
-    CacheConfig,
-    ProcessingStep,
-    Step,
-    StepTypeEnum,
-    TrainingStep,
-)
-from sagemaker.train.configs import (
-    CheckpointConfig,
-    Compute,
-    InputData,
-    Networking,
-    OutputDataConfig,
-    StoppingCondition,
-)
-from sagemaker.train.model_trainer import ModelTrainer
 
-# One of the SDK's modules calls logging.basicConfig(level=INFO) when imported, which
-# turns on every library's INFO records (botocore, cfn-lint, py4j) in whatever process
-# imports this module (cdk synth, make run): put the root logger back at Python's
-# default level (a process that wants INFO configures it after its imports).
-if logging.getLogger().level == logging.INFO:
-    logging.getLogger().setLevel(logging.WARNING)
+@contextmanager
+def _sdk_environment() -> Iterator[None]:
+    """``SDK_ENVIRONMENT`` (where unset) and the root logger, put back as they were: one
+    of the SDK's modules calls ``logging.basicConfig(level=INFO)`` when imported, which
+    would turn on every library's INFO records in the importing process."""
+    saved = {name: os.environ.get(name) for name in SDK_ENVIRONMENT}
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    for name, value in SDK_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    try:
+        yield
+    finally:
+        for name, previous in saved.items():
+            if previous is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = previous
+        root.setLevel(level)
+        root.handlers[:] = handlers
+
+
+with _sdk_environment():
+    from sagemaker.core import image_uris
+    from sagemaker.core.config.config_manager import SageMakerConfig
+    from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
+    from sagemaker.core.helper.pipeline_variable import PipelineVariable
+    from sagemaker.core.network import NetworkConfig
+    from sagemaker.core.processing import Processor
+    from sagemaker.core.shapes import (
+        MetricDefinition,
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+    )
+    from sagemaker.core.workflow.conditions import (
+        ConditionGreaterThanOrEqualTo,
+        ConditionLessThanOrEqualTo,
+    )
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.core.workflow.properties import Properties, PropertyFile
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.fail_step import FailStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
+    from sagemaker.mlops.workflow.steps import (
+        CacheConfig,
+        ProcessingStep,
+        Step,
+        StepTypeEnum,
+        TrainingStep,
+    )
+    from sagemaker.train.configs import (
+        CheckpointConfig,
+        Compute,
+        InputData,
+        Networking,
+        OutputDataConfig,
+        StoppingCondition,
+    )
+    from sagemaker.train.model_trainer import ModelTrainer
 
 XGBOOST_VERSION = "3.2-0"
 PROCESSING = "/opt/ml/processing"
@@ -118,26 +135,6 @@ CACHE_FOR = "P30D"
 # setuptools (80.10.2). tests/contract runs both without a network to prove it.
 TOOLKIT_ENVIRONMENT = {"PIP_NO_BUILD_ISOLATION": "false"}
 INFERENCE_CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
-
-
-class SubVariable(StrEnum):
-    """Placeholders the definition holds; ``Fn::Sub`` (or the local runtime) fills them."""
-
-    ARTIFACTS_BUCKET = "ArtifactsBucket"
-    CURATED_BUCKET = "CuratedBucket"
-    KMS_KEY_ARN = "KmsKeyArn"
-    EXECUTION_ROLE_NAME = "ExecutionRoleName"
-    MODEL_PACKAGE_GROUP = "ModelPackageGroup"
-    ASSETS_BUCKET = "AssetsBucket"
-    SOURCE_BUNDLE_KEY = "SourceBundleKey"
-    # The bundle's file name (its key's last part): where the Train step's code channel
-    # puts it, /opt/ml/input/data/code/<file>.
-    SOURCE_BUNDLE_FILE = "SourceBundleFile"
-    TRAINING_ROLE_NAME = "TrainingRoleName"
-
-    @property
-    def ref(self) -> str:
-        return "${" + self.value + "}"
 
 
 def _asset_uri(key: SubVariable) -> str:
@@ -678,6 +675,7 @@ class _Builder:
 def build_definition(options: PipelineOptions) -> dict[str, Any]:
     """The pipeline definition (with ``${...}`` placeholders) as a JSON-ready dict."""
     with (
+        _sdk_environment(),
         _offline_session(options.region) as session,
         _quiet_sdk(),
         _config_schema_checked_once(),

@@ -17,17 +17,13 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from config.layout import CURATED_PREFIX, RUNS_PREFIX, resource_name
+from config.layout import CURATED_PREFIX, RUNS_PREFIX, SubVariable, resource_name
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.code_bundle import REPO_ROOT, build_bundle
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
-from stacks.constructs.pipeline_definition import (
-    PipelineOptions,
-    SubVariable,
-    build_definition,
-)
+from stacks.constructs.pipeline_definition import PipelineOptions, build_definition
 from stacks.constructs.sagemaker_access import (
     deny_changing_models,
     job_statements,

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from config.metrics import METRIC_DEFINITIONS
 from config.schema import load_schema
 from features.transform import FeatureTransform, derive
 from inference.inference import model_fn, transform_fn
 from training.splits import load_split
-from training.train import METRIC_DEFINITIONS
 
 CHURN = load_schema("churn")
 

@@ -13,9 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from features.checkpoint import Checkpoint
+from features.s3_objects import list_objects
 from local.monitoring.retrain_function import LAUNCHER_DIR, lambda_context, load_handler
-from monitoring.checkpoint import Checkpoint
-from monitoring.s3_objects import list_objects
 
 REGION = "us-east-1"
 BUCKET = "artifacts"

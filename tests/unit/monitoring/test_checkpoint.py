@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitoring.checkpoint import OVERLAP, Checkpoint, StreamState
-from monitoring.s3_objects import S3Object
+from features.checkpoint import OVERLAP, Checkpoint, StreamState
+from features.s3_objects import S3Object
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

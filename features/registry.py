@@ -1,7 +1,9 @@
 """The currently approved model of a model package group.
 
-The evaluation step scores it on the execution's own test split, so the pipeline's
-condition can refuse a model that is worse than the approved one on the same data.
+The evaluation step (``training/evaluate.py``) scores it on the execution's own test
+split, so the pipeline's condition can refuse a model that is worse than the approved one
+on the same data; the monitor (``monitoring/monitor.py``) reads its baselines and
+registered metrics. Below both runtimes, so neither imports the other.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitoring.s3_objects import S3Object
+from features.s3_objects import S3Object
 
 VERSION = 1
 OVERLAP = timedelta(hours=1)

@@ -1,4 +1,5 @@
-"""The few S3 operations the monitor needs, with plain boto3 (AWS_ENDPOINT_URL honoured)."""
+"""The few S3 operations the monitor and its launcher need, with plain boto3
+(AWS_ENDPOINT_URL honoured)."""
 
 from __future__ import annotations
 

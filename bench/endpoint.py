@@ -11,7 +11,8 @@ reach the hooks exactly as the toolkit delivers them (a ``text/csv`` body as ``s
 - **requests/s per worker**, one worker, for 1-row and 1000-row CSV requests: a load
   generator in a separate process sends a bounded number of requests over
   ``CONNECTIONS`` keep-alive connections, in ``ROUNDS`` rounds (the median is kept).
-- the same for each served program: ``inference.py`` as trained (``product``), and the
+- the same for each served program: ``inference.py`` as trained (``product``), the same
+  with its CSV fast path off (``fast_path_off``: the rules read every body), and the
   peer a user would write (``bench/plain_handler.py``: CSV of already-encoded rows,
   pandas, ``Booster.predict``, CSV out), on the same booster and the same rows.
 - ``Booster.inplace_predict`` alone on the encoded 1000 rows (one thread, as the
@@ -287,16 +288,9 @@ def ratios(measured: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# The compiled CSV pass as it would run if it read what the toolkit delivers (the body
-# encoded back to bytes), and switched off (the rules alone).
-COMPILED_ON_TEXT = """from inference import model_fn, transform_fn as product
-
-
-def transform_fn(model, body, content_type, accept):
-    data = body.encode() if isinstance(body, str) else body
-    return product(model, data, content_type, accept)
-"""
-COMPILED_OFF = """import dataclasses
+# The product with its CSV fast path switched off (the rules read every body), as the
+# contract tests switch it off.
+FAST_PATH_OFF = """import dataclasses
 
 from inference import model_fn as load, transform_fn
 
@@ -307,15 +301,13 @@ def model_fn(model_dir):
 
 
 def programs_of(model_dir: Path, work: Path) -> list[Program]:
-    """What the bench serves: the trained ``inference.py``, its compiled pass on the
-    toolkit's text and switched off, and the peer."""
+    """What the bench serves: the trained ``inference.py``, the same with its CSV fast
+    path off, and the peer."""
     code = model_dir / serving_code.CODE_DIR
-    (work / "compiled_on_text.py").write_text(COMPILED_ON_TEXT)
-    (work / "compiled_off.py").write_text(COMPILED_OFF)
+    (work / "fast_path_off.py").write_text(FAST_PATH_OFF)
     return [
         Program("product", code / serving_code.PROGRAM, "raw"),
-        Program("compiled_on_text", work / "compiled_on_text.py", "raw"),
-        Program("compiled_off", work / "compiled_off.py", "raw"),
+        Program("fast_path_off", work / "fast_path_off.py", "raw"),
         Program("plain", HERE / "plain_handler.py", "encoded"),
     ]
 

@@ -15,7 +15,9 @@ reach the hooks exactly as the toolkit delivers them (a ``text/csv`` body as ``s
 - the same for each served program: ``inference.py`` as trained (``product``), the same
   with its CSV fast path off (``fast_path_off``: the rules read every body), and the
   peer a user would write (``bench/plain_handler.py``: CSV of already-encoded rows,
-  pandas, ``Booster.predict``, CSV out), on the same booster and the same rows.
+  pandas, ``Booster.predict``, CSV out), on the same booster and the same rows, and
+  the stack's floor (``floor``: a handler that reads nothing and answers a constant),
+  so that each handler's own cost can be told from the stack's.
 - ``Booster.inplace_predict`` alone on the encoded 1000 rows (one thread, as the
   image's workers score), timed under the image's interpreter in the same run.
 
@@ -306,7 +308,9 @@ def measure(
     inplace.append(inplace_predict_seconds(model_dir, matrix_path))
     reference = answers["plain"]
     agreement = {
-        name: float(np.max(np.abs(scores - reference))) for name, scores in answers.items()
+        name: float(np.max(np.abs(scores - reference)))
+        for name, scores in answers.items()
+        if name != "floor"  # it scores nothing
     }
     return {
         "programs": results,
@@ -329,6 +333,11 @@ def _judged(cold_start: float, one_row: float, thousand_rows: float) -> dict[str
     }
 
 
+def _above(result: dict[str, Any], floor: dict[str, Any], request: str) -> float:
+    cpu = "server_cpu_seconds_per_request"
+    return float(result[request][cpu] - floor[request][cpu])
+
+
 def ratios(measured: dict[str, Any]) -> dict[str, Any]:
     """The targets' ratios for every program against the peer and inplace_predict, by
     the wall clock and by the server's CPU time per request (on a shared machine the
@@ -337,7 +346,10 @@ def ratios(measured: dict[str, Any]) -> dict[str, Any]:
     inplace = measured["inplace_predict"]
     peer = programs["plain"]
     out: dict[str, Any] = {}
+    floor = programs["floor"]
     for name, result in programs.items():
+        if name == "floor":
+            continue
         one, thousand = result["1_row"], result["1000_row"]
         out[name] = {
             "wall_clock": _judged(
@@ -352,6 +364,16 @@ def ratios(measured: dict[str, Any]) -> dict[str, Any]:
                 thousand["server_cpu_seconds_per_request"]
                 / statistics.median(inplace["cpu_seconds"]),
             ),
+            # The handler's own CPU per request: the stack's floor taken off.
+            "cpu_time_above_the_floor": {
+                "one_row_plain_over_this": round(
+                    _above(peer, floor, "1_row") / _above(result, floor, "1_row"), 3
+                ),
+                "thousand_rows_this_over_inplace_predict": round(
+                    _above(result, floor, "1000_row") / statistics.median(inplace["cpu_seconds"]),
+                    3,
+                ),
+            },
         }
     return out
 
@@ -368,15 +390,28 @@ def model_fn(model_dir):
 """
 
 
+# The stack alone: a handler that reads nothing, loads nothing and answers a constant.
+# What any handler pays per request and at start before its own work.
+FLOOR = """def model_fn(model_dir):
+    return None
+
+
+def transform_fn(model, body, content_type, accept):
+    return "0\\n", "text/csv"
+"""
+
+
 def programs_of(model_dir: Path, work: Path) -> list[Program]:
     """What the bench serves: the trained ``inference.py``, the same with its CSV fast
-    path off, and the peer."""
+    path off, the peer, and the stack's floor."""
     code = model_dir / serving_code.CODE_DIR
     (work / "fast_path_off.py").write_text(FAST_PATH_OFF)
+    (work / "floor.py").write_text(FLOOR)
     return [
         Program("product", code / serving_code.PROGRAM, "raw"),
         Program("fast_path_off", work / "fast_path_off.py", "raw"),
         Program("plain", HERE / "plain_handler.py", "encoded"),
+        Program("floor", work / "floor.py", "raw"),
     ]
 
 

@@ -130,6 +130,7 @@ synth: install $(NODE_STAMP)
 bench: install $(BENCH_STAMP)
 	$(PY) -m bench.etl
 	$(PY) -m bench.model
+	$(PY) -m bench.endpoint
 	$(PY) -m bench.serving
 	$(PY) -m bench.monitor
 

@@ -4,12 +4,12 @@
   load the splits, train with early stopping, save) on 1M training rows, against
   ``xgboost.train`` with the same parameters on the same arrays already in memory
   (DMatrix construction included, as any caller must build one).
-- inference_1row / inference_1000rows: ``transform_fn`` on a raw CSV payload against
+- inference_1row / inference_1000rows: ``transform_fn`` in-process on a raw CSV payload
+  handed over as ``str`` (as the image's worker hands it), against
   ``Booster.inplace_predict`` on the already-encoded rows, in paired batches, with the
-  time of each stage (the compiled read and encode, predict, serialize; the rules'
-  parse and encode for comparison) to show where the rest goes. The hooks score
-  through ``scoring/dense_predict.py``, the same C call as ``inplace_predict`` without
-  its wrapper's Python; the stages show both, so the gain from each side is visible.
+  time of each stage (pyarrow's read and encode, predict, serialize; the rules' parse
+  and encode for comparison) to show where the rest goes. ``bench/endpoint.py`` takes
+  the same requests through the image's HTTP stack.
 
 Results: bench/results/training.json, inference_1row.json, inference_1000rows.json.
 """
@@ -186,23 +186,20 @@ def paired_per_call(
     )
 
 
-def stage_seconds(model: Model, body: bytes, calls: int) -> dict[str, float]:
+def stage_seconds(model: Model, body: str, calls: int) -> dict[str, float]:
     """Where a request's time goes: the hooks' stages, each timed on its own (so with
     warm caches: their sum is below the hook's time)."""
-    assert model.plain_csv is not None, "the churn schema is read by the compiled pass"
+    assert model.plain_csv is not None, "the churn schema is read by the fast path"
     columns = parse_request(model.transform, body, CSV)
     encoded = model.transform.encode(columns)
     scores = np.asarray(model.booster.inplace_predict(encoded), dtype=np.float64)
     plain_csv = model.plain_csv
     stages: dict[str, Callable[[], object]] = {
-        # What transform_fn does with this body: one compiled pass that writes the model's
-        # matrix, then the derived features.
-        "read_compiled_and_encode": lambda: plain_csv.read(body),
-        # The hooks' own call (scoring/dense_predict.py), and the wrapper the baseline calls.
-        "predict": lambda: model.scores(encoded),
-        "predict_inplace_wrapper": lambda: model.booster.inplace_predict(encoded),
+        # What transform_fn does with this body: pyarrow's read into the model's matrix.
+        "read_fast_and_encode": lambda: plain_csv.read(body),
+        "predict": lambda: model.booster.inplace_predict(encoded),
         "serialize": lambda: serialize(scores, model.is_classifier, CSV),
-        # For comparison: the rules' path (any body the compiled pass declines).
+        # For comparison: the rules' path (small bodies, and any body pyarrow's read declines).
         "rules_parse": lambda: parse_request(model.transform, body, CSV),
         "rules_encode": lambda: model.transform.encode(columns),
     }
@@ -219,27 +216,21 @@ def bench_inference(work: Path) -> None:
     model.booster.set_param({"nthread": 1})
     schema = transform.schema
     frame = generate_clean(schema, 1000, seed=3)
-    body_all = raw_feature_frame(schema, frame).to_csv(header=False, index=False).encode()
+    body_all = raw_feature_frame(schema, frame).to_csv(header=False, index=False)
     encoded_all = transform.encode(frame_columns(schema, frame))
     for rows, name in ((1, "inference_1row"), (1000, "inference_1000rows")):
-        body = b"".join(body_all.splitlines(keepends=True)[:rows])  # bytes, as the worker passes
+        # Text: the image's worker decodes a text/csv body before the hooks see it.
+        body = "".join(body_all.splitlines(keepends=True)[:rows])
         encoded = encoded_all[:rows]
         calls = 2000 if rows == 1 else 50
 
-        def hooks_call(b: bytes = body) -> object:
+        def hooks_call(b: str = body) -> object:
             return transform_fn(model, b, CSV, CSV)
 
         def raw_call(e: np.ndarray = encoded) -> object:
             return model.booster.inplace_predict(e)
 
         hooks, raw, ratio = paired_per_call(hooks_call, raw_call, calls)
-
-        # The same hooks against the very C call they score with: what reading and
-        # answering cost on top of the prediction, the wrapper's saving set aside.
-        def direct_call(e: np.ndarray = encoded) -> object:
-            return model.scores(e)
-
-        _, direct, ratio_to_direct = paired_per_call(hooks_call, direct_call, calls)
         write(
             name,
             {
@@ -251,9 +242,6 @@ def bench_inference(work: Path) -> None:
                 "clock": "CPU time of the calling thread, medians of 31 paired batches",
                 "baseline_seconds": raw,
                 "ratio": round(ratio, 3),  # the median of the 31 paired ratios
-                "direct_call": "scoring.dense_predict: the same C call, without the wrapper",
-                "direct_call_seconds": direct,
-                "ratio_to_direct_call": round(ratio_to_direct, 3),
                 "hooks_per_second": round(1 / hooks, 1),
                 "baseline_per_second": round(1 / raw, 1),
                 "stage_seconds": stage_seconds(model, body, calls),

@@ -96,7 +96,7 @@ def hooks_per_second(staged: StagedModel, body: bytes, seconds: float = 3.0) -> 
     """transform_fn in-process on the same body: the ceiling one worker could reach.
 
     Measured in a process of its own, which imports the registered bundle as the
-    container does (its inference.py, features/, config/ and scoring/ shadow this checkout's).
+    container does (its inference.py, features/ and config/ shadow this checkout's).
     """
     return float(_in_process(_hooks, (staged, body, seconds), timeout=seconds + 120))
 

@@ -1,386 +1,170 @@
-"""Plain CSV requests read in one compiled pass: the fast path of ``transform_fn``.
+"""Plain CSV requests read by pyarrow's CSV reader: the fast path of ``transform_fn``.
 
 The value rules belong to ``features/values.py`` and their judges
 (``features/columns.py``); this module decides nothing they would decide differently.
-It settles a body only when every cell is in a form whose meaning needs no judgement:
+pyarrow reads the body in C, typed per column (numbers as float64, booleans from the
+schema's exact lower-case tokens, categories as text), and the result is kept only when
+every cell is in a form whose meaning needs no judgement:
 
-* a number cell in the grammar of ``float`` restricted to the number rule's alphabet
-  (``[+-]digits[.digits][e[+-]digits]``), read exactly as ``float`` reads it
-  (``features/number_text.py``), and within its bounds;
-* a category or boolean cell equal, byte for byte, to one of the feature's categories
-  or to one of the schema's lower-case boolean tokens;
+* a number cell that pyarrow reads as a finite number (its reader rounds exactly as
+  ``float`` does; it also reads ``nan`` and ``inf``, which the rules refuse, so any NaN
+  that is not an empty cell, and any infinity, sends the body to the rules), within its
+  bounds;
+* a boolean cell equal to one of the schema's lower-case tokens;
+* a category cell equal, as is, to one of the feature's categories;
 * an empty cell where the feature is nullable.
 
-Anything else (quoting, a carriage return, an empty line, a wrong field count, a
-blank to trim, another casing, a value out of range, a fault of any kind) makes
-``read`` return ``None``, and the caller judges the body with the rules, which accept
-it or name the fault. So this path can only be faster, never different: the tests
-compare the two on arbitrary bodies.
+Anything else (a quote, a carriage return, a wrong field count, a blank-only line,
+another casing, a blank inside a category, a value out of range, any fault) makes
+``read`` return ``None``, and the caller judges the body with the rules, which accept it
+or name the fault. So this path can only be faster, never different:
+``tests/unit/test_plain_csv.py`` compares the two on arbitrary bodies. pyarrow ships in
+the SageMaker XGBoost image (22.0.0 in 3.2-0), so the path costs the container nothing
+at start: there is nothing to compile.
 
-The pass writes the model's matrix itself (numbers and booleans, a missing one as its
-training median; one-hot categories), at the columns ``FeatureTransform.output_names``
-gives them; a second compiled call adds the derived features, with the arithmetic the
-transformation itself runs (``features/derived.py``, compiled here). The scores are
-formatted by compiled code too (``%.6f``, exactly as Python formats
-them). numba compiles both; it ships in the SageMaker XGBoost image (its
-requirements.txt pins it). Signatures are given, so compilation happens when this
-module is imported (once per serving worker), never during a request.
+The matrix is laid out as ``FeatureTransform.encode`` lays it out (the columns of
+``output_names``, a missing value as its training median, categories one-hot, derived
+features from ``features.transform.derive``, the transformation's own arithmetic).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numba
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from config.schema import FALSE_TOKENS, TRUE_TOKENS, FeatureType
-from features.byte_words import MARGIN, field_end, padded, same_bytes
-from features.columns import bounds
-from features.compiled import CACHE, inlined
-from features.derived import OP_CODES, derive_values
-from features.number_text import POWERS, READ, read_field
-from features.transform import FeatureTransform
-
-NUMBER, BOOLEAN, CATEGORY = 0, 1, 2
-# |value| * 10**6 below 2**52: the fraction .5 is then exact, which the rounding needs.
-_LARGEST_FORMATTED = 4.0e9
-_SPLITTER = 134217729.0  # 2**27 + 1: Veltkamp's split of a double into two halves
-
-_SHARED = -2
-
-
-@inlined
-def _key(length: int, first: int, last: int) -> int:
-    """A vocabulary cell's bucket: its length and its first and last bytes, mixed."""
-    return (length * 31 + first * 7 + last) & 255
-
-
-@inlined
-def _equal(
-    body: np.ndarray, start: int, end: int, vocabulary: np.ndarray, first: int, stop: int
-) -> bool:
-    return stop - first == end - start and same_bytes(body, start, vocabulary, first, end - start)
-
-
-_SCAN = numba.int64(
-    numba.uint8[::1],  # the request's body, byte_words.padded
-    numba.int8[::1],  # each column's kind: NUMBER, BOOLEAN or CATEGORY
-    numba.int64[::1],  # each column's slot among the columns of its kind
-    numba.bool_[::1],  # each column: a value is required
-    numba.float64[::1],  # each column's smallest allowed number (-inf: none)
-    numba.float64[::1],  # each column's largest allowed number (inf: none)
-    numba.int64[::1],  # each column's matrix column (categories: its first one-hot one)
-    numba.float64[::1],  # each column's training median, for a missing value
-    numba.int64[:, ::1],  # each column's [first, end) vocabulary entries
-    numba.int32[:, ::1],  # each column: per _key, its entry (-1: none, _SHARED: several)
-    numba.uint8[::1],  # the vocabulary's bytes, entry after entry
-    numba.int64[:, ::1],  # each entry: [start, end) in those bytes
-    numba.float64[::1],  # each entry's boolean value (booleans' entries)
-    numba.types.Array(numba.uint64, 2, "C", readonly=True),  # number_text.POWERS
-    numba.float64[:, ::1],  # out: raw numbers and booleans, one row per column (NaN: empty)
-    numba.float32[:, ::1],  # out: the model's matrix, zeros to start with (one-hot)
-)
-
-
-@numba.njit(_SCAN, nogil=True, cache=CACHE)  # type: ignore[untyped-decorator]  # numba has no stubs
-def _scan(  # numba compiles it to the signature above; the annotations are for readers
-    body: np.ndarray,
-    kinds: np.ndarray,
-    slots: np.ndarray,
-    required: np.ndarray,
-    minimum: np.ndarray,
-    maximum: np.ndarray,
-    targets: np.ndarray,
-    medians: np.ndarray,
-    column_entries: np.ndarray,
-    lookup: np.ndarray,
-    vocabulary: np.ndarray,
-    entries: np.ndarray,
-    truth: np.ndarray,
-    powers: np.ndarray,
-    raw: np.ndarray,
-    matrix: np.ndarray,
-) -> int:
-    """The records in ``body`` (padded) written into ``matrix`` (and ``raw``), or -1
-    when a cell is not in a settled form. The caller has checked that the body holds no
-    quote and no carriage return."""
-    size = body.size - MARGIN  # where the request's bytes end
-    width = kinds.size
-    record = 0
-    start = MARGIN
-    while start < size:
-        for column in range(width):
-            kind = kinds[column]
-            target = targets[column]
-            end = field_end(body, start, size)
-            if end == start:  # an empty field: missing
-                if required[column]:
-                    return -1
-                if kind != CATEGORY:  # a missing category is no one-hot column at all
-                    raw[slots[column], record] = np.nan
-                    matrix[record, target] = medians[column]
-            elif kind == NUMBER:
-                status, value = read_field(body, start, end, powers)
-                if status != READ or not (minimum[column] <= value <= maximum[column]):
-                    return -1
-                raw[slots[column], record] = value
-                matrix[record, target] = value
-            else:
-                found = lookup[column, _key(end - start, body[start], body[end - 1])]
-                if found == _SHARED:  # two entries share the key: try each
-                    for entry in range(column_entries[column, 0], column_entries[column, 1]):
-                        if _equal(
-                            body, start, end, vocabulary, entries[entry, 0], entries[entry, 1]
-                        ):
-                            found = entry
-                            break
-                    else:
-                        return -1
-                elif found < 0 or not _equal(
-                    body, start, end, vocabulary, entries[found, 0], entries[found, 1]
-                ):
-                    return -1
-                if kind == BOOLEAN:
-                    raw[slots[column], record] = truth[found]
-                    matrix[record, target] = truth[found]
-                else:
-                    matrix[record, target + found - column_entries[column, 0]] = 1.0
-            # The field must end where the record does exactly on the last column.
-            if end == size or body[end] == 10:
-                if column != width - 1:
-                    return -1
-            elif column == width - 1:
-                return -1
-            start = end + 1
-        record += 1
-        if start < size and body[start] == 10:
-            return -1  # an empty line, which the rules skip
-    return record
-
-
-_derive_values = numba.njit(nogil=True, cache=CACHE)(derive_values)
-
-_DERIVE = numba.void(
-    numba.int64,  # the records read
-    numba.int64[::1],  # each derived feature's operation (features/derived.py)
-    numba.int64[:, ::1],  # each: its inputs' rows in raw (one-input operations: twice)
-    numba.float64[::1],  # the buckets' boundaries, one feature's after another's
-    numba.int64[:, ::1],  # each: [start, end) of its boundaries
-    numba.float64[::1],  # each: its training median, for an undefined value
-    numba.float64[:, ::1],  # raw numbers and booleans, one row per column (_scan's)
-    numba.float32[:, ::1],  # out: the model's matrix, the derived features its last columns
-)
-
-
-@numba.njit(_DERIVE, nogil=True, cache=CACHE)  # type: ignore[untyped-decorator]  # numba has no stubs
-def _derive(  # numba compiles it to the signature above; the annotations are for readers
-    records: int,
-    ops: np.ndarray,
-    inputs: np.ndarray,
-    boundaries: np.ndarray,
-    spans: np.ndarray,
-    fill: np.ndarray,
-    raw: np.ndarray,
-    matrix: np.ndarray,
-) -> None:
-    """The derived features of the first ``records`` records into ``matrix``'s last
-    columns, an undefined one as its training median (``FeatureTransform.encode``)."""
-    first_column = matrix.shape[1] - ops.size
-    values = np.empty(records)
-    for k in range(ops.size):
-        _derive_values(
-            ops[k],
-            raw[inputs[k, 0], :records],
-            raw[inputs[k, 1], :records],
-            boundaries[spans[k, 0] : spans[k, 1]],
-            values,
-        )
-        for record in range(records):
-            value = values[record]
-            matrix[record, first_column + k] = fill[k] if np.isnan(value) else value
-
-
-_FORMAT = numba.int64(numba.float64[::1], numba.bool_, numba.uint8[::1])
-
-
-@numba.njit(_FORMAT, nogil=True, cache=CACHE)  # type: ignore[untyped-decorator]  # numba has no stubs
-def _format(scores: np.ndarray, with_label: bool, out: np.ndarray) -> int:
-    """``"%.6f\\n"`` (or ``"%.6f,%d\\n"`` with the 0/1 label at 0.5) per score into
-    ``out``; the bytes written, or -1 for a score this formatting does not cover."""
-    written = 0
-    for value in scores:
-        if not np.isfinite(value) or abs(value) >= _LARGEST_FORMATTED:
-            return -1
-        magnitude = abs(value)
-        # value * 10**6 rounded half to even, as the exact decimal would be: the product
-        # is rounded once, so only a product ending in exactly .5 can be on the wrong
-        # side, and the exact error of the product (Dekker) says which side it is on.
-        product = magnitude * 1e6
-        scaled = magnitude * _SPLITTER
-        high = scaled - (scaled - magnitude)
-        low = magnitude - high
-        error = (high * 1e6 - product) + low * 1e6
-        floor = np.floor(product)
-        if product - floor == 0.5 and error != 0.0:
-            units = np.int64(floor) + (1 if error > 0.0 else 0)
-        else:
-            units = np.int64(np.rint(product))
-        if np.signbit(value):
-            out[written] = 45  # "-", "-0.000000" included, as Python writes it
-            written += 1
-        whole = units // 1_000_000
-        digits = 1
-        while whole >= 10**digits:
-            digits += 1
-        for j in range(digits - 1, -1, -1):
-            out[written + j] = 48 + whole % 10
-            whole //= 10
-        written += digits
-        out[written] = 46  # "."
-        fraction = units % 1_000_000
-        for j in range(6, 0, -1):
-            out[written + j] = 48 + fraction % 10
-            fraction //= 10
-        written += 7
-        if with_label:
-            out[written] = 44
-            out[written + 1] = 49 if value >= 0.5 else 48
-            written += 2
-        out[written] = 10
-        written += 1
-    return written
-
-
-def format_scores(scores: np.ndarray, with_label: bool) -> bytes | None:
-    """One ``%.6f`` line per score (``,<0/1 label>`` appended with ``with_label``),
-    byte for byte what Python's ``%`` formatting gives; ``None`` when a score is not
-    finite or too large (``|score| >= 4e9``) for this formatting."""
-    values = np.ascontiguousarray(scores, dtype=np.float64)
-    out = np.empty(values.size * 32, dtype=np.uint8)  # 10 whole digits at most: ample
-    written = _format(values, with_label, out)
-    return None if written < 0 else out[:written].tobytes()
-
-
-def _spans(lengths: list[int]) -> np.ndarray:
-    """``[start, end)`` of each of consecutive runs of these lengths, one row per run."""
-    sizes = np.array(lengths, dtype=np.int64)
-    ends = np.cumsum(sizes)
-    return np.column_stack([ends - sizes, ends]).reshape(-1, 2)
+from features.columns import bounds, range_faults
+from features.transform import FeatureTransform, derive
 
 
 @dataclass(frozen=True)
 class PlainCsv:
-    """A fitted transformation's CSV columns, laid out for the compiled scan."""
+    """A fitted transformation's CSV columns, with the reader's options built once."""
 
     transform: FeatureTransform
-    kinds: np.ndarray
-    slots: np.ndarray
+    read_options: pa_csv.ReadOptions
+    parse_options: pa_csv.ParseOptions
+    convert_options: pa_csv.ConvertOptions
+    # Numbers and booleans: names (schema order), and each one's output column.
+    plain: tuple[str, ...]
+    plain_outputs: np.ndarray
     required: np.ndarray
     minimum: np.ndarray
     maximum: np.ndarray
-    targets: np.ndarray
-    medians: np.ndarray
-    column_entries: np.ndarray
-    lookup: np.ndarray
-    vocabulary: np.ndarray
-    entries: np.ndarray
-    truth: np.ndarray
-    raw_names: list[str]
-    derived_ops: np.ndarray
-    derived_inputs: np.ndarray
-    boundaries: np.ndarray
-    boundary_spans: np.ndarray
-    derived_fill: np.ndarray
+    # Categories: name, its categories (pyarrow's value set), first one-hot column,
+    # a value is required.
+    categories: tuple[tuple[str, pa.Array, int, bool], ...]
+    fill: np.ndarray
 
     @classmethod
     def of(cls, transform: FeatureTransform) -> PlainCsv | None:
-        """The layout for ``transform``'s features; ``None`` when a feature is of a type
-        the scan does not settle (timestamps: the rules parse those)."""
+        """The reader for ``transform``'s features; ``None`` when a feature is of a type
+        it does not settle (timestamps: the rules parse those)."""
         features = transform.schema.features
         if any(f.type is FeatureType.TIMESTAMP for f in features):
             return None
         outputs = {name: i for i, name in enumerate(transform.output_names)}
-        kinds: list[int] = []
-        raw_names: list[str] = []
-        slots: list[int] = []
-        targets: list[int] = []
-        spans: list[tuple[int, int]] = []
-        words: list[bytes] = []
-        truth: list[float] = []
-        for feature in features:
-            tokens: list[str] = []
-            if feature.type is FeatureType.CATEGORICAL:
-                # A category with blanks around it can never equal a trimmed value.
-                tokens = [c if c == c.strip() else "" for c in feature.categories]
-                kinds.append(CATEGORY)
-                slots.append(-1)
-                targets.append(outputs[f"{feature.name}={feature.categories[0]}"])
-            else:
-                if feature.type is FeatureType.BOOLEAN:
-                    # Exact lower-case tokens only: other casings and blanks go to the rules.
-                    tokens = sorted(TRUE_TOKENS | FALSE_TOKENS)
-                kinds.append(BOOLEAN if tokens else NUMBER)
-                slots.append(len(raw_names))
-                raw_names.append(feature.name)
-                targets.append(outputs[feature.name])
-            spans.append((len(words), len(words) + len(tokens)))
-            words += [t.encode() for t in tokens]
-            truth += [1.0 if t in TRUE_TOKENS else 0.0 for t in tokens]
-        lookup = np.full((len(features), 256), -1, dtype=np.int32)
-        for column, (first, end) in enumerate(spans):
-            for entry in range(first, end):
-                word = words[entry]
-                if word:  # an empty word (a blank-padded category) matches no cell
-                    key = _key(len(word), word[0], word[-1])
-                    lookup[column, key] = entry if lookup[column, key] == -1 else _SHARED
-        derived = transform.schema.derived_features
-        required, minimum, maximum = bounds(
-            [(not f.nullable, f.minimum, f.maximum) for f in features]
-        )
+        plain = [f for f in features if f.type is not FeatureType.CATEGORICAL]
+        required, minimum, maximum = bounds([(not f.nullable, f.minimum, f.maximum) for f in plain])
+        types = {
+            f.name: pa.bool_() if f.type is FeatureType.BOOLEAN else pa.float64() for f in plain
+        }
+        types.update({f.name: pa.string() for f in features if f.type is FeatureType.CATEGORICAL})
         return cls(
             transform=transform,
-            kinds=np.array(kinds, dtype=np.int8),
-            slots=np.array(slots, dtype=np.int64),
+            # One thread (a serving worker scores on one); blocks of 64 KiB, where the
+            # default 1 MiB block made the reader's setup cost more than a small body.
+            read_options=pa_csv.ReadOptions(
+                column_names=[f.name for f in features], use_threads=False, block_size=1 << 16
+            ),
+            parse_options=pa_csv.ParseOptions(quote_char=False, double_quote=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=types,
+                null_values=[""],
+                strings_can_be_null=True,
+                true_values=sorted(TRUE_TOKENS),
+                false_values=sorted(FALSE_TOKENS),
+            ),
+            plain=tuple(f.name for f in plain),
+            plain_outputs=np.array([outputs[f.name] for f in plain], dtype=np.intp),
             required=required,
             minimum=minimum,
             maximum=maximum,
-            targets=np.array(targets, dtype=np.int64),
-            medians=np.array([transform.fill_value(f.name) for f in features]),
-            column_entries=np.array(spans, dtype=np.int64).reshape(-1, 2),
-            lookup=lookup,
-            vocabulary=padded(b"".join(words))[MARGIN:],  # same_bytes reads whole words
-            entries=_spans([len(w) for w in words]),
-            truth=np.array(truth, dtype=np.float64),
-            raw_names=raw_names,
-            derived_ops=np.array([OP_CODES[d.op] for d in derived], dtype=np.int64),
-            derived_inputs=np.array(
-                [[raw_names.index(d.inputs[0]), raw_names.index(d.inputs[-1])] for d in derived],
-                dtype=np.int64,
-            ).reshape(-1, 2),
-            boundaries=np.array([b for d in derived for b in d.boundaries], dtype=np.float64),
-            boundary_spans=_spans([len(d.boundaries) for d in derived]),
-            derived_fill=np.array([transform.fill_value(d.name) for d in derived]),
+            categories=tuple(
+                (
+                    f.name,
+                    pa.array(f.categories, type=pa.string()),
+                    outputs[f"{f.name}={f.categories[0]}"],
+                    not f.nullable,
+                )
+                for f in features
+                if f.type is FeatureType.CATEGORICAL
+            ),
+            fill=np.array([transform.fill_value(name) for name in transform.output_names]),
         )
 
-    def read(self, body: bytes) -> np.ndarray | None:
+    def read(self, body: str | bytes) -> np.ndarray | None:
         """The model's matrix for a plain CSV body, or ``None``: the rules must judge it."""
-        if not body or b'"' in body or b"\r" in body or body.startswith(b"\n"):
-            return None  # quoting and "\r" are the csv module's to read; empty lines skipped
-        buffer = padded(body)
-        capacity = np.count_nonzero(buffer == 10) + 1  # vectorised: bytes.count is not
-        raw = np.empty((len(self.raw_names), capacity))
-        matrix = np.zeros((capacity, len(self.transform.output_names)), dtype=np.float32)
-        records = _scan(
-            buffer, self.kinds, self.slots, self.required,
-            self.minimum, self.maximum, self.targets, self.medians, self.column_entries,
-            self.lookup, self.vocabulary, self.entries, self.truth, POWERS, raw, matrix,
-        )  # fmt: skip
-        if records <= 0:
+        data = body.encode() if isinstance(body, str) else bytes(body)
+        # Quotes and "\r" are the csv module's to read (the rules'), as are odd line ends.
+        if not data or data.startswith(b"\n") or b'"' in data or b"\r" in data:
             return None
-        if self.derived_ops.size:
-            _derive(
-                records, self.derived_ops, self.derived_inputs, self.boundaries,
-                self.boundary_spans, self.derived_fill, raw, matrix,
-            )  # fmt: skip
-        return matrix[:records]
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(data),
+                read_options=self.read_options,
+                parse_options=self.parse_options,
+                convert_options=self.convert_options,
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            return None  # a cell its type cannot hold, a wrong field count: the rules say which
+        if table.num_rows == 0:
+            return None
+        return self._matrix(table)
+
+    def _matrix(self, table: pa.Table) -> np.ndarray | None:
+        rows = table.num_rows
+        block = np.empty((len(self.plain), rows))
+        nulls = np.empty(len(self.plain), dtype=np.int64)
+        for index, name in enumerate(self.plain):
+            # Booleans as 1.0 / 0.0; an empty cell (null) becomes NaN either way.
+            column = table.column(name).cast(pa.float64())
+            block[index] = column.to_numpy(zero_copy_only=False)
+            nulls[index] = column.null_count
+        # pyarrow reads "nan" as a number: a NaN that is not an empty cell is refused.
+        if not np.array_equal(np.count_nonzero(np.isnan(block), axis=1), nulls):
+            return None
+        if range_faults(block, self.required, self.minimum, self.maximum).any():
+            return None
+        matrix = np.zeros((rows, len(self.fill)))
+        matrix[:, self.plain_outputs] = block.T
+        for name, value_set, first, required in self.categories:
+            column = table.column(name)
+            codes = pc.index_in(column, value_set=value_set)
+            if codes.null_count != (0 if required else column.null_count):
+                return None  # an unknown category, or a required one missing
+            if codes.null_count:  # missing ones (nullable): no column set
+                positions = codes.to_numpy(zero_copy_only=False)
+                present = np.flatnonzero(~np.isnan(positions))
+                matrix[present, first + positions[present].astype(np.intp)] = 1.0
+            else:
+                positions = codes.to_numpy(zero_copy_only=False).astype(np.intp)
+                matrix[np.arange(rows), first + positions] = 1.0
+        self._derive(dict(zip(self.plain, block, strict=True)), matrix)
+        missing = np.isnan(matrix)
+        if missing.any():
+            matrix = np.where(missing, self.fill, matrix)
+        return matrix.astype(np.float32)
+
+    def _derive(self, columns: Mapping[str, np.ndarray], matrix: np.ndarray) -> None:
+        derived = self.transform.schema.derived_features
+        if not derived:
+            return
+        start = len(self.fill) - len(derived)
+        for index, spec in enumerate(derived):
+            matrix[:, start + index] = derive(spec, columns)

@@ -49,7 +49,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -58,14 +58,17 @@ import numpy as np
 import xgboost as xgb
 
 from config.schema import ProblemType
-from features.plain_csv import PlainCsv, format_scores
+from features.plain_csv import PlainCsv
 from features.transform import Columns, FeatureTransform, InvalidInputError
-from scoring.dense_predict import DensePredictor
 
 MODEL_FILE = "model.ubj"
 CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
 SUPPORTED = (CSV, JSON, JSONLINES)
 CLASSIFICATION_THRESHOLD = 0.5
+# pyarrow's CSV reader costs a fixed few tenths of a millisecond to set up, which the
+# rules' Python beats on a small body; from about a hundred records on, pyarrow is the
+# faster (8x at 1000 records; bench/model.py times both).
+PLAIN_CSV_MIN_RECORDS = 100
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -76,13 +79,8 @@ class Model:
 
     booster: xgb.Booster
     transform: FeatureTransform
-    # The compiled reader of plain CSV bodies (None when the features need the rules).
+    # pyarrow's reading of plain CSV bodies (None when the features need the rules).
     plain_csv: PlainCsv | None = None
-    # The booster's scores without inplace_predict's per-call Python (same C call).
-    scores: DensePredictor = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "scores", DensePredictor(self.booster))
 
     @property
     def is_classifier(self) -> bool:
@@ -259,7 +257,7 @@ def parse_request(transform: FeatureTransform, body: str | bytes, content_type: 
 def predict(model: Model, matrix: np.ndarray) -> np.ndarray:
     """The booster's scores for an encoded matrix, as float64: one value per record, or
     (multiclass) one row of class probabilities per record."""
-    return model.scores(matrix)
+    return np.asarray(model.booster.inplace_predict(matrix), dtype=np.float64)
 
 
 def _json_predictions(
@@ -293,10 +291,6 @@ def serialize(
     """Predictions as a 200 ``Reply`` in ``media_type`` (one of ``SUPPORTED``); with
     ``classes``, ``scores`` holds one row of class probabilities per record."""
     if media_type == CSV:
-        if not classes:
-            compiled = format_scores(scores, with_label=is_classifier)
-            if compiled is not None:
-                return Reply(HTTPStatus.OK, compiled, media_type)
         # One %-format over the whole batch: formatting happens in C, not per row in Python.
         if classes:
             text = _multiclass_csv(scores, classes)
@@ -327,10 +321,14 @@ def transform_fn(model: Model, body: str | bytes, content_type: str, accept: str
 
 
 def _plain_csv_matrix(model: Model, body: str | bytes, content_type: str) -> np.ndarray | None:
-    """The compiled reading of a CSV body whose every cell is settled without the rules
-    (``features/plain_csv.py``); None sends the body to ``parse_request``."""
-    if model.plain_csv is None or not isinstance(body, bytes):
+    """pyarrow's reading of a CSV body whose every cell is settled without the rules
+    (``features/plain_csv.py``); None sends the body to ``parse_request``. The image's
+    worker hands a ``text/csv`` body over as ``str``; in-process callers may pass bytes."""
+    if model.plain_csv is None or _media_type(content_type or "") != CSV:
         return None
-    if _media_type(content_type or "") != CSV:
+    if isinstance(body, str):
+        if body.count("\n") < PLAIN_CSV_MIN_RECORDS:
+            return None
+    elif not isinstance(body, bytes) or body.count(b"\n") < PLAIN_CSV_MIN_RECORDS:
         return None
     return model.plain_csv.read(body)

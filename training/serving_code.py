@@ -15,7 +15,7 @@ CODE_DIR = "code"
 PROGRAM = "inference.py"
 # Where the serving container finds the code once it has extracted model.tar.gz.
 SUBMIT_DIRECTORY = f"/opt/ml/model/{CODE_DIR}"
-PACKAGES = ("features", "config", "scoring")
+PACKAGES = ("features", "config")
 SHIPPED_SUFFIXES = (".py", ".json")
 
 

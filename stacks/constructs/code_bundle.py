@@ -25,7 +25,7 @@ from pathlib import Path
 from training.serving_code import package_files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("training", "monitoring", "config", "features", "scoring", "inference")
+PACKAGES = ("training", "monitoring", "config", "features", "inference")
 # sagemaker_program: a module at the bundle's root (see the module docstring).
 TRAINING_PROGRAM = "train.py"
 

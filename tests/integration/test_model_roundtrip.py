@@ -70,7 +70,7 @@ def test_training_logs_match_the_metric_definitions(model_run) -> None:
     assert (code / "inference.py").read_bytes() == (
         ROOT / "inference" / "inference.py"
     ).read_bytes()
-    for module in ("features/transform.py", "config/schema.py", "scoring/dense_predict.py"):
+    for module in ("features/transform.py", "features/plain_csv.py", "config/schema.py"):
         assert (code / module).exists(), module
     assert not list(code.rglob("__pycache__"))
 

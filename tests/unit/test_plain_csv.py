@@ -1,8 +1,9 @@
-"""The compiled CSV path (features/plain_csv.py) can only be faster, never different.
+"""The CSV fast path (features/plain_csv.py, pyarrow's reader) can only be faster,
+never different.
 
-Whatever body it settles, the rules (``parse_request`` then ``encode``) settle the same
-way, to the same matrix bit for bit; whatever it declines, the rules judge. And its
-``%.6f`` formatting is Python's, byte for byte.
+Whatever body it settles, as text (what the image's worker hands over) or as bytes, the
+rules (``parse_request`` then ``encode``) settle the same way, to the same matrix bit
+for bit; whatever it declines, the rules judge.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from config.schema import DATASETS_DIR
-from features.plain_csv import PlainCsv, format_scores
+from features.plain_csv import PlainCsv
 from features.transform import FeatureTransform
 from inference.inference import CSV, ClientError, model_fn, parse_request, transform_fn
 
@@ -95,67 +96,48 @@ def by_the_rules(body: bytes) -> np.ndarray | None:
 @example(ROW.replace(",40,", ",nan,"))
 @example(ROW.replace(",40,", ",1e999,"))
 @example(ROW.replace(",40,", ",400,"))  # out of range
-def test_what_the_compiled_path_settles_the_rules_settle_identically(body: str) -> None:
-    fast = PLAIN.read(body.encode())
-    event("settled by the compiled path" if fast is not None else "left to the rules")
-    if fast is None:
+def test_what_the_fast_path_settles_the_rules_settle_identically(body: str) -> None:
+    fast = PLAIN.read(body)
+    event("settled by the fast path" if fast is not None else "left to the rules")
+    fast_bytes = PLAIN.read(body.encode())
+    assert (fast is None) == (fast_bytes is None)
+    if fast is None or fast_bytes is None:
         return
+    assert np.array_equal(fast, fast_bytes, equal_nan=True)
     slow = by_the_rules(body.encode())
-    assert slow is not None, "the compiled path accepted a body the rules refuse"
+    assert slow is not None, "the fast path accepted a body the rules refuse"
     assert fast.dtype == slow.dtype and fast.shape == slow.shape
     assert np.array_equal(fast, slow, equal_nan=True)
 
 
-def test_the_compiled_path_settles_a_usual_body_and_declines_odd_ones() -> None:
+def test_the_fast_path_settles_a_usual_body_and_declines_odd_ones() -> None:
     # total_charges, age and payment_method may be missing.
     usual = "\n".join([ROW, ROW.replace(",800,", ",,"), ROW.replace(",40,", ",,")]) + "\n"
     assert by_the_rules(usual.encode()) is not None
+    assert PLAIN.read(usual) is not None
     assert PLAIN.read(usual.encode()) is not None
+    # A blank around a number is trimmed by both (pyarrow and the number rule).
+    assert np.array_equal(PLAIN.read(ROW.replace(",40,", ", 40,")), PLAIN.read(ROW))
     for odd in (
-        ROW.replace(",40,", ", 40,"),  # a blank to trim
         ROW.replace("dsl", "DSL"),
         ROW + "\r\n",
         '"12",' + ROW.split(",", 1)[1],
-        ROW + "\n\n" + ROW,
+        ROW.replace(",40,", ",nan,"),  # pyarrow reads it, the rules refuse it
+        ROW.replace(",40,", ",1e999,"),
+        ROW + "\n \n" + ROW,  # a blank-only line: the rules skip it
         ROW + ",1",
         ROW.replace(",40,", ",\xff,"),  # not UTF-8: the rules answer it
         "",
     ):
         body = odd.encode("latin-1") if "\xff" in odd else odd.encode()
         assert PLAIN.read(body) is None, odd
+        if "\xff" not in odd:
+            assert PLAIN.read(odd) is None, odd
 
 
-def test_features_the_scan_does_not_read_keep_to_the_rules() -> None:
+def test_features_the_fast_path_does_not_read_keep_to_the_rules() -> None:
     taxis = json.loads((DATASETS_DIR / "taxis.json").read_text())
     assert PlainCsv.of(FeatureTransform(schema_data=taxis)) is None  # timestamp features
-
-
-SCORES = st.one_of(
-    st.floats(0, 1),
-    st.floats(-5e9, 5e9),
-    # Exact ties at the sixth decimal, and their neighbours: where rounding can go wrong.
-    st.integers(0, 10**7).map(lambda k: (2 * k + 1) / 2e6),
-    st.integers(0, 10**7).map(lambda k: float(f"{k / 1e6:.6f}5")),
-    st.integers(0, 10**7).map(lambda k: np.nextafter((2 * k + 1) / 2e6, 1.0)),
-)
-
-
-@settings(max_examples=2000, deadline=None)
-@given(st.lists(SCORES, min_size=1, max_size=5), st.booleans())
-@example([0.5, 0.0, -0.0, -1e-9, 0.0000005, 0.0000015, 0.4999995, 1.0], True)
-def test_scores_are_formatted_as_python_formats_them(scores: list[float], label: bool) -> None:
-    formatted = format_scores(np.array(scores), with_label=label)
-    if any(abs(score) >= 4e9 for score in scores):
-        assert formatted is None
-        return
-    line = "%.6f,%d\n" if label else "%.6f\n"
-    expected = "".join(line % ((score, score >= 0.5) if label else (score,)) for score in scores)
-    assert formatted == expected.encode()
-
-
-def test_scores_it_cannot_format_are_left_to_python() -> None:
-    assert format_scores(np.array([0.1, np.nan]), with_label=True) is None
-    assert format_scores(np.array([np.inf]), with_label=False) is None
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +147,7 @@ def model(model_run):
 
 def test_the_hook_answers_the_same_bytes_either_way(model) -> None:
     rows = [ROW, ROW.replace(",800,", ",,"), ROW.replace("dsl", "fiber-optic")] * 300
-    body = ("\n".join(rows) + "\n").encode()
+    body = "\n".join(rows) + "\n"  # text, as the image's worker hands it over
     assert model.plain_csv is not None and model.plain_csv.read(body) is not None
     by_rules = dataclasses.replace(model, plain_csv=None)
     for accept in (CSV, "application/json"):

@@ -55,9 +55,9 @@ import pandas as pd
 
 from bench.model import make_splits, run_train_script, write
 from features.transform import FeatureTransform, frame_columns
+from local.image.container import IMAGE_VENV
 from local.lake.synthetic import generate_clean
 from local.serving.hosted_model import StagedModel
-from local.serving.image_process import IMAGE_PYTHON
 from local.serving.serving import start_endpoint
 from training import serving_code
 from training.preprocess import raw_feature_frame
@@ -234,7 +234,14 @@ def inplace_predict_seconds(model_dir: Path, matrix: Path, calls: int = 200) -> 
         "print(json.dumps([statistics.median(wall), statistics.median(cpu)]))\n"
     )
     output = subprocess.run(
-        [str(IMAGE_PYTHON), "-c", script, str(model_dir / "model.ubj"), str(matrix), str(calls)],
+        [
+            str(IMAGE_VENV / "bin" / "python"),
+            "-c",
+            script,
+            str(model_dir / "model.ubj"),
+            str(matrix),
+            str(calls),
+        ],
         check=True,
         capture_output=True,
         text=True,

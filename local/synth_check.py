@@ -16,8 +16,8 @@ from aws_cdk import App
 from cfnlint.api import ManualArgs, lint_file
 
 from app import build_app, validation_failures
+from config.scan_skips import lint_ignores
 from local.cdk_assembly import all_templates
-from tools.scanners import lint_ignores
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,9 +11,9 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config.layout import delivery_pipeline_name, model_version_parameter, resource_name
+from config.scan_skips import lint_ignores
 from config.schema import DEFAULT_DATASET, DatasetSchema
 from stacks.constructs.nag import acknowledge
-from tools.scanners import lint_ignores
 
 # CodeBuild's standard 7.0 image carries Python 3.11 and Node 20, the versions the
 # project pins (pyproject.toml, package.json).

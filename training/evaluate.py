@@ -40,7 +40,7 @@ import xgboost as xgb
 from matplotlib.figure import Figure
 
 from config.schema import DatasetSchema, QualityGate
-from features.quality import quality_report as quality_report  # re-exported: local/
+from features.quality import quality_report
 from features.registry import download, latest_approved, metric_at
 from features.transform import FeatureTransform, InvalidInputError
 from training.failure import report_failure

@@ -37,6 +37,7 @@ import pandas as pd
 
 from config.layout import DATA_CAPTURE_PREFIX, FEEDBACK_PREFIX, GROUND_TRUTH_PREFIX
 from config.schema import DatasetSchema
+from features.quality import quality_report
 from glue.derive import CuratedCounts
 from glue.validate import ProcessedCounts
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
@@ -69,7 +70,7 @@ from local.pipeline.sagemaker_jobs import run_processing_job
 from local.s3_sync import download_prefix, split_uri
 from local.serving.endpoint_run import invoke
 from local.serving.load_client import Request
-from training.evaluate import load_packaged, quality_report
+from training.evaluate import load_packaged
 
 EVENT_LABEL = "[local stand-in: EventBridge event-pattern matching]"
 IDEMPOTENCY_TABLE = "local-retrain-idempotency"

@@ -32,8 +32,7 @@ import boto3
 import jsonschema
 from botocore.session import Session as BotocoreSession
 
-from config.layout import RUN_SCRATCH_PREFIX, RUNS_PREFIX
-from config.layout import SubVariable as SubVariable  # re-exported: local/moto_platform.py
+from config.layout import RUN_SCRATCH_PREFIX, RUNS_PREFIX, SubVariable
 from config.metrics import METRIC_DEFINITIONS
 from config.schema import QualityGate
 from stacks.constructs.code_bundle import TRAINING_PROGRAM

@@ -80,7 +80,7 @@ def test_skips_match_on_tool_check_and_file_only() -> None:
 
 
 def test_cfn_lint_skips_apply_to_their_files_only() -> None:
-    from tools.scanners import lint_ignores
+    from config.scan_skips import lint_ignores
 
     assert lint_ignores("Delivery.template.json") == ["I1022", "I3510"]
     assert lint_ignores("DevDataLakeD9C17C37.template.json") == ["I1022"]

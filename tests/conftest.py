@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests import hypothesis_profiles
 from tests.synth_cache import CONFIGURATIONS, SynthCache
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", 
     os.environ.pop(name, None)
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+hypothesis_profiles.load()
 
 
 @pytest.fixture(scope="session")

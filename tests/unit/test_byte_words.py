@@ -4,7 +4,7 @@ bytes, fields at the body's two ends included (where a word reaches into the mar
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from features.byte_words import MARGIN, POINTS, digit_run, field_end, first_byte, padded, same_bytes
@@ -14,7 +14,6 @@ ALPHABET = b"0123456789,\n.-e\0x"
 TEXT = st.binary(max_size=40).map(lambda raw: bytes(ALPHABET[b % len(ALPHABET)] for b in raw))
 
 
-@settings(max_examples=1500, deadline=None)
 @given(TEXT, st.data())
 @example(b"12345678,9", None)
 def test_field_end_and_first_byte_find_what_python_finds(body: bytes, data) -> None:
@@ -30,7 +29,6 @@ def test_field_end_and_first_byte_find_what_python_finds(body: bytes, data) -> N
         assert found == MARGIN + (expected if point < 0 else point)
 
 
-@settings(max_examples=1500, deadline=None)
 @given(TEXT, st.data())
 @example(b"1234567890123456789", None)  # 19 digits: the most a run holds
 @example(b"9", None)
@@ -50,7 +48,6 @@ def test_digit_run_reads_digits_as_int_does(body: bytes, data) -> None:
             assert ok == (text == b"") and int(value) == 0
 
 
-@settings(max_examples=1000, deadline=None)
 @given(TEXT, TEXT, st.data())
 def test_same_bytes_compares_as_bytes_do(left: bytes, right: bytes, data) -> None:
     a, b = padded(left), padded(right)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -28,7 +28,6 @@ def _both(op: int, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, n
     return plain, compiled
 
 
-@settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from([RATIO, LOG1P, BUCKET]),
     st.integers(0, 40).flatmap(

@@ -7,7 +7,7 @@ import struct
 from decimal import Decimal
 
 import numpy as np
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from features.number_text import POWERS, _truncated_power, read_text
@@ -23,7 +23,6 @@ def same_double(text: str) -> bool:
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 
 
-@settings(max_examples=3000, deadline=None)
 @given(FINITE)
 @example(0.1)
 @example(2.0**53 + 2)
@@ -48,7 +47,6 @@ def test_it_declines_almost_none_of_the_numbers_clients_send() -> None:
     assert all(same_double(text) for text in texts)
 
 
-@settings(max_examples=3000, deadline=None)
 @given(st.from_regex(r"[+-]?[0-9]{0,21}(\.[0-9]{0,21})?([eE][+-]?[0-9]{1,3})?", fullmatch=True))
 @example("9007199254740993")  # 2**53 + 1: the tie goes to the even neighbour
 @example("1e23")  # beyond the exact powers: Eisel-Lemire
@@ -82,7 +80,6 @@ def near_halfway(draw: st.DrawFn) -> str:
     return f"{mantissa}{nudge}e{exponent}"
 
 
-@settings(max_examples=3000, deadline=None)
 @given(near_halfway())
 def test_text_near_halfway_rounds_as_float(text: str) -> None:
     assert same_double(text), text

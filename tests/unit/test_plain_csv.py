@@ -87,7 +87,7 @@ def by_the_rules(body: bytes) -> np.ndarray | None:
         return None
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(bodies())
 @example(ROW)
 @example(ROW + "\n" + ROW.replace("12,", ",") + "\n")
@@ -140,7 +140,6 @@ SCORES = st.one_of(
 )
 
 
-@settings(max_examples=2000, deadline=None)
 @given(st.lists(SCORES, min_size=1, max_size=5), st.booleans())
 @example([0.5, 0.0, -0.0, -1e-9, 0.0000005, 0.0000015, 0.4999995, 1.0], True)
 def test_scores_are_formatted_as_python_formats_them(scores: list[float], label: bool) -> None:

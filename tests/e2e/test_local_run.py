@@ -11,7 +11,6 @@ its findings instead of the same minutes of synth again."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from config.schema import DEFAULT_DATASET, load_schema
 from local import run
 from local.run import main
 from local.synth_check import SynthReport
+from tests.synth_cache import copy_report
 
 pytestmark = pytest.mark.spark
 
@@ -31,15 +31,7 @@ def synthesized_once(synth_report, monkeypatch) -> None:
 
     def copy_of_session_synth(outdir: Path, extra_context: object = None) -> SynthReport:
         assert extra_context in (None, {"dataset": DEFAULT_DATASET}), "the default configuration"
-        shutil.copytree(synth_report.assembly_dir, outdir)
-        return SynthReport(
-            assembly_dir=outdir,
-            templates=[
-                outdir / p.relative_to(synth_report.assembly_dir) for p in synth_report.templates
-            ],
-            nag_failures=list(synth_report.nag_failures),
-            lint_findings=list(synth_report.lint_findings),
-        )
+        return copy_report(synth_report, outdir)
 
     monkeypatch.setattr(run, "synth_and_check", copy_of_session_synth)
 

@@ -41,11 +41,12 @@ CDK_CONTEXT += $(if $(DATASET),-c dataset=$(DATASET),)
 # `make deploy STAGE=dev` or `STAGE=Dev`: the stage's construct id is capitalized.
 STAGE_ID = $(shell s='$(or $(STAGE),Dev)'; echo "$$(echo $${s:0:1} | tr a-z A-Z)$$(echo $${s:1} | tr A-Z a-z)")
 
-.PHONY: help install run test lint typecheck unit faults synth bench loadtest loadtest-tools cost deploy clean validate-schema checkov
+.PHONY: help install run test test-thorough test-tools lint typecheck unit faults synth bench loadtest loadtest-tools cost deploy clean validate-schema checkov
 
 help:
 	@echo "make run     install, then run the whole lifecycle locally (no AWS account)"
 	@echo "make test    install, then lint, type-check and run every test"
+	@echo "make test-thorough  make test with every property test searched deeper (slow)"
 	@echo "make faults  only the fault tests (part of make test)"
 	@echo "make synth   synthesize the CDK app offline (MODEL_PACKAGE_ARN=... optional)"
 	@echo "make validate-schema SCHEMA=my.json   check a dataset schema (default: the shipped ones)"
@@ -109,18 +110,30 @@ typecheck: $(PY_STAMP)
 	@# A second handler.py would be a duplicate module in the run above: checked on its own.
 	MYPYPATH=lambda/monitor_launcher $(PY) -m mypy lambda/monitor_launcher/*.py
 
-# One pytest-xdist worker per core; the whole-app synths are shared by the workers
-# (tests/synth_cache.py), and worksteal rebalances the few long tests.
-unit: install $(CHECKOV_STAMP)
-	$(PY) -m pytest -n auto --dist worksteal
+# One pytest-xdist worker per core; the whole-app synths, the trained models and the
+# lifecycles are shared by the workers (tests/synth_cache.py, tests/shared_work.py), and
+# worksteal rebalances the few long tests. The 25 slowest are printed: where time goes.
+PYTEST := $(PY) -m pytest -n auto --dist worksteal --durations=25
+unit: install $(CHECKOV_STAMP) test-tools
+	$(PYTEST)
 
 test: lint typecheck unit
+
+# Every property searched as deep as any test ever was (hypothesis profile `thorough`,
+# tests/hypothesis_profiles.py); `make test` runs the `ci` profile.
+test-thorough: lint typecheck install $(CHECKOV_STAMP) test-tools
+	HYPOTHESIS_PROFILE=thorough $(PYTEST)
+
+# The system tools the tests run (nginx, the endpoint's admission front:
+# tests/unit/test_nginx_front.py), installed the way `make loadtest` installs its own.
+test-tools:
+	@$(MAKE) --no-print-directory loadtest-tools LOADTEST_TOOLS=nginx
 
 # The fault tests alone (they are part of `make test` too): ETL killed mid-write, a
 # failing pipeline step, the retrain event dead-lettered and redriven, the monitor rerun,
 # the endpoint shedding overload.
 faults: install
-	$(PY) -m pytest -n auto --dist worksteal tests/faults \
+	$(PYTEST) tests/faults \
 		tests/integration/test_monitor.py tests/contract/test_endpoint_overload.py
 
 synth: install $(NODE_STAMP)

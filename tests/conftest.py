@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests import hypothesis_profiles
+from tests.shared_work import SharedWork, run_root
 from tests.synth_cache import CONFIGURATIONS, SynthCache
 
 if TYPE_CHECKING:
@@ -18,6 +20,7 @@ for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", 
     os.environ.pop(name, None)
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+hypothesis_profiles.load()
 
 
 @pytest.fixture(scope="session")
@@ -34,16 +37,23 @@ def spark() -> Iterator[object]:
 def synth_cache(request, tmp_path_factory) -> SynthCache:
     """Each app configuration the collected tests use, synthesized once for the whole run
     (all pytest-xdist workers of it included: they share the folder above their own)."""
-    base = tmp_path_factory.getbasetemp()
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "synth"
+    root = run_root(tmp_path_factory.getbasetemp()) / "synth"
     root.mkdir(exist_ok=True)
     needed = {
         name
         for item in request.session.items
         for name in getattr(item, "fixturenames", ())
         if name in CONFIGURATIONS
-    }
+    } | {marker.args[0] for item in request.session.items for marker in item.iter_markers("synth")}
     return SynthCache(root, needed)
+
+
+@pytest.fixture(scope="session")
+def shared_work(tmp_path_factory) -> SharedWork:
+    """Results built once for the whole run, every pytest-xdist worker included."""
+    root = run_root(tmp_path_factory.getbasetemp()) / "shared"
+    root.mkdir(exist_ok=True)
+    return SharedWork(root)
 
 
 @pytest.fixture(scope="session")
@@ -163,13 +173,14 @@ def train_packaged(work, schema_path, rows: int, *, seed: int) -> dict:
 
 
 @pytest.fixture(scope="session")
-def model_run(tmp_path_factory) -> dict:
+def model_run(shared_work) -> dict:
     """Curated churn rows -> preprocess -> train -> model.tar.gz -> evaluate, each entry
-    point run as a script the way the SageMaker containers run it (arguments, SM_* env)."""
+    point run as a script the way the SageMaker containers run it (arguments, SM_* env):
+    one trained binary model for the whole run (read-only for its readers)."""
     from config.schema import DATASETS_DIR
 
-    return train_packaged(
-        tmp_path_factory.mktemp("model"), DATASETS_DIR / "churn.json", 6000, seed=5
+    return shared_work.get(
+        "model", lambda work: train_packaged(work, DATASETS_DIR / "churn.json", 6000, seed=5)
     )
 
 
@@ -178,8 +189,8 @@ MULTICLASS_SCHEMA = Path(__file__).resolve().parent / "data" / "schemas" / "plan
 
 
 @pytest.fixture(scope="session")
-def multiclass_model_run(tmp_path_factory) -> dict:
-    """``model_run`` for the synthetic multiclass test schema."""
-    return train_packaged(
-        tmp_path_factory.mktemp("multiclass-model"), MULTICLASS_SCHEMA, 3000, seed=5
+def multiclass_model_run(shared_work) -> dict:
+    """``model_run`` for the synthetic multiclass test schema: one for the whole run."""
+    return shared_work.get(
+        "multiclass-model", lambda work: train_packaged(work, MULTICLASS_SCHEMA, 3000, seed=5)
     )

@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from config.schema import DEFAULT_DATASET, dataset_names
 
 if TYPE_CHECKING:
     from local.synth_check import SynthReport
@@ -32,11 +35,18 @@ DELIVERY_CONTEXT: dict[str, object] = {
 }
 PROD_ACCOUNT = "222222222222"
 
-# Fixture name -> the extra context (`cdk synth -c ...`) of the app it synthesizes.
-# Slowest first: they are the ones worth starting while another worker synthesizes.
+# Configuration name -> the extra context (`cdk synth -c ...`) of the app it synthesizes:
+# a session fixture of tests/conftest.py each, and one per shipped dataset other than the
+# default (``dataset_configuration``). Slowest first: they are the ones worth starting
+# while another worker synthesizes.
 CONFIGURATIONS: dict[str, dict[str, object]] = {
     "delivery_two_accounts": {**DELIVERY_CONTEXT, "prod_account": PROD_ACCOUNT},
     "delivery_one_account": DELIVERY_CONTEXT,
+    **{
+        f"dataset_{name}": {**DELIVERY_CONTEXT, "dataset": name}
+        for name in dataset_names()
+        if name != DEFAULT_DATASET
+    },
     "synth_report_with_arn": {"model_package_arn": MODEL_PACKAGE_ARN},
     "synth_report_dev_serverless": {"dev_serverless": "true"},
     "synth_report_vpc": {"vpc": "new"},
@@ -45,6 +55,27 @@ CONFIGURATIONS: dict[str, dict[str, object]] = {
 PATH = "<template path>"
 # A worker that died mid-synth leaves its claim behind: fail rather than wait forever.
 WAIT_SECONDS = 30 * 60
+
+
+def dataset_configuration(dataset: str) -> str:
+    """The configuration that is the whole app for ``dataset`` (`-c dataset=<name>`),
+    with the Delivery stack: the stages are built the same with or without it (app.py
+    adds it beside them), and the Delivery stack is where the dataset is repeated."""
+    return "delivery_one_account" if dataset == DEFAULT_DATASET else f"dataset_{dataset}"
+
+
+def copy_report(report: SynthReport, outdir: Path) -> SynthReport:
+    """``report``'s assembly copied to ``outdir`` (a run writes beside its cdk.out, the
+    shared one stays as synthesized), with the same findings."""
+    from local.synth_check import SynthReport
+
+    shutil.copytree(report.assembly_dir, outdir)
+    return SynthReport(
+        assembly_dir=outdir,
+        templates=[outdir / p.relative_to(report.assembly_dir) for p in report.templates],
+        nag_failures=list(report.nag_failures),
+        lint_findings=list(report.lint_findings),
+    )
 
 
 class SynthCache:
@@ -92,9 +123,9 @@ class SynthCache:
                 self.root / f"{name}.out", CONFIGURATIONS[name], lint=self._lint_once
             )
         except BaseException:
-            _write_atomically(done, json.dumps({"error": traceback.format_exc()}))
+            write_atomically(done, json.dumps({"error": traceback.format_exc()}))
             raise
-        _write_atomically(
+        write_atomically(
             done,
             json.dumps(
                 {
@@ -120,7 +151,7 @@ class SynthCache:
         else:
             lines = [line.replace(str(template), PATH) for line in lint_template(template)]
             saved.parent.mkdir(exist_ok=True)
-            _write_atomically(saved, json.dumps(lines))
+            write_atomically(saved, json.dumps(lines))
         return [line.replace(PATH, str(template)) for line in lines]
 
     def _load(self, name: str) -> SynthReport | None:
@@ -142,7 +173,7 @@ class SynthCache:
         )
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str) -> None:
     """Readers (other workers) see the whole file or none of it."""
     descriptor, partial = tempfile.mkstemp(dir=path.parent, suffix=".part")
     with os.fdopen(descriptor, "w") as file:

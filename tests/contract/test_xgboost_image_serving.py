@@ -23,6 +23,7 @@ from local.serving.image.data_capture import CaptureConfig
 from local.serving.load_client import Request, send_all
 from local.serving.serving import start_endpoint
 from tests.contract.conftest import stage
+from tests.hypothesis_profiles import share
 from training.preprocess import raw_feature_frame
 
 CSV, JSON, JSONL = "text/csv", "application/json", "application/jsonlines"
@@ -135,7 +136,9 @@ def test_unknown_accept_is_406_and_wrong_method_405(served, rows) -> None:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=share(3),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)),

@@ -11,7 +11,6 @@ its findings instead of the same minutes of synth again."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from config.schema import DEFAULT_DATASET, load_schema
 from local import run
 from local.run import main
 from local.synth_check import SynthReport
+from tests.synth_cache import copy_report
 
 pytestmark = pytest.mark.spark
 
@@ -31,15 +31,7 @@ def synthesized_once(synth_report, monkeypatch) -> None:
 
     def copy_of_session_synth(outdir: Path, extra_context: object = None) -> SynthReport:
         assert extra_context in (None, {"dataset": DEFAULT_DATASET}), "the default configuration"
-        shutil.copytree(synth_report.assembly_dir, outdir)
-        return SynthReport(
-            assembly_dir=outdir,
-            templates=[
-                outdir / p.relative_to(synth_report.assembly_dir) for p in synth_report.templates
-            ],
-            nag_failures=list(synth_report.nag_failures),
-            lint_findings=list(synth_report.lint_findings),
-        )
+        return copy_report(synth_report, outdir)
 
     monkeypatch.setattr(run, "synth_and_check", copy_of_session_synth)
 
@@ -73,10 +65,17 @@ def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> Non
     assert "avg_monthly_spend" in zones["curated"]["columns"]
 
     first, retrain = written["pipeline"]
-    for execution in (first, retrain):
+    walls = (written["steps"]["training_pipeline"], written["steps"]["retrain_pipeline"])
+    for execution, wall in zip((first, retrain), walls, strict=True):
         assert execution["status"] == "Succeeded"
-        assert [s["name"] for s in execution["steps"]][-1] == "Register"
-        assert all(s["seconds"] >= 0 for s in execution["steps"])
+        steps = execution["steps"]
+        assert [s["name"] for s in steps][-1] == "Register"
+        # Each job step ran its entry point in a process of its own: measurable time.
+        jobs = [s for s in steps if s["type"] in ("Processing", "Training")]
+        assert len(jobs) == 4 and all(s["seconds"] > 0 for s in jobs), jobs
+        # The steps ran one after another within the run's step: their times fit in its
+        # wall clock (each figure is rounded to 10 ms).
+        assert 0 < sum(s["seconds"] for s in steps) <= wall + 0.01 * (len(steps) + 1)
     v1, v2 = written["model_packages"]
     assert v1["arn"] == first["model_package_arn"] and v1["version"] == 1
     assert v1["approval_status"] == "Approved"  # approved before it was served

@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from config.schema import load_schema
+from local import run
 from local.run import main
+from local.synth_check import SynthReport
+from tests.synth_cache import copy_report, dataset_configuration
 
 pytestmark = pytest.mark.spark
 
@@ -61,8 +64,25 @@ def _records(folder: Path) -> int:
     return total
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_lifecycle_on_public_raw_files(case: Case, tmp_path: Path, spark, capsys) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, id=c.name, marks=pytest.mark.synth(dataset_configuration(c.name)))
+        for c in CASES
+    ],
+)
+def test_lifecycle_on_public_raw_files(
+    case: Case, tmp_path: Path, spark, synth_cache, monkeypatch, capsys
+) -> None:
+    # Step 1 (synth, cdk-nag, cfn-lint of `-c dataset=<name>`) answered from the run's one
+    # synth of this dataset's app, which tests/infrastructure/test_dataset_context.py reads.
+    session_synth = synth_cache.report(dataset_configuration(case.name))
+
+    def copy_of_session_synth(outdir: Path, extra_context: object = None) -> SynthReport:
+        assert extra_context == {"dataset": case.name}
+        return copy_report(session_synth, outdir)
+
+    monkeypatch.setattr(run, "synth_and_check", copy_of_session_synth)
     raw = DATA / case.name
     schema = load_schema(case.name)
     summary = main(["--dataset", case.name, "--raw", str(raw), "--out", str(tmp_path / "run")])

@@ -56,34 +56,59 @@ def reference(tmp_path_factory, spark) -> pd.DataFrame:
     return _curated(lake)
 
 
+# processed_to_curated with its write held: the write's tasks (the job's ``_temporary``
+# folder exists by then) touch the marker file and wait to be killed, so the kill lands
+# mid-write however fast the machine writes.
 KILLABLE = """
 import sys
+import time
 from pathlib import Path
+
+import glue.derive
 from local.lake.etl import LocalLake, run_processed_to_curated
+
+curate, marker = glue.derive.curate, Path(sys.argv[3])
+
+
+def hold(batches):
+    marker.touch()
+    time.sleep(3600)
+    yield from batches
+
+
+def curate_then_hold(processed, schema):
+    curated = curate(processed, schema)
+    return curated.mapInPandas(hold, curated.schema)
+
+
+glue.derive.curate = curate_then_hold
 run_processed_to_curated(LocalLake(Path(sys.argv[1])), Path(sys.argv[2]))
 """
 
 
-def _kill_while_writing(lake: LocalLake, seconds: float = 300.0) -> bool:
-    """Run processed_to_curated in its own process and SIGKILL it once its write has
-    started; True if it was killed mid-write (False: it finished first)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", KILLABLE, str(lake.root), str(CHURN_PATH)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # the JVM and Python workers go with it
-    )
+def _kill_while_writing(lake: LocalLake, work: Path, seconds: float = 300.0) -> None:
+    """Run processed_to_curated in its own process and SIGKILL it while its write's tasks
+    are held (its ``_temporary`` folder checked to be there)."""
+    marker, log = work / "write-started", work / "killable.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-c", KILLABLE, str(lake.root), str(CHURN_PATH), str(marker)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the JVM and Python workers go with it
+        )
     deadline = time.monotonic() + seconds
     try:
-        while process.poll() is None and time.monotonic() < deadline:
-            if (lake.curated / "_temporary").exists():
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                return True
-            time.sleep(0.005)
-        return False
+        # The job holds once its write starts: waiting for the marker cannot miss it.
+        while not marker.exists():
+            assert process.poll() is None, f"the job ended before its write: {log.read_text()}"
+            assert time.monotonic() < deadline, "the job's write never started"
+            time.sleep(0.1)
+        assert (lake.curated / "_temporary").exists(), "held, but not inside the write"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -96,7 +121,7 @@ def test_curated_rebuild_killed_mid_write_then_rerun_is_the_same(
     lake = _lake(tmp_path)
     run_raw_to_processed(lake, CHURN_PATH, lake.raw)
     run_processed_to_curated(lake, CHURN_PATH)  # a curated zone to overwrite
-    assert _kill_while_writing(lake), "the job ended before it could be killed mid-write"
+    _kill_while_writing(lake, tmp_path)
     assert not (lake.curated / "_SUCCESS").exists()  # the write never committed
 
     counts = run_processed_to_curated(lake, CHURN_PATH)

@@ -3,8 +3,9 @@ dataset in config/datasets/ builds its pipeline, ETL, catalog and monitor from t
 dataset's schema, and an unknown dataset or an invalid schema stops synth with the
 validator's lines and no traceback.
 
-cdk-nag runs inside every synth (app.py adds it); cfn-lint and the security properties
-are checked once, on the default app, in test_app.py.
+cdk-nag runs inside every synth (app.py adds it) and cfn-lint over every template (the
+synth cache, tests/synth_cache.py, lints each distinct template once); the security
+properties are checked once, on the default app, in test_app.py.
 """
 
 from __future__ import annotations
@@ -26,25 +27,27 @@ from config.layout import resource_name
 from config.schema import DATASETS_DIR, dataset_names, load_schema
 from config.validate_schema import check
 from local.cdk_assembly import load_pipeline_template
-from local.synth_check import synthesize
+from tests.synth_cache import dataset_configuration
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("Dev", "Prod")
 
 
-# With a delivery connection, so the Delivery stack is built too.
-DELIVERY = {
-    "delivery_connection_arn": "arn:aws:codeconnections:us-east-1:111111111111:connection/abc",
-    "delivery_repository": "acme/mlops-platform",
-}
-
-
-@pytest.fixture(scope="module", params=dataset_names())
-def synthesized(request, tmp_path_factory) -> tuple[str, Path]:
-    """(dataset name, cloud assembly) of the whole app synthesized with -c dataset=<name>."""
-    out = tmp_path_factory.mktemp(f"cdk.out-{request.param}")
-    synthesize(out, {**DELIVERY, "dataset": request.param})
-    return request.param, out
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(name, marks=pytest.mark.synth(dataset_configuration(name)))
+        for name in dataset_names()
+    ],
+)
+def synthesized(request, synth_cache) -> tuple[str, Path]:
+    """(dataset name, cloud assembly) of the whole app synthesized with -c dataset=<name>
+    and a delivery connection (so the Delivery stack is built too): the run's one synth
+    of that configuration, shared with every test that reads it."""
+    report = synth_cache.report(dataset_configuration(request.param))
+    # cdk-nag runs inside synth, cfn-lint over each template: every dataset's app is clean.
+    assert report.nag_failures == [] and report.lint_findings == []
+    return request.param, report.assembly_dir
 
 
 def _steps(definition_body: str) -> dict[str, dict]:

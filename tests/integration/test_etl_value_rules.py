@@ -29,6 +29,7 @@ from features.values import (
 )
 from local.lake.etl import LocalLake, run_raw_to_processed
 from local.lake.synthetic import generate_clean, raw_records
+from tests.hypothesis_profiles import share
 
 pytestmark = pytest.mark.spark
 
@@ -127,8 +128,8 @@ def _run(values: list[str], spark: Any) -> dict[str, tuple[str | None, Any, str 
 
 
 @settings(
-    max_examples=4,
-    deadline=None,
+    # Every example is a Spark job: a fiftieth of the profile's count (4 in ``ci``).
+    max_examples=share(50, at_least=4),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(values=st.lists(st.one_of(NEAR_MISSES, ANY_TEXT), min_size=1, max_size=15))

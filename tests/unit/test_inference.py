@@ -162,9 +162,7 @@ def test_a_reply_is_a_wsgi_response() -> None:
     assert json.loads(body) == {"error": "Bad Request", "message": "bad"}
 
 
-@settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     body=st.one_of(
         st.text(max_size=300),

@@ -88,7 +88,7 @@ def by_the_rules(body: bytes) -> np.ndarray | None:
         return None
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies())
 @example(ROW)
 @example(ROW + "\n" + ROW.replace("12,", ",") + "\n")

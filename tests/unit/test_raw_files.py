@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from glue.raw_files import plain_fields
@@ -14,7 +14,6 @@ from glue.raw_files import plain_fields
 FIELD = st.text(alphabet=st.sampled_from(list('ab1 ,"\r\t.-')), max_size=5)
 
 
-@settings(max_examples=400, deadline=None)
 @given(st.integers(min_value=1, max_value=4), st.data())
 def test_the_fast_path_is_the_csv_reader_where_it_applies(width: int, data) -> None:
     rows = data.draw(st.lists(st.lists(FIELD, min_size=1, max_size=5), min_size=1, max_size=6))

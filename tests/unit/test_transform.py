@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from config.schema import DATASETS_DIR, Feature, FeatureType
@@ -80,7 +80,6 @@ def _feature_by_feature(rows: list[list[object]]) -> Columns:
     return columns
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(CELL, min_size=len(FEATURES), max_size=len(FEATURES)), min_size=1))
 def test_the_whole_request_parse_agrees_with_the_rules_feature_by_feature(rows) -> None:
     fast = _outcome(lambda: TRANSFORM.parse_rows(rows))

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from features.values import (
@@ -88,7 +88,6 @@ PLAIN_TIME = st.from_regex(
 )
 
 
-@settings(max_examples=300, deadline=None)
 @given(
     st.lists(
         st.one_of(PLAIN_TIME, st.sampled_from(["", " 2024-05-01", "2024-05-01T00:00:00+02:00"])),

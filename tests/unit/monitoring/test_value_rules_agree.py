@@ -24,6 +24,7 @@ from local.lake.synthetic import generate_clean, raw_records
 from local.serving.image.data_capture import capture_record
 from monitoring.analyzer import WindowAnalyzer
 from monitoring.sketches import CategoricalState, NumericState
+from tests.hypothesis_profiles import share
 
 AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # A required bounded number, a nullable bounded number, a required boolean and a
@@ -73,7 +74,9 @@ def monitored(schema: DatasetSchema, baseline, records: list[list[str]]) -> Wind
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=share(3),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(column=st.sampled_from(PROBES), fields=FIELDS)
 @example(column="tenure_months", fields=["nan", "", " ", "Infinity", "1_0", "12", "500"])

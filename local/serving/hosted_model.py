@@ -87,7 +87,7 @@ def stage_model_package(sagemaker: Any, s3: Any, arn: str, root: Path) -> Staged
 def load_hosted_model(staged: StagedModel) -> HostedModel:
     """Import the staged program (with its packages) and run ``model_fn`` once."""
     code_dir = staged.code_dir
-    # The bundle's packages (features/, config/, scoring/) must win over any copy on
+    # The bundle's packages (features/, config/) must win over any copy on
     # sys.path.
     sys.path.insert(0, str(code_dir))
     for name in [n for n in sys.modules if n.split(".")[0] in serving_code.PACKAGES]:

@@ -56,7 +56,7 @@ def _corpus(seed: int = 11) -> list[tuple[str, Request]]:
         add("valid_json", json.dumps({"instances": [record]}), JSON, JSON)
     for size in (10, 50, 100, 300):
         add("valid_batch", "\n".join(lines[:size]))
-    # Batches long enough for the compiled CSV pass (features/plain_csv.py), in forms it
+    # Batches for the plain-CSV path (features/plain_csv.py, pyarrow), in forms it
     # leaves to the rules (which accept them) and with one faulty cell (a 4xx).
     for start in range(0, 200, 25):
         batch = lines[start : start + 40]
@@ -196,7 +196,7 @@ def test_every_fault_is_a_4xx_with_a_message(answers) -> None:
 def test_valid_rows_score_as_in_process(answers, model_run) -> None:
     corpus, responses, _ = answers
     model = model_fn(str(model_run["model_dir"]))
-    by_rules = dataclasses.replace(model, plain_csv=None)  # the compiled CSV pass off
+    by_rules = dataclasses.replace(model, plain_csv=None)  # the plain-CSV path off
     pairs: list[tuple[Request, Response]] = [
         (request, response)
         for (kind, request), response in zip(corpus, responses, strict=True)

@@ -126,7 +126,7 @@ def test_steps_that_need_no_network_are_isolated(default, stage) -> None:
     assert train["HyperParameters"]["sagemaker_submit_directory"] == (
         f"/opt/ml/input/data/{CODE_CHANNEL}/${{SourceBundleFile}}"
     )
-    # Evaluate calls the registry and S3 itself (training/registry.py): not isolated.
+    # Evaluate calls the registry and S3 itself (features/registry.py): not isolated.
     assert steps["Evaluate"]["NetworkConfig"]["EnableNetworkIsolation"] is False
 
 

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.synth_cache import write_atomically
+from tests.synth_cache import claim, write_atomically
 
 Result = dict[str, str | Path]
 # A worker that died mid-build leaves its claim behind: fail rather than wait forever.
@@ -61,11 +61,7 @@ class SharedWork:
         return result
 
     def _claim(self, name: str) -> bool:
-        try:
-            os.close(os.open(self.root / f"{name}.claim", os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return False
-        return True
+        return claim(self.root, name)
 
     def _build(self, name: str, build: Callable[[Path], Result], done: Path) -> None:
         work = self.root / name

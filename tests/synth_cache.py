@@ -107,11 +107,7 @@ class SynthCache:
         return report
 
     def _claim(self, name: str) -> bool:
-        try:
-            os.close(os.open(self.root / f"{name}.claim", os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return False
-        return True
+        return claim(self.root, name)
 
     def _build(self, name: str) -> SynthReport:
         # Imported here: the CDK starts its Node runtime on import; unit runs need none.
@@ -171,6 +167,15 @@ class SynthCache:
             nag_failures=saved["nag_failures"],
             lint_findings=saved["lint_findings"],
         )
+
+
+def claim(root: Path, name: str) -> bool:
+    """Whether this worker is the one to build ``name`` (the first to create its claim)."""
+    try:
+        os.close(os.open(root / f"{name}.claim", os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
 
 
 def write_atomically(path: Path, text: str) -> None:

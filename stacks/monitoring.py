@@ -25,8 +25,8 @@ from stacks.constructs.model_monitor import ModelMonitorSchedules
 from stacks.constructs.monitor_schedule import MonitorSchedule, MonitorTarget
 from stacks.constructs.monitoring_alarms import MonitoringAlarms
 from stacks.constructs.notifications import NotificationTopic
-from stacks.constructs.pipeline_definition import xgboost_image
 from stacks.constructs.pipeline_notifications import PipelineStatusNotifications
+from stacks.constructs.pipeline_sdk import xgboost_image
 from stacks.constructs.retrain_trigger import RetrainTrigger
 from stacks.constructs.training_pipeline import BUNDLE_DIR
 from stacks.data_lake import SharedDataLake

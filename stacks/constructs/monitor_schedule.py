@@ -36,7 +36,7 @@ from stacks.constructs.dead_letters import dead_letter_statements
 from stacks.constructs.monitor_launcher import RUN_TOKEN, MonitorLauncher
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
-from stacks.constructs.pipeline_definition import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
+from stacks.constructs.pipeline_settings import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
 from stacks.constructs.sagemaker_access import job_statements
 
 # What the schedule sends the launcher: Scheduler fills in its context attributes.

@@ -23,7 +23,8 @@ from config.settings import StageSettings
 from stacks.constructs.code_bundle import REPO_ROOT, build_bundle
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
-from stacks.constructs.pipeline_definition import PipelineOptions, build_definition
+from stacks.constructs.pipeline_definition import build_definition
+from stacks.constructs.pipeline_settings import PipelineOptions
 from stacks.constructs.sagemaker_access import (
     deny_changing_models,
     job_statements,

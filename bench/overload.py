@@ -145,79 +145,56 @@ def wait_for_quiet(max_load: float, max_wait_seconds: float) -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from bench.model import write
-    from bench.serving import registered_model  # the pipeline run both benchmarks serve
-    from local.moto_platform import ARTIFACTS_BUCKET
-    from local.serving.image.data_capture import CaptureConfig
-    from local.serving.load_client import count_capture_records
-    from local.serving.nginx_front import nginx_front
-    from local.serving.serving import start_endpoint
-
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The benchmark's command line: the overload's length and the front's room."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--max-in-flight", type=int, default=MAX_IN_FLIGHT)
     parser.add_argument("--max-load", type=float, default=1.5)
     parser.add_argument("--max-wait-seconds", type=float, default=600.0)
-    args = parser.parse_args(argv)
-    cpus = sorted(os.sched_getaffinity(0))
-    container_cpu, generator_cpu = (cpus[1], cpus[0]) if len(cpus) >= 2 else (None, None)
-    with tempfile.TemporaryDirectory() as scratch, registered_model(Path(scratch)) as served:
-        platform, staged, body = served
-        body_file = Path(scratch) / "body.csv"
-        body_file.write_bytes(body)
-        capture = CaptureConfig(
-            bucket=ARTIFACTS_BUCKET,
-            prefix=PREFIX,
-            endpoint="overload",
-            variant="AllTraffic",
-            sampling_percentage=100,
-        )
-        # The container keeps its own admission at the same room: it never refuses
-        # anything, since nginx hands it no more than that (its 503s would show in
-        # nginx's log as the container's status).
-        env = {**platform.env, **capture.to_env(), "FRONT_MAX_IN_FLIGHT": str(args.max_in_flight)}
-        phases: dict[str, dict[str, Any]] = {}
-        with ExitStack() as running:  # unwinds in reverse: nginx stops, then the endpoint
-            with pinned(container_cpu):
-                ep = running.enter_context(
-                    start_endpoint(staged, env, workers=1, log=Path(scratch) / "endpoint.log")
-                )
-            running.enter_context(pinned(generator_cpu))
-            front = running.enter_context(
-                nginx_front(
-                    ep.host, ep.port, max_in_flight=args.max_in_flight, work=Path(scratch) / "ng"
-                )
-            )
-            load_average = {"before": wait_for_quiet(args.max_load, args.max_wait_seconds)}
-            for name, connections, seconds in (
-                ("warmup", CONNECTIONS, 2.0),
-                ("before", CONNECTIONS, PHASE_SECONDS),
-                ("during", CONNECTIONS * LOAD_FACTOR, args.seconds),
-                # Split off so the after phase says whether the endpoint has recovered
-                # and this one how it got there (what the overload left in flight).
-                ("after_first_second", CONNECTIONS, 1.0),
-                ("after", CONNECTIONS, PHASE_SECONDS),
-            ):
-                report = wrk(
-                    front.host, front.port, body_file, connections=connections, seconds=seconds
-                )
-                phases[name] = phase(report, connections)
-                print(name, phases[name], flush=True)
-            load_average["after"] = [round(x, 2) for x in os.getloadavg()]
-        # Both have stopped: nginx flushed its log, the worker uploaded what it held.
-        answered = front.answered()
-        captured = count_capture_records(platform.s3, ARTIFACTS_BUCKET, PREFIX)
+    return parser.parse_args(argv)
+
+
+def run_phases(
+    host: str, port: int, body_file: Path, overload_seconds: float
+) -> dict[str, dict[str, Any]]:
+    """Drive the front through warmup, before, the overload and after; each phase's figures."""
+    phases: dict[str, dict[str, Any]] = {}
+    for name, connections, seconds in (
+        ("warmup", CONNECTIONS, 2.0),
+        ("before", CONNECTIONS, PHASE_SECONDS),
+        ("during", CONNECTIONS * LOAD_FACTOR, overload_seconds),
+        # Split off so the after phase says whether the endpoint has recovered
+        # and this one how it got there (what the overload left in flight).
+        ("after_first_second", CONNECTIONS, 1.0),
+        ("after", CONNECTIONS, PHASE_SECONDS),
+    ):
+        report = wrk(host, port, body_file, connections=connections, seconds=seconds)
+        phases[name] = phase(report, connections)
+        print(name, phases[name], flush=True)
+    return phases
+
+
+def summarize(
+    phases: dict[str, dict[str, Any]],
+    *,
+    max_in_flight: int,
+    cpus: dict[str, int | None],
+    load_average: dict[str, list[float]],
+    answered: dict[tuple[str, str, bool], int],
+    captured: int,
+) -> dict[str, Any]:
+    """The result: capacity, the overload's phases, the recovery and what was captured."""
     before, during, after = phases["before"], phases["during"], phases["after"]
     capacity = before["requests_per_second"]
     container_200 = sum(n for (_, upstream, _), n in answered.items() if upstream == "200")
     client_200 = sum(p["ok_200"] for p in phases.values())
-    result = {
+    return {
         "request": "one-row CSV, text/csv in and out",
         "generator": f"wrk, invoke.lua: closed loop, keep-alive, nice {GENERATOR_NICENESS}",
-        "front": f"nginx limit_conn: {args.max_in_flight} invocations in flight, then 503",
+        "front": f"nginx limit_conn: {max_in_flight} invocations in flight, then 503",
         "workers": 1,
-        "cpus": {"container": container_cpu, "generator_and_front": generator_cpu},
+        "cpus": cpus,
         "load_average_1_5_15_min": load_average,
         "capacity_requests_per_second": capacity,
         "offered_requests_per_second": during["requests_per_second"],
@@ -259,6 +236,60 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "missing": container_200 - captured,
         },
     }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from bench.model import write
+    from bench.serving import registered_model  # the pipeline run both benchmarks serve
+    from local.moto_platform import ARTIFACTS_BUCKET
+    from local.serving.image.data_capture import CaptureConfig
+    from local.serving.load_client import count_capture_records
+    from local.serving.nginx_front import nginx_front
+    from local.serving.serving import start_endpoint
+
+    args = parse_args(argv)
+    cpus = sorted(os.sched_getaffinity(0))
+    container_cpu, generator_cpu = (cpus[1], cpus[0]) if len(cpus) >= 2 else (None, None)
+    with tempfile.TemporaryDirectory() as scratch, registered_model(Path(scratch)) as served:
+        platform, staged, body = served
+        body_file = Path(scratch) / "body.csv"
+        body_file.write_bytes(body)
+        capture = CaptureConfig(
+            bucket=ARTIFACTS_BUCKET,
+            prefix=PREFIX,
+            endpoint="overload",
+            variant="AllTraffic",
+            sampling_percentage=100,
+        )
+        # The container keeps its own admission at the same room: it never refuses
+        # anything, since nginx hands it no more than that (its 503s would show in
+        # nginx's log as the container's status).
+        env = {**platform.env, **capture.to_env(), "FRONT_MAX_IN_FLIGHT": str(args.max_in_flight)}
+        with ExitStack() as running:  # unwinds in reverse: nginx stops, then the endpoint
+            with pinned(container_cpu):
+                ep = running.enter_context(
+                    start_endpoint(staged, env, workers=1, log=Path(scratch) / "endpoint.log")
+                )
+            running.enter_context(pinned(generator_cpu))
+            front = running.enter_context(
+                nginx_front(
+                    ep.host, ep.port, max_in_flight=args.max_in_flight, work=Path(scratch) / "ng"
+                )
+            )
+            load_average = {"before": wait_for_quiet(args.max_load, args.max_wait_seconds)}
+            phases = run_phases(front.host, front.port, body_file, args.seconds)
+            load_average["after"] = [round(x, 2) for x in os.getloadavg()]
+        # Both have stopped: nginx flushed its log, the worker uploaded what it held.
+        answered = front.answered()
+        captured = count_capture_records(platform.s3, ARTIFACTS_BUCKET, PREFIX)
+    result = summarize(
+        phases,
+        max_in_flight=args.max_in_flight,
+        cpus={"container": container_cpu, "generator_and_front": generator_cpu},
+        load_average=load_average,
+        answered=answered,
+        captured=captured,
+    )
     write("overload", result)
     return result
 

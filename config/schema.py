@@ -5,192 +5,88 @@ inference input checks and monitoring all take their facts from a ``DatasetSchem
 loaded from a JSON file in ``config/datasets/``. Changing dataset is a change of
 that file, never of code.
 
-This module has no third-party dependencies on purpose: it is shipped to AWS Glue
-(``--extra-py-files``) and into the SageMaker containers, which have only the
-standard library in common.
+Every schema name is imported from here. The parts a schema is made of live in
+``config/schema_types.py``, their validation in ``config/schema_parse.py`` over the JSON
+reader of ``config/schema_reader.py``. None of them has a third-party dependency, on
+purpose: they ship to AWS Glue (``--extra-py-files``) and into the SageMaker
+containers, which have only the standard library in common.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
-import itertools
 import json
-import math
-import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from config.schema_parse import (
+    ROOT_KEYS,
+    check_columns,
+    parse_derived,
+    parse_feature,
+    parse_gate,
+    parse_target,
+)
+from config.schema_reader import Node, Problems, json_fix
+from config.schema_types import (
+    FALSE_TOKENS,
+    GATE_METRICS,
+    KIND_BOOLEAN,
+    KIND_DOUBLE,
+    KIND_INT,
+    KIND_STRING,
+    KIND_TIMESTAMP,
+    LINEAGE_COLUMNS,
+    METRIC_GROUPS,
+    PARTITION_COLUMN,
+    ROW_KEY_COLUMN,
+    TRUE_TOKENS,
+    DerivedFeature,
+    DerivedOp,
+    Feature,
+    FeatureType,
+    Problem,
+    ProblemType,
+    QualityGate,
+    SchemaError,
+    Target,
+    display_path,
+)
+
+__all__ = [
+    "DATASETS_DIR",
+    "DEFAULT_DATASET",
+    "FALSE_TOKENS",
+    "GATE_METRICS",
+    "KIND_BOOLEAN",
+    "KIND_DOUBLE",
+    "KIND_INT",
+    "KIND_STRING",
+    "KIND_TIMESTAMP",
+    "LINEAGE_COLUMNS",
+    "METRIC_GROUPS",
+    "PARTITION_COLUMN",
+    "ROW_KEY_COLUMN",
+    "TRUE_TOKENS",
+    "DatasetSchema",
+    "DerivedFeature",
+    "DerivedOp",
+    "Feature",
+    "FeatureType",
+    "Problem",
+    "ProblemType",
+    "QualityGate",
+    "SchemaError",
+    "Target",
+    "dataset_names",
+    "display_path",
+    "load_schema",
+    "schema_path",
+]
 
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 DEFAULT_DATASET = "churn"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a schema: where (the field's path), what, and how to fix it.
-
-    Paths name list entries by their ``name`` where they have one
-    (``schema.features[tenure_months].max``), by index otherwise.
-    """
-
-    path: str
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}; fix: {self.fix}"
-
-
-class SchemaError(ValueError):
-    """A dataset schema is invalid. It holds every problem found; its message is one line
-    per problem (``<file>: <field path>: <what is wrong>; fix: <how>``)."""
-
-    def __init__(self, problems: Problem | Sequence[Problem], *, source: Path | None = None):
-        self.problems = (problems,) if isinstance(problems, Problem) else tuple(problems)
-        self.source = source
-        super().__init__("\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        """One line per problem, each starting with the file when the error has one."""
-        prefix = f"{display_path(self.source)}: " if self.source is not None else ""
-        return [f"{prefix}{problem}" for problem in self.problems]
-
-
-class FeatureType(StrEnum):
-    NUMERIC = "numeric"
-    CATEGORICAL = "categorical"
-    BOOLEAN = "boolean"
-    # An ISO 8601 date or date-time (features/values.py); the model sees numbers derived
-    # from it (features/transform.py), never the raw instant.
-    TIMESTAMP = "timestamp"
-
-
-class ProblemType(StrEnum):
-    BINARY_CLASSIFICATION = "binary_classification"
-    MULTICLASS_CLASSIFICATION = "multiclass_classification"
-    REGRESSION = "regression"
-
-    @property
-    def is_classification(self) -> bool:
-        """Binary or multiclass: the curated target is a class index (0..k-1)."""
-        return self is not ProblemType.REGRESSION
-
-
-class DerivedOp(StrEnum):
-    RATIO = "ratio"  # inputs[0] / inputs[1], null when the denominator is 0 or null
-    LOG1P = "log1p"  # ln(1 + x) for x >= 0, tames right-skewed amounts
-    BUCKET = "bucket"  # index of the first boundary greater than x (0..len(boundaries))
-
-
-# Metrics evaluate.py reports per problem type, and whether higher is better: the quality
-# gate of the training pipeline compares in that direction.
-GATE_METRICS: dict[ProblemType, dict[str, bool]] = {
-    ProblemType.BINARY_CLASSIFICATION: {
-        "auc": True,
-        "accuracy": True,
-        "precision": True,
-        "recall": True,
-        "f1": True,
-    },
-    ProblemType.MULTICLASS_CLASSIFICATION: {
-        "accuracy": True,
-        "macro_f1": True,
-        "weighted_f1": True,
-        "log_loss": False,
-    },
-    ProblemType.REGRESSION: {"r2": True, "mse": False, "rmse": False, "mae": False},
-}
-METRIC_GROUPS = {
-    ProblemType.BINARY_CLASSIFICATION: "binary_classification_metrics",
-    ProblemType.MULTICLASS_CLASSIFICATION: "multiclass_classification_metrics",
-    ProblemType.REGRESSION: "regression_metrics",
-}
-
-
-# Logical column kinds; the Glue catalog and Spark each map these to their own type names.
-KIND_STRING = "string"
-KIND_DOUBLE = "double"
-KIND_BOOLEAN = "boolean"
-KIND_INT = "int"
-KIND_TIMESTAMP = "timestamp"
-
-# Columns the ETL adds: the processed zone's partition and each row's lineage.
-PARTITION_COLUMN = "event_month"
-# The row key the ETL gives each raw record of a dataset without an ``id_column``: a hash
-# of the raw file's path, the record's text and its occurrence among identical records of
-# that file, so the same file loaded again yields the same keys (reruns are idempotent).
-ROW_KEY_COLUMN = "etl_row_id"
-LINEAGE_COLUMNS = (("etl_source_file", "string"), ("etl_run_id", "string"))
-
-TRUE_TOKENS = frozenset({"true", "1", "yes", "y", "t"})
-FALSE_TOKENS = frozenset({"false", "0", "no", "n", "f"})
-
-
-@dataclass(frozen=True)
-class Feature:
-    """One model input column as it arrives in the raw zone."""
-
-    name: str
-    type: FeatureType
-    nullable: bool = False
-    minimum: float | None = None
-    maximum: float | None = None
-    categories: tuple[str, ...] = ()
-    description: str = ""
-    synthetic: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def kind(self) -> str:
-        return {
-            FeatureType.NUMERIC: KIND_DOUBLE,
-            FeatureType.CATEGORICAL: KIND_STRING,
-            FeatureType.BOOLEAN: KIND_BOOLEAN,
-            FeatureType.TIMESTAMP: KIND_TIMESTAMP,
-        }[self.type]
-
-
-@dataclass(frozen=True)
-class Target:
-    """The label column. After ETL a binary target is a 0/1 integer and a multiclass one
-    the index (0..k-1) of its raw value in ``classes``."""
-
-    name: str
-    minimum: float | None = None
-    maximum: float | None = None
-    classes: tuple[str, ...] = ()  # multiclass only: the raw values, in index order
-    synthetic: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DerivedFeature:
-    """A feature computed from other numeric features in the processed -> curated job."""
-
-    name: str
-    op: DerivedOp
-    inputs: tuple[str, ...]
-    boundaries: tuple[float, ...] = ()
-
-    @property
-    def kind(self) -> str:
-        return KIND_INT if self.op is DerivedOp.BUCKET else KIND_DOUBLE
-
-
-@dataclass(frozen=True)
-class QualityGate:
-    """The bar a newly trained model must clear before it is registered."""
-
-    metric: str
-    threshold: float
-    higher_is_better: bool
-    group: str  # the evaluation.json section that holds the metric
-
-    @property
-    def json_path(self) -> str:
-        """Where evaluation.json holds the candidate's value (a pipeline ``JsonGet`` path)."""
-        return f"{self.group}.{self.metric}.value"
 
 
 @dataclass(frozen=True)
@@ -283,7 +179,7 @@ class DatasetSchema:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DatasetSchema:
         """Validate ``data``; a ``SchemaError`` lists every problem found, not only the first."""
-        return _parse_schema(_Node(data, "schema"))
+        return _parse_schema(Node(data, "schema"))
 
     @classmethod
     def from_json(cls, text: str) -> DatasetSchema:
@@ -294,7 +190,7 @@ class DatasetSchema:
                 Problem(
                     f"line {exc.lineno} column {exc.colno}",
                     f"not valid JSON ({exc.msg})",
-                    _json_fix(text, exc),
+                    json_fix(text, exc),
                 )
             ) from None
         return cls.from_dict(data)
@@ -304,14 +200,6 @@ def schema_path(name_or_path: str | Path) -> Path:
     """The file of a dataset name (``config/datasets/<name>.json``) or of a ``.json`` path."""
     path = Path(name_or_path)
     return path if path.suffix == ".json" else DATASETS_DIR / f"{name_or_path}.json"
-
-
-def display_path(path: Path) -> Path:
-    """``path`` relative to the working directory when it is under it (shorter to read)."""
-    try:
-        return path.resolve().relative_to(Path.cwd())
-    except ValueError:
-        return path
 
 
 def dataset_names() -> list[str]:
@@ -340,508 +228,11 @@ def load_schema(name_or_path: str | Path = DEFAULT_DATASET) -> DatasetSchema:
         raise SchemaError(list(error.problems), source=path) from None
 
 
-def _json_fix(text: str, error: json.JSONDecodeError) -> str:
-    """How to repair the JSON syntax error at ``error.pos``, for the mistakes people make."""
-    rest = text[error.pos :].lstrip()
-    before = text[: error.pos].rstrip()
-    if rest.startswith(("//", "/*", "#")):
-        return 'JSON has no comments: delete it (notes belong in a "description" field)'
-    if rest.startswith("'"):
-        return "JSON strings and keys take double quotes"
-    if before.endswith(",") and rest[:1] in ("}", "]"):
-        return "delete the trailing comma"
-    if error.msg.startswith("Expecting ',' delimiter"):
-        return "add the missing comma between the two entries"
-    return "correct the JSON syntax at that point (a missing comma, bracket or quote)"
-
-
-_T = TypeVar("_T")
-_E = TypeVar("_E", bound=Enum)
-
-# Keys each object may hold: anything else is a typo that would otherwise be ignored.
-_ROOT_KEYS = (
-    "name",
-    "description",
-    "problem_type",
-    "quality_gate",
-    "id_column",
-    "event_time_column",
-    "target",
-    "features",
-    "derived_features",
-)
-_TARGET_KEYS = ("name", "description", "min", "max", "classes", "synthetic")
-_FEATURE_KEYS = (
-    "name",
-    "type",
-    "description",
-    "nullable",
-    "min",
-    "max",
-    "categories",
-    "synthetic",
-)
-_DERIVED_KEYS = ("name", "description", "op", "inputs", "boundaries")
-_GATE_KEYS = ("metric", "threshold")
-# What a required key holds, for the "add it" fix.
-_REQUIRED_HINTS = {
-    "name": "a lower_snake_case name",
-    "problem_type": f"one of {', '.join(p.value for p in ProblemType)}",
-    "quality_gate": '{"metric": ..., "threshold": ...}',
-    "target": '{"name": <the label column>}',
-    "features": "[...] the model's input columns",
-    "type": f"one of {', '.join(t.value for t in FeatureType)}",
-    "op": f"one of {', '.join(o.value for o in DerivedOp)}",
-    "inputs": "[...] the numeric features it is computed from",
-    "metric": "the evaluation metric the gate compares",
-    "threshold": "the value a new model must reach",
-}
-# Metrics whose value cannot leave a range, so a threshold outside it can never pass.
-_METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "auc": (0.0, 1.0),
-    "accuracy": (0.0, 1.0),
-    "precision": (0.0, 1.0),
-    "recall": (0.0, 1.0),
-    "f1": (0.0, 1.0),
-    "macro_f1": (0.0, 1.0),
-    "weighted_f1": (0.0, 1.0),
-    "log_loss": (0.0, None),
-    "r2": (None, 1.0),
-    "mse": (0.0, None),
-    "rmse": (0.0, None),
-    "mae": (0.0, None),
-}
-
-
-class _Problems:
-    """Collects problems so one pass reports all of them; each field is parsed on its own."""
-
-    def __init__(self) -> None:
-        self.found: list[Problem] = []
-
-    def add(self, path: str, message: str, fix: str) -> None:
-        self.found.append(Problem(path, message, fix))
-
-    def attempt(self, parse: Callable[[], _T]) -> _T | None:
-        """``parse()``, or None with its problems recorded."""
-        try:
-            return parse()
-        except SchemaError as error:
-            self.found.extend(error.problems)
-            return None
-
-
-class _Node:
-    """A JSON value plus its path, so every problem names the field it is about."""
-
-    def __init__(self, value: Any, path: str) -> None:
-        self.value = value
-        self.path = path
-
-    def fail(self, message: str, fix: str) -> SchemaError:
-        return SchemaError(Problem(self.path, message, fix))
-
-    def mapping(self) -> Mapping[str, Any]:
-        if not isinstance(self.value, Mapping):
-            raise self.fail("must be an object", "write it as {...}")
-        return self.value
-
-    def child(self, key: str, *, required: bool = True, default: Any = None) -> _Node:
-        data = self.mapping()
-        if key not in data:
-            if required:
-                hint = _REQUIRED_HINTS.get(key, "")
-                raise SchemaError(
-                    Problem(f"{self.path}.{key}", "is required", f'add "{key}": {hint}'.strip())
-                )
-            return _Node(default, f"{self.path}.{key}")
-        return _Node(data[key], f"{self.path}.{key}")
-
-    def items(self) -> list[_Node]:
-        """List items; an object with a usable name is addressed by it, others by index."""
-        if not isinstance(self.value, list):
-            raise self.fail("must be a list", "write it as [...]")
-        nodes = []
-        for index, value in enumerate(self.value):
-            name = value.get("name") if isinstance(value, Mapping) else None
-            label = name if isinstance(name, str) and name.strip() else str(index)
-            nodes.append(_Node(value, f"{self.path}[{label}]"))
-        return nodes
-
-    def text(self) -> str:
-        if not isinstance(self.value, str) or not self.value.strip():
-            raise self.fail("must be a non-empty string", 'write it in double quotes: "..."')
-        return self.value
-
-    def identifier(self) -> str:
-        value = self.text()
-        # Column names become Parquet, Glue catalog and CSV header names: keep them plain.
-        if not value.replace("_", "").isalnum() or not value[0].isalpha() or value != value.lower():
-            suggestion = re.sub(r"[^0-9a-z]+", "_", value.lower()).strip("_")
-            if not suggestion[:1].isalpha():
-                suggestion = f"c_{suggestion}".rstrip("_")
-            raise self.fail(
-                f"{value!r} must be lower_snake_case (letters, digits, _)",
-                f"rename it to {suggestion!r}, and the raw files' header with it",
-            )
-        return value
-
-    def number(self) -> float | None:
-        if self.value is None:
-            return None
-        if isinstance(self.value, bool) or not isinstance(self.value, int | float):
-            raise self.fail("must be a number", f"write a bare number, not {self.value!r}")
-        if not math.isfinite(self.value):
-            raise self.fail("must be finite", "write a finite number")
-        return float(self.value)
-
-    def flag(self) -> bool:
-        if not isinstance(self.value, bool):
-            raise self.fail("must be true or false", f"write true or false, not {self.value!r}")
-        return self.value
-
-    def enum(self, enum_type: type[_E]) -> _E:
-        allowed = [str(member.value) for member in enum_type]
-        if self.value not in allowed:
-            close = difflib.get_close_matches(str(self.value), allowed, n=1)
-            raise self.fail(
-                f"{self.value!r} is not one of {allowed}",
-                f"use {close[0]!r}" if close else f"use one of {', '.join(allowed)}",
-            )
-        return enum_type(self.value)
-
-    def check_keys(self, allowed: tuple[str, ...], problems: _Problems) -> None:
-        """Record every key ``allowed`` does not name (a typo would be silently ignored)."""
-        for key in self.mapping():
-            if key in allowed:
-                continue
-            close = difflib.get_close_matches(key, allowed, n=1)
-            problems.add(
-                f"{self.path}.{key}",
-                "is not a known key",
-                f'did you mean "{close[0]}"?'
-                if close
-                else f"remove it; the keys here are {', '.join(allowed)}",
-            )
-
-
-def _parse_range(node: _Node, problems: _Problems) -> tuple[float | None, float | None]:
-    minimum = problems.attempt(lambda: node.child("min", required=False).number())
-    maximum = problems.attempt(lambda: node.child("max", required=False).number())
-    if minimum is not None and maximum is not None and minimum > maximum:
-        problems.add(
-            f"{node.path}.min",
-            f"{minimum:g} is greater than max {maximum:g}",
-            "swap min and max, or correct the wrong one",
-        )
-    return minimum, maximum
-
-
-def _parse_categories(node: _Node, problems: _Problems) -> tuple[str, ...]:
-    items = problems.attempt(node.items)
-    if items is None:
-        return ()
-    if not items:
-        problems.add(node.path, "must name at least one category", "list the values it takes")
-        return ()
-    values = [v for v in (problems.attempt(i.text) for i in items) if v is not None]
-    repeated = sorted({v for v in values if values.count(v) > 1})
-    if repeated:
-        problems.add(
-            node.path,
-            f"lists {', '.join(map(repr, repeated))} more than once",
-            "list each category once",
-        )
-    return tuple(dict.fromkeys(values))
-
-
-def _parse_feature(node: _Node, problems: _Problems) -> Feature | None:
-    if problems.attempt(node.mapping) is None:
-        return None
-    node.check_keys(_FEATURE_KEYS, problems)
-    name = problems.attempt(lambda: node.child("name").identifier())
-    ftype = problems.attempt(lambda: node.child("type").enum(FeatureType))
-    minimum, maximum = _parse_range(node, problems)
-    categories: tuple[str, ...] = ()
-    categories_ok = True
-    cats_node = node.child("categories", required=False)
-    if ftype is FeatureType.CATEGORICAL:
-        if cats_node.value is None:
-            problems.add(
-                cats_node.path,
-                "is required for a categorical feature",
-                'list its values, e.g. "categories": ["a", "b"]',
-            )
-            categories_ok = False
-        else:
-            before = len(problems.found)
-            categories = _parse_categories(cats_node, problems)
-            # Invalid categories make the feature invalid, as any other invalid field does
-            # (its derived features then do not report it again).
-            categories_ok = len(problems.found) == before
-    elif ftype is not None and cats_node.value is not None:
-        problems.add(
-            cats_node.path,
-            f"only categorical features have categories, not {ftype.value}",
-            'remove "categories", or set "type": "categorical"',
-        )
-    if ftype not in (None, FeatureType.NUMERIC) and (minimum is not None or maximum is not None):
-        problems.add(
-            node.path,
-            f"min/max apply to numeric features only, not {ftype}",
-            'remove "min" and "max", or set "type": "numeric"',
-        )
-    nullable = problems.attempt(
-        lambda: node.child("nullable", required=False, default=False).flag()
-    )
-    synthetic = problems.attempt(
-        lambda: node.child("synthetic", required=False, default={}).mapping()
-    )
-    if name is None or ftype is None or nullable is None or synthetic is None or not categories_ok:
-        return None
-    return Feature(
-        name=name,
-        type=ftype,
-        nullable=nullable,
-        minimum=minimum,
-        maximum=maximum,
-        categories=categories,
-        description=str(node.child("description", required=False, default="").value),
-        synthetic=synthetic,
-    )
-
-
-def _parse_derived(
-    node: _Node, features: Mapping[str, Feature], declared: set[str], problems: _Problems
-) -> DerivedFeature | None:
-    """A derived feature; ``declared`` names every feature, including ones that failed."""
-    if problems.attempt(node.mapping) is None:
-        return None
-    node.check_keys(_DERIVED_KEYS, problems)
-    name = problems.attempt(lambda: node.child("name").identifier())
-    op = problems.attempt(lambda: node.child("op").enum(DerivedOp))
-    inputs_node = problems.attempt(lambda: node.child("inputs"))
-    items = problems.attempt(inputs_node.items) if inputs_node is not None else None
-    inputs = tuple(v for v in (problems.attempt(i.text) for i in items or []) if v is not None)
-    numeric = sorted(n for n, f in features.items() if f.type is FeatureType.NUMERIC)
-    if inputs_node is not None and items is not None:
-        expected = 2 if op is DerivedOp.RATIO else 1
-        if op is not None and len(items) != expected:
-            problems.add(
-                inputs_node.path,
-                f"{op.value} takes {expected} input(s), got {len(items)}",
-                f"list exactly {expected} numeric feature name(s)",
-            )
-        for input_name in inputs:
-            feature = features.get(input_name)
-            if feature is None and input_name not in declared:
-                problems.add(
-                    inputs_node.path,
-                    f"unknown feature {input_name!r}",
-                    f'declare {input_name!r} under "features", or use a numeric feature: '
-                    + (", ".join(numeric) or "none is declared"),
-                )
-            elif feature is not None and feature.type is not FeatureType.NUMERIC:
-                problems.add(
-                    inputs_node.path,
-                    f"{input_name!r} is {feature.type.value}, not numeric",
-                    f"use a numeric feature: {', '.join(numeric) or 'none is declared'}",
-                )
-    boundaries = _parse_boundaries(node, op, problems)
-    if name is None or op is None or inputs_node is None or items is None:
-        return None
-    return DerivedFeature(name=name, op=op, inputs=inputs, boundaries=boundaries)
-
-
-def _parse_boundaries(node: _Node, op: DerivedOp | None, problems: _Problems) -> tuple[float, ...]:
-    bounds_node = node.child("boundaries", required=False)
-    if op is not DerivedOp.BUCKET:
-        if op is not None and bounds_node.value is not None:
-            problems.add(
-                bounds_node.path,
-                "only bucket features have boundaries",
-                'remove "boundaries", or set "op": "bucket"',
-            )
-        return ()
-    if bounds_node.value is None:
-        problems.add(
-            bounds_node.path,
-            "is required for a bucket feature",
-            'list the cut points in increasing order, e.g. "boundaries": [10, 100, 1000]',
-        )
-        return ()
-    items = problems.attempt(bounds_node.items)
-    if items is None:
-        return ()
-    values = [problems.attempt(functools.partial(_required_number, item)) for item in items]
-    boundaries = tuple(v for v in values if v is not None)
-    if len(boundaries) != len(values):
-        return ()
-    if not boundaries or any(a >= b for a, b in itertools.pairwise(boundaries)):
-        ordered = ", ".join(f"{b:g}" for b in sorted(set(boundaries)))
-        problems.add(
-            bounds_node.path,
-            "must be a non-empty, strictly increasing list",
-            f"use [{ordered}]" if ordered else "list at least one cut point",
-        )
-    return boundaries
-
-
-def _required_number(node: _Node) -> float:
-    value = node.number()
-    if value is None:
-        raise node.fail("must be a number", "write a number, not null")
-    return value
-
-
-def _parse_gate(
-    node: _Node, problem_type: ProblemType | None, problems: _Problems
-) -> QualityGate | None:
-    if problems.attempt(node.mapping) is None:
-        return None
-    node.check_keys(_GATE_KEYS, problems)
-    metric_node = problems.attempt(lambda: node.child("metric"))
-    metric = problems.attempt(metric_node.text) if metric_node is not None else None
-    threshold_node = problems.attempt(lambda: node.child("threshold"))
-    threshold = (
-        problems.attempt(lambda: _required_number(threshold_node))
-        if threshold_node is not None
-        else None
-    )
-    if problem_type is None or metric_node is None or metric is None:
-        return None
-    directions = GATE_METRICS[problem_type]
-    if metric not in directions:
-        problems.add(
-            metric_node.path,
-            f"{metric!r} is not a {problem_type.value} metric",
-            f"use one of {', '.join(sorted(directions))}",
-        )
-        return None
-    low, high = _METRIC_RANGES.get(metric, (None, None))
-    if threshold is not None and (
-        (low is not None and threshold < low) or (high is not None and threshold > high)
-    ):
-        span = (
-            f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
-        )
-        problems.add(
-            f"{node.path}.threshold",
-            f"{threshold:g} is outside {metric}'s range {span}: no model could pass",
-            f"use a value within {span}",
-        )
-    if threshold is None:
-        return None
-    return QualityGate(
-        metric=metric,
-        threshold=threshold,
-        higher_is_better=directions[metric],
-        group=METRIC_GROUPS[problem_type],
-    )
-
-
-def _bound(value: float | None, unbounded: str) -> str:
-    return unbounded if value is None else f"{value:g}"
-
-
-def _parse_target(
-    node: _Node, problem_type: ProblemType | None, problems: _Problems
-) -> Target | None:
-    if problems.attempt(node.mapping) is None:
-        return None
-    node.check_keys(_TARGET_KEYS, problems)
-    name = problems.attempt(lambda: node.child("name").identifier())
-    minimum, maximum = _parse_range(node, problems)
-    if problem_type is ProblemType.BINARY_CLASSIFICATION and (
-        minimum is not None or maximum is not None
-    ):
-        problems.add(
-            node.path, "a binary target takes no min/max (its values are 0/1)", 'remove "min"/"max"'
-        )
-    classes = _parse_classes(node, problem_type, problems)
-    synthetic = problems.attempt(
-        lambda: node.child("synthetic", required=False, default={}).mapping()
-    )
-    if name is None or synthetic is None or classes is None:
-        return None
-    return Target(name=name, minimum=minimum, maximum=maximum, classes=classes, synthetic=synthetic)
-
-
-def _parse_classes(
-    node: _Node, problem_type: ProblemType | None, problems: _Problems
-) -> tuple[str, ...] | None:
-    """A multiclass target's classes (at least 3, each once); None when they are invalid."""
-    classes_node = node.child("classes", required=False)
-    multiclass = problem_type is ProblemType.MULTICLASS_CLASSIFICATION
-    if not multiclass:
-        if problem_type is not None and classes_node.value is not None:
-            problems.add(
-                classes_node.path,
-                f"only a multiclass target has classes, not a {problem_type.value} one",
-                'remove "classes", or set "problem_type": "multiclass_classification"',
-            )
-        return ()
-    if classes_node.value is None:
-        problems.add(
-            classes_node.path,
-            "is required for a multiclass target",
-            'list the raw target values in the order of their index, e.g. "classes": '
-            '["setosa", "versicolor", "virginica"]',
-        )
-        return None
-    before = len(problems.found)
-    classes = _parse_categories(classes_node, problems)
-    if len(problems.found) > before:
-        return None
-    # A class travels as a bare CSV field (the endpoint's answer, ground-truth data):
-    # keep it free of what CSV would have to quote, and equal to its trimmed self.
-    awkward = [c for c in classes if c != c.strip() or any(ch in c for ch in ',"\r\n')]
-    if awkward:
-        problems.add(
-            classes_node.path,
-            f"{', '.join(map(repr, awkward))} cannot be a bare CSV field",
-            "remove commas, double quotes, line breaks and surrounding spaces",
-        )
-        return None
-    if len(classes) < 3:
-        problems.add(
-            classes_node.path,
-            f"lists {len(classes)} class(es); multiclass needs at least 3",
-            'for two classes use "problem_type": "binary_classification"',
-        )
-        return None
-    if node.child("min", required=False).value is not None or (
-        node.child("max", required=False).value is not None
-    ):
-        problems.add(
-            node.path,
-            "a multiclass target takes no min/max (its values are classes)",
-            'remove "min"/"max"',
-        )
-    return classes
-
-
-def _check_columns(columns: list[tuple[str, str]], problems: _Problems) -> None:
-    """Every column (path, name) has a name of its own that the ETL does not reserve."""
-    reserved = {PARTITION_COLUMN, ROW_KEY_COLUMN, *(name for name, _ in LINEAGE_COLUMNS)}
-    first: dict[str, str] = {}
-    for path, column in columns:
-        if column in reserved:
-            problems.add(path, f"column name {column!r} is reserved for the ETL", "rename it")
-        elif column in first:
-            where = "" if first[column] == path else f" (also at {first[column]})"
-            problems.add(
-                path, f"column name {column!r} is used twice{where}", "rename or remove one of them"
-            )
-        else:
-            first[column] = path
-
-
-def _parse_schema(root: _Node) -> DatasetSchema:
-    problems = _Problems()
+def _parse_schema(root: Node) -> DatasetSchema:
+    problems = Problems()
     if problems.attempt(root.mapping) is None:
         raise SchemaError(problems.found)
-    root.check_keys(_ROOT_KEYS, problems)
+    root.check_keys(ROOT_KEYS, problems)
 
     def identifier(key: str) -> str | None:
         return problems.attempt(lambda: root.child(key).identifier())
@@ -855,12 +246,12 @@ def _parse_schema(root: _Node) -> DatasetSchema:
     event_time_column = optional_identifier("event_time_column")
     problem_type = problems.attempt(lambda: root.child("problem_type").enum(ProblemType))
     target_node = problems.attempt(lambda: root.child("target"))
-    target = _parse_target(target_node, problem_type, problems) if target_node else None
+    target = parse_target(target_node, problem_type, problems) if target_node else None
     features_node = problems.attempt(lambda: root.child("features"))
     feature_nodes = problems.attempt(features_node.items) if features_node else None
     if features_node is not None and feature_nodes == []:
         problems.add(features_node.path, "must list at least one feature", "declare the inputs")
-    parsed = [(n, _parse_feature(n, problems)) for n in feature_nodes or []]
+    parsed = [(n, parse_feature(n, problems)) for n in feature_nodes or []]
     features = tuple(f for _, f in parsed if f is not None)
     declared = {
         str(n.value["name"])
@@ -870,9 +261,9 @@ def _parse_schema(root: _Node) -> DatasetSchema:
     by_name = {f.name: f for f in features}
     derived_node = root.child("derived_features", required=False, default=[])
     derived_nodes = problems.attempt(derived_node.items) or []
-    derived = [(n, _parse_derived(n, by_name, declared, problems)) for n in derived_nodes]
+    derived = [(n, parse_derived(n, by_name, declared, problems)) for n in derived_nodes]
     gate_node = problems.attempt(lambda: root.child("quality_gate"))
-    quality_gate = _parse_gate(gate_node, problem_type, problems) if gate_node else None
+    quality_gate = parse_gate(gate_node, problem_type, problems) if gate_node else None
 
     columns = [
         (f"{root.path}.id_column", id_column),
@@ -881,7 +272,7 @@ def _parse_schema(root: _Node) -> DatasetSchema:
         *((n.path, d.name if d else None) for n, d in derived),
         (f"{root.path}.target.name", target.name if target else None),
     ]
-    _check_columns([(path, c) for path, c in columns if c is not None], problems)
+    check_columns([(path, c) for path, c in columns if c is not None], problems)
     if (
         problems.found
         or name is None

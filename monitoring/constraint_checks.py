@@ -19,8 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from config.schema import DatasetSchema
-from monitoring.baseline import NUMERIC_TYPES, Baseline
+from config.schema import DatasetSchema, Feature
+from monitoring.baseline import NUMERIC_TYPES, Baseline, FeatureBaseline, MonitoringConfig
 from monitoring.drift import categorical_distance, numeric_distance, robust
 from monitoring.sketches import CategoricalState, FeatureState, NumericState
 
@@ -114,7 +114,39 @@ def violations(
     extra_columns: set[str] | None = None,
 ) -> list[dict[str, str]]:
     """``constraint_violations.json``'s ``violations`` list for this window."""
-    config = baseline.config
+    found = _column_violations(schema, short_rows, long_rows, extra_columns)
+    drifted = [
+        _violation(d.name, "baseline_drift_check", _drift_text(d)) for d in drifts if d.drifted
+    ]
+    if not baseline.config.evaluate_constraints:
+        return found + drifted
+    types = current_types(baseline, states)
+    for feature in schema.features:
+        state = states[feature.name]
+        reference = baseline.features.get(feature.name)
+        if reference is None:
+            continue
+        total = (
+            state.present
+            + state.missing
+            + (state.invalid if isinstance(state, NumericState) else 0)
+        )
+        if total == 0:
+            continue
+        checks = (
+            _type_violation(feature, state, reference, types[feature.name], total),
+            _completeness_violation(feature, state, reference, baseline, total),
+            _domain_violation(feature, state, reference, baseline.config),
+            _range_violation(feature, state, reference),
+        )
+        found += [violation for violation in checks if violation is not None]
+    return found + drifted
+
+
+def _column_violations(
+    schema: DatasetSchema, short_rows: int, long_rows: int, extra_columns: set[str] | None
+) -> list[dict[str, str]]:
+    """Rows with fewer or more columns (or unknown keys) than the baseline has."""
     found: list[dict[str, str]] = []
     if short_rows:
         found.append(
@@ -130,83 +162,95 @@ def violations(
         if extra_columns:
             detail += f"; unknown keys {sorted(extra_columns)[:20]}"
         found.append(_violation("", "extra_column_check", detail))
-    if not config.evaluate_constraints:
-        return found + [
-            _violation(d.name, "baseline_drift_check", _drift_text(d)) for d in drifts if d.drifted
-        ]
-    types = current_types(baseline, states)
-    for feature in schema.features:
-        state = states[feature.name]
-        reference = baseline.features.get(feature.name)
-        if reference is None:
-            continue
-        total = (
-            state.present
-            + state.missing
-            + (state.invalid if isinstance(state, NumericState) else 0)
-        )
-        if total == 0:
-            continue
-        current = types[feature.name]
-        if reference.inferred_type in NUMERIC_TYPES and isinstance(state, NumericState):
-            incompatible = current == "String" or (
-                reference.inferred_type == "Integral" and current == "Fractional"
-            )
-            if incompatible:
-                found.append(
-                    _violation(
-                        feature.name,
-                        "data_type_check",
-                        f"Data type match requirement is not met. Expected data type: "
-                        f"{reference.inferred_type}, Observed: {current} "
-                        f"({state.invalid} non-numeric, {state.fractional} fractional of {total})",
-                    )
-                )
-        if reference.completeness is not None:
-            # Completeness is the non-null share: a value of the wrong type is not null.
-            completeness = (total - state.missing) / total
-            # Both shares are estimates: the baseline's from its sample, ours from this one.
-            variance = max(reference.completeness * (1 - reference.completeness), 0.0)
-            samples = 1 / total + (1 / baseline.item_count if baseline.item_count else 0.0)
-            noise = SAMPLING_SIGMAS * math.sqrt(variance * samples)
-            if completeness < reference.completeness - noise:
-                found.append(
-                    _violation(
-                        feature.name,
-                        "completeness_check",
-                        f"Data completeness is {completeness:.4f}; the baseline's is "
-                        f"{reference.completeness:.4f} (tolerance {noise:.4f})",
-                    )
-                )
-        # A feature without a domain (a timestamp) has no values to be outside of.
-        if isinstance(state, CategoricalState) and state.present and reference.domains:
-            unknown_share = state.unknown_count / state.present
-            if unknown_share > 1 - config.domain_content_threshold:
-                examples = [v for v, _ in state.unknown.most_common(5)]
-                found.append(
-                    _violation(
-                        feature.name,
-                        "categorical_values_check",
-                        f"{state.unknown_count} of {state.present} values "
-                        f"({unknown_share:.2%}) are outside the baseline domain, e.g. {examples}",
-                    )
-                )
-        if isinstance(state, NumericState):
-            outside = state.below_minimum + state.above_maximum
-            negative = state.negative if reference.is_non_negative else 0
-            if outside or negative:
-                found.append(
-                    _violation(
-                        feature.name,
-                        RANGE_CHECK,
-                        f"{negative} negative values (is_non_negative), {outside} outside the "
-                        f"schema's range [{feature.minimum}, {feature.maximum}]",
-                    )
-                )
-    found += [
-        _violation(d.name, "baseline_drift_check", _drift_text(d)) for d in drifts if d.drifted
-    ]
     return found
+
+
+def _type_violation(
+    feature: Feature,
+    state: FeatureState,
+    reference: FeatureBaseline,
+    current: str,
+    total: int,
+) -> dict[str, str] | None:
+    """A numeric feature whose values no longer have the baseline's type."""
+    if reference.inferred_type not in NUMERIC_TYPES or not isinstance(state, NumericState):
+        return None
+    incompatible = current == "String" or (
+        reference.inferred_type == "Integral" and current == "Fractional"
+    )
+    if not incompatible:
+        return None
+    return _violation(
+        feature.name,
+        "data_type_check",
+        f"Data type match requirement is not met. Expected data type: "
+        f"{reference.inferred_type}, Observed: {current} "
+        f"({state.invalid} non-numeric, {state.fractional} fractional of {total})",
+    )
+
+
+def _completeness_violation(
+    feature: Feature,
+    state: FeatureState,
+    reference: FeatureBaseline,
+    baseline: Baseline,
+    total: int,
+) -> dict[str, str] | None:
+    """A feature missing (null) clearly more often than in the baseline."""
+    if reference.completeness is None:
+        return None
+    # Completeness is the non-null share: a value of the wrong type is not null.
+    completeness = (total - state.missing) / total
+    # Both shares are estimates: the baseline's from its sample, ours from this one.
+    variance = max(reference.completeness * (1 - reference.completeness), 0.0)
+    samples = 1 / total + (1 / baseline.item_count if baseline.item_count else 0.0)
+    noise = SAMPLING_SIGMAS * math.sqrt(variance * samples)
+    if completeness >= reference.completeness - noise:
+        return None
+    return _violation(
+        feature.name,
+        "completeness_check",
+        f"Data completeness is {completeness:.4f}; the baseline's is "
+        f"{reference.completeness:.4f} (tolerance {noise:.4f})",
+    )
+
+
+def _domain_violation(
+    feature: Feature, state: FeatureState, reference: FeatureBaseline, config: MonitoringConfig
+) -> dict[str, str] | None:
+    """A categorical feature with too many values outside the baseline's domain."""
+    # A feature without a domain (a timestamp) has no values to be outside of.
+    if not (isinstance(state, CategoricalState) and state.present and reference.domains):
+        return None
+    unknown_share = state.unknown_count / state.present
+    if unknown_share <= 1 - config.domain_content_threshold:
+        return None
+    examples = [v for v, _ in state.unknown.most_common(5)]
+    return _violation(
+        feature.name,
+        "categorical_values_check",
+        f"{state.unknown_count} of {state.present} values "
+        f"({unknown_share:.2%}) are outside the baseline domain, e.g. {examples}",
+    )
+
+
+def _range_violation(
+    feature: Feature, state: FeatureState, reference: FeatureBaseline
+) -> dict[str, str] | None:
+    """A numeric feature with values outside the schema's range, or negative ones where
+    the baseline had none."""
+    if not isinstance(state, NumericState):
+        return None
+    outside = state.below_minimum + state.above_maximum
+    negative = state.negative if reference.is_non_negative else 0
+    if not (outside or negative):
+        return None
+    return _violation(
+        feature.name,
+        RANGE_CHECK,
+        f"{negative} negative values (is_non_negative), {outside} outside the "
+        f"schema's range [{feature.minimum}, {feature.maximum}]",
+    )
 
 
 def _drift_text(d: FeatureDrift) -> str:

@@ -36,12 +36,10 @@ if __package__ in (None, ""):
 
 import argparse
 import csv
-import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -57,23 +55,28 @@ from features.s3_objects import (
     get_json,
     get_json_or_none,
     list_objects,
-    put_file,
     put_json,
-    read_lines,
 )
 from monitoring import cloudwatch
 from monitoring.analyzer import WindowAnalyzer, worker_pool
 from monitoring.baseline import Baseline, parse_baseline
 from monitoring.constraint_checks import FeatureDrift, current_types, drift, violations
 from monitoring.data_statistics import statistics
-from monitoring.ground_truth import read_labels
 from monitoring.model_quality import DEFAULT_TOLERANCE, QualityResult, evaluate
 from monitoring.report import write_report
+from monitoring.window import (
+    advanced_checkpoint,
+    consume_capture,
+    publish_metrics_once,
+    published_marker,
+    read_ground_truth,
+    upload_feedback,
+    window_run_id,
+)
 
 LOG = logging.getLogger("monitor")
 PROCESSING = Path("/opt/ml/processing")
 DEFAULT_LOOKBACK_HOURS = 24.0
-MAX_PENDING_LABELS = 100_000
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -230,16 +233,82 @@ def write_outputs(
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
 
 
-def _run_id(endpoint: str, consumed: list[S3Object], at: datetime) -> str:
-    """Names the window: the same objects give the same name, so a rerun overwrites."""
-    digest = hashlib.sha256("\n".join(sorted(o.key for o in consumed)).encode()).hexdigest()
-    end = max((o.last_modified for o in consumed), default=at)
-    return f"{endpoint}-{end.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:12]}"
+def _summary(
+    *,
+    run_id: str,
+    endpoint_name: str,
+    registered: Registered,
+    analyzer: WindowAnalyzer,
+    result: WindowResult,
+    objects: tuple[list[S3Object], list[S3Object]],
+    labels: tuple[int, int, int],
+    feedback_target: str,
+) -> dict[str, Any]:
+    """The run's summary (``summary.json``). ``objects``: the new capture and ground-truth
+    objects; ``labels``: labels available, unreadable label lines, labels still pending."""
+    new_capture, new_truth = objects
+    labels_read, unreadable_lines, pending_labels = labels
+    quality = result.quality
+    return {
+        "run_id": run_id,
+        "endpoint": endpoint_name,
+        "model_package_arn": registered.arn,
+        "capture_objects": len(new_capture),
+        "records": analyzer.records,
+        "rows_analyzed": analyzer.rows,
+        "malformed_records": sum(analyzer.malformed.values()),
+        "malformed_by_reason": dict(analyzer.malformed),
+        "rows_with_missing_columns": analyzer.short_rows,
+        "rows_with_extra_columns": analyzer.long_rows,
+        "features_drifted": result.drifted if analyzer.rows else [],
+        "drift": {d.name: round(d.distance, 6) for d in result.drifts},
+        "data_quality_violations": len(result.violations),
+        "ground_truth": {
+            "objects": len(new_truth),
+            "labels_available": labels_read,
+            "unreadable_lines": unreadable_lines,
+            "joined_rows": analyzer.joined.rows,
+            "label_count_mismatch": analyzer.joined.label_count_mismatch,
+            "pending_labels": pending_labels,
+        },
+        "model_quality": (
+            {
+                "metrics": quality.metrics,
+                "violation": quality.violation,
+                "status": quality.document.get("status", "ok"),
+            }
+            if quality is not None
+            else None
+        ),
+        "feedback": feedback_target,
+    }
 
 
-def published_marker(state_uri: str, run_id: str) -> str:
-    """Where a window's "metrics published" marker lives: beside the checkpoint."""
-    return f"{state_uri.rsplit('/', 1)[0]}/published/{run_id}.json"
+def _run_metrics(
+    schema: DatasetSchema,
+    registered: Registered,
+    analyzer: WindowAnalyzer,
+    result: WindowResult,
+    summary: dict[str, Any],
+    endpoint_name: str,
+    schedule_name: str,
+) -> list[cloudwatch.Datum]:
+    """The run's CloudWatch datapoints."""
+    quality = result.quality
+    config = registered.baseline.config
+    return cloudwatch.run_metrics(
+        endpoint=endpoint_name,
+        schedule=schedule_name,
+        rows=analyzer.rows,
+        drift={d.name: d.distance for d in result.drifts if d.compared}
+        if config.emit_metrics
+        else {},
+        drifted=len(summary["features_drifted"]),
+        violations=len(result.violations),
+        quality=quality.metrics if quality else {},
+        quality_violation=quality.violation if quality else None,
+        gate_metric=schema.quality_gate.metric,
+    )
 
 
 def monitor(
@@ -269,15 +338,7 @@ def monitor(
 
     listed_capture = list_objects(s3, capture_uri)
     new_capture = checkpoint.capture.select(listed_capture)
-    new_truth = (
-        checkpoint.ground_truth.select(list_objects(s3, ground_truth_uri))
-        if ground_truth_uri
-        else []
-    )
-    labels = dict(checkpoint.pending_labels)
-    truth_malformed: Counter[str] = Counter()
-    for obj in new_truth:
-        read_labels(read_lines(s3, obj), labels, truth_malformed)
+    new_truth, labels, truth_malformed = read_ground_truth(s3, checkpoint, ground_truth_uri)
     labels_read = len(labels)
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -295,94 +356,38 @@ def monitor(
                 pool=pool,
                 workers=workers,
             )
-            for obj in new_capture:
-                analyzer.consume(read_lines(s3, obj))
-            if labels:
-                # Labels usually arrive after their request: join them with capture read
-                # by earlier runs too (only joined, never profiled twice).
-                start = (new_capture[0].last_modified if new_capture else now) - lookback
-                fresh = {o.key for o in new_capture}
-                for obj in listed_capture:
-                    if obj.key not in fresh and obj.last_modified >= start and labels:
-                        analyzer.consume(read_lines(s3, obj), profile=False)
+            consume_capture(
+                analyzer, s3, labels, new_capture, listed_capture, now=now, lookback=lookback
+            )
         result = compare(analyzer, evaluation=registered.evaluation, tolerance=tolerance)
-        run_id = _run_id(endpoint_name, [*new_capture, *new_truth], now)
-        feedback_target = ""
-        if feedback_uri and analyzer.joined.rows:
-            feedback_target = f"{feedback_uri.rstrip('/')}/{run_id}.csv"
-            put_file(s3, feedback_path, feedback_target)
+        run_id = window_run_id(endpoint_name, [*new_capture, *new_truth], now)
+        feedback_target = upload_feedback(
+            s3, feedback_path, feedback_uri, run_id, rows=analyzer.joined.rows
+        )
 
-    quality = result.quality
-    summary: dict[str, Any] = {
-        "run_id": run_id,
-        "endpoint": endpoint_name,
-        "model_package_arn": registered.arn,
-        "capture_objects": len(new_capture),
-        "records": analyzer.records,
-        "rows_analyzed": analyzer.rows,
-        "malformed_records": sum(analyzer.malformed.values()),
-        "malformed_by_reason": dict(analyzer.malformed),
-        "rows_with_missing_columns": analyzer.short_rows,
-        "rows_with_extra_columns": analyzer.long_rows,
-        "features_drifted": result.drifted if analyzer.rows else [],
-        "drift": {d.name: round(d.distance, 6) for d in result.drifts},
-        "data_quality_violations": len(result.violations),
-        "ground_truth": {
-            "objects": len(new_truth),
-            "labels_available": labels_read,
-            "unreadable_lines": sum(truth_malformed.values()),
-            "joined_rows": analyzer.joined.rows,
-            "label_count_mismatch": analyzer.joined.label_count_mismatch,
-            "pending_labels": len(labels),
-        },
-        "model_quality": (
-            {
-                "metrics": quality.metrics,
-                "violation": quality.violation,
-                "status": quality.document.get("status", "ok"),
-            }
-            if quality is not None
-            else None
-        ),
-        "feedback": feedback_target,
-    }
+    summary = _summary(
+        run_id=run_id,
+        endpoint_name=endpoint_name,
+        registered=registered,
+        analyzer=analyzer,
+        result=result,
+        objects=(new_capture, new_truth),
+        labels=(labels_read, sum(truth_malformed.values()), len(labels)),
+        feedback_target=feedback_target,
+    )
     write_outputs(output_dir, analyzer, result, summary)
 
-    config = registered.baseline.config
-    data = cloudwatch.run_metrics(
-        endpoint=endpoint_name,
-        schedule=schedule_name,
-        rows=analyzer.rows,
-        drift={d.name: d.distance for d in result.drifts if d.compared}
-        if config.emit_metrics
-        else {},
-        drifted=len(summary["features_drifted"]),
-        violations=len(result.violations),
-        quality=quality.metrics if quality else {},
-        quality_violation=quality.violation if quality else None,
-        gate_metric=schema.quality_gate.metric,
-    )
-    # CloudWatch keeps every datapoint put: a rerun of a window whose checkpoint was never
-    # saved would count its rows (Sum on the dashboard) twice. A marker per window, saved
-    # once its metrics are in, makes the rerun publish nothing.
-    marker = published_marker(state_uri, run_id)
-    if get_json_or_none(s3, marker) is None:
-        summary["metrics_published"] = cloudwatch.publish(clients.cloudwatch, data, now)
-        put_json(s3, marker, {"run_id": run_id, "at": now.isoformat(), "datums": len(data)})
-    else:
-        summary["metrics_published"] = 0
-        LOG.info("window %s: metrics already published by an earlier run", run_id)
-
-    pending = dict(list(labels.items())[-MAX_PENDING_LABELS:])
-    put_json(
+    summary["metrics_published"] = publish_metrics_once(
         s3,
-        state_uri,
-        Checkpoint(
-            capture=checkpoint.capture.advanced(new_capture),
-            ground_truth=checkpoint.ground_truth.advanced(new_truth),
-            pending_labels=pending,
-            last_run={"run_id": run_id, "at": now.isoformat(), "rows": analyzer.rows},
-        ).to_json(),
+        clients.cloudwatch,
+        _run_metrics(schema, registered, analyzer, result, summary, endpoint_name, schedule_name),
+        marker=published_marker(state_uri, run_id),
+        run_id=run_id,
+        now=now,
+    )
+    last_run = {"run_id": run_id, "at": now.isoformat(), "rows": analyzer.rows}
+    put_json(
+        s3, state_uri, advanced_checkpoint(checkpoint, new_capture, new_truth, labels, last_run)
     )
     LOG.info("monitor %s", json.dumps(summary, default=str))
     return summary

@@ -80,7 +80,47 @@ class DataLakeStack(Stack):
         )
         endpoint_name = resource_name(settings.name, schema.name, "endpoint")
 
-        self.key = kms.Key(
+        self.key = self._data_key(settings, endpoint_name)
+        self._zone_buckets(settings, endpoint_name)
+
+        self.catalog = DataCatalog(
+            self,
+            "Catalog",
+            schema=schema,
+            processed_location=s3_url(self.processed, PROCESSED_PREFIX),
+            curated_location=s3_url(self.curated, CURATED_PREFIX),
+            removal_policy=removal_policy(settings),
+        )
+        self.network = (
+            StageNetwork(
+                self,
+                "Network",
+                availability_zones=settings.vpc.availability_zones,
+                key=self.key,
+                log_retention_days=settings.log_retention_days,
+                removal_policy=removal_policy(settings),
+            )
+            if settings.vpc is not None and settings.vpc.vpc_id is None
+            else None
+        )
+        self.shared = self._export(settings)
+        self.etl = GlueEtl(
+            self,
+            "Etl",
+            settings=settings,
+            key=self.key,
+            raw=self.raw,
+            processed=self.processed,
+            curated=self.curated,
+            artifacts=self.artifacts,
+            dead_letters=DeadLetterQueue(self, "DeadLetters", key=self.key).queue,
+        )
+        self._allow_alarm_notifications()
+
+    def _data_key(self, settings: StageSettings, endpoint_name: str) -> kms.Key:
+        """The stage's data key, usable by the services that write the stage's encrypted
+        logs and deliver its events."""
+        key = kms.Key(
             self,
             "DataKey",
             description=f"Encrypts the {settings.name} stage's data lake, logs and bookmarks.",
@@ -92,7 +132,7 @@ class DataLakeStack(Stack):
         # only: names CloudFormation generates in this stage's stacks ("<Stage>-<Stack>-
         # ..."), the ETL jobs' groups (named after their security configuration, as Glue
         # names its own) and the endpoint's group.
-        self.key.add_to_resource_policy(
+        key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchLogs",
                 principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
@@ -122,7 +162,7 @@ class DataLakeStack(Stack):
 
         # EventBridge delivers to the Monitoring stack's encrypted topic and dead-letter
         # queues; those services encrypt with the caller's (EventBridge's) key access.
-        self.key.add_to_resource_policy(
+        key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowEventBridgeDelivery",
                 principals=[iam.ServicePrincipal("events.amazonaws.com")],
@@ -131,7 +171,10 @@ class DataLakeStack(Stack):
                 conditions={"StringEquals": {"aws:SourceAccount": self.account}},
             )
         )
+        return key
 
+    def _zone_buckets(self, settings: StageSettings, endpoint_name: str) -> None:
+        """The access-log bucket, then the raw, processed, curated and artifacts zones."""
         self.access_logs = AccessLogBucket(self, "AccessLogs", settings=settings)
         self.raw = DataBucket(
             self,
@@ -185,38 +228,7 @@ class DataLakeStack(Stack):
                 )
             )
 
-        self.catalog = DataCatalog(
-            self,
-            "Catalog",
-            schema=schema,
-            processed_location=s3_url(self.processed, PROCESSED_PREFIX),
-            curated_location=s3_url(self.curated, CURATED_PREFIX),
-            removal_policy=removal_policy(settings),
-        )
-        self.network = (
-            StageNetwork(
-                self,
-                "Network",
-                availability_zones=settings.vpc.availability_zones,
-                key=self.key,
-                log_retention_days=settings.log_retention_days,
-                removal_policy=removal_policy(settings),
-            )
-            if settings.vpc is not None and settings.vpc.vpc_id is None
-            else None
-        )
-        self.shared = self._export(settings)
-        self.etl = GlueEtl(
-            self,
-            "Etl",
-            settings=settings,
-            key=self.key,
-            raw=self.raw,
-            processed=self.processed,
-            curated=self.curated,
-            artifacts=self.artifacts,
-            dead_letters=DeadLetterQueue(self, "DeadLetters", key=self.key).queue,
-        )
+    def _allow_alarm_notifications(self) -> None:
         # Alarm actions publish to the stage's encrypted notification topic; CloudWatch
         # needs the key for that, and only for alarms of this account.
         self.key.add_to_resource_policy(

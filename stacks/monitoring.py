@@ -12,8 +12,11 @@ capture until an endpoint serves.
 from __future__ import annotations
 
 from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from config.layout import alarm_name, resource_name
@@ -25,8 +28,8 @@ from stacks.constructs.model_monitor import ModelMonitorSchedules
 from stacks.constructs.monitor_schedule import MonitorSchedule, MonitorTarget
 from stacks.constructs.monitoring_alarms import MonitoringAlarms
 from stacks.constructs.notifications import NotificationTopic
-from stacks.constructs.pipeline_definition import xgboost_image
 from stacks.constructs.pipeline_notifications import PipelineStatusNotifications
+from stacks.constructs.pipeline_sdk import xgboost_image
 from stacks.constructs.retrain_trigger import RetrainTrigger
 from stacks.constructs.training_pipeline import BUNDLE_DIR
 from stacks.data_lake import SharedDataLake
@@ -63,7 +66,6 @@ class MonitoringStack(Stack):
         artifacts = data_lake.bucket(self, "Artifacts")
         endpoint_name = resource_name(settings.name, schema.name, "endpoint")
         pipeline_name = resource_name(settings.name, schema.name, "training")
-        schedule_name = resource_name(settings.name, schema.name, "monitor")
         removal = RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY
 
         self.notifications = NotificationTopic(
@@ -71,43 +73,15 @@ class MonitoringStack(Stack):
         ).topic
         dead_letters = DeadLetterQueue(self, "DeadLetters", key=key).queue
 
-        if settings.monitor == "platform":
-            # The same reproducible bundle the training pipeline ships (same asset hash).
-            bundle = s3_assets.Asset(self, "SourceBundle", path=str(build_bundle(BUNDLE_DIR)))
-            self.monitor: MonitorSchedule | ModelMonitorSchedules = MonitorSchedule(
-                self,
-                "Monitor",
-                target=MonitorTarget(
-                    endpoint_name=endpoint_name,
-                    model_package_group=resource_name(settings.name, schema.name, "models"),
-                    schema_file=f"config/datasets/{settings.dataset}.json",
-                    schedule_name=schedule_name,
-                ),
-                key=key,
-                artifacts=artifacts,
-                raw=data_lake.bucket(self, "Raw"),
-                source_bundle=bundle,
-                image_uri=xgboost_image(settings.region),
-                every_minutes=settings.monitor_every_minutes,
-                instance_type=settings.monitor_instance_type,
-                dead_letters=dead_letters,
-                launcher_code_dir=BUNDLE_DIR / "monitor-launcher",
-                log_retention=RETENTION[settings.log_retention_days],
-                removal_policy=removal,
-                network=data_lake.network,
-            )
-        else:
-            self.monitor = ModelMonitorSchedules(
-                self,
-                "ModelMonitor",
-                schema=schema,
-                endpoint_name=endpoint_name,
-                schedule_name=schedule_name,
-                every_minutes=settings.monitor_every_minutes,
-                instance_type=settings.monitor_instance_type,
-                key=key,
-                artifacts=artifacts,
-            )
+        self.monitor = self._monitor(
+            settings,
+            schema,
+            data_lake=data_lake,
+            key=key,
+            artifacts=artifacts,
+            dead_letters=dead_letters,
+            removal=removal,
+        )
 
         self.alarms = MonitoringAlarms(
             self,
@@ -136,3 +110,55 @@ class MonitoringStack(Stack):
             topic=self.notifications,
             dead_letters=dead_letters,
         )
+
+    def _monitor(
+        self,
+        settings: StageSettings,
+        schema: DatasetSchema,
+        *,
+        data_lake: SharedDataLake,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        dead_letters: sqs.IQueue,
+        removal: RemovalPolicy,
+    ) -> MonitorSchedule | ModelMonitorSchedules:
+        """The stage's monitor: the platform's own (default) or Model Monitor schedules."""
+        endpoint_name = resource_name(settings.name, schema.name, "endpoint")
+        schedule_name = resource_name(settings.name, schema.name, "monitor")
+        if settings.monitor == "platform":
+            # The same reproducible bundle the training pipeline ships (same asset hash).
+            bundle = s3_assets.Asset(self, "SourceBundle", path=str(build_bundle(BUNDLE_DIR)))
+            return MonitorSchedule(
+                self,
+                "Monitor",
+                target=MonitorTarget(
+                    endpoint_name=endpoint_name,
+                    model_package_group=resource_name(settings.name, schema.name, "models"),
+                    schema_file=f"config/datasets/{settings.dataset}.json",
+                    schedule_name=schedule_name,
+                ),
+                key=key,
+                artifacts=artifacts,
+                raw=data_lake.bucket(self, "Raw"),
+                source_bundle=bundle,
+                image_uri=xgboost_image(settings.region),
+                every_minutes=settings.monitor_every_minutes,
+                instance_type=settings.monitor_instance_type,
+                dead_letters=dead_letters,
+                launcher_code_dir=BUNDLE_DIR / "monitor-launcher",
+                log_retention=RETENTION[settings.log_retention_days],
+                removal_policy=removal,
+                network=data_lake.network,
+            )
+        else:
+            return ModelMonitorSchedules(
+                self,
+                "ModelMonitor",
+                schema=schema,
+                endpoint_name=endpoint_name,
+                schedule_name=schedule_name,
+                every_minutes=settings.monitor_every_minutes,
+                instance_type=settings.monitor_instance_type,
+                key=key,
+                artifacts=artifacts,
+            )

@@ -96,6 +96,77 @@ def s3_key_requests(
     return found
 
 
+def _s3_call(
+    call: RecordedCall, stage: Stage, kms_buckets: Mapping[str, str]
+) -> list[Authorization]:
+    """An S3 object or bucket call (and the stage key's use by S3 for it)."""
+    operation, params = call.operation, call.params
+    bucket, _, key = call.resource.removeprefix("arn:aws:s3:::").partition("/")
+    action = (
+        "s3:AbortMultipartUpload"
+        if call.method == "DELETE" and "uploadId" in params
+        else f"s3:{operation}"
+    )
+    if key:
+        if call.method == "HEAD":
+            return [
+                Authorization(
+                    Request(action, call.resource), CALLED, f"s3 HeadObject s3://{bucket}/{key}"
+                )
+            ]
+        found = s3_key_requests(stage, action, bucket, key, kms_buckets, CALLED)
+        if call.method == "POST" and "uploads" in params and bucket in kms_buckets:
+            # A multipart upload to an SSE-KMS bucket also needs kms:Decrypt.
+            via = {"kms:ViaService": [f"s3.{stage.region}.amazonaws.com"]}
+            found.append(
+                Authorization(
+                    Request("kms:Decrypt", kms_buckets[bucket], via),
+                    "S3 SSE-KMS multipart",
+                    found[0].call,
+                )
+            )
+        return found
+    context = {"s3:prefix": [str(params["prefix"])]} if "prefix" in params else {}
+    prefix = f" prefix={params['prefix']}" if "prefix" in params else ""
+    return [
+        Authorization(
+            Request(action, call.resource, context),
+            CALLED,
+            f"s3 {operation} s3://{bucket}{prefix}",
+        )
+    ]
+
+
+def _sagemaker_resource_call(
+    call: RecordedCall, stage: Stage, local_account: str
+) -> list[Authorization]:
+    """A SageMaker call on a resource its request names (and the role it passes, the tags
+    it adds)."""
+    operation, params = call.operation, call.params
+    action = f"sagemaker:{operation}"
+    described = f"sagemaker {operation}"
+    kind, parameter = SAGEMAKER_RESOURCES[operation]
+    resource = _arn(stage, "sagemaker", f"{kind}/{str(params[parameter]).lower()}")
+    found = [Authorization(Request(action, resource), CALLED, f"{described} {params[parameter]}")]
+    if operation in ("CreateProcessingJob", "CreateTrainingJob"):
+        role = _in_stage(str(params["RoleArn"]), stage, local_account)
+        context = {"iam:PassedToService": [SAGEMAKER]}
+        found.append(
+            Authorization(
+                Request("iam:PassRole", role, context),
+                f"{operation} passes its RoleArn",
+                described,
+            )
+        )
+    if params.get("Tags"):
+        found.append(
+            Authorization(
+                Request("sagemaker:AddTags", resource), f"{operation} with Tags", described
+            )
+        )
+    return found
+
+
 def from_call(
     call: RecordedCall, stage: Stage, *, local_account: str, kms_buckets: Mapping[str, str]
 ) -> list[Authorization]:
@@ -103,40 +174,7 @@ def from_call(
     service, operation, params = call.service, call.operation, call.params
     described = f"{service} {operation}"
     if service == "s3":
-        bucket, _, key = call.resource.removeprefix("arn:aws:s3:::").partition("/")
-        action = (
-            "s3:AbortMultipartUpload"
-            if call.method == "DELETE" and "uploadId" in params
-            else f"s3:{operation}"
-        )
-        if key:
-            if call.method == "HEAD":
-                return [
-                    Authorization(
-                        Request(action, call.resource), CALLED, f"s3 HeadObject s3://{bucket}/{key}"
-                    )
-                ]
-            found = s3_key_requests(stage, action, bucket, key, kms_buckets, CALLED)
-            if call.method == "POST" and "uploads" in params and bucket in kms_buckets:
-                # A multipart upload to an SSE-KMS bucket also needs kms:Decrypt.
-                via = {"kms:ViaService": [f"s3.{stage.region}.amazonaws.com"]}
-                found.append(
-                    Authorization(
-                        Request("kms:Decrypt", kms_buckets[bucket], via),
-                        "S3 SSE-KMS multipart",
-                        found[0].call,
-                    )
-                )
-            return found
-        context = {"s3:prefix": [str(params["prefix"])]} if "prefix" in params else {}
-        prefix = f" prefix={params['prefix']}" if "prefix" in params else ""
-        return [
-            Authorization(
-                Request(action, call.resource, context),
-                CALLED,
-                f"s3 {operation} s3://{bucket}{prefix}",
-            )
-        ]
+        return _s3_call(call, stage, kms_buckets)
     action = f"{service}:{operation}"
     if (service, operation) in UNSCOPED:
         context = (
@@ -145,28 +183,7 @@ def from_call(
         detail = f" {params['Namespace']}" if "Namespace" in params else ""
         return [Authorization(Request(action, "*", context), CALLED, described + detail)]
     if service == "sagemaker" and operation in SAGEMAKER_RESOURCES:
-        kind, parameter = SAGEMAKER_RESOURCES[operation]
-        resource = _arn(stage, "sagemaker", f"{kind}/{str(params[parameter]).lower()}")
-        found = [
-            Authorization(Request(action, resource), CALLED, f"{described} {params[parameter]}")
-        ]
-        if operation in ("CreateProcessingJob", "CreateTrainingJob"):
-            role = _in_stage(str(params["RoleArn"]), stage, local_account)
-            context = {"iam:PassedToService": [SAGEMAKER]}
-            found.append(
-                Authorization(
-                    Request("iam:PassRole", role, context),
-                    f"{operation} passes its RoleArn",
-                    described,
-                )
-            )
-        if params.get("Tags"):
-            found.append(
-                Authorization(
-                    Request("sagemaker:AddTags", resource), f"{operation} with Tags", described
-                )
-            )
-        return found
+        return _sagemaker_resource_call(call, stage, local_account)
     if service == "sagemaker" and operation in SAGEMAKER_ARN_PARAMETERS:
         arn = _in_stage(str(params[SAGEMAKER_ARN_PARAMETERS[operation]]), stage, local_account)
         return [

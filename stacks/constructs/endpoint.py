@@ -74,6 +74,42 @@ class ModelEndpoint(Construct):
             key=key, artifacts=artifacts, region=settings.region, model_data_url=model_data_url
         )
 
+        model = self._model(settings, model_package_arn, policy, network)
+        config = self._endpoint_config(settings, key, artifacts, model)
+        self.alarms = self._alarms(settings)
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=self.endpoint_name,
+            endpoint_config_name=config.attr_endpoint_config_name,
+            # A new config keeps the instance count autoscaling reached, not the initial one.
+            retain_all_variant_properties=not settings.endpoint_serverless,
+            deployment_config=self._deployment(settings),
+        )
+        self._conditional(self.endpoint)
+        # The group SageMaker writes the containers' logs to, declared before the endpoint
+        # exists so SageMaker finds it (encrypted, with the stage's retention) rather than
+        # creating a default one.
+        self.log_group = StageLogGroup(
+            self,
+            "Logs",
+            log_group_name=endpoint_log_group_name(self.endpoint_name),
+            key=key,
+            retention_days=settings.log_retention_days,
+            removal_policy=removal_policy(settings),
+        )
+        self.endpoint.node.add_dependency(self.log_group)
+        if not settings.endpoint_serverless:  # serverless scales by concurrency itself
+            self._autoscaling(settings)
+
+    def _model(
+        self,
+        settings: StageSettings,
+        model_package_arn: str,
+        policy: iam.Policy,
+        network: JobNetwork | None,
+    ) -> sagemaker.CfnModel:
+        """The model of the served package, created once its role may read it."""
         model = sagemaker.CfnModel(
             self,
             "Model",
@@ -104,6 +140,16 @@ class ModelEndpoint(Construct):
                 "SageMaker's network: it is reached through the SageMaker runtime API only "
                 "and has no VPC resources to reach.",
             )
+        return model
+
+    def _endpoint_config(
+        self,
+        settings: StageSettings,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        model: sagemaker.CfnModel,
+    ) -> sagemaker.CfnEndpointConfig:
+        """The endpoint's configuration: its variant and (instance endpoints) data capture."""
         config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
@@ -138,31 +184,7 @@ class ModelEndpoint(Construct):
                 "A serverless endpoint has no instance storage to encrypt: SageMaker refuses "
                 "a KMS key for it (dev only; config/settings.py).",
             )
-        self.alarms = self._alarms(settings)
-        self.endpoint = sagemaker.CfnEndpoint(
-            self,
-            "Endpoint",
-            endpoint_name=self.endpoint_name,
-            endpoint_config_name=config.attr_endpoint_config_name,
-            # A new config keeps the instance count autoscaling reached, not the initial one.
-            retain_all_variant_properties=not settings.endpoint_serverless,
-            deployment_config=self._deployment(settings),
-        )
-        self._conditional(self.endpoint)
-        # The group SageMaker writes the containers' logs to, declared before the endpoint
-        # exists so SageMaker finds it (encrypted, with the stage's retention) rather than
-        # creating a default one.
-        self.log_group = StageLogGroup(
-            self,
-            "Logs",
-            log_group_name=endpoint_log_group_name(self.endpoint_name),
-            key=key,
-            retention_days=settings.log_retention_days,
-            removal_policy=removal_policy(settings),
-        )
-        self.endpoint.node.add_dependency(self.log_group)
-        if not settings.endpoint_serverless:  # serverless scales by concurrency itself
-            self._autoscaling(settings)
+        return config
 
     @staticmethod
     def _variant(

@@ -65,6 +65,44 @@ class GlueEtl(Construct):
         """``dead_letters``: where raw-arrival events go that EventBridge could not
         deliver to the workflow after its retries."""
         super().__init__(scope, construct_id)
+        library, schema_file, scripts = self._assets(settings)
+        self.security_configuration = self._security_configuration(key)
+
+        self.role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal(
+                "glue.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            ),
+            description="Runs the data-lake Glue jobs of this stage.",
+        )
+        self._grant_job_access(
+            key=key,
+            raw=raw,
+            processed=processed,
+            curated=curated,
+            artifacts=artifacts,
+            assets=[library, schema_file, *scripts.values()],
+        )
+
+        self._jobs(
+            settings=settings,
+            library=library,
+            schema_file=schema_file,
+            scripts=scripts,
+            key=key,
+            raw=raw,
+            processed=processed,
+            curated=curated,
+            artifacts=artifacts,
+        )
+        self.workflow = self._workflow(raw, dead_letters)
+
+    def _assets(
+        self, settings: StageSettings
+    ) -> tuple[s3_assets.Asset, s3_assets.Asset, dict[str, s3_assets.Asset]]:
+        """The jobs' code library, the dataset's schema file and the two job scripts."""
         library = s3_assets.Asset(
             self,
             "JobLibrary",
@@ -91,8 +129,11 @@ class GlueEtl(Construct):
                 ("processed_to_curated", GLUE_DIR / "processed_to_curated.py"),
             )
         }
+        return library, schema_file, scripts
 
-        self.security_configuration = glue.CfnSecurityConfiguration(
+    def _security_configuration(self, key: kms.IKey) -> glue.CfnSecurityConfiguration:
+        """Encryption of what the jobs write: S3 objects, logs and bookmarks."""
+        return glue.CfnSecurityConfiguration(
             self,
             "SecurityConfiguration",
             name=self.security_name(self),
@@ -111,24 +152,20 @@ class GlueEtl(Construct):
             ),
         )
 
-        self.role = iam.Role(
-            self,
-            "JobRole",
-            assumed_by=iam.ServicePrincipal(
-                "glue.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            ),
-            description="Runs the data-lake Glue jobs of this stage.",
-        )
-        self._grant_job_access(
-            key=key,
-            raw=raw,
-            processed=processed,
-            curated=curated,
-            artifacts=artifacts,
-            assets=[library, schema_file, *scripts.values()],
-        )
-
+    def _jobs(
+        self,
+        *,
+        settings: StageSettings,
+        library: s3_assets.Asset,
+        schema_file: s3_assets.Asset,
+        scripts: dict[str, s3_assets.Asset],
+        key: kms.IKey,
+        raw: s3.IBucket,
+        processed: s3.IBucket,
+        curated: s3.IBucket,
+        artifacts: s3.IBucket,
+    ) -> None:
+        """The jobs' log group, then raw_to_processed and processed_to_curated."""
         # The jobs' continuous (driver and executor) logs, in a group the stage owns.
         self.log_group = StageLogGroup(
             self,
@@ -176,7 +213,6 @@ class GlueEtl(Construct):
                 "--curated_path": s3_url(curated, CURATED_PREFIX),
             },
         )
-        self.workflow = self._workflow(raw, dead_letters)
 
     @staticmethod
     def security_name(scope: Construct) -> str:
@@ -218,6 +254,12 @@ class GlueEtl(Construct):
             description="raw arrival -> raw_to_processed -> processed_to_curated",
             max_concurrent_runs=1,
         )
+        self._triggers(workflow)
+        self._raw_arrival_rule(workflow, raw, dead_letters)
+        return workflow
+
+    def _triggers(self, workflow: glue.CfnWorkflow) -> None:
+        """raw_to_processed on raw arrivals, then processed_to_curated on its success."""
         # EVENT trigger: EventBridge notifies the workflow; batching folds a burst of
         # uploads into one run (up to 100 objects, or whatever arrived within 5 minutes).
         glue.CfnTrigger(
@@ -247,30 +289,15 @@ class GlueEtl(Construct):
                 ]
             ),
         )
+
+    def _raw_arrival_rule(
+        self, workflow: glue.CfnWorkflow, raw: s3.IBucket, dead_letters: sqs.IQueue
+    ) -> None:
+        """The EventBridge rule that notifies the workflow of each raw arrival."""
         workflow_arn = Stack.of(self).format_arn(
             service="glue", resource="workflow", resource_name=workflow.ref
         )
-        events_role = iam.Role(
-            self,
-            "EventsRole",
-            # Rules of this account and region only (confused deputy); the rule's own ARN
-            # would be a circular reference (the rule names this role).
-            assumed_by=iam.ServicePrincipal(
-                "events.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
-                    "ArnLike": {
-                        "aws:SourceArn": Stack.of(self).format_arn(
-                            service="events", resource="rule", resource_name="*"
-                        )
-                    },
-                },
-            ),
-            description="Lets the raw-arrival rule notify the ETL workflow.",
-        )
-        events_role.add_to_policy(
-            iam.PolicyStatement(actions=["glue:notifyEvent"], resources=[workflow_arn])
-        )
+        events_role = self._events_role(workflow_arn)
         rule = events.Rule(
             self,
             "RawArrivalRule",
@@ -313,7 +340,31 @@ class GlueEtl(Construct):
                 conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
             )
         )
-        return workflow
+
+    def _events_role(self, workflow_arn: str) -> iam.Role:
+        """The role the raw-arrival rule notifies the workflow with."""
+        events_role = iam.Role(
+            self,
+            "EventsRole",
+            # Rules of this account and region only (confused deputy); the rule's own ARN
+            # would be a circular reference (the rule names this role).
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
+                    "ArnLike": {
+                        "aws:SourceArn": Stack.of(self).format_arn(
+                            service="events", resource="rule", resource_name="*"
+                        )
+                    },
+                },
+            ),
+            description="Lets the raw-arrival rule notify the ETL workflow.",
+        )
+        events_role.add_to_policy(
+            iam.PolicyStatement(actions=["glue:notifyEvent"], resources=[workflow_arn])
+        )
+        return events_role
 
     def _grant_job_access(
         self,
@@ -326,22 +377,7 @@ class GlueEtl(Construct):
         assets: list[s3_assets.Asset],
     ) -> None:
         """Exactly what the jobs do: read raw and assets, write the zones, log, emit metrics."""
-        # "data*" rather than "data/*": Spark's S3 committers also write folder marker
-        # objects such as "data_$folder$" next to a prefix.
-        written = [
-            (
-                processed,
-                f"{PROCESSED_PREFIX.rstrip('/')}*",
-                "Spark writes partitioned Parquet here.",
-            ),
-            (processed, f"{QUARANTINE_PREFIX.rstrip('/')}*", "Rejected rows are written here."),
-            (
-                curated,
-                f"{CURATED_PREFIX.rstrip('/')}*",
-                "The curated snapshot is rewritten each run.",
-            ),
-            (artifacts, f"{GLUE_TEMP_PREFIX.rstrip('/')}*", "Glue's scratch space (TempDir)."),
-        ]
+        written = self._written_zones(processed, curated, artifacts)
         read = ["s3:GetObject"]
         write = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
         # Glue names its continuous-log groups and streams per run and per security
@@ -399,6 +435,38 @@ class GlueEtl(Construct):
         ]
         policy = iam.Policy(self, "JobPolicy", statements=statements)
         policy.attach_to_role(self.role)
+        self._acknowledge_job_policy(policy, raw, written, glue_logs)
+
+    @staticmethod
+    def _written_zones(
+        processed: s3.IBucket, curated: s3.IBucket, artifacts: s3.IBucket
+    ) -> list[tuple[s3.IBucket, str, str]]:
+        """(bucket, key pattern, why) of every prefix the jobs write."""
+        # "data*" rather than "data/*": Spark's S3 committers also write folder marker
+        # objects such as "data_$folder$" next to a prefix.
+        return [
+            (
+                processed,
+                f"{PROCESSED_PREFIX.rstrip('/')}*",
+                "Spark writes partitioned Parquet here.",
+            ),
+            (processed, f"{QUARANTINE_PREFIX.rstrip('/')}*", "Rejected rows are written here."),
+            (
+                curated,
+                f"{CURATED_PREFIX.rstrip('/')}*",
+                "The curated snapshot is rewritten each run.",
+            ),
+            (artifacts, f"{GLUE_TEMP_PREFIX.rstrip('/')}*", "Glue's scratch space (TempDir)."),
+        ]
+
+    def _acknowledge_job_policy(
+        self,
+        policy: iam.Policy,
+        raw: s3.IBucket,
+        written: list[tuple[s3.IBucket, str, str]],
+        glue_logs: str,
+    ) -> None:
+        """Why the job policy's wildcards are needed (cdk-nag AwsSolutions-IAM5)."""
         object_wildcards = {
             f"Resource::<{Stack.of(self).get_logical_id(b.node.default_child)}.Arn>/{p}": why  # type: ignore[arg-type]
             for b, p, why in [

@@ -9,6 +9,7 @@ baseline prefix ``s3://<artifacts>/monitoring/<endpoint>/baseline/``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import ArnFormat, Stack
@@ -45,6 +46,45 @@ def model_monitor_image(region: str) -> str:
     return str(image_uris.retrieve("model-monitor", region=region))
 
 
+@dataclass(frozen=True)
+class _JobParts:
+    """What both job definitions share, each in the struct type of its own definition
+    (CDK types each definition's properties separately)."""
+
+    instance_type: str
+    key: kms.IKey
+    reports: str
+
+    def resources(self, job: Any) -> Any:
+        return job.MonitoringResourcesProperty(
+            cluster_config=job.ClusterConfigProperty(
+                instance_count=1,
+                instance_type=self.instance_type,
+                volume_size_in_gb=30,
+                volume_kms_key_id=self.key.key_arn,
+            )
+        )
+
+    @staticmethod
+    def stopping(job: Any) -> Any:
+        return job.StoppingConditionProperty(max_runtime_in_seconds=MAX_RUNTIME_SECONDS)
+
+    def output(self, job: Any, kind: str) -> Any:
+        """The job kind's own output config struct (CDK types each definition's)."""
+        return job.MonitoringOutputConfigProperty(
+            kms_key_id=self.key.key_arn,
+            monitoring_outputs=[
+                job.MonitoringOutputProperty(
+                    s3_output=job.S3OutputProperty(
+                        local_path="/opt/ml/processing/output",
+                        s3_uri=f"{self.reports}/{kind}",
+                        s3_upload_mode="EndOfJob",
+                    )
+                )
+            ],
+        )
+
+
 class ModelMonitorSchedules(Construct):
     """Data-quality and model-quality job definitions plus their schedules."""
 
@@ -76,35 +116,35 @@ class ModelMonitorSchedules(Construct):
             image=image, key=key, artifacts=artifacts, endpoint_name=endpoint_name
         )
 
-        def resources(job: Any) -> Any:
-            return job.MonitoringResourcesProperty(
-                cluster_config=job.ClusterConfigProperty(
-                    instance_count=1,
-                    instance_type=instance_type,
-                    volume_size_in_gb=30,
-                    volume_kms_key_id=key.key_arn,
-                )
-            )
+        parts = _JobParts(instance_type=instance_type, key=key, reports=reports)
+        self.data_quality = self._data_quality(
+            parts,
+            schedule_name=schedule_name,
+            endpoint_name=endpoint_name,
+            image=image,
+            baseline=baseline,
+        )
+        self.model_quality = self._model_quality(
+            parts,
+            schema=schema,
+            schedule_name=schedule_name,
+            endpoint_name=endpoint_name,
+            image=image,
+            artifacts=artifacts,
+        )
+        self._schedules(schedule_name, endpoint_name, every_minutes)
 
-        def stopping(job: Any) -> Any:
-            return job.StoppingConditionProperty(max_runtime_in_seconds=MAX_RUNTIME_SECONDS)
-
-        def output(job: Any, kind: str) -> Any:
-            """The job kind's own output config struct (CDK types each definition's)."""
-            return job.MonitoringOutputConfigProperty(
-                kms_key_id=key.key_arn,
-                monitoring_outputs=[
-                    job.MonitoringOutputProperty(
-                        s3_output=job.S3OutputProperty(
-                            local_path="/opt/ml/processing/output",
-                            s3_uri=f"{reports}/{kind}",
-                            s3_upload_mode="EndOfJob",
-                        )
-                    )
-                ],
-            )
-
-        self.data_quality = sagemaker.CfnDataQualityJobDefinition(
+    def _data_quality(
+        self,
+        parts: _JobParts,
+        *,
+        schedule_name: str,
+        endpoint_name: str,
+        image: str,
+        baseline: str,
+    ) -> sagemaker.CfnDataQualityJobDefinition:
+        """Data drift: the captured requests against the training data's baseline."""
+        return sagemaker.CfnDataQualityJobDefinition(
             self,
             "DataQuality",
             job_definition_name=f"{schedule_name}-data",
@@ -126,14 +166,26 @@ class ModelMonitorSchedules(Construct):
                     endpoint_name=endpoint_name, local_path=LOCAL_INPUT
                 )
             ),
-            data_quality_job_output_config=output(
+            data_quality_job_output_config=parts.output(
                 sagemaker.CfnDataQualityJobDefinition, "data-quality"
             ),
-            job_resources=resources(sagemaker.CfnDataQualityJobDefinition),
-            stopping_condition=stopping(sagemaker.CfnDataQualityJobDefinition),
+            job_resources=parts.resources(sagemaker.CfnDataQualityJobDefinition),
+            stopping_condition=parts.stopping(sagemaker.CfnDataQualityJobDefinition),
         )
+
+    def _model_quality(
+        self,
+        parts: _JobParts,
+        *,
+        schema: DatasetSchema,
+        schedule_name: str,
+        endpoint_name: str,
+        image: str,
+        artifacts: s3.IBucket,
+    ) -> sagemaker.CfnModelQualityJobDefinition:
+        """Model quality: the endpoint's predictions against the late-arriving labels."""
         binary = schema.problem_type is ProblemType.BINARY_CLASSIFICATION
-        self.model_quality = sagemaker.CfnModelQualityJobDefinition(
+        return sagemaker.CfnModelQualityJobDefinition(
             self,
             "ModelQuality",
             job_definition_name=f"{schedule_name}-model",
@@ -159,12 +211,15 @@ class ModelMonitorSchedules(Construct):
                     s3_uri=f"s3://{artifacts.bucket_name}/{GROUND_TRUTH_PREFIX}/{endpoint_name}"
                 ),
             ),
-            model_quality_job_output_config=output(
+            model_quality_job_output_config=parts.output(
                 sagemaker.CfnModelQualityJobDefinition, "model-quality"
             ),
-            job_resources=resources(sagemaker.CfnModelQualityJobDefinition),
-            stopping_condition=stopping(sagemaker.CfnModelQualityJobDefinition),
+            job_resources=parts.resources(sagemaker.CfnModelQualityJobDefinition),
+            stopping_condition=parts.stopping(sagemaker.CfnModelQualityJobDefinition),
         )
+
+    def _schedules(self, schedule_name: str, endpoint_name: str, every_minutes: int) -> None:
+        """One monitoring schedule per job definition, each after the role's policy."""
         self.schedules = []
         for kind, definition, monitoring_type in (
             ("data", self.data_quality, "DataQuality"),
@@ -205,8 +260,6 @@ class ModelMonitorSchedules(Construct):
             f"{prefix}/baseline/*",
         ]
         writes = f"{prefix}/model-monitor/*"
-        image_account, _, rest = image.partition(".")
-        repository = rest.split("/", 1)[1]
         job_logs = stack.format_arn(
             service="logs",
             resource="log-group",
@@ -216,68 +269,14 @@ class ModelMonitorSchedules(Construct):
         policy = iam.Policy(
             self,
             "Policy",
-            statements=[
-                iam.PolicyStatement(
-                    sid="ListMonitoredData",
-                    actions=["s3:ListBucket"],
-                    resources=[artifacts.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [r for r in reads]}},
-                ),
-                iam.PolicyStatement(
-                    sid="ReadMonitoredData",
-                    actions=["s3:GetObject"],
-                    resources=[artifacts.arn_for_objects(p) for p in reads],
-                ),
-                iam.PolicyStatement(
-                    sid="WriteReports",
-                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                    resources=[artifacts.arn_for_objects(writes)],
-                ),
-                iam.PolicyStatement(
-                    sid="UseStageKey",
-                    actions=[
-                        "kms:Decrypt",
-                        "kms:Encrypt",
-                        "kms:GenerateDataKey",
-                        "kms:DescribeKey",
-                    ],
-                    resources=[key.key_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="GrantKeyToVolumes",
-                    actions=["kms:CreateGrant"],
-                    resources=[key.key_arn],
-                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                ),
-                iam.PolicyStatement(
-                    sid="PullAnalyzerImage",
-                    actions=[
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchCheckLayerAvailability",
-                    ],
-                    resources=[
-                        f"arn:{stack.partition}:ecr:{stack.region}:{image_account}:"
-                        f"repository/{repository}"
-                    ],
-                ),
-                iam.PolicyStatement(
-                    sid="EcrLogin",
-                    actions=["ecr:GetAuthorizationToken"],
-                    resources=["*"],  # GetAuthorizationToken supports no resource ARN
-                ),
-                iam.PolicyStatement(
-                    sid="JobLogs",
-                    actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[job_logs],
-                ),
-                iam.PolicyStatement(
-                    sid="PublishMetrics",
-                    actions=["cloudwatch:PutMetricData"],
-                    resources=["*"],  # PutMetricData supports no resource ARN
-                    conditions={"StringEquals": {"cloudwatch:namespace": list(NAMESPACES)}},
-                ),
-            ],
+            statements=self._policy_statements(
+                image=image,
+                key=key,
+                artifacts=artifacts,
+                reads=reads,
+                writes=writes,
+                job_logs=job_logs,
+            ),
         )
         policy.attach_to_role(role)
         findings = {
@@ -295,3 +294,80 @@ class ModelMonitorSchedules(Construct):
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
         self.policy = policy
         return role
+
+    def _policy_statements(
+        self,
+        *,
+        image: str,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        reads: list[str],
+        writes: str,
+        job_logs: str,
+    ) -> list[iam.PolicyStatement]:
+        """Exactly what the Model Monitor jobs read and write, and what running them needs."""
+        stack = Stack.of(self)
+        image_account, _, rest = image.partition(".")
+        repository = rest.split("/", 1)[1]
+        return [
+            iam.PolicyStatement(
+                sid="ListMonitoredData",
+                actions=["s3:ListBucket"],
+                resources=[artifacts.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [r for r in reads]}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadMonitoredData",
+                actions=["s3:GetObject"],
+                resources=[artifacts.arn_for_objects(p) for p in reads],
+            ),
+            iam.PolicyStatement(
+                sid="WriteReports",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[artifacts.arn_for_objects(writes)],
+            ),
+            iam.PolicyStatement(
+                sid="UseStageKey",
+                actions=[
+                    "kms:Decrypt",
+                    "kms:Encrypt",
+                    "kms:GenerateDataKey",
+                    "kms:DescribeKey",
+                ],
+                resources=[key.key_arn],
+            ),
+            iam.PolicyStatement(
+                sid="GrantKeyToVolumes",
+                actions=["kms:CreateGrant"],
+                resources=[key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
+            iam.PolicyStatement(
+                sid="PullAnalyzerImage",
+                actions=[
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                resources=[
+                    f"arn:{stack.partition}:ecr:{stack.region}:{image_account}:"
+                    f"repository/{repository}"
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="EcrLogin",
+                actions=["ecr:GetAuthorizationToken"],
+                resources=["*"],  # GetAuthorizationToken supports no resource ARN
+            ),
+            iam.PolicyStatement(
+                sid="JobLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[job_logs],
+            ),
+            iam.PolicyStatement(
+                sid="PublishMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],  # PutMetricData supports no resource ARN
+                conditions={"StringEquals": {"cloudwatch:namespace": list(NAMESPACES)}},
+            ),
+        ]

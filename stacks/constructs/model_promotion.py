@@ -65,6 +65,44 @@ class ModelPromotion(Construct):
         where the served version's model.tar.gz URL is recorded too (``no_artifact``
         until a version is approved)."""
         super().__init__(scope, construct_id)
+        self._parameters(parameter_name, artifact_parameter_name, no_artifact)
+        log_group = logs.CfnLogGroup(
+            self, "Logs", retention_in_days=log_retention_days, kms_key_id=key.key_arn
+        )
+        log_group.apply_removal_policy(removal_policy)
+        self.role = iam.Role(
+            self,
+            "Role",
+            # This account's functions only (confused deputy), as the stage's other roles.
+            assumed_by=iam.ServicePrincipal(
+                "lambda.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description=f"Model promotion for {model_package_group}.",
+        )
+        self.function = self._function(
+            model_package_group=model_package_group,
+            parameter_name=parameter_name,
+            artifact_parameter_name=artifact_parameter_name,
+            pipeline_name=pipeline_name,
+            log_group=log_group,
+            dead_letters=dead_letters,
+        )
+        policy = self._grant(
+            model_package_group, pipeline_name, log_group.attr_arn, dead_letters, key
+        )
+        # CDK makes the function depend on its role, which the Role GetAtt already
+        # enforces (cfn-lint W3005); depend on the policy instead, so the permissions
+        # exist before the first event arrives.
+        function = self.function.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.add_override("DependsOn", [Stack.of(self).get_logical_id(policy_resource(policy))])
+        self._approval_rule(model_package_group, dead_letters)
+
+    def _parameters(
+        self, parameter_name: str, artifact_parameter_name: str | None, no_artifact: str
+    ) -> None:
+        """The parameters that record the served version (and its model artifact)."""
         # CloudFormation writes the sentinel once, at creation; the function owns the value
         # afterwards. Changing this resource's properties would make CloudFormation write
         # the sentinel again (and the next Serving deploy remove the endpoint): keep them.
@@ -88,21 +126,19 @@ class ModelPromotion(Construct):
             if artifact_parameter_name
             else None
         )
-        log_group = logs.CfnLogGroup(
-            self, "Logs", retention_in_days=log_retention_days, kms_key_id=key.key_arn
-        )
-        log_group.apply_removal_policy(removal_policy)
-        self.role = iam.Role(
-            self,
-            "Role",
-            # This account's functions only (confused deputy), as the stage's other roles.
-            assumed_by=iam.ServicePrincipal(
-                "lambda.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
-            ),
-            description=f"Model promotion for {model_package_group}.",
-        )
-        self.function = lambda_.Function(
+
+    def _function(
+        self,
+        *,
+        model_package_group: str,
+        parameter_name: str,
+        artifact_parameter_name: str | None,
+        pipeline_name: str | None,
+        log_group: logs.CfnLogGroup,
+        dead_letters: sqs.IQueue,
+    ) -> lambda_.Function:
+        """The promotion function, with no permission of its own (``_grant`` has them)."""
+        return lambda_.Function(
             self,
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_11,
@@ -133,15 +169,9 @@ class ModelPromotion(Construct):
             },
             description=f"Promotes approved versions of {model_package_group}.",
         )
-        policy = self._grant(
-            model_package_group, pipeline_name, log_group.attr_arn, dead_letters, key
-        )
-        # CDK makes the function depend on its role, which the Role GetAtt already
-        # enforces (cfn-lint W3005); depend on the policy instead, so the permissions
-        # exist before the first event arrives.
-        function = self.function.node.default_child
-        assert isinstance(function, lambda_.CfnFunction)
-        function.add_override("DependsOn", [Stack.of(self).get_logical_id(policy_resource(policy))])
+
+    def _approval_rule(self, model_package_group: str, dead_letters: sqs.IQueue) -> None:
+        """The rule that sends the group's approval changes to the function."""
         self.rule = events.Rule(
             self,
             "OnApprovalChange",

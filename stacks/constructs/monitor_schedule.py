@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -36,7 +37,7 @@ from stacks.constructs.dead_letters import dead_letter_statements
 from stacks.constructs.monitor_launcher import RUN_TOKEN, MonitorLauncher
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
-from stacks.constructs.pipeline_definition import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
+from stacks.constructs.pipeline_settings import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
 from stacks.constructs.sagemaker_access import job_statements
 
 # What the schedule sends the launcher: Scheduler fills in its context attributes.
@@ -63,6 +64,17 @@ class MonitorTarget:
     model_package_group: str
     schema_file: str  # inside the source bundle, e.g. config/datasets/churn.json
     schedule_name: str
+
+
+class _JobObjects(NamedTuple):
+    """Key patterns of the objects the monitor job reads or writes."""
+
+    capture: str
+    truth: str
+    state: str
+    reports: str
+    baselines: str
+    feedback: str
 
 
 class MonitorSchedule(Construct):
@@ -107,7 +119,48 @@ class MonitorSchedule(Construct):
         # A run must end before the next one starts.
         self.max_runtime = Duration.minutes(every_minutes).to_seconds() - 60
 
-        self.job_role = iam.Role(
+        self.job_role = self._job_role()
+        self._grant_job(
+            key=key, artifacts=artifacts, raw=raw, source_bundle=source_bundle, region=stack.region
+        )
+
+        checkpoint_key = f"{monitoring}/state/checkpoint.json"
+        self.request = self._job_request(
+            key=key,
+            artifacts=artifacts,
+            source_bundle=source_bundle,
+            image_uri=image_uri,
+            instance_type=instance_type,
+            network=network,
+            arguments=self._monitor_arguments(artifacts, raw, checkpoint_key),
+        )
+
+        self.launcher = MonitorLauncher(
+            self,
+            "Launcher",
+            request=stack.to_json_string(self.request),
+            job_prefix=self.job_prefix,
+            job_role=self.job_role,
+            artifacts=artifacts,
+            list_prefixes=[
+                f"{DATA_CAPTURE_PREFIX}/{endpoint}/",
+                f"{GROUND_TRUTH_PREFIX}/{endpoint}/",
+            ],
+            checkpoint_key=checkpoint_key,
+            key=key,
+            dead_letters=dead_letters,
+            code_dir=launcher_code_dir,
+            log_retention=log_retention,
+            removal_policy=removal_policy,
+        )
+
+        self._schedule(every_minutes=every_minutes, key=key, dead_letters=dead_letters)
+
+    def _job_role(self) -> iam.Role:
+        """The role the monitor job runs as."""
+        stack = Stack.of(self)
+        endpoint = self.target.endpoint_name
+        return iam.Role(
             self,
             "JobRole",
             assumed_by=iam.ServicePrincipal(
@@ -123,12 +176,14 @@ class MonitorSchedule(Construct):
             ),
             description=f"Runs the monitor of {endpoint}.",
         )
-        self._grant_job(
-            key=key, artifacts=artifacts, raw=raw, source_bundle=source_bundle, region=stack.region
-        )
 
-        checkpoint_key = f"{monitoring}/state/checkpoint.json"
-        arguments = [
+    def _monitor_arguments(
+        self, artifacts: s3.IBucket, raw: s3.IBucket, checkpoint_key: str
+    ) -> list[str]:
+        """monitor.py's command line: where it reads, keeps its state and writes."""
+        target = self.target
+        endpoint = target.endpoint_name
+        return [
             "monitoring/monitor.py",
             "--schema",
             target.schema_file,
@@ -149,8 +204,23 @@ class MonitorSchedule(Construct):
             "--output",
             OUTPUT_DIR,
         ]
+
+    def _job_request(
+        self,
+        *,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        source_bundle: s3_assets.Asset,
+        image_uri: str,
+        instance_type: str,
+        network: JobNetwork | None,
+        arguments: list[str],
+    ) -> dict[str, object]:
+        """The CreateProcessingJob request the launcher sends, one job name per run."""
+        stack = Stack.of(self)
+        monitoring = f"{MONITORING_PREFIX}/{self.target.endpoint_name}"
         job_name = f"{self.job_prefix}-{RUN_TOKEN}"
-        self.request = {
+        return {
             "ProcessingJobName": job_name,
             "RoleArn": self.job_role.role_arn,
             "AppSpecification": {
@@ -204,25 +274,11 @@ class MonitorSchedule(Construct):
             },
         }
 
-        self.launcher = MonitorLauncher(
-            self,
-            "Launcher",
-            request=stack.to_json_string(self.request),
-            job_prefix=self.job_prefix,
-            job_role=self.job_role,
-            artifacts=artifacts,
-            list_prefixes=[
-                f"{DATA_CAPTURE_PREFIX}/{endpoint}/",
-                f"{GROUND_TRUTH_PREFIX}/{endpoint}/",
-            ],
-            checkpoint_key=checkpoint_key,
-            key=key,
-            dead_letters=dead_letters,
-            code_dir=launcher_code_dir,
-            log_retention=log_retention,
-            removal_policy=removal_policy,
-        )
-
+    def _schedule(self, *, every_minutes: int, key: kms.IKey, dead_letters: sqs.IQueue) -> None:
+        """The EventBridge Scheduler schedule that invokes the launcher, and its role."""
+        stack = Stack.of(self)
+        endpoint = self.target.endpoint_name
+        target = self.target
         schedule_role = iam.Role(
             self,
             "ScheduleRole",
@@ -276,36 +332,17 @@ class MonitorSchedule(Construct):
         )
         self.schedule.node.add_dependency(schedule_policy, self.job_policy)
 
-    def _grant_job(
+    def _data_statements(
         self,
-        *,
-        key: kms.IKey,
         artifacts: s3.IBucket,
         raw: s3.IBucket,
         source_bundle: s3_assets.Asset,
-        region: str,
-    ) -> None:
-        """Exactly what monitor.py touches, and what SageMaker needs to run it."""
-        stack = Stack.of(self)
+        objects: _JobObjects,
+    ) -> list[iam.PolicyStatement]:
+        """The code the job runs, the data it reads, and the objects it writes."""
         endpoint = self.target.endpoint_name
-        capture = f"{DATA_CAPTURE_PREFIX}/{endpoint}/*"
-        truth = f"{GROUND_TRUTH_PREFIX}/{endpoint}/*"
-        state = f"{MONITORING_PREFIX}/{endpoint}/state/*"
-        reports = f"{MONITORING_PREFIX}/{endpoint}/reports/*"
-        baselines = f"{RUNS_PREFIX}/*"
-        feedback = f"{FEEDBACK_PREFIX}*"
-        job_logs = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/ProcessingJobs:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        package_arns = stack.format_arn(
-            service="sagemaker",
-            resource="model-package",
-            resource_name=f"{self.target.model_package_group}/*",
-        )
-        statements = [
+        capture, truth, state, reports, baselines, feedback = objects
+        return [
             iam.PolicyStatement(
                 sid="ReadCode",
                 actions=["s3:GetObject"],
@@ -348,7 +385,11 @@ class MonitorSchedule(Construct):
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=[raw.arn_for_objects(feedback)],
             ),
-            *job_statements(self, region, key, job_logs),
+        ]
+
+    def _registry_and_metrics_statements(self, package_arns: str) -> list[iam.PolicyStatement]:
+        """The model packages the monitor reads and the metrics it publishes."""
+        return [
             iam.PolicyStatement(
                 sid="ReadRegistry",
                 actions=["sagemaker:DescribeModelPackage"],
@@ -365,6 +406,44 @@ class MonitorSchedule(Construct):
                 resources=["*"],  # PutMetricData supports no resource ARN
                 conditions={"StringEquals": {"cloudwatch:namespace": list(METRIC_NAMESPACES)}},
             ),
+        ]
+
+    def _grant_job(
+        self,
+        *,
+        key: kms.IKey,
+        artifacts: s3.IBucket,
+        raw: s3.IBucket,
+        source_bundle: s3_assets.Asset,
+        region: str,
+    ) -> None:
+        """Exactly what monitor.py touches, and what SageMaker needs to run it."""
+        stack = Stack.of(self)
+        endpoint = self.target.endpoint_name
+        objects = _JobObjects(
+            capture=f"{DATA_CAPTURE_PREFIX}/{endpoint}/*",
+            truth=f"{GROUND_TRUTH_PREFIX}/{endpoint}/*",
+            state=f"{MONITORING_PREFIX}/{endpoint}/state/*",
+            reports=f"{MONITORING_PREFIX}/{endpoint}/reports/*",
+            baselines=f"{RUNS_PREFIX}/*",
+            feedback=f"{FEEDBACK_PREFIX}*",
+        )
+        capture, truth, state, reports, baselines, feedback = objects
+        job_logs = stack.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws/sagemaker/ProcessingJobs:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        package_arns = stack.format_arn(
+            service="sagemaker",
+            resource="model-package",
+            resource_name=f"{self.target.model_package_group}/*",
+        )
+        statements = [
+            *self._data_statements(artifacts, raw, source_bundle, objects),
+            *job_statements(self, region, key, job_logs),
+            *self._registry_and_metrics_statements(package_arns),
         ]
         self.job_policy = iam.Policy(self, "JobPolicy", statements=statements)
         self.job_policy.attach_to_role(self.job_role)

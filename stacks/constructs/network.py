@@ -88,6 +88,38 @@ class StageNetwork(Construct):
             "the two explicit groups below, and the VPC has no route out. Closing it would "
             "take CDK's custom-resource Lambda (and its role) revoking the rules at deploy.",
         )
+        routes, subnets = self._private_subnets(vpc, availability_zones)
+        containers, endpoints = self._security_groups(vpc)
+        ec2.CfnVPCEndpoint(
+            self,
+            "S3",
+            vpc_id=vpc.ref,
+            service_name=f"com.amazonaws.{stack.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[routes.ref],
+        )
+        self.interface_endpoints = {
+            service: ec2.CfnVPCEndpoint(
+                self,
+                service.title().replace(".", ""),
+                vpc_id=vpc.ref,
+                service_name=f"com.amazonaws.{stack.region}.{service}",
+                vpc_endpoint_type="Interface",
+                subnet_ids=subnets,
+                security_group_ids=[endpoints.attr_group_id],
+                private_dns_enabled=True,
+            )
+            for service in INTERFACE_ENDPOINTS
+        }
+        self._flow_logs(vpc, key, log_retention_days, removal_policy)
+        self.network = JobNetwork(
+            subnet_ids=tuple(subnets), security_group_ids=(containers.attr_group_id,)
+        )
+
+    def _private_subnets(
+        self, vpc: ec2.CfnVPC, availability_zones: int
+    ) -> tuple[ec2.CfnRouteTable, list[str]]:
+        """One private subnet per zone, all on one route table; the subnets' ids."""
         # No route leaves the VPC: the route table holds only the local route and S3's.
         routes = ec2.CfnRouteTable(self, "Routes", vpc_id=vpc.ref)
         subnets = []
@@ -104,6 +136,12 @@ class StageNetwork(Construct):
                 self, f"Private{zone}Routes", subnet_id=subnet.ref, route_table_id=routes.ref
             )
             subnets.append(subnet.ref)
+        return routes, subnets
+
+    def _security_groups(
+        self, vpc: ec2.CfnVPC
+    ) -> tuple[ec2.CfnSecurityGroup, ec2.CfnSecurityGroup]:
+        """The containers' group (HTTPS out) and the interface endpoints' (HTTPS in from it)."""
         containers = ec2.CfnSecurityGroup(
             self,
             "Containers",
@@ -145,31 +183,7 @@ class StageNetwork(Construct):
                 )
             ],
         )
-        ec2.CfnVPCEndpoint(
-            self,
-            "S3",
-            vpc_id=vpc.ref,
-            service_name=f"com.amazonaws.{stack.region}.s3",
-            vpc_endpoint_type="Gateway",
-            route_table_ids=[routes.ref],
-        )
-        self.interface_endpoints = {
-            service: ec2.CfnVPCEndpoint(
-                self,
-                service.title().replace(".", ""),
-                vpc_id=vpc.ref,
-                service_name=f"com.amazonaws.{stack.region}.{service}",
-                vpc_endpoint_type="Interface",
-                subnet_ids=subnets,
-                security_group_ids=[endpoints.attr_group_id],
-                private_dns_enabled=True,
-            )
-            for service in INTERFACE_ENDPOINTS
-        }
-        self._flow_logs(vpc, key, log_retention_days, removal_policy)
-        self.network = JobNetwork(
-            subnet_ids=tuple(subnets), security_group_ids=(containers.attr_group_id,)
-        )
+        return containers, endpoints
 
     def _flow_logs(
         self,

@@ -6,7 +6,7 @@ in ``Fn::Sub`` so CloudFormation fills them in, and the local runtime fills the 
 names with its own values. Values a user may change per execution are pipeline
 parameters instead.
 
-The SDK is given a session whose every HTTP request raises (``_offline_session``), so a
+The SDK is given a session whose every HTTP request raises (``pipeline_sdk.offline_session``), so a
 synth that would reach AWS fails loudly instead of quietly needing credentials.
 
 Steps: Preprocess -> DataQualityBaseline -> Train -> Evaluate -> QualityGate ->
@@ -19,58 +19,44 @@ building the request, so it cannot run offline. Its JSON is the
 from __future__ import annotations
 
 import json
-import logging
-import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-import boto3
-import jsonschema
-from botocore.session import Session as BotocoreSession
-
-from config.layout import RUN_SCRATCH_PREFIX, RUNS_PREFIX, SubVariable
+from config.layout import SubVariable
 from config.metrics import METRIC_DEFINITIONS
-from config.schema import QualityGate
 from stacks.constructs.code_bundle import TRAINING_PROGRAM
+from stacks.constructs.pipeline_sdk import (
+    XGBOOST_VERSION,
+    config_schema_checked_once,
+    offline_session,
+    quiet_sdk,
+    sdk_environment,
+    xgboost_image,
+)
+from stacks.constructs.pipeline_settings import (
+    CACHE_FOR,
+    CODE_CHANNEL,
+    CODE_CHANNEL_BUNDLE,
+    CODE_DIR,
+    INFERENCE_CONTENT_TYPES,
+    PROCESSING,
+    PROCESSING_LAUNCHER,
+    ROLE_ARN,
+    SOURCE_BUNDLE_URI,
+    TOOLKIT_ENVIRONMENT,
+    TRAINING_ROLE_ARN,
+    PipelineOptions,
+)
+from stacks.constructs.pipeline_steps import (
+    RegisterModelStep,
+    output_uri,
+    processing_input,
+    processing_output,
+    run_location,
+)
 from training import serving_code
 
-# The SDK needs a region to import (a module creates boto3 clients in a class body);
-# synth passes the stage's region explicitly anyway. Importing it builds default boto3
-# sessions, whose credential lookup would try the EC2 metadata endpoint: synth never
-# needs credentials, so never ask it.
-SDK_ENVIRONMENT = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-@contextmanager
-def _sdk_environment() -> Iterator[None]:
-    """``SDK_ENVIRONMENT`` (where unset) and the root logger, put back as they were: one
-    of the SDK's modules calls ``logging.basicConfig(level=INFO)`` when imported, which
-    would turn on every library's INFO records in the importing process."""
-    saved = {name: os.environ.get(name) for name in SDK_ENVIRONMENT}
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    for name, value in SDK_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
-    try:
-        yield
-    finally:
-        for name, previous in saved.items():
-            if previous is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = previous
-        root.setLevel(level)
-        root.handlers[:] = handlers
-
-
-with _sdk_environment():
-    from sagemaker.core import image_uris
-    from sagemaker.core.config.config_manager import SageMakerConfig
-    from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
+with sdk_environment():
     from sagemaker.core.helper.pipeline_variable import PipelineVariable
     from sagemaker.core.network import NetworkConfig
     from sagemaker.core.processing import Processor
@@ -78,18 +64,15 @@ with _sdk_environment():
         MetricDefinition,
         ProcessingInput,
         ProcessingOutput,
-        ProcessingS3Input,
-        ProcessingS3Output,
     )
     from sagemaker.core.workflow.conditions import (
         ConditionGreaterThanOrEqualTo,
         ConditionLessThanOrEqualTo,
     )
-    from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
     from sagemaker.core.workflow.pipeline_context import PipelineSession
-    from sagemaker.core.workflow.properties import Properties, PropertyFile
+    from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.condition_step import ConditionStep
     from sagemaker.mlops.workflow.fail_step import FailStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
@@ -102,8 +85,6 @@ with _sdk_environment():
     from sagemaker.mlops.workflow.steps import (
         CacheConfig,
         ProcessingStep,
-        Step,
-        StepTypeEnum,
         TrainingStep,
     )
     from sagemaker.train.configs import (
@@ -115,224 +96,6 @@ with _sdk_environment():
         StoppingCondition,
     )
     from sagemaker.train.model_trainer import ModelTrainer
-
-XGBOOST_VERSION = "3.2-0"
-PROCESSING = "/opt/ml/processing"
-CODE_DIR = f"{PROCESSING}/input/code"
-# Run a processing step's script from the source bundle, as the SDK v2 FrameworkProcessor
-# did: unpack the bundle, then run the script with the step's arguments ("$0" "$@").
-PROCESSING_LAUNCHER = (
-    'set -euo pipefail; src="$(mktemp -d)"; '
-    f'tar -xzf "{CODE_DIR}"/*.gz -C "$src"; '
-    'cd "$src"; exec python3 "$0" "$@"'
-)
-CACHE_FOR = "P30D"
-# The image's toolkit `pip install`s the code folder at start (training and serving), and
-# the image's pip (26.1) builds it in an isolated build environment that downloads
-# setuptools: with network isolation there is no index and the job or model never starts.
-# Off ("false" is pip's spelling for a --no-* switch), the build uses the image's own
-# setuptools (80.10.2). tests/contract runs both without a network to prove it.
-TOOLKIT_ENVIRONMENT = {"PIP_NO_BUILD_ISOLATION": "false"}
-INFERENCE_CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
-
-
-def _asset_uri(key: SubVariable) -> str:
-    return f"s3://{SubVariable.ASSETS_BUCKET.ref}/{key.ref}"
-
-
-# The source bundle is a CDK file asset (see stacks/constructs/code_bundle.py).
-SOURCE_BUNDLE_URI = _asset_uri(SubVariable.SOURCE_BUNDLE_KEY)
-
-
-def _role_arn(name: SubVariable) -> str:
-    return "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + name.ref
-
-
-# Processing steps run as the jobs' role; the Train step as a role of its own, the only
-# one that may write model artifacts (stacks/constructs/training_pipeline.py).
-ROLE_ARN = _role_arn(SubVariable.EXECUTION_ROLE_NAME)
-TRAINING_ROLE_ARN = _role_arn(SubVariable.TRAINING_ROLE_NAME)
-# Network isolation hands the Train container no credentials, so the toolkit cannot
-# download sagemaker_submit_directory from S3 itself: the bundle comes in as a channel
-# (as SDK v2 did for isolated script mode) and the toolkit extracts the local file.
-CODE_CHANNEL = "code"
-CODE_CHANNEL_BUNDLE = f"/opt/ml/input/data/{CODE_CHANNEL}/{SubVariable.SOURCE_BUNDLE_FILE.ref}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class PipelineOptions:
-    """What a stage decides about its training pipeline."""
-
-    region: str
-    dataset: str
-    quality_gate: QualityGate
-    processing_instance_type: str = "ml.m5.large"
-    training_instance_type: str = "ml.m5.xlarge"
-    inference_instance_types: tuple[str, ...] = ("ml.m5.large", "ml.c5.large")
-    spot_training: bool = False
-    max_training_seconds: int = 3600
-    # A processing step that hangs (a stuck download, a runaway script) is stopped and
-    # the execution fails, instead of billing an instance until SageMaker's 5-day limit.
-    max_processing_seconds: int = 3600
-    # VPC mode: the jobs' subnets and security groups (ids, or ``${...}`` placeholders
-    # the construct fills); empty: no VPC.
-    subnets: tuple[str, ...] = ()
-    security_groups: tuple[str, ...] = ()
-    hyperparameters: tuple[tuple[str, str], ...] = (
-        ("max_depth", "6"),
-        ("eta", "0.1"),
-        ("num_round", "300"),
-        ("early_stopping_rounds", "20"),
-    )
-
-
-@contextmanager
-def _quiet_sdk() -> Iterator[None]:
-    """Hold the SDK's INFO chatter ("Ignoring unnecessary instance type", ...) back."""
-    loggers = [logging.getLogger(name) for name in ("sagemaker", "sagemaker.config")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
-def xgboost_image(region: str) -> str:
-    """The XGBoost framework container's image URI in ``region`` (from the SDK's tables)."""
-    with _quiet_sdk():
-        return str(image_uris.retrieve("xgboost", region=region, version=XGBOOST_VERSION))
-
-
-def _deny_network(request: Any, **_: Any) -> None:
-    raise RuntimeError(
-        f"the pipeline definition must build offline, but the SDK called {request.url}"
-    )
-
-
-@cache
-def _sdk_config_validator() -> Any:
-    """A validator for the SDK's config schema, the schema itself checked once."""
-    schema = SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
-    validator_class = jsonschema.validators.validator_for(schema)
-    validator_class.check_schema(schema)
-    return validator_class(schema)
-
-
-def _validate_sdk_config(sagemaker_config: dict[str, Any] | None = None) -> None:
-    """What ``jsonschema.validate(config, schema)`` does, minus re-checking the schema."""
-    error = jsonschema.exceptions.best_match(_sdk_config_validator().iter_errors(sagemaker_config))
-    if error is not None:
-        raise error
-
-
-@contextmanager
-def _config_schema_checked_once() -> Iterator[None]:
-    """The SDK validates the session's config on every config lookup (about 60 per stage's
-    definition), and each ``jsonschema.validate`` first checks the SDK's large schema
-    against the JSON Schema metaschema: that repeated check was most of a whole-app
-    synth. The config is still validated on every lookup; the constant schema once."""
-    original = SageMakerConfig.__dict__["validate_sagemaker_config"]
-    SageMakerConfig.validate_sagemaker_config = staticmethod(_validate_sdk_config)
-    try:
-        yield
-    finally:
-        SageMakerConfig.validate_sagemaker_config = original
-
-
-@contextmanager
-def _offline_session(region: str) -> Iterator[PipelineSession]:
-    """A PipelineSession that cannot reach AWS, with SDK telemetry off."""
-    botocore_session = BotocoreSession()
-    botocore_session.set_credentials("offline", "offline")
-    botocore_session.register("before-send", _deny_network)
-    # The SDK's only switch for its IAM role check (an iam:SimulatePrincipalPolicy call) is
-    # this variable; the role is a placeholder here anyway.
-    previous = os.environ.get("SAGEMAKER_VALIDATE_ROLE")
-    os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
-    try:
-        yield PipelineSession(
-            boto_session=boto3.Session(botocore_session=botocore_session, region_name=region),
-            default_bucket=SubVariable.ARTIFACTS_BUCKET.ref,
-            sagemaker_config={
-                "SchemaVersion": "1.0",
-                "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
-            },
-        )
-    finally:
-        if previous is None:
-            os.environ.pop("SAGEMAKER_VALIDATE_ROLE", None)
-        else:
-            os.environ["SAGEMAKER_VALIDATE_ROLE"] = previous
-
-
-def _run_location(step: str, name: str, *, scratch: bool = False) -> Join:
-    """s3://<artifacts>/pipeline-runs/<execution id>/<step>/<name>: one folder per execution;
-    ``scratch`` outputs (nothing a model package records) go under the expiring
-    pipeline-runs/scratch/<execution id>/ instead."""
-    return Join(
-        on="/",
-        values=[
-            "s3:/",
-            SubVariable.ARTIFACTS_BUCKET.ref,
-            RUN_SCRATCH_PREFIX if scratch else RUNS_PREFIX,
-            ExecutionVariables.PIPELINE_EXECUTION_ID,
-            step,
-            name,
-        ],
-    )
-
-
-def _input(name: str, uri: str | PipelineVariable, local_path: str) -> ProcessingInput:
-    return ProcessingInput(
-        input_name=name,
-        s3_input=ProcessingS3Input(
-            s3_uri=uri, local_path=local_path, s3_data_type="S3Prefix", s3_input_mode="File"
-        ),
-    )
-
-
-def _output(step: str, name: str, local_path: str, *, scratch: bool = False) -> ProcessingOutput:
-    return ProcessingOutput(
-        output_name=name,
-        s3_output=ProcessingS3Output(
-            s3_uri=_run_location(step, name, scratch=scratch),
-            local_path=local_path,
-            s3_upload_mode="EndOfJob",
-        ),
-    )
-
-
-def _output_uri(step: ProcessingStep, name: str) -> PipelineVariable:
-    outputs: Any = step.properties.ProcessingOutputConfig.Outputs
-    return outputs[name].S3Output.S3Uri
-
-
-class RegisterModelStep(Step):  # type: ignore[misc]  # the SDK is untyped
-    """A ``RegisterModel`` step from a hand-written ``CreateModelPackage`` request."""
-
-    def __init__(self, name: str, request: dict[str, Any], retry: list[StepRetryPolicy]) -> None:
-        super().__init__(name, step_type=StepTypeEnum.REGISTER_MODEL)
-        self._request = request
-        self._retry = retry
-        self._properties = Properties(
-            step_name=name, step=self, shape_name="DescribeModelPackageOutput"
-        )
-
-    @property
-    def arguments(self) -> dict[str, Any]:
-        return self._request
-
-    @property
-    def properties(self) -> Properties:
-        return self._properties
-
-    def to_request(self) -> dict[str, Any]:
-        request: dict[str, Any] = super().to_request()
-        request["RetryPolicies"] = [policy.to_request() for policy in self._retry]
-        return request
 
 
 class _Builder:
@@ -422,7 +185,7 @@ class _Builder:
             ),
             sagemaker_session=self.session,
         )
-        code = _input("code", SOURCE_BUNDLE_URI, CODE_DIR)
+        code = processing_input("code", SOURCE_BUNDLE_URI, CODE_DIR)
         step_args = processor.run(
             inputs=[code, *inputs], outputs=outputs, arguments=[script, *arguments]
         )
@@ -453,10 +216,10 @@ class _Builder:
                 "--output",
                 out,
             ],
-            [_input("curated", self.input_data, f"{PROCESSING}/input/curated")],
+            [processing_input("curated", self.input_data, f"{PROCESSING}/input/curated")],
             # The splits are copies of curated data the registry never records: scratch.
             [
-                _output("preprocess", name, f"{out}/{name}", scratch=True)
+                processing_output("preprocess", name, f"{out}/{name}", scratch=True)
                 for name in ("train", "validation", "test", "baseline")
             ],
             # Not cached: its input URI stays the same while the curated data behind it
@@ -477,11 +240,11 @@ class _Builder:
                 f"{PROCESSING}/output",
             ],
             [
-                _input(
-                    "baseline", _output_uri(preprocess, "baseline"), f"{PROCESSING}/input/baseline"
+                processing_input(
+                    "baseline", output_uri(preprocess, "baseline"), f"{PROCESSING}/input/baseline"
                 )
             ],
-            [_output("baseline", "baseline", f"{PROCESSING}/output")],
+            [processing_output("baseline", "baseline", f"{PROCESSING}/output")],
             cache=False,  # its input is Preprocess's fresh, per-execution output anyway
         )
 
@@ -509,7 +272,7 @@ class _Builder:
                 **({"max_wait_time_in_seconds": 2 * options.max_training_seconds} if spot else {}),
             ),
             output_data_config=OutputDataConfig(
-                s3_output_path=_run_location("train", "model"),
+                s3_output_path=run_location("train", "model"),
                 kms_key_id=SubVariable.KMS_KEY_ARN.ref,
             ),
             environment=dict(TOOLKIT_ENVIRONMENT),
@@ -528,7 +291,7 @@ class _Builder:
             # An interrupted spot job resumes from its last checkpoint (train.py).
             trainer = trainer.with_checkpoint_config(
                 CheckpointConfig(
-                    s3_uri=_run_location("train", "checkpoints", scratch=True),
+                    s3_uri=run_location("train", "checkpoints", scratch=True),
                     local_path="/opt/ml/checkpoints",
                 )
             )
@@ -538,7 +301,7 @@ class _Builder:
         step_args = trainer.train(
             input_data_config=[
                 *(
-                    InputData(channel_name=name, data_source=_output_uri(preprocess, name))
+                    InputData(channel_name=name, data_source=output_uri(preprocess, name))
                     for name in ("train", "validation")
                 ),
                 InputData(channel_name=CODE_CHANNEL, data_source=SOURCE_BUNDLE_URI),
@@ -568,15 +331,15 @@ class _Builder:
                 SubVariable.MODEL_PACKAGE_GROUP.ref,
             ],
             [
-                _input(
+                processing_input(
                     "model", train.properties.ModelArtifacts.S3ModelArtifacts, f"{PROCESSING}/model"
                 ),
-                _input("test", _output_uri(preprocess, "test"), f"{PROCESSING}/test"),
+                processing_input("test", output_uri(preprocess, "test"), f"{PROCESSING}/test"),
             ],
-            [_output("evaluate", "evaluation", f"{PROCESSING}/evaluation")],
+            [processing_output("evaluate", "evaluation", f"{PROCESSING}/evaluation")],
             property_files=[report],
             # It reads the registry (the approved version) and that version's model.tar.gz
-            # with boto3 (training/registry.py): it needs credentials and a route to the
+            # with boto3 (features/registry.py): it needs credentials and a route to the
             # SageMaker and S3 APIs (in VPC mode, the stage's endpoints only).
             isolated=False,
         )
@@ -587,8 +350,8 @@ class _Builder:
         def json_document(uri: PipelineVariable, file: str) -> dict[str, Any]:
             return {"ContentType": "application/json", "S3Uri": Join(on="/", values=[uri, file])}
 
-        evaluation = _output_uri(evaluate, "evaluation")
-        profile = _output_uri(baseline, "baseline")
+        evaluation = output_uri(evaluate, "evaluation")
+        profile = output_uri(baseline, "baseline")
         data_quality = {
             "Statistics": json_document(profile, "statistics.json"),
             "Constraints": json_document(profile, "constraints.json"),
@@ -674,10 +437,10 @@ class _Builder:
 def build_definition(options: PipelineOptions) -> dict[str, Any]:
     """The pipeline definition (with ``${...}`` placeholders) as a JSON-ready dict."""
     with (
-        _sdk_environment(),
-        _offline_session(options.region) as session,
-        _quiet_sdk(),
-        _config_schema_checked_once(),
+        sdk_environment(),
+        offline_session(options.region) as session,
+        quiet_sdk(),
+        config_schema_checked_once(),
         warnings.catch_warnings(),
     ):
         # "Running within a PipelineSession, there will be No Wait...": that is the point.

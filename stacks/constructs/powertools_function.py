@@ -59,10 +59,53 @@ def powertools_function(
     constructs are ``scope``'s own children (Logs, Role, Function, Powertools), so the
     calling construct keeps its resources' logical IDs.
     """
-    stack = Stack.of(scope)
     log_group = logs.LogGroup(
         scope, "Logs", encryption_key=key, retention=log_retention, removal_policy=removal_policy
     )
+    role = _function_role(scope, role_description, statements, log_group)
+    function = lambda_.Function(
+        scope,
+        "Function",
+        description=description,
+        runtime=RUNTIME,
+        architecture=lambda_.Architecture.X86_64,
+        handler="handler.handler",
+        code=code,
+        layers=[
+            lambda_.LayerVersion.from_layer_version_arn(
+                scope, "Powertools", f"{{{{resolve:ssm:{POWERTOOLS_LAYER_PARAMETER}}}}}"
+            )
+        ],
+        role=role,
+        timeout=timeout,
+        memory_size=256,
+        # One at a time: each function reads then writes shared state (the cooldown lock,
+        # the monitor checkpoint), so a second copy could only race the first; a
+        # throttled asynchronous event waits in Lambda's queue and is retried.
+        reserved_concurrent_executions=1,
+        tracing=lambda_.Tracing.ACTIVE,
+        log_group=log_group,
+        # Failed asynchronous invocations (after Lambda's own retries) land here.
+        dead_letter_queue=dead_letters,
+        retry_attempts=2,
+        environment={
+            **environment,
+            "POWERTOOLS_SERVICE_NAME": service_name,
+            "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
+        },
+    )
+    _after_role_policy(function, role)
+    return function, role
+
+
+def _function_role(
+    scope: Construct,
+    role_description: str,
+    statements: Sequence[iam.PolicyStatement],
+    log_group: logs.LogGroup,
+) -> iam.Role:
+    """The function's role: this account's Lambda only, ``statements`` and its own logs."""
+    stack = Stack.of(scope)
     role = iam.Role(
         scope,
         "Role",
@@ -95,37 +138,12 @@ def powertools_function(
         ".Arn>:*]",
         "The log group's ARN as CloudFormation returns it ends in ':*' (its streams).",
     )
-    function = lambda_.Function(
-        scope,
-        "Function",
-        description=description,
-        runtime=RUNTIME,
-        architecture=lambda_.Architecture.X86_64,
-        handler="handler.handler",
-        code=code,
-        layers=[
-            lambda_.LayerVersion.from_layer_version_arn(
-                scope, "Powertools", f"{{{{resolve:ssm:{POWERTOOLS_LAYER_PARAMETER}}}}}"
-            )
-        ],
-        role=role,
-        timeout=timeout,
-        memory_size=256,
-        # One at a time: each function reads then writes shared state (the cooldown lock,
-        # the monitor checkpoint), so a second copy could only race the first; a
-        # throttled asynchronous event waits in Lambda's queue and is retried.
-        reserved_concurrent_executions=1,
-        tracing=lambda_.Tracing.ACTIVE,
-        log_group=log_group,
-        # Failed asynchronous invocations (after Lambda's own retries) land here.
-        dead_letter_queue=dead_letters,
-        retry_attempts=2,
-        environment={
-            **environment,
-            "POWERTOOLS_SERVICE_NAME": service_name,
-            "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
-        },
-    )
+    return role
+
+
+def _after_role_policy(function: lambda_.Function, role: iam.Role) -> None:
+    """Order the function after its role's policy, and say why its findings are fine."""
+    stack = Stack.of(function)
     # The function waits for its role's policy; the Role property's GetAtt already orders
     # it after the role itself (cfn-lint W3005 on CDK's extra DependsOn).
     function_resource = function.node.default_child
@@ -140,4 +158,3 @@ def powertools_function(
         f"Python {RUNTIME.name} is pinned with the Powertools layer built for it; the "
         "runtime moves together with the layer, not on its own.",
     )
-    return function, role

@@ -53,27 +53,7 @@ class RetrainTrigger(Construct):
             service="sagemaker", resource="pipeline", resource_name=pipeline_name
         )
 
-        self.table = dynamodb.Table(
-            self,
-            "IdempotencyTable",
-            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            # Powertools writes the expiry here; the cooldown lock uses the same attribute.
-            time_to_live_attribute="expiration",
-            removal_policy=removal_policy,
-        )
-        acknowledge(
-            self.table,
-            "NIST.800.53.R5-DynamoDBInBackupPlan",
-            "Idempotency records and the cooldown lock expire within hours by design (TTL); "
-            "point-in-time recovery covers a restore, and a backup plan would only keep "
-            "copies of records meant to vanish.",
-        )
+        self.table = self._idempotency_table(key, removal_policy)
         self.dead_letters = dead_letters
         self.function, self.role = powertools_function(
             self,
@@ -124,6 +104,35 @@ class RetrainTrigger(Construct):
             removal_policy=removal_policy,
         )
 
+        self._alarm_rule(alarm_names)
+
+    def _idempotency_table(self, key: kms.IKey, removal_policy: RemovalPolicy) -> dynamodb.Table:
+        """Powertools' idempotency records and the cooldown lock."""
+        table = dynamodb.Table(
+            self,
+            "IdempotencyTable",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # Powertools writes the expiry here; the cooldown lock uses the same attribute.
+            time_to_live_attribute="expiration",
+            removal_policy=removal_policy,
+        )
+        acknowledge(
+            table,
+            "NIST.800.53.R5-DynamoDBInBackupPlan",
+            "Idempotency records and the cooldown lock expire within hours by design (TTL); "
+            "point-in-time recovery covers a restore, and a backup plan would only keep "
+            "copies of records meant to vanish.",
+        )
+        return table
+
+    def _alarm_rule(self, alarm_names: Sequence[str]) -> None:
+        """The rule that invokes the function when one of ``alarm_names`` fires."""
         # "CloudWatch Alarm State Change" to ALARM, for exactly these alarms.
         self.rule = events.Rule(
             self,

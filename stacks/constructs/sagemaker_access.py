@@ -8,7 +8,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import IConstruct
 
-from stacks.constructs.pipeline_definition import xgboost_image
+from stacks.constructs.pipeline_sdk import xgboost_image
 
 
 def container_statements(

@@ -6,6 +6,7 @@ import hashlib
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import ArnFormat, Fn, Stack
 from aws_cdk import aws_iam as iam
@@ -23,7 +24,8 @@ from config.settings import StageSettings
 from stacks.constructs.code_bundle import REPO_ROOT, build_bundle
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
-from stacks.constructs.pipeline_definition import PipelineOptions, build_definition
+from stacks.constructs.pipeline_definition import build_definition
+from stacks.constructs.pipeline_settings import PipelineOptions
 from stacks.constructs.sagemaker_access import (
     deny_changing_models,
     job_statements,
@@ -101,55 +103,15 @@ class TrainingPipeline(Construct):
         self.pipeline_arn = stack.format_arn(
             service="sagemaker", resource="pipeline", resource_name=pipeline_name
         )
-        self.job_role = iam.Role(
-            self,
-            "JobRole",
-            assumed_by=sagemaker_principal(self, "processing-job/*"),
-            description="Runs the training pipeline's processing jobs.",
-        )
-        self.training_role = iam.Role(
-            self,
-            "TrainingRole",
-            assumed_by=sagemaker_principal(self, "training-job/*"),
-            description="Runs the training pipeline's training job: the one writer of models.",
-        )
-        self.pipeline_role = iam.Role(
-            self,
-            "PipelineRole",
-            assumed_by=sagemaker_principal(self, f"pipeline/{pipeline_name}/*"),
-            description="The SageMaker Pipelines service role: starts jobs, registers models.",
-        )
+        self._roles(pipeline_name)
         self._grant_jobs(key=key, curated=curated, artifacts=artifacts, region=settings.region)
         self._grant_training(key=key, artifacts=artifacts, region=settings.region)
         pipeline_policy = self._grant_pipeline(key=key, artifacts=artifacts)
 
         # The ids reach the definition as placeholders too (they may be tokens).
         vpc_values = {} if network is None else network_placeholders(network)
-        definition = build_definition(
-            PipelineOptions(
-                subnets=tuple(f"${{{name}}}" for name in vpc_values if "Subnet" in name),
-                security_groups=tuple(
-                    f"${{{name}}}" for name in vpc_values if "SecurityGroup" in name
-                ),
-                region=settings.region,
-                dataset=settings.dataset,
-                quality_gate=schema.quality_gate,
-                spot_training=settings.spot_training,
-                training_instance_type=settings.training_instance_type,
-                processing_instance_type=settings.processing_instance_type,
-            )
-        )
-        values = {
-            SubVariable.ARTIFACTS_BUCKET: artifacts.bucket_name,
-            SubVariable.CURATED_BUCKET: curated.bucket_name,
-            SubVariable.KMS_KEY_ARN: key.key_arn,
-            SubVariable.EXECUTION_ROLE_NAME: self.job_role.role_name,
-            SubVariable.TRAINING_ROLE_NAME: self.training_role.role_name,
-            SubVariable.MODEL_PACKAGE_GROUP: str(self.group.model_package_group_name),
-            SubVariable.ASSETS_BUCKET: self.source_bundle.s3_bucket_name,
-            SubVariable.SOURCE_BUNDLE_KEY: self.source_bundle.s3_object_key,
-            SubVariable.SOURCE_BUNDLE_FILE: self.source_bundle.s3_object_key.rsplit("/", 1)[-1],
-        }
+        definition = self._definition(settings, schema, vpc_values)
+        values = self._placeholder_values(key=key, curated=curated, artifacts=artifacts)
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",
@@ -173,6 +135,63 @@ class TrainingPipeline(Construct):
         self._schedule(
             pipeline_name, enabled=settings.scheduled_retraining, key=key, dead_letters=dead_letters
         )
+
+    def _roles(self, pipeline_name: str) -> None:
+        """One role per principal: processing jobs, the training job, the pipeline."""
+        self.job_role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=sagemaker_principal(self, "processing-job/*"),
+            description="Runs the training pipeline's processing jobs.",
+        )
+        self.training_role = iam.Role(
+            self,
+            "TrainingRole",
+            assumed_by=sagemaker_principal(self, "training-job/*"),
+            description="Runs the training pipeline's training job: the one writer of models.",
+        )
+        self.pipeline_role = iam.Role(
+            self,
+            "PipelineRole",
+            assumed_by=sagemaker_principal(self, f"pipeline/{pipeline_name}/*"),
+            description="The SageMaker Pipelines service role: starts jobs, registers models.",
+        )
+
+    @staticmethod
+    def _definition(
+        settings: StageSettings, schema: DatasetSchema, vpc_values: dict[str, str]
+    ) -> dict[str, Any]:
+        """The pipeline definition, VPC ids as ``${...}`` placeholders."""
+        return build_definition(
+            PipelineOptions(
+                subnets=tuple(f"${{{name}}}" for name in vpc_values if "Subnet" in name),
+                security_groups=tuple(
+                    f"${{{name}}}" for name in vpc_values if "SecurityGroup" in name
+                ),
+                region=settings.region,
+                dataset=settings.dataset,
+                quality_gate=schema.quality_gate,
+                spot_training=settings.spot_training,
+                training_instance_type=settings.training_instance_type,
+                processing_instance_type=settings.processing_instance_type,
+            )
+        )
+
+    def _placeholder_values(
+        self, *, key: kms.IKey, curated: s3.IBucket, artifacts: s3.IBucket
+    ) -> dict[SubVariable, str]:
+        """What CloudFormation substitutes for each of the definition's placeholders."""
+        return {
+            SubVariable.ARTIFACTS_BUCKET: artifacts.bucket_name,
+            SubVariable.CURATED_BUCKET: curated.bucket_name,
+            SubVariable.KMS_KEY_ARN: key.key_arn,
+            SubVariable.EXECUTION_ROLE_NAME: self.job_role.role_name,
+            SubVariable.TRAINING_ROLE_NAME: self.training_role.role_name,
+            SubVariable.MODEL_PACKAGE_GROUP: str(self.group.model_package_group_name),
+            SubVariable.ASSETS_BUCKET: self.source_bundle.s3_bucket_name,
+            SubVariable.SOURCE_BUNDLE_KEY: self.source_bundle.s3_object_key,
+            SubVariable.SOURCE_BUNDLE_FILE: self.source_bundle.s3_object_key.rsplit("/", 1)[-1],
+        }
 
     def _code_statements(self) -> list[iam.PolicyStatement]:
         """Read the source bundle (a processing input, or the Train step's code channel)."""

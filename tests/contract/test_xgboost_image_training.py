@@ -19,7 +19,7 @@ import pytest
 from local.moto_platform import ARTIFACTS_BUCKET, local_platform
 from local.pipeline.sagemaker_jobs import JobFailedError, run_training_job
 from local.s3_sync import upload_dir
-from stacks.constructs.pipeline_definition import CODE_CHANNEL, TOOLKIT_ENVIRONMENT
+from stacks.constructs.pipeline_settings import CODE_CHANNEL, TOOLKIT_ENVIRONMENT
 from tests.contract.conftest import step_arguments
 from training import serving_code
 

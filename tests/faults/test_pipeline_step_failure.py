@@ -18,7 +18,7 @@ from config.schema import load_schema
 from local.lake.synthetic import generate_clean
 from local.pipeline.training_run import execute, installed_pipeline
 from local.s3_sync import split_uri
-from stacks.constructs.pipeline_definition import CODE_CHANNEL
+from stacks.constructs.pipeline_settings import CODE_CHANNEL
 
 FAULT = "injected fault: the training entry point raised"
 

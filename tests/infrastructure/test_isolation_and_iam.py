@@ -28,7 +28,7 @@ from config.settings import VpcSettings, stage_settings
 from local.synth_check import cdk_json_context
 from stacks.constructs.endpoint import ModelEndpoint
 from stacks.constructs.network import INTERFACE_ENDPOINTS, JobNetwork
-from stacks.constructs.pipeline_definition import CODE_CHANNEL
+from stacks.constructs.pipeline_settings import CODE_CHANNEL
 from tools.cost import price_assembly
 
 ACCOUNT, REGION = "111111111111", "us-east-1"

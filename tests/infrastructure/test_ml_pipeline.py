@@ -16,13 +16,11 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Template
 
+from config.layout import SubVariable
 from config.schema import load_schema
-from stacks.constructs.pipeline_definition import (
-    PipelineOptions,
-    SubVariable,
-    _offline_session,
-    build_definition,
-)
+from stacks.constructs.pipeline_definition import build_definition
+from stacks.constructs.pipeline_sdk import offline_session
+from stacks.constructs.pipeline_settings import PipelineOptions
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "pipeline_definition.json"
 
@@ -182,7 +180,7 @@ def test_roles_are_scoped_to_the_stage(stacks) -> None:
 
 def test_definition_builds_without_any_aws_call(monkeypatch) -> None:
     # The session the builder uses refuses every request...
-    with _offline_session("us-east-1") as session, pytest.raises(RuntimeError, match="offline"):
+    with offline_session("us-east-1") as session, pytest.raises(RuntimeError, match="offline"):
         session.boto_session.client("s3").list_buckets()
     # ...and no socket may even connect anywhere but this machine while it builds.
     attempts: list[object] = []
@@ -227,10 +225,10 @@ def test_the_sdk_config_is_still_validated_while_the_definition_builds() -> None
     from jsonschema.exceptions import ValidationError
     from sagemaker.core.config.config_manager import SageMakerConfig
 
-    from stacks.constructs.pipeline_definition import _config_schema_checked_once
+    from stacks.constructs.pipeline_sdk import config_schema_checked_once
 
     original = SageMakerConfig.__dict__["validate_sagemaker_config"]
-    with _config_schema_checked_once():
+    with config_schema_checked_once():
         assert SageMakerConfig.__dict__["validate_sagemaker_config"] is not original
         SageMakerConfig.validate_sagemaker_config({"SchemaVersion": "1.0"})
         with pytest.raises(ValidationError, match="SchemaVersion"):

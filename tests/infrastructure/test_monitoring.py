@@ -18,7 +18,7 @@ from config.settings import stage_settings
 from local.monitoring.alarms import load_alarms
 from local.monitoring.event_patterns import matches, rule_patterns
 from local.synth_check import cdk_json_context, lint_template
-from stacks.constructs.pipeline_definition import CODE_DIR, PROCESSING_LAUNCHER
+from stacks.constructs.pipeline_settings import CODE_DIR, PROCESSING_LAUNCHER
 from stacks.data_lake import SharedDataLake
 from stacks.monitoring import MonitoringStack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glue.validate import relative_path
+from glue.annotate import relative_path
 
 
 @pytest.mark.parametrize(

@@ -52,14 +52,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xgboost as xgb
 
 from config.schema import ProblemType
-from features.plain_csv import PlainCsv
 from features.transform import Columns, FeatureTransform, InvalidInputError
+
+if TYPE_CHECKING:
+    # Imported by ``model_fn``, not here: the toolkit's ``serve`` imports this module in
+    # the process that then becomes gunicorn's master, which never loads a model, and
+    # xgboost (which pulls in scikit-learn, pandas and pyarrow) costs over a second there.
+    import xgboost as xgb
+
+    from features.plain_csv import PlainCsv
 
 MODEL_FILE = "model.ubj"
 CSV, JSON, JSONLINES = "text/csv", "application/json", "application/jsonlines"
@@ -128,10 +134,21 @@ def error_reply(status: HTTPStatus, message: str) -> Reply:
 
 def model_fn(model_dir: str) -> Model:
     """Load the booster and its fitted transformation from the model directory."""
+    import xgboost as xgb
+
+    from features.plain_csv import PlainCsv
+
     directory = Path(model_dir)
     booster = xgb.Booster()
     booster.load_model(directory / MODEL_FILE)
     transform = FeatureTransform.load(directory)
+    # Checked once here, so that ``predict`` can skip xgboost's per-call check: every
+    # matrix it scores is laid out by the transformation, ``output_names`` wide.
+    if booster.num_features() != len(transform.output_names):
+        raise ValueError(
+            f"{MODEL_FILE} takes {booster.num_features()} features, but transform.json "
+            f"encodes {len(transform.output_names)}"
+        )
     return Model(booster=booster, transform=transform, plain_csv=PlainCsv.of(transform))
 
 
@@ -257,7 +274,8 @@ def parse_request(transform: FeatureTransform, body: str | bytes, content_type: 
 def predict(model: Model, matrix: np.ndarray) -> np.ndarray:
     """The booster's scores for an encoded matrix, as float64: one value per record, or
     (multiclass) one row of class probabilities per record."""
-    return np.asarray(model.booster.inplace_predict(matrix), dtype=np.float64)
+    scores = model.booster.inplace_predict(matrix, validate_features=False)
+    return np.asarray(scores, dtype=np.float64)
 
 
 def _json_predictions(

@@ -61,7 +61,7 @@ from local.image.container import IMAGE_VENV
 from local.lake.synthetic import generate_clean
 from local.serving.hosted_model import StagedModel
 from local.serving.serving import start_endpoint
-from stacks.constructs.pipeline_definition import TOOLKIT_ENVIRONMENT
+from stacks.constructs.pipeline_settings import TOOLKIT_ENVIRONMENT
 from training import serving_code
 from training.preprocess import raw_feature_frame
 
@@ -139,24 +139,19 @@ def _generate(host: str, port: int, body: bytes, count: int, queue: Any) -> None
     queue.put((time.perf_counter() - started, statuses))
 
 
-def server_pids(opt_ml: Path) -> list[int]:
-    """The endpoint's processes: the container's wrapper (its command line names the
-    staged ``opt_ml``) and every process under it (the toolkit's ``serve``, gunicorn's
-    master and its worker; the endpoint listens on a passed socket, so no command line
-    names its port)."""
-    needle = str(opt_ml).encode()
+def server_pids(root: int) -> list[int]:
+    """The endpoint's processes: the container's first process ``root`` (by then
+    gunicorn's master: every step of the start execs the next) and every process under
+    it (its worker)."""
     parents: dict[int, int] = {}
-    roots = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
                 parents[int(entry.name)] = int(stat[1])
-                if needle in (entry / "cmdline").read_bytes():
-                    roots.append(int(entry.name))
             except OSError:  # gone meanwhile
                 continue
-    pids = set(roots)
+    pids = {root}
     grown = True
     while grown:
         children = {pid for pid, parent in parents.items() if parent in pids} - pids
@@ -230,7 +225,7 @@ def served(staged: StagedModel, work: Path) -> Iterator[Served]:
     started = time.perf_counter()
     with start_endpoint(staged, env, workers=1, log=log, ready_seconds=600) as endpoint:
         cold_start = time.perf_counter() - started
-        pids = server_pids(staged.opt_ml)
+        pids = server_pids(endpoint.pid)
         cpu = cpu_seconds(pids)
         compiled = any(numba_cache.rglob("*.nbi"))
         yield Served(endpoint.host, endpoint.port, cold_start, cpu, compiled, pids)

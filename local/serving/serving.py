@@ -40,6 +40,7 @@ class RunningEndpoint:
     port: int
     workers: int
     log: Path
+    pid: int = 0
     # What the container's Python said of itself, and the image record it runs under.
     runtime: dict[str, str] = field(default_factory=dict)
 
@@ -175,7 +176,8 @@ def start_endpoint(
             pass_fds=(fd,),
         )
     listener.close()  # the container holds it now
-    endpoint = RunningEndpoint("127.0.0.1", port, workers, log)
+    # The container's first process becomes gunicorn's master (each step execs the next).
+    endpoint = RunningEndpoint("127.0.0.1", port, workers, log, pid=process.pid)
     try:
         endpoint.wait_until_ready(process, ready_seconds)
         endpoint = replace(endpoint, runtime=container.runtime())

@@ -1,0 +1,83 @@
+"""Steps 5 and 6: the synthesized Dev pipeline on moto trains and registers v1; the
+approved v1 is served behind the local endpoint. Steps 7 to 10 follow on the same pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from config.layout import resource_name
+from config.schema import DatasetSchema
+from config.settings import stage_settings
+from local.lake.etl import LocalLake
+from local.lifecycle.monitoring import monitor_and_retrain
+from local.lifecycle.steps import UserTraffic, fail_on, step
+from local.monitoring.loop import MonitoringLoop
+from local.moto_platform import LocalPlatform
+from local.pipeline.training_run import approve_latest, execute, installed_pipeline
+from local.report import print_endpoint, print_training
+from local.serving.endpoint_run import serve_and_probe
+
+
+def train_and_serve(
+    out: Path,
+    lake: LocalLake,
+    schema: DatasetSchema,
+    schema_path: Path,
+    summary: dict[str, Any],
+    platform: LocalPlatform,
+    *,
+    window_rows: int,
+    traffic: UserTraffic | None = None,
+) -> None:
+    """Steps 5 to 10: the Dev pipeline on moto, the approved model behind the endpoint,
+    then the monitoring loop that retrains it (``traffic``: the user's held-out rows)."""
+    with installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline", platform=platform) as (
+        platform,
+        pipeline,
+    ):
+        training, seconds = step(
+            5,
+            "SageMaker Pipeline (Dev) on moto: preprocess -> baseline -> train -> evaluate -> gate",
+            lambda: execute(platform, pipeline),
+        )
+        summary["steps"]["training_pipeline"] = round(seconds, 2)
+        summary["pipeline"] = training.execution_summary()
+        summary["model_packages"] = training.model_packages
+        print_training(training)
+        fail_on(training.executions[-1], out, summary)
+
+        approve_latest(platform, training)
+        dev = stage_settings("Dev", account="local", region="local")
+        endpoint, seconds = step(
+            6,
+            "Approve v1; serve it with the XGBoost image's stack (data capture); send requests",
+            lambda: serve_and_probe(
+                platform,
+                schema,
+                out / "endpoint",
+                endpoint_name=resource_name(dev.name, schema.name, "endpoint"),
+                rows=None if traffic is None else traffic.part(2),
+            ),
+        )
+        summary["steps"]["endpoint"] = round(seconds, 2)
+        summary["endpoint"] = endpoint
+        print_endpoint(endpoint)
+        loop = MonitoringLoop(
+            platform=platform,
+            pipeline=pipeline,
+            schema=schema,
+            schema_path=schema_path,
+            lake=lake,
+            cdk_out=out / "cdk.out",
+            work_dir=out / "monitoring",
+            endpoint_name=endpoint["endpoint_name"],
+        )
+        monitor_and_retrain(
+            loop,
+            endpoint["model_package_arn"],
+            out,
+            summary,
+            window_rows=window_rows,
+            traffic=traffic,
+        )

@@ -5,10 +5,8 @@ Every figure is taken through the XGBoost image's own serving stack (the toolkit
 running sagemaker-containers' ``Worker`` + ``Transformer``), on loopback, so requests
 reach the hooks exactly as the toolkit delivers them (a ``text/csv`` body as ``str``).
 
-- **cold start**: seconds from starting ``serve`` to the first 200 on ``/ping``, in a
-  fresh ``/opt/ml`` with an empty numba cache (``NUMBA_CACHE_DIR``, a new folder per
-  start, which also shows whether anything compiled): what a new instance pays before
-  it takes traffic.
+- **cold start**: seconds from starting ``serve`` to the first 200 on ``/ping`` in a
+  new container (fresh ``/opt/ml``, empty ``/tmp``): what a new instance pays.
 - **requests/s per worker**, one worker, for 1-row and 1000-row CSV requests: a load
   generator in a separate process sends a bounded number of requests over
   ``CONNECTIONS`` keep-alive connections, in ``ROUNDS`` rounds (the median is kept).
@@ -212,23 +210,19 @@ class Served:
     port: int
     cold_start_seconds: float  # wall clock, serve to the first 200 on /ping
     cold_start_cpu_seconds: float  # the endpoint's processes' CPU time until then
-    numba_compiled: bool  # whether numba wrote to its empty cache
     pids: list[int]  # the endpoint's processes
 
 
 @contextmanager
 def served(staged: StagedModel, work: Path) -> Iterator[Served]:
     """The endpoint serving ``staged`` with one worker, started cold."""
-    numba_cache = Path(tempfile.mkdtemp(prefix="numba-cache-", dir=work))
-    env = {"NUMBA_CACHE_DIR": str(numba_cache)}
     log = staged.opt_ml.parent / "endpoint.log"
     started = time.perf_counter()
-    with start_endpoint(staged, env, workers=1, log=log, ready_seconds=600) as endpoint:
+    with start_endpoint(staged, {}, workers=1, log=log, ready_seconds=600) as endpoint:
         cold_start = time.perf_counter() - started
         pids = server_pids(endpoint.pid)
         cpu = cpu_seconds(pids)
-        compiled = any(numba_cache.rglob("*.nbi"))
-        yield Served(endpoint.host, endpoint.port, cold_start, cpu, compiled, pids)
+        yield Served(endpoint.host, endpoint.port, cold_start, cpu, pids)
 
 
 def inplace_predict_seconds(model_dir: Path, matrix: Path, calls: int = 200) -> list[float]:
@@ -319,7 +313,6 @@ def measure(
             "reads": program.reads,
             "cold_start_seconds": round(endpoint.cold_start_seconds, 2),
             "cold_start_cpu_seconds": round(endpoint.cold_start_cpu_seconds, 2),
-            "numba_compiled_at_start": endpoint.numba_compiled,
         }
         for rows, count in REQUESTS.items():
             rates = [run["requests_per_second"] for run in runs[rows]]

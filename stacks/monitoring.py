@@ -20,7 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from config.layout import alarm_name, resource_name
-from config.schema import DatasetSchema, load_schema
+from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.code_bundle import build_bundle
 from stacks.constructs.dead_letters import DeadLetterQueue
@@ -52,7 +52,7 @@ class MonitoringStack(Stack):
         construct_id: str,
         *,
         settings: StageSettings,
-        schema: DatasetSchema | None = None,
+        schema: DatasetSchema,
         data_lake: SharedDataLake,
     ) -> None:
         super().__init__(
@@ -61,7 +61,6 @@ class MonitoringStack(Stack):
             description=f"MLOps monitoring, alarms and self-retraining ({settings.name}).",
         )
         # None: a stack built alone (infrastructure tests) reads its settings' dataset.
-        schema = load_schema(settings.dataset) if schema is None else schema
         key = data_lake.key(self)
         artifacts = data_lake.bucket(self, "Artifacts")
         endpoint_name = resource_name(settings.name, schema.name, "endpoint")

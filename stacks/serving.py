@@ -7,7 +7,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from config.layout import NO_MODEL_VERSION, model_artifact_parameter, model_version_parameter
-from config.schema import DatasetSchema, load_schema
+from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.endpoint import ModelEndpoint
 from stacks.data_lake import SharedDataLake
@@ -29,7 +29,7 @@ class ServingStack(Stack):
         construct_id: str,
         *,
         settings: StageSettings,
-        schema: DatasetSchema | None = None,
+        schema: DatasetSchema,
         data_lake: SharedDataLake,
     ) -> None:
         super().__init__(
@@ -38,7 +38,6 @@ class ServingStack(Stack):
             description=f"MLOps real-time endpoint ({settings.name}).",
         )
         # None: a stack built alone (infrastructure tests) reads its settings' dataset.
-        schema = load_schema(settings.dataset) if schema is None else schema
         serve_when: CfnCondition | None = None
         # The served version's model.tar.gz, recorded with it: the model's role reads that
         # object only. A pinned version's artifact is not recorded anywhere CloudFormation

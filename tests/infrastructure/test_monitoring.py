@@ -14,6 +14,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from app import validation_failures
+from config.schema import load_schema
 from config.settings import stage_settings
 from local.monitoring.alarms import load_alarms
 from local.monitoring.event_patterns import matches, rule_patterns
@@ -424,7 +425,11 @@ def test_model_monitor_option(tmp_path) -> None:
     )
     stage = Stage(app, "Dev", env=Environment(account=settings.account, region=settings.region))
     stack = MonitoringStack(
-        stage, "Monitoring", settings=settings, data_lake=SharedDataLake("Dev-DataLake")
+        stage,
+        "Monitoring",
+        settings=settings,
+        data_lake=SharedDataLake("Dev-DataLake"),
+        schema=load_schema(settings.dataset),
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()
@@ -482,7 +487,11 @@ def test_model_monitor_refuses_schedules_it_cannot_run(tmp_path) -> None:
     stage = Stage(app, "Dev", env=Environment(account=settings.account, region=settings.region))
     with pytest.raises(ValueError, match="hourly or daily"):
         MonitoringStack(
-            stage, "Monitoring", settings=settings, data_lake=SharedDataLake("Dev-DataLake")
+            stage,
+            "Monitoring",
+            settings=settings,
+            data_lake=SharedDataLake("Dev-DataLake"),
+            schema=load_schema(settings.dataset),
         )
 
 

@@ -8,6 +8,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from config.layout import NO_MODEL_VERSION, model_version_parameter
+from config.schema import load_schema
 from config.settings import INVOCATIONS_PER_INSTANCE_TARGET, stage_settings
 from tests.synth_cache import MODEL_PACKAGE_ARN
 
@@ -176,7 +177,11 @@ def test_serverless_dev_option_gives_up_capture_rollout_and_scaling() -> None:
     settings = stage_settings("Dev", account="111111111111", region="us-east-1", serverless=True)
     stage = Stage(app, "Dev", env=Environment(account=settings.account, region=settings.region))
     stack = ServingStack(
-        stage, "Serving", settings=settings, data_lake=SharedDataLake("Dev-DataLake")
+        stage,
+        "Serving",
+        settings=settings,
+        data_lake=SharedDataLake("Dev-DataLake"),
+        schema=load_schema(settings.dataset),
     )
     template = Template.from_stack(stack)
     [config] = template.find_resources("AWS::SageMaker::EndpointConfig").values()

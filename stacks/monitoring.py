@@ -60,7 +60,6 @@ class MonitoringStack(Stack):
             construct_id,
             description=f"MLOps monitoring, alarms and self-retraining ({settings.name}).",
         )
-        # None: a stack built alone (infrastructure tests) reads its settings' dataset.
         key = data_lake.key(self)
         artifacts = data_lake.bucket(self, "Artifacts")
         endpoint_name = resource_name(settings.name, schema.name, "endpoint")

@@ -37,7 +37,6 @@ class ServingStack(Stack):
             construct_id,
             description=f"MLOps real-time endpoint ({settings.name}).",
         )
-        # None: a stack built alone (infrastructure tests) reads its settings' dataset.
         serve_when: CfnCondition | None = None
         # The served version's model.tar.gz, recorded with it: the model's role reads that
         # object only. A pinned version's artifact is not recorded anywhere CloudFormation

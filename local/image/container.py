@@ -162,6 +162,10 @@ class Container:
         for folder in (upper, work, self.opt_ml, self.service_dir):
             folder.mkdir(parents=True, exist_ok=True)
         folders = [IMAGE_VENV, upper, work, self.opt_ml, COMMANDS, self.service_dir]
+        # The container's /opt is a fresh tmpfs: what it mounts cannot live under /opt.
+        hidden = [f for f in folders if f.resolve().is_relative_to("/opt")]
+        if hidden:
+            raise ValueError(f"a local container cannot mount folders under /opt: {hidden}")
         return [
             "unshare",
             "--user",

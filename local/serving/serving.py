@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -181,16 +181,11 @@ def start_endpoint(
     try:
         endpoint.wait_until_ready(process, ready_seconds)
         endpoint = replace(endpoint, runtime=container.runtime())
-        with CaptureShipper(spool, _s3(env)) if front.get("CAPTURE_BUCKET") else _nothing():
+        with CaptureShipper(spool, _s3(env)) if front.get("CAPTURE_BUCKET") else nullcontext():
             yield endpoint
             _stop(process)
     finally:
         _stop(process)
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -188,6 +188,14 @@ class Container:
         return {**recorded, "image": image_record().label, "isolated": str(self.isolated)}
 
 
+def host_path(opt_ml: Path, path: str) -> Path:
+    """Where a container's ``/opt/ml/...`` ``path`` is on this machine, ``opt_ml`` being
+    the host side of its ``/opt/ml``."""
+    if not path.startswith("/opt/ml/"):
+        raise ValueError(f"not a path under /opt/ml/: {path}")
+    return opt_ml / path.removeprefix("/opt/ml/")
+
+
 def describe_runtime(runtime: Mapping[str, str]) -> str:
     """One line for a person: the interpreter, the image record, the network."""
     network = "no network" if runtime.get("isolated") == "True" else "network"

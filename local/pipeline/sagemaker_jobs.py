@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.image.container import COMMANDS_DIR, Container, run
+from local.image.container import COMMANDS_DIR, Container, host_path, run
 from local.s3_sync import download_prefix, split_uri, upload_dir
 
 CONTAINER_ROOT = "/opt/ml/"
@@ -75,18 +75,11 @@ def _run(
     completed = run(container, command, env, log=log_path)
     text = log_path.read_text(errors="replace")
     if completed.returncode != 0:
-        written_at = host_path(container, reason)
+        written_at = host_path(container.opt_ml, reason)
         # SageMaker shows the first 1 KB of the file the container wrote.
         written = written_at.read_text(errors="replace")[:1024] if written_at.exists() else ""
         raise JobFailedError(job_name, completed.returncode, _tail(text), written.strip())
     return text
-
-
-def host_path(container: Container, path: str) -> Path:
-    """Where the container's ``/opt/ml/...`` ``path`` is on this machine."""
-    if not path.startswith(CONTAINER_ROOT):
-        raise ValueError(f"a job's local path must be under {CONTAINER_ROOT}: {path}")
-    return container.opt_ml / path.removeprefix(CONTAINER_ROOT)
 
 
 def isolated(arguments: Mapping[str, Any]) -> bool:
@@ -107,10 +100,12 @@ def run_processing_job(
     app = arguments["AppSpecification"]
     for item in arguments.get("ProcessingInputs", []):
         source = item["S3Input"]
-        download_prefix(s3, source["S3Uri"], host_path(container, source["LocalPath"]))
+        download_prefix(s3, source["S3Uri"], host_path(container.opt_ml, source["LocalPath"]))
     outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
     for item in outputs:
-        host_path(container, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+        host_path(container.opt_ml, item["S3Output"]["LocalPath"]).mkdir(
+            parents=True, exist_ok=True
+        )
     log = _run(
         container,
         [*app["ContainerEntrypoint"], *app.get("ContainerArguments", [])],
@@ -120,7 +115,7 @@ def run_processing_job(
     )
     for item in outputs:
         output = item["S3Output"]
-        upload_dir(s3, host_path(container, output["LocalPath"]), output["S3Uri"])
+        upload_dir(s3, host_path(container.opt_ml, output["LocalPath"]), output["S3Uri"])
     describe = {**arguments, "ProcessingJobName": job_name, "ProcessingJobStatus": "Completed"}
     return JobRun(
         job_name,

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from local.image.container import host_path
 from local.s3_sync import split_uri
 from training import serving_code
 
@@ -37,7 +38,7 @@ class StagedModel:
     @property
     def code_dir(self) -> Path:
         """Where the container's ``SAGEMAKER_SUBMIT_DIRECTORY`` is on this machine."""
-        return host_path(self.environment["SAGEMAKER_SUBMIT_DIRECTORY"], self.opt_ml)
+        return host_path(self.opt_ml, self.environment["SAGEMAKER_SUBMIT_DIRECTORY"])
 
     @property
     def program(self) -> str:
@@ -53,13 +54,6 @@ class HostedModel:
 
     def invoke(self, body: bytes | str, content_type: str, accept: str) -> Any:
         return self.module.transform_fn(self.model, body, content_type, accept)
-
-
-def host_path(path: str, opt_ml: Path) -> Path:
-    """The container's ``/opt/ml/...`` ``path`` under the local ``opt_ml``."""
-    if not path.startswith("/opt/ml/"):
-        raise ValueError(f"not a path under /opt/ml/: {path}")
-    return opt_ml / path.removeprefix("/opt/ml/")
 
 
 def _extract(s3: Any, uri: str, destination: Path) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests import hypothesis_profiles
+from tests import hypothesis_profiles, scheduling
 from tests.shared_work import SharedWork, run_root
 from tests.synth_cache import CONFIGURATIONS, SynthCache
 
@@ -194,3 +194,9 @@ def multiclass_model_run(shared_work) -> dict:
     return shared_work.get(
         "multiclass-model", lambda work: train_packaged(work, MULTICLASS_SCHEMA, 3000, seed=5)
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long tests first, spread over the pytest-xdist workers (tests/scheduling.py)."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    items[:] = scheduling.long_first(items, [item.nodeid for item in items], workers)

@@ -11,6 +11,8 @@ metric's range, and the local endpoint scores the held-out rows.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -22,11 +24,13 @@ from config.schema import load_schema
 from local import run
 from local.run import main
 from local.synth_check import SynthReport
-from tests.synth_cache import copy_report, dataset_configuration
+from tests.shared_work import Result, SharedWork
+from tests.synth_cache import SynthCache, copy_report, dataset_configuration
 
 pytestmark = pytest.mark.spark
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
 # Metrics bounded by definition (the gate's threshold must lie inside, see config/schema.py).
 UNIT_INTERVAL = {"auc", "accuracy", "precision", "recall", "f1", "macro_f1", "weighted_f1"}
 
@@ -64,6 +68,42 @@ def _records(folder: Path) -> int:
     return total
 
 
+def lifecycle(name: str, shared_work: SharedWork, synth_cache: SynthCache) -> tuple[dict, str]:
+    """`make run DATASET=<name> RAW=tests/data/<name>` once for the whole test run: its
+    summary and what it printed (the runs' own report; tests/unit/test_dataset_doc.py
+    reads titanic's too). Step 1 (synth, cdk-nag, cfn-lint of `-c dataset=<name>`) is
+    answered from the run's one synth of that app."""
+
+    def build(work: Path) -> Result:
+        session_synth = synth_cache.report(dataset_configuration(name))
+
+        def copy_of_session_synth(outdir: Path, extra_context: object = None) -> SynthReport:
+            assert extra_context == {"dataset": name}
+            return copy_report(session_synth, outdir)
+
+        printed = io.StringIO()
+        with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+            patch.setattr(run, "synth_and_check", copy_of_session_synth)
+            # From the checkout, with the raw folder as the documented command names it.
+            patch.chdir(ROOT)
+            raw = str((DATA / name).relative_to(ROOT))
+            arguments = ["--dataset", name, "--raw", raw, "--out", str(work / "run")]
+            summary = main(arguments)
+        (work / "summary.json").write_text(json.dumps(summary))
+        (work / "printed.txt").write_text(printed.getvalue())
+        return {
+            "run": work / "run",
+            "summary": work / "summary.json",
+            "printed": work / "printed.txt",
+        }
+
+    result = shared_work.get(f"lifecycle-{name}", build)
+    assert json.loads(Path(result["run"], "summary.json").read_text()) == json.loads(
+        Path(result["summary"]).read_text()
+    )
+    return json.loads(Path(result["summary"]).read_text()), Path(result["printed"]).read_text()
+
+
 @pytest.mark.parametrize(
     "case",
     [
@@ -71,24 +111,11 @@ def _records(folder: Path) -> int:
         for c in CASES
     ],
 )
-def test_lifecycle_on_public_raw_files(
-    case: Case, tmp_path: Path, spark, synth_cache, monkeypatch, capsys
-) -> None:
-    # Step 1 (synth, cdk-nag, cfn-lint of `-c dataset=<name>`) answered from the run's one
-    # synth of this dataset's app, which tests/infrastructure/test_dataset_context.py reads.
-    session_synth = synth_cache.report(dataset_configuration(case.name))
-
-    def copy_of_session_synth(outdir: Path, extra_context: object = None) -> SynthReport:
-        assert extra_context == {"dataset": case.name}
-        return copy_report(session_synth, outdir)
-
-    monkeypatch.setattr(run, "synth_and_check", copy_of_session_synth)
+def test_lifecycle_on_public_raw_files(case: Case, spark, shared_work, synth_cache) -> None:
+    summary, printed = lifecycle(case.name, shared_work, synth_cache)
+    print(printed)  # the run's own report, shown with -s
     raw = DATA / case.name
     schema = load_schema(case.name)
-    summary = main(["--dataset", case.name, "--raw", str(raw), "--out", str(tmp_path / "run")])
-    printed = capsys.readouterr().out
-    print(printed)  # the run's own report, shown with -s
-    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == summary
 
     zones = summary["zones"]
     processed, held = zones["processed"], zones["held_out"]

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from config.schema import DATASETS_DIR, DatasetSchema, load_schema
+from config.schema import DATASETS_DIR, DatasetSchema
 from config.validate_schema import check
 from config.validate_schema import main as validate_schema
-from local import run
-from local.lake.etl import LocalLake
+from tests.e2e.test_own_data import CASES, lifecycle
+from tests.synth_cache import dataset_configuration
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "bring-your-own-dataset.md"
@@ -112,8 +112,6 @@ def test_the_documented_raw_columns_are_the_schemas() -> None:
 
 
 def test_the_documented_run_is_the_one_the_e2e_test_runs() -> None:
-    from tests.e2e.test_own_data import CASES
-
     runs = _commands("python -m local.run")
     assert runs == [["python", "-m", "local.run", "--dataset", "titanic", "--raw", RAW]]
     assert _commands("make run") == [["make", "run", "DATASET=titanic", f"RAW={RAW}"]]
@@ -121,20 +119,12 @@ def test_the_documented_run_is_the_one_the_e2e_test_runs() -> None:
 
 
 @pytest.mark.spark
-def test_the_runs_first_steps_print_what_the_page_shows(
-    tmp_path: Path, spark, capsys, monkeypatch
-) -> None:
-    """Steps 2 to 4 of the documented run (hold-out and both Glue jobs) on the titanic
-    files, as local.run runs them; the AWS-side steps are the e2e test's."""
-    monkeypatch.chdir(ROOT)
-    schema = load_schema("titanic")
-    summary: dict = {"steps": {}}
-    out = tmp_path / "run"
-    run.user_data(
-        Path(RAW), out, LocalLake(out / "lake"), schema, DATASETS_DIR / "titanic.json", summary
-    )
-    run.print_zones(summary["zones"])
-    printed = capsys.readouterr().out.splitlines()
+@pytest.mark.synth(dataset_configuration("titanic"))
+def test_the_runs_first_steps_print_what_the_page_shows(spark, shared_work, synth_cache) -> None:
+    """Steps 2 to 4 of the documented run (hold-out and both Glue jobs) and its zone
+    table, as the run of tests/e2e/test_own_data.py on the titanic files printed them (one
+    run for both tests)."""
+    printed = lifecycle("titanic", shared_work, synth_cache)[1].splitlines()
     documented = _shown("held out of training") + _shown("zone          rows in")
     position = 0
     for line in documented:  # each documented line, in the documented order

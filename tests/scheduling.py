@@ -64,10 +64,6 @@ LONG: dict[str, float] = {
         "test_model_worse_than_the_approved_one_is_not_registered"
     ): 15,
     (
-        "tests/infrastructure/test_dataset_context.py::"
-        "test_an_unknown_dataset_stops_synth_with_one_line"
-    ): 15,
-    (
         "tests/integration/test_monitor.py::"
         "test_a_run_repeated_from_the_same_checkpoint_gives_the_same_result"
     ): 13,

@@ -30,6 +30,7 @@ from stacks.constructs.failure_events import FailureEvents, restrict_event_publi
 from stacks.constructs.model_monitor import ModelMonitorSchedules
 from stacks.constructs.monitor_schedule import MonitorSchedule, MonitorTarget
 from stacks.constructs.monitoring_alarms import MonitoringAlarms
+from stacks.constructs.notification_forwarder import NotificationForwarder
 from stacks.constructs.notifications import NotificationTopic
 from stacks.constructs.pipeline_notifications import PipelineStatusNotifications
 from stacks.constructs.pipeline_sdk import xgboost_image
@@ -129,6 +130,20 @@ class MonitoringStack(Stack):
             notifications, [self.pipeline_status.rule, *self.failures.rules.values()]
         )
         self.dead_letters = dead_letters
+        self.forwarder = (
+            NotificationForwarder(
+                self,
+                "ChatForwarder",
+                topic=notifications,
+                webhook_url=settings.notification_webhook,
+                key=key,
+                dead_letters=dead_letters,
+                log_retention=RETENTION[settings.log_retention_days],
+                removal_policy=removal,
+            )
+            if settings.notification_webhook
+            else None
+        )
 
     def _monitor(
         self,

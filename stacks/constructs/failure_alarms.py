@@ -21,6 +21,7 @@ from constructs import Construct
 
 from config.layout import operations_alarm_name
 from config.metrics import MONITORING_NAMESPACE
+from stacks.constructs.monitoring_alarms import MAX_EVALUATION_SECONDS
 
 FIVE_MINUTES = Duration.minutes(5)
 AT_LEAST_ONE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
@@ -122,12 +123,14 @@ class FailureAlarms(Construct):
         (disabled, deleted, or refused). Missing data is the failure, so it breaches; two
         intervals, because the current one may not have reached its run yet."""
         period = Duration.minutes(heartbeat.every_minutes)
+        # EvaluationPeriods x Period may not exceed a day: a daily monitor is judged on one.
+        runs = 2 if 2 * period.to_seconds() <= MAX_EVALUATION_SECONDS else 1
         alarm = cloudwatch.Alarm(
             self,
             "MonitorStopped",
             alarm_name=self._name("monitor-stopped"),
             alarm_description=(
-                f"The monitor has not run for two of its {heartbeat.every_minutes}-minute "
+                f"The monitor has not run for {runs} of its {heartbeat.every_minutes}-minute "
                 "intervals (no MonitorRuns heartbeat)."
             ),
             metric=cloudwatch.Metric(
@@ -139,8 +142,8 @@ class FailureAlarms(Construct):
             ),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            evaluation_periods=2,
-            datapoints_to_alarm=2,
+            evaluation_periods=runs,
+            datapoints_to_alarm=runs,
             treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
         )
         self.alarms.append(alarm)

@@ -65,9 +65,12 @@ class ModelEndpoint(Construct):
         super().__init__(scope, construct_id)
         self._serve_when = serve_when
         self.endpoint_name = resource_name(settings.name, schema.name, "endpoint")
+        # A serverless endpoint publishes no instance metrics, which tell the idle alarm
+        # that the endpoint is in service: it gets no idle alarm.
+        kinds = ("5xx", "latency-p99", "4xx-rate")
         self.alarm_names = [
             endpoint_alarm_name(settings.name, schema.name, kind)
-            for kind in ("5xx", "latency-p99", "4xx-rate", "no-invocations")
+            for kind in (*kinds, *(() if settings.endpoint_serverless else ("no-invocations",)))
         ]
         self.role = iam.Role(
             self,
@@ -84,7 +87,7 @@ class ModelEndpoint(Construct):
         config = self._endpoint_config(settings, key, artifacts, model)
         # The rollback guards; the other alarms page only (a canary is not judged by them).
         self.alarms = self._alarms(settings)
-        self.paging_alarms = self._paging_alarms()
+        self.paging_alarms = self._paging_alarms(idle=not settings.endpoint_serverless)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
@@ -297,8 +300,9 @@ class ModelEndpoint(Construct):
         )
         return [errors, latency]
 
-    def _paging_alarms(self) -> list[cloudwatch.Alarm]:
-        """The 4xx rate and traffic stopping while the endpoint is in service (metric math)."""
+    def _paging_alarms(self, *, idle: bool) -> list[cloudwatch.Alarm]:
+        """The 4xx rate and (``idle``) traffic stopping while the endpoint is in service
+        (metric math)."""
         period = Duration.minutes(5)
         invocations = self._metric("Invocations", "Sum").with_(period=period)
         client_errors = self._metric("Invocation4XXErrors", "Sum").with_(period=period)
@@ -331,7 +335,9 @@ class ModelEndpoint(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        idle = cloudwatch.Alarm(
+        if not idle:
+            return [rate]
+        no_traffic = cloudwatch.Alarm(
             self,
             "NoInvocations",
             alarm_name=self.alarm_names[3],
@@ -351,7 +357,7 @@ class ModelEndpoint(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        return [rate, idle]
+        return [rate, no_traffic]
 
     def _autoscaling(self, settings: StageSettings) -> None:
         target = autoscaling.CfnScalableTarget(

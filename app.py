@@ -8,6 +8,7 @@ cdk synth -c monitor=model-monitor        # Model Monitor schedules instead of o
 cdk synth -c dataset=house_prices         # the dataset (config/datasets/<name>.json) every
                                           # stage is built for; default: churn
 cdk synth -c notification_emails=a@example.com,b@example.com   # the stage's alarm topic
+cdk synth -c notification_webhook=https://hooks.example.com/...   # and a chat webhook
 cdk synth -c vpc=new [-c vpc_azs=2]       # VPC mode, a VPC the app creates (docs/isolation.md)
 cdk synth -c vpc_id=vpc-... -c vpc_subnets=subnet-a,subnet-b -c vpc_security_groups=sg-...
                                           # VPC mode in an existing VPC
@@ -62,6 +63,7 @@ def build_app(app: App) -> App:
     emails = tuple(
         e.strip() for e in (context("notification_emails") or "").split(",") if e.strip()
     )
+    webhook = str(context("notification_webhook") or "").strip()
     # Prod may live in an account of its own; the delivery pipeline runs in the Dev one.
     prod_account = context("prod_account") or account
     # `-c dev_serverless=true`: Dev serves from a serverless endpoint (see the trade-offs
@@ -82,6 +84,7 @@ def build_app(app: App) -> App:
                 model_package_arn=model_package_arn,
                 monitor=monitor,
                 notification_emails=emails,
+                notification_webhook=webhook,
                 starts_delivery_pipeline=name == "Dev" or prod_account == account,
                 serverless=name == "Dev" and dev_serverless,
                 dataset=dataset,

@@ -83,6 +83,16 @@ def endpoint_alarm_name(stage: str, dataset: str, kind: str) -> str:
     return f"{resource_name(stage, dataset, 'endpoint')}-{kind}"
 
 
+def operations_alarm_name(stage: str, dataset: str, kind: str) -> str:
+    """Name of an alarm on a failure of the platform itself (a job, a function, a queue),
+    e.g. ("Dev", "customer-churn", "glue-job-failed") -> "customer-churn-ops-dev-glue-job-failed".
+
+    Not under the monitoring alarms' "mlops-<stage>-<dataset>-" prefix either: a failure
+    pages an operator, it must never start a retrain.
+    """
+    return f"{resource_name(stage, dataset, 'ops')}-{kind}"
+
+
 class SubVariable(StrEnum):
     """Placeholders (``${Name}``) the training pipeline's definition holds for the values a
     stage decides: ``Fn::Sub`` fills them in the cloud, the local runtime with its own."""

@@ -87,6 +87,9 @@ EMITTED: tuple[MetricSpec, ...] = (
         "monitoring/cloudwatch.py",
     ),
     _spec(RETRAINING_NAMESPACE, "RetrainDecision", DECISION, "lambda/retrain_trigger/handler.py"),
+    # One per scheduled monitor run the launcher handled, whatever it decided: the
+    # heartbeat the monitor-stopped alarm watches (missing data = the monitor did not run).
+    _spec(MONITORING_NAMESPACE, "MonitorRuns", ("service",), "lambda/monitor_launcher/handler.py"),
 )
 
 # Pages of the AWS documentation that list these metrics (titles as AWS publishes them).
@@ -94,6 +97,8 @@ SAGEMAKER_DOC = "Amazon SageMaker AI metrics in Amazon CloudWatch"
 PIPELINES_DOC = "Amazon SageMaker AI metrics in Amazon CloudWatch (SageMaker pipelines metrics)"
 LAMBDA_DOC = "Types of metrics for Lambda functions (AWS Lambda Developer Guide)"
 GLUE_DOC = "Monitoring AWS Glue using Amazon CloudWatch metrics (AWS Glue metrics)"
+SQS_DOC = "Available CloudWatch metrics for Amazon SQS (Amazon SQS Developer Guide)"
+EVENTS_DOC = "Monitoring Amazon EventBridge (EventBridge metrics)"
 VARIANT = ("EndpointName", "VariantName")
 
 AWS_DOCUMENTED: tuple[MetricSpec, ...] = (
@@ -135,6 +140,8 @@ AWS_DOCUMENTED: tuple[MetricSpec, ...] = (
             "IteratorAge",
         )
     ),
+    _spec("AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName",), SQS_DOC),
+    _spec("AWS/Events", "MatchedEvents", ("RuleName",), EVENTS_DOC),
     *(
         _spec("Glue", name, ("JobName", "JobRunId", "Type"), GLUE_DOC)
         for name in (

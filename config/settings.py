@@ -116,6 +116,9 @@ class StageSettings:
     retrain_cooldown_minutes: int = 360
     # E-mail addresses subscribed to the stage's notification topic (retrain outcomes).
     notification_emails: tuple[str, ...] = ()
+    # A chat webhook (https) the topic's messages are forwarded to, "" for none. It is a
+    # credential: the stage keeps it in a Secrets Manager secret, never in an environment.
+    notification_webhook: str = ""
     # None: no VPC (SageMaker's own network; the training, preprocessing and baseline
     # containers and the model are network isolated either way). See VpcSettings.
     vpc: VpcSettings | None = None
@@ -132,6 +135,7 @@ def stage_settings(
     model_package_arn: str | None = None,
     monitor: str = "platform",
     notification_emails: tuple[str, ...] = (),
+    notification_webhook: str = "",
     starts_delivery_pipeline: bool = True,
     serverless: bool = False,
     dataset: str = DEFAULT_DATASET,
@@ -143,6 +147,8 @@ def stage_settings(
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}: expected one of {', '.join(MONITORS)}")
     is_prod = name == "Prod"
+    if notification_webhook and not notification_webhook.startswith("https://"):
+        raise ValueError("notification_webhook must be an https:// URL")
     if serverless and is_prod:
         raise ValueError("a serverless endpoint gives up data capture and safe rollout: dev only")
     return StageSettings(
@@ -177,6 +183,7 @@ def stage_settings(
         monitor_instance_type="ml.m5.large" if is_prod else "ml.t3.medium",
         monitor=cast(Monitor, monitor),  # checked against MONITORS above
         notification_emails=notification_emails,
+        notification_webhook=notification_webhook,
         dataset=dataset,
         vpc=vpc,
     )

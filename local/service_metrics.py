@@ -33,6 +33,7 @@ LOCAL_NAMES = {
     "EtlProcessedToCuratedJob": "processed_to_curated",
     "RetrainFunction": "retrain-trigger",
     "PromotionFunction": "model-promotion",
+    "MonitorLauncherFunction": "monitor-launcher",
 }
 RETRAIN_FUNCTION = LOCAL_NAMES["RetrainFunction"]
 PROMOTION_FUNCTION = LOCAL_NAMES["PromotionFunction"]

@@ -11,6 +11,8 @@ capture until an endpoint serves.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -24,9 +26,11 @@ from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.code_bundle import build_bundle
 from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.failure_events import FailureEvents, restrict_event_publishing
 from stacks.constructs.model_monitor import ModelMonitorSchedules
 from stacks.constructs.monitor_schedule import MonitorSchedule, MonitorTarget
 from stacks.constructs.monitoring_alarms import MonitoringAlarms
+from stacks.constructs.notification_forwarder import NotificationForwarder
 from stacks.constructs.notifications import NotificationTopic
 from stacks.constructs.pipeline_notifications import PipelineStatusNotifications
 from stacks.constructs.pipeline_sdk import xgboost_image
@@ -44,7 +48,9 @@ RETENTION = {
 
 class MonitoringStack(Stack):
     """Scheduled monitor (ours, or Model Monitor as an option), drift and model-quality
-    alarms, the retrain trigger, and the stage's notification topic (``notifications``)."""
+    alarms, the retrain trigger, the stage's notification topic (``notifications``) and
+    the rules that page it when a job fails (``failures``; ``glue_jobs``: the ETL jobs'
+    names)."""
 
     def __init__(
         self,
@@ -54,6 +60,7 @@ class MonitoringStack(Stack):
         settings: StageSettings,
         schema: DatasetSchema,
         data_lake: SharedDataLake,
+        glue_jobs: Sequence[str] = (),
     ) -> None:
         super().__init__(
             scope,
@@ -66,9 +73,10 @@ class MonitoringStack(Stack):
         pipeline_name = resource_name(settings.name, schema.name, "training")
         removal = RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY
 
-        self.notifications = NotificationTopic(
+        notifications = NotificationTopic(
             self, "Notifications", key=key, emails=settings.notification_emails
         ).topic
+        self.notifications = notifications
         dead_letters = DeadLetterQueue(self, "DeadLetters", key=key).queue
 
         self.monitor = self._monitor(
@@ -107,6 +115,34 @@ class MonitoringStack(Stack):
             pipeline_name=pipeline_name,
             topic=self.notifications,
             dead_letters=dead_letters,
+        )
+        self.failures = FailureEvents(
+            self,
+            "Failures",
+            topic=self.notifications,
+            dead_letters=dead_letters,
+            glue_jobs=glue_jobs,
+            monitor_job_prefix=(
+                self.monitor.job_prefix if isinstance(self.monitor, MonitorSchedule) else None
+            ),
+        )
+        restrict_event_publishing(
+            notifications, [self.pipeline_status.rule, *self.failures.rules.values()]
+        )
+        self.dead_letters = dead_letters
+        self.forwarder = (
+            NotificationForwarder(
+                self,
+                "ChatForwarder",
+                topic=notifications,
+                webhook_url=settings.notification_webhook,
+                key=key,
+                dead_letters=dead_letters,
+                log_retention=RETENTION[settings.log_retention_days],
+                removal_policy=removal,
+            )
+            if settings.notification_webhook
+            else None
         )
 
     def _monitor(

@@ -1,5 +1,5 @@
-"""Operations stack: the stage's operator dashboard (and, until the Monitoring stack
-provides one, the stage's notification topic)."""
+"""Operations stack: the stage's operator dashboard, the alarms on the platform's own
+failures (and, until the Monitoring stack provides one, the stage's notification topic)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from constructs import Construct
 from config.layout import resource_name
 from config.schema import DatasetSchema
 from config.settings import StageSettings
+from stacks.constructs.failure_alarms import FailureAlarms, FailureSources
 from stacks.constructs.operations_dashboard import OperationsDashboard, WatchedNames
 from stacks.data_lake import SharedDataLake
 
 
 class OperationsStack(Stack):
-    """One CloudWatch dashboard per stage; ``notifications`` is the stage's topic."""
+    """One CloudWatch dashboard per stage; ``notifications`` is the stage's topic;
+    ``failures``: what can fail, each watched by an alarm the dashboard shows."""
 
     def __init__(
         self,
@@ -32,6 +34,7 @@ class OperationsStack(Stack):
         alarm_names: Sequence[str] = (),
         glue_jobs: Mapping[str, str] | None = None,
         functions: Mapping[str, lambda_.IFunction] | None = None,
+        failures: FailureSources | None = None,
     ) -> None:
         super().__init__(
             scope,
@@ -48,6 +51,14 @@ class OperationsStack(Stack):
                 enforce_ssl=True,
             )
         self.notifications = topic
+        self.failure_alarms = (
+            None
+            if failures is None
+            else FailureAlarms(
+                self, "Failures", stage=settings.name, dataset=schema.name, sources=failures
+            )
+        )
+        failure_names = [] if self.failure_alarms is None else self.failure_alarms.names
         self.dashboard = OperationsDashboard(
             self,
             "Dashboard",
@@ -59,7 +70,7 @@ class OperationsStack(Stack):
                 features=schema.feature_names,
                 quality_metric=schema.quality_gate.metric,
             ),
-            alarm_names=alarm_names,
+            alarm_names=[*alarm_names, *failure_names],
             glue_jobs=glue_jobs,
             functions=functions,
         )

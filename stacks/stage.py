@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from aws_cdk import Environment, Stage
+from collections.abc import Iterable
+
+from aws_cdk import Environment, Stack, Stage
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from config.layout import resource_name
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.alarm_actions import notify_on_every_alarm
+from stacks.constructs.dead_letters import DeadLetterQueue
+from stacks.constructs.failure_alarms import FailureSources, Heartbeat
+from stacks.constructs.monitor_schedule import MonitorSchedule
 from stacks.data_lake import DataLakeStack
 from stacks.ml_pipeline import MlPipelineStack
 from stacks.monitoring import MonitoringStack
@@ -35,8 +42,17 @@ class MlopsStage(Stage):
         )
         self.ml_pipeline.add_stack_dependency(self.data_lake)
         # Needs the endpoint's name only, not the Serving stack.
+        glue_jobs = {
+            "raw-to-processed": self.data_lake.etl.raw_to_processed.ref,
+            "processed-to-curated": self.data_lake.etl.processed_to_curated.ref,
+        }
         self.monitoring = MonitoringStack(
-            self, "Monitoring", settings=settings, schema=schema, data_lake=self.data_lake.shared
+            self,
+            "Monitoring",
+            settings=settings,
+            schema=schema,
+            data_lake=self.data_lake.shared,
+            glue_jobs=list(glue_jobs.values()),
         )
         self.monitoring.add_stack_dependency(self.data_lake)
         # Serving reads the recorded version at deploy time: always synthesized.
@@ -48,6 +64,13 @@ class MlopsStage(Stage):
         self.serving.add_stack_dependency(self.ml_pipeline)
         # The operator dashboard; every alarm of the stage notifies the stage's topic.
         topic = self.monitoring.notifications
+        monitor = self.monitoring.monitor
+        functions = {
+            "model-promotion": self.ml_pipeline.promotion.function,
+            "retrain-trigger": self.monitoring.retrain.function,
+        }
+        if isinstance(monitor, MonitorSchedule):
+            functions["monitor-launcher"] = monitor.launcher.function
         self.operations = OperationsStack(
             self,
             "Operations",
@@ -56,17 +79,34 @@ class MlopsStage(Stage):
             data_lake=self.data_lake.shared,
             topic=topic,
             alarm_names=[*self.serving.endpoint.alarm_names, *self.monitoring.alarms.names],
-            glue_jobs={
-                "raw-to-processed": self.data_lake.etl.raw_to_processed.ref,
-                "processed-to-curated": self.data_lake.etl.processed_to_curated.ref,
-            },
-            functions={
-                "model-promotion": self.ml_pipeline.promotion.function,
-                "retrain-trigger": self.monitoring.retrain.function,
-            },
+            glue_jobs=glue_jobs,
+            functions=functions,
+            failures=FailureSources(
+                dead_letters=_dead_letter_queues(
+                    [self.data_lake, self.ml_pipeline, self.monitoring]
+                ),
+                functions=functions,
+                event_rules=self.monitoring.failures.rules,
+                pipeline_name=resource_name(settings.name, schema.name, "training"),
+                heartbeat=Heartbeat("monitor-launcher", settings.monitor_every_minutes)
+                if isinstance(monitor, MonitorSchedule)
+                else None,
+            ),
         )
         self.operations.add_stack_dependency(self.data_lake)
         notify_on_every_alarm(
             [self.data_lake, self.ml_pipeline, self.monitoring, self.serving, self.operations],
             topic,
         )
+
+
+def _dead_letter_queues(stacks: Iterable[Stack]) -> dict[str, sqs.IQueue]:
+    """Every dead-letter queue in ``stacks``, by its stack's name in kebab case (one per
+    stack), so a queue added later is watched without anyone remembering to."""
+    queues: dict[str, sqs.IQueue] = {}
+    for stack in stacks:
+        found = [n for n in stack.node.find_all() if isinstance(n, DeadLetterQueue)]
+        for i, dead_letters in enumerate(found):
+            label = "".join(f"-{c.lower()}" if c.isupper() else c for c in stack.node.id)
+            queues[label.strip("-") + (f"-{i + 1}" if i else "")] = dead_letters.queue
+    return queues

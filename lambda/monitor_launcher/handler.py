@@ -8,7 +8,9 @@ and ground-truth prefixes with the monitor's checkpoint and starts the job (the 
 the construct rendered, ``JOB_REQUEST``) only when the monitor would read something.
 
 Thin on purpose: Powertools parses and validates the event, logs, traces and counts the
-decision (metric ``MonitorLaunch``, dimension ``Decision``). Idempotency needs no table:
+decision (metric ``MonitorLaunch``, dimension ``Decision``) and the run itself (metric
+``MonitorRuns``, dimension ``service`` only: the heartbeat the monitor-stopped alarm
+watches, whatever was decided). Idempotency needs no table:
 the job name is derived from the scheduled time, so a retried or duplicated invocation
 finds its job and does not start a second one.
 
@@ -27,7 +29,7 @@ from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -41,6 +43,7 @@ from launch_decision import (
 from pydantic import ValidationError
 
 METRIC = "MonitorLaunch"
+HEARTBEAT = "MonitorRuns"
 
 logger = Logger()
 tracer = Tracer()
@@ -85,6 +88,10 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         _count("rejected_malformed")
         logger.error("rejected a malformed event", extra={"problems": problems})
         raise MalformedEventError(f"not the monitor schedule's payload: {problems}") from error
+    # Its own metric (no Decision dimension), so one alarm sees every run; a malformed
+    # event is not a scheduled run and does not count.
+    with single_metric(name=HEARTBEAT, unit=MetricUnit.Count, value=1):
+        pass
     runtime = _runtime()
     logger.append_keys(scheduled_time=run.scheduled_time.isoformat(), attempt=run.attempt)
     outcome = decide_and_launch(

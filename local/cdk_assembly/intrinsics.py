@@ -1,9 +1,10 @@
 """CloudFormation's intrinsic functions, resolved locally: the one resolver for cdk.out.
 
 The structural functions (``Fn::Join``, ``Fn::Select``, ``Fn::Split``, ``Fn::Sub``) are
-evaluated here; a reference (``Ref``, ``Fn::GetAtt``, ``Fn::ImportValue``) gets whatever
-the caller's lookup gives for it. Strict, a reference without a local value is an error
-naming it; lenient, it stays in the text as a token (``<cfn:...>``) a consumer can match.
+evaluated here; a reference (``Ref``, ``Fn::GetAtt``, ``Fn::ImportValue``,
+``Fn::GetStackOutput``) gets whatever the caller's lookup gives for it. Strict, a
+reference without a local value is an error naming it; lenient, it stays in the text as
+a token (``<cfn:...>``) a consumer can match.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ class AssemblyError(RuntimeError):
 
 
 Lookup = Callable[[str, str], Any]
-"""``(function, name) -> local value or None`` for ``Ref name``, ``Fn::ImportValue name``
-and ``Fn::GetAtt`` (named ``"LogicalId.Attribute"``, as ``Fn::Sub`` writes it)."""
+"""``(function, name) -> local value or None`` for ``Ref name``, ``Fn::ImportValue name``,
+``Fn::GetAtt`` (named ``"LogicalId.Attribute"``, as ``Fn::Sub`` writes it) and
+``Fn::GetStackOutput`` (named ``"StackName.OutputName"``; CDK writes it for references
+between the stacks of one stage)."""
 
-REFERENCES = ("Ref", "Fn::GetAtt", "Fn::ImportValue")
+REFERENCES = ("Ref", "Fn::GetAtt", "Fn::ImportValue", "Fn::GetStackOutput")
 TOKEN = re.compile(r"^<cfn:[^>]*>$")
 # ${Name}, ${LogicalId.Attribute}, and ${!Literal} (written out as ${Literal}).
 SUB_PLACEHOLDER = re.compile(r"\$\{(!?)([^}]+)\}")
@@ -100,6 +103,8 @@ def _evaluate(value: dict[str, Any], lookup: Lookup, lenient: bool) -> Any:
 
 
 def _reference_name(function: str, argument: Any, lookup: Lookup) -> str:
+    if function == "Fn::GetStackOutput":
+        return f"{argument['StackName']}.{argument['OutputName']}"
     if function == "Fn::GetAtt":
         if isinstance(argument, list):
             logical_id, attribute = argument

@@ -149,6 +149,16 @@ class StageAssembly:
         return Stage(account=account, region=region)
 
     @cached_property
+    def stack_names(self) -> dict[str, str]:
+        """CloudFormation stack name (e.g. "Dev-DataLake") -> the stack's artifact id."""
+        manifest = json.loads((self.directory / "manifest.json").read_text())
+        return {
+            a["properties"]["stackName"]: artifact
+            for artifact, a in manifest["artifacts"].items()
+            if a.get("type") == "aws:cloudformation:stack" and artifact in self.paths
+        }
+
+    @cached_property
     def exports(self) -> dict[str, tuple[str, Any]]:
         """Export name -> (the stack exporting it, the exported value)."""
         return {
@@ -208,6 +218,8 @@ class StageAssembly:
         if attribute in NAME_ATTRIBUTES:
             if kind == "AWS::SQS::Queue" and attribute == "Ref":
                 return f"https://sqs.{s.region}.amazonaws.com/{s.account}/{name}"
+            if kind == "AWS::SNS::Topic" and attribute == "Ref":  # a topic's Ref is its ARN
+                return f"{prefix}:sns:{s.region}:{s.account}:{name}"
             return name
         if attribute != "Arn":
             raise AssemblyError(f"Fn::GetAtt {logical_id}.{attribute} is not modelled")
@@ -232,6 +244,13 @@ class StageAssembly:
             if function == "Fn::GetAtt":
                 logical_id, attribute = name.split(".", 1)
                 return self.attribute(stack, logical_id, attribute)
+            if function == "Fn::GetStackOutput":
+                stack_name, output = name.split(".", 1)
+                owner = self.stack_names.get(stack_name, "")
+                outputs = self.templates.get(owner, {}).get("Outputs", {})
+                if output not in outputs:
+                    raise AssemblyError(f"the stage has no output {output} of {stack_name}")
+                return resolve(outputs[output]["Value"], self.lookup(owner))
             if function == "Fn::ImportValue":
                 if name not in self.exports:
                     raise AssemblyError(f"no stack of the stage exports {name!r}")

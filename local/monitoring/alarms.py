@@ -12,14 +12,16 @@ import json
 import math
 import operator
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from local.cdk_assembly import AssemblyError, StageAssembly, read_template, resources_of
+from local.cdk_assembly import AssemblyError, StageAssembly
+from local.monitoring.metric_math import MathError, MetricQuery, returned_series
+from local.monitoring.percentiles import is_percentile, percentile_series
 
 LABEL = "[local stand-in: CloudWatch alarm evaluation]"
 
@@ -41,12 +43,14 @@ class TreatMissingData(StrEnum):
 
 
 class AlarmDefinitionError(ValueError):
-    """An alarm the evaluator cannot evaluate (unknown operator, metric math, ...)."""
+    """An alarm the evaluator cannot evaluate (unknown operator, unsupported math, ...)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class AlarmDefinition:
-    """A single-metric alarm, as ``AWS::CloudWatch::Alarm`` / PutMetricAlarm define it."""
+    """An alarm as ``AWS::CloudWatch::Alarm`` / PutMetricAlarm define it: one metric, or
+    metric math (``queries``; then the metric fields are empty and ``period`` is the
+    metrics' period)."""
 
     name: str
     namespace: str
@@ -60,6 +64,7 @@ class AlarmDefinition:
     threshold: float
     treat_missing_data: TreatMissingData = TreatMissingData.MISSING
     description: str = ""
+    queries: tuple[MetricQuery, ...] = ()
 
     def __post_init__(self) -> None:
         if self.comparison not in COMPARISONS:
@@ -77,10 +82,10 @@ class AlarmDefinition:
     @classmethod
     def from_properties(cls, properties: Mapping[str, Any]) -> AlarmDefinition:
         """From ``AWS::CloudWatch::Alarm`` properties (template) or a DescribeAlarms entry."""
-        if "Metrics" in properties or "MetricName" not in properties:
-            raise AlarmDefinitionError(
-                f"{properties.get('AlarmName', '?')}: only single-metric alarms are supported"
-            )
+        if properties.get("Metrics"):
+            return cls._from_math(properties)
+        if "MetricName" not in properties:
+            raise AlarmDefinitionError(f"{properties.get('AlarmName', '?')}: no metric")
         for key in ("AlarmName", "Namespace", "MetricName"):
             if not isinstance(properties.get(key), str):
                 raise AlarmDefinitionError(
@@ -106,6 +111,31 @@ class AlarmDefinition:
             description=properties.get("AlarmDescription", ""),
         )
 
+    @classmethod
+    def _from_math(cls, properties: Mapping[str, Any]) -> AlarmDefinition:
+        queries = tuple(MetricQuery.from_property(q) for q in properties["Metrics"])
+        periods = {q.period for q in queries if not q.expression}
+        if len(periods) != 1 or sum(q.return_data for q in queries) != 1:
+            raise AlarmDefinitionError(
+                f"{properties['AlarmName']}: metric math needs one period and one returned series"
+            )
+        evaluation_periods = int(properties["EvaluationPeriods"])
+        return cls(
+            name=properties["AlarmName"],
+            namespace="",
+            metric_name="",
+            dimensions={},
+            statistic="",
+            period=periods.pop(),
+            evaluation_periods=evaluation_periods,
+            datapoints_to_alarm=int(properties.get("DatapointsToAlarm", evaluation_periods)),
+            comparison=properties["ComparisonOperator"],
+            threshold=float(properties["Threshold"]),
+            treat_missing_data=TreatMissingData(properties.get("TreatMissingData", "missing")),
+            description=properties.get("AlarmDescription", ""),
+            queries=queries,
+        )
+
     @property
     def evaluation_range(self) -> int:
         """How many periods CloudWatch retrieves. The guide gives no general formula; its
@@ -117,19 +147,24 @@ class AlarmDefinition:
 
     def to_put_metric_alarm(self) -> dict[str, Any]:
         """Keyword arguments of CloudWatch PutMetricAlarm for this alarm."""
-        return {
+        common = {
             "AlarmName": self.name,
             "AlarmDescription": self.description,
-            "Namespace": self.namespace,
-            "MetricName": self.metric_name,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions.items()],
-            "Statistic": self.statistic,
-            "Period": self.period,
             "EvaluationPeriods": self.evaluation_periods,
             "DatapointsToAlarm": self.datapoints_to_alarm,
             "ComparisonOperator": self.comparison,
             "Threshold": self.threshold,
             "TreatMissingData": self.treat_missing_data.value,
+        }
+        if self.queries:
+            return {**common, "Metrics": [q.to_property() for q in self.queries]}
+        return {
+            **common,
+            "Namespace": self.namespace,
+            "MetricName": self.metric_name,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions.items()],
+            "Statistic": self.statistic,
+            "Period": self.period,
         }
 
 
@@ -231,27 +266,40 @@ def fetch_datapoints(
     cloudwatch: Any, definition: AlarmDefinition, now: datetime
 ) -> list[float | None]:
     """One value per period of the evaluation range (``None`` where there is no data),
-    the alarm's statistic over each period, from GetMetricData."""
-    slots = period_slots(definition, now)
-    start, end = slots[0], slots[-1] + timedelta(seconds=definition.period)
+    the alarm's statistic over each period, from GetMetricData; for metric math, the
+    returned expression over its metrics' values."""
+    if not definition.queries:
+        return _fetch_metric(cloudwatch, definition, now)
+    try:
+        return returned_series(
+            definition.queries,
+            lambda q: _fetch_metric(
+                cloudwatch,
+                replace(
+                    definition,
+                    namespace=q.namespace,
+                    metric_name=q.metric_name,
+                    dimensions=q.dimensions,
+                    statistic=q.statistic,
+                    queries=(),
+                ),
+                now,
+            ),
+            definition.evaluation_range,
+        )
+    except MathError as error:
+        raise AlarmDefinitionError(f"{definition.name}: {error}") from error
+
+
+def _fetch_metric(cloudwatch: Any, d: AlarmDefinition, now: datetime) -> list[float | None]:
+    slots = period_slots(d, now)
+    keys = ("namespace", "metric_name", "dimensions", "statistic", "period")
+    if is_percentile(d.statistic):  # moto computes none (local/monitoring/percentiles.py)
+        return percentile_series(cloudwatch, slots=slots, **{k: getattr(d, k) for k in keys})
+    start, end = slots[0], slots[-1] + timedelta(seconds=d.period)
+    query = MetricQuery(id="m1", return_data=True, **{k: getattr(d, k) for k in keys})
     response = cloudwatch.get_metric_data(
-        MetricDataQueries=[
-            {
-                "Id": "m1",
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": definition.namespace,
-                        "MetricName": definition.metric_name,
-                        "Dimensions": [
-                            {"Name": k, "Value": v} for k, v in definition.dimensions.items()
-                        ],
-                    },
-                    "Period": definition.period,
-                    "Stat": definition.statistic,
-                },
-                "ReturnData": True,
-            }
-        ],
+        MetricDataQueries=[query.to_property()],
         StartTime=start,
         EndTime=end,
         ScanBy="TimestampAscending",
@@ -259,7 +307,7 @@ def fetch_datapoints(
     [result] = response["MetricDataResults"]
     by_slot: dict[int, float] = {}
     for timestamp, value in zip(result["Timestamps"], result["Values"], strict=True):
-        index = int((timestamp.timestamp() - start.timestamp()) // definition.period)
+        index = int((timestamp.timestamp() - start.timestamp()) // d.period)
         if 0 <= index < len(slots):
             by_slot[index] = float(value)
     return [by_slot.get(i) for i in range(len(slots))]
@@ -348,7 +396,10 @@ def state_change_event(
         "resources": [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{alarm.name}"],
         "detail": {
             "alarmName": alarm.name,
-            "configuration": {"description": alarm.description, "metrics": [metric]},
+            "configuration": {
+                "description": alarm.description,
+                "metrics": [q.to_event() for q in alarm.queries] if alarm.queries else [metric],
+            },
             "previousState": previous.to_event(),
             "state": current.to_event(),
         },
@@ -414,20 +465,20 @@ def evaluate_in_cloudwatch(
 # --- Definitions from the cloud assembly ------------------------------------------
 
 
-def alarms_in_templates(templates: Iterable[Path]) -> list[AlarmDefinition]:
-    """Every ``AWS::CloudWatch::Alarm`` in the given synthesized templates."""
-    return [
-        AlarmDefinition.from_properties(resource["Properties"])
-        for template in templates
-        for resource in resources_of(read_template(template), "AWS::CloudWatch::Alarm").values()
-    ]
-
-
 def load_alarms(cdk_out: Path, stage: str, stack: str = "Monitoring") -> dict[str, AlarmDefinition]:
-    """The alarms of ``stage``'s ``stack`` in the cloud assembly at ``cdk_out``, by name."""
+    """The alarms of ``stage``'s ``stack`` (every stack: "") in the cloud assembly at
+    ``cdk_out``, by name. References (a function's or a queue's name from another stack)
+    are resolved with the assembly's local names: a resource's logical id where
+    CloudFormation would generate its name."""
     assembly = StageAssembly(cdk_out, stage)
     stacks = assembly.stacks(stack)
     if not stacks:
         raise AssemblyError(f"no {stack} template under {assembly.directory}: synthesize first")
-    templates = [assembly.paths[name] for name in stacks]
-    return {alarm.name: alarm for alarm in alarms_in_templates(templates)}
+    return {
+        alarm.name: alarm
+        for name in stacks
+        for alarm in (
+            AlarmDefinition.from_properties(assembly.resolve(resource["Properties"], name))
+            for resource in assembly.resources(name, "AWS::CloudWatch::Alarm").values()
+        )
+    }

@@ -13,6 +13,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,63 @@ class LocalEventDelivery:
                 )
                 if delivery.status != "delivered":
                     return deliveries
+
+
+# --- Rules whose target is an SNS topic (the failure rules) ------------------------
+
+TOPIC_LABEL = "[local stand-in: EventBridge rule -> SNS topic, with its MatchedEvents metric]"
+
+
+def render_input(transformer: dict[str, Any], event: dict[str, Any]) -> str:
+    """An InputTransformer's output for ``event``: each ``<name>`` of the template replaced
+    by the value at its ``$.a.b`` path (a text template arrives as its text)."""
+    text = transformer["InputTemplate"]
+    for name, path in transformer.get("InputPathsMap", {}).items():
+        value: Any = event
+        for part in path.removeprefix("$.").split("."):
+            value = value.get(part, "") if isinstance(value, dict) else ""
+        text = text.replace(f"<{name}>", value if isinstance(value, str) else json.dumps(value))
+    return str(json.loads(text)) if text.startswith('"') else text
+
+
+def deliver_to_topics(
+    rules: dict[str, dict[str, Any]],
+    event: dict[str, Any],
+    *,
+    sns: Any,
+    cloudwatch: Any,
+    at: datetime,
+) -> list[str]:
+    """Deliver ``event`` to every rule (logical id -> resolved properties) it matches whose
+    targets are SNS topics, as EventBridge would: publish the target's input, and count
+    the match in ``AWS/Events`` ``MatchedEvents`` (dimension ``RuleName``, the rule's local
+    name). Returns the matched rules' logical ids."""
+    from local.monitoring.event_patterns import matches
+
+    matched = []
+    for logical_id, rule in rules.items():
+        pattern = rule.get("EventPattern")
+        if pattern is None or not matches(pattern, event):
+            continue
+        matched.append(logical_id)
+        for target in rule.get("Targets", []):
+            if ":sns:" not in target["Arn"]:
+                continue
+            message = (
+                render_input(target["InputTransformer"], event)
+                if "InputTransformer" in target
+                else json.dumps(event)
+            )
+            sns.publish(TopicArn=target["Arn"], Message=message)
+        cloudwatch.put_metric_data(
+            Namespace="AWS/Events",
+            MetricData=[
+                {
+                    "MetricName": "MatchedEvents",
+                    "Dimensions": [{"Name": "RuleName", "Value": rule.get("Name", logical_id)}],
+                    "Value": 1.0,
+                    "Timestamp": at,
+                }
+            ],
+        )
+    return matched

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from local.cdk_assembly import has_intrinsic, read_template, resources_of
+from local.cdk_assembly import StageAssembly, has_intrinsic, read_template, resources_of
 
 LABEL = "[local stand-in: EventBridge event-pattern matching]"
 
@@ -155,6 +155,19 @@ def rule_patterns(templates: Iterable[Path]) -> dict[str, dict[str, Any]]:
                     "EventPattern; the local matcher needs literal patterns"
                 )
             patterns[logical_id] = pattern
+    return patterns
+
+
+def stage_rule_patterns(assembly: StageAssembly, fragment: str = "") -> dict[str, dict[str, Any]]:
+    """The event patterns of the rules in ``assembly``'s stacks whose name contains
+    ``fragment``, with references resolved to the assembly's local names (a Glue job's
+    name from the DataLake stack is its logical id), by logical id."""
+    patterns: dict[str, dict[str, Any]] = {}
+    for stack in assembly.stacks(fragment):
+        for logical_id, resource in assembly.resources(stack, "AWS::Events::Rule").items():
+            pattern = resource.get("Properties", {}).get("EventPattern")
+            if pattern is not None:
+                patterns[logical_id] = assembly.resolve(pattern, stack)
     return patterns
 
 

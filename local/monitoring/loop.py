@@ -40,6 +40,7 @@ from config.schema import DatasetSchema
 from features.quality import quality_report
 from glue.derive import CuratedCounts
 from glue.validate import ProcessedCounts
+from local.cdk_assembly import StageAssembly
 from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_processed
 from local.lake.synthetic import feature_records
 from local.monitoring.alarms import AlarmDefinition, Transition, evaluate_in_cloudwatch, load_alarms
@@ -49,7 +50,7 @@ from local.monitoring.assembly import (
     schedule_name,
     stack_assets,
 )
-from local.monitoring.event_patterns import matching_rules, rule_patterns
+from local.monitoring.event_patterns import matching_rules, stage_rule_patterns
 from local.monitoring.retrain_function import LAUNCHER_DIR, deliver, lambda_context, load_handler
 from local.monitoring.shifted_traffic import (
     feature_lines,
@@ -358,7 +359,9 @@ class MonitoringLoop:
 
     def matching_rules(self, event: dict[str, Any]) -> list[str]:
         """Logical ids of the synthesized rules whose EventPattern matches ``event``."""
-        return matching_rules(event, rule_patterns([self.template]))
+        return matching_rules(
+            event, stage_rule_patterns(StageAssembly(self.cdk_out, self.stage), "Monitoring")
+        )
 
     def invoke_trigger(self, event: dict[str, Any], handler: Any, log: Path) -> dict[str, Any]:
         """The real handler with the synthesized function's environment (local names),

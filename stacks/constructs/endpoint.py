@@ -31,6 +31,11 @@ CAPTURED_CSV = ["text/csv"]
 # Model archives only (their serving code inside), never the runs' data splits.
 MODEL_ARTIFACTS = f"{RUNS_PREFIX}/*/model.tar.gz"
 CAPTURED_JSON = ["application/json", "application/jsonlines"]
+# Pages (never rolls back): a share of requests the model refused as client errors that no
+# healthy client produces for long (a schema change upstream, a broken caller).
+CLIENT_ERROR_RATE_PERCENT = 5
+# Pages when an in-service endpoint served nothing for this many five-minute periods.
+IDLE_PERIODS = 3
 
 
 class ModelEndpoint(Construct):
@@ -60,8 +65,12 @@ class ModelEndpoint(Construct):
         super().__init__(scope, construct_id)
         self._serve_when = serve_when
         self.endpoint_name = resource_name(settings.name, schema.name, "endpoint")
+        # A serverless endpoint publishes no instance metrics, which tell the idle alarm
+        # that the endpoint is in service: it gets no idle alarm.
+        kinds = ("5xx", "latency-p99", "4xx-rate")
         self.alarm_names = [
-            endpoint_alarm_name(settings.name, schema.name, kind) for kind in ("5xx", "latency-p99")
+            endpoint_alarm_name(settings.name, schema.name, kind)
+            for kind in (*kinds, *(() if settings.endpoint_serverless else ("no-invocations",)))
         ]
         self.role = iam.Role(
             self,
@@ -76,7 +85,9 @@ class ModelEndpoint(Construct):
 
         model = self._model(settings, model_package_arn, policy, network)
         config = self._endpoint_config(settings, key, artifacts, model)
+        # The rollback guards; the other alarms page only (a canary is not judged by them).
         self.alarms = self._alarms(settings)
+        self.paging_alarms = self._paging_alarms(idle=not settings.endpoint_serverless)
         self.endpoint = sagemaker.CfnEndpoint(
             self,
             "Endpoint",
@@ -288,6 +299,65 @@ class ModelEndpoint(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         return [errors, latency]
+
+    def _paging_alarms(self, *, idle: bool) -> list[cloudwatch.Alarm]:
+        """The 4xx rate and (``idle``) traffic stopping while the endpoint is in service
+        (metric math)."""
+        period = Duration.minutes(5)
+        invocations = self._metric("Invocations", "Sum").with_(period=period)
+        client_errors = self._metric("Invocation4XXErrors", "Sum").with_(period=period)
+        # Instance metrics exist only while the endpoint's instances run (InService), with
+        # or without traffic: "0 * instances" makes the expression exist only then.
+        instances = cloudwatch.Metric(
+            namespace="/aws/sagemaker/Endpoints",
+            metric_name="CPUUtilization",
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT_NAME},
+            statistic="SampleCount",
+            period=period,
+        )
+        rate = cloudwatch.Alarm(
+            self,
+            "ClientErrorRate",
+            alarm_name=self.alarm_names[2],
+            alarm_description=(
+                f"{self.endpoint_name}: over {CLIENT_ERROR_RATE_PERCENT}% of requests answered "
+                "4xx in two five-minute periods running."
+            ),
+            metric=cloudwatch.MathExpression(
+                expression="100 * FILL(errors, 0) / invocations",
+                using_metrics={"errors": client_errors, "invocations": invocations},
+                label="4xx rate (%)",
+                period=period,
+            ),
+            threshold=CLIENT_ERROR_RATE_PERCENT,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        if not idle:
+            return [rate]
+        no_traffic = cloudwatch.Alarm(
+            self,
+            "NoInvocations",
+            alarm_name=self.alarm_names[3],
+            alarm_description=(
+                f"{self.endpoint_name} is in service but served no request for "
+                f"{IDLE_PERIODS * 5} minutes."
+            ),
+            metric=cloudwatch.MathExpression(
+                expression="FILL(invocations, 0) + 0 * instances",
+                using_metrics={"invocations": invocations, "instances": instances},
+                label="invocations while in service",
+                period=period,
+            ),
+            threshold=1,
+            evaluation_periods=IDLE_PERIODS,
+            datapoints_to_alarm=IDLE_PERIODS,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        return [rate, no_traffic]
 
     def _autoscaling(self, settings: StageSettings) -> None:
         target = autoscaling.CfnScalableTarget(

@@ -10,7 +10,10 @@ import pytest
 
 from tools.cost import PRICES, CostError, StageCost, price_assembly, report
 
-DEV_IDLE_BUDGET = 45.0
+# Raised from $45.00 by issue 24: every failure pages, and the stage's 19 alarms (13
+# failure alarms, 4 endpoint, 2 monitoring) are 9 beyond the account's free ten ($0.90 a
+# month, docs/cost.md).
+DEV_IDLE_BUDGET = 46.0
 
 
 @pytest.fixture(scope="module")

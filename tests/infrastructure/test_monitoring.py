@@ -16,8 +16,9 @@ from cdk_nag import AwsSolutionsChecks
 from app import validation_failures
 from config.schema import load_schema
 from config.settings import stage_settings
+from local.cdk_assembly import StageAssembly
 from local.monitoring.alarms import load_alarms
-from local.monitoring.event_patterns import matches, rule_patterns
+from local.monitoring.event_patterns import matches, stage_rule_patterns
 from local.synth_check import cdk_json_context, lint_template
 from stacks.constructs.pipeline_settings import CODE_DIR, PROCESSING_LAUNCHER
 from stacks.data_lake import SharedDataLake
@@ -321,8 +322,8 @@ def test_local_alarm_evaluator_reads_the_synthesized_alarms(synth_report) -> Non
     assert drift.dimensions == {"Endpoint": ENDPOINT}
 
 
-def test_retrain_rule_matches_exactly_our_alarms_entering_alarm(templates) -> None:
-    patterns = rule_patterns([templates["Dev"]])
+def test_retrain_rule_matches_exactly_our_alarms_entering_alarm(synth_report) -> None:
+    patterns = stage_rule_patterns(StageAssembly(synth_report.assembly_dir, "Dev"), "Monitoring")
     [retrain] = [lid for lid in patterns if lid.startswith("RetrainAlarmRule")]
     pattern = patterns[retrain]
     assert matches(pattern, ALARM_EVENT)
@@ -391,10 +392,10 @@ def test_retrain_lambda(dev) -> None:
     assert queue["KmsMasterKeyId"] == KEY
 
 
-def test_pipeline_status_rule_notifies_the_topic(dev, templates) -> None:
+def test_pipeline_status_rule_notifies_the_topic(synth_report, dev) -> None:
     topic = _one(dev, "AWS::SNS::Topic")
     assert topic["KmsMasterKeyId"] == KEY
-    patterns = rule_patterns([templates["Dev"]])
+    patterns = stage_rule_patterns(StageAssembly(synth_report.assembly_dir, "Dev"), "Monitoring")
     [status] = [lid for lid in patterns if lid.startswith("PipelineStatusRule")]
     assert matches(patterns[status], PIPELINE_EVENT)
     for field, value in (
@@ -543,7 +544,9 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
             cloudwatch, drift, now=now, account="123456789012", region="us-east-1"
         )
         assert transition.current.value == "ALARM" and transition.event is not None
-        patterns = rule_patterns([templates["Dev"]])
+        patterns = stage_rule_patterns(
+            StageAssembly(synth_report.assembly_dir, "Dev"), "Monitoring"
+        )
         assert [lid for lid in patterns if matches(patterns[lid], transition.event)] == [
             next(lid for lid in patterns if lid.startswith("RetrainAlarmRule"))
         ]
@@ -630,3 +633,71 @@ def test_synthesized_launcher_starts_the_synthesized_request_once(templates, mon
     assert started["job_name"] == "customer-churn-monitor-dev-20261201T210000Z"
     assert again["decision"] == "skipped_already_started"
     assert [j["ProcessingJobName"] for j in jobs] == [started["job_name"]]
+
+
+def test_failure_rules_match_the_documented_events_and_only_they_publish(synth_report) -> None:
+    """Glue FAILED / TIMEOUT / STOPPED of the stage's two jobs and the monitor's failed
+    processing jobs match (events shaped as AWS documents them); a succeeded run, another
+    job, another processing job do not. Only the stage's rules may publish to the topic."""
+    assembly = StageAssembly(synth_report.assembly_dir, "Dev")
+    stack = assembly.stack("Monitoring")
+    rules = {
+        lid: assembly.resolve(r["Properties"], stack)
+        for lid, r in assembly.resources(stack, "AWS::Events::Rule").items()
+    }
+    [glue] = [p["EventPattern"] for lid, p in rules.items() if lid.startswith("FailuresGlue")]
+    [monitor] = [p["EventPattern"] for lid, p in rules.items() if lid.startswith("FailuresMonitor")]
+    jobs = glue["detail"]["jobName"]
+    assert len(jobs) == 2
+    event = {
+        "version": "0",
+        "id": "abcdef01-1234-5678-9abc-def012345678",
+        "detail-type": "Glue Job State Change",
+        "source": "aws.glue",
+        "account": "123456789012",
+        "time": "2017-09-07T06:02:03Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "jobName": jobs[0],
+            "severity": "ERROR",
+            "state": "FAILED",
+            "jobRunId": "jr_0123",
+            "message": "failed to execute",
+        },
+    }
+    for job in jobs:
+        for state in ("FAILED", "TIMEOUT", "STOPPED"):
+            assert matches(
+                glue, {**event, "detail": {**event["detail"], "jobName": job, "state": state}}
+            )
+    assert not matches(glue, {**event, "detail": {**event["detail"], "state": "SUCCEEDED"}})
+    assert not matches(glue, {**event, "detail": {**event["detail"], "jobName": "other"}})
+    processing = {
+        **event,
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Processing Job State Change",
+        "detail": {
+            "ProcessingJobName": "customer-churn-monitor-dev-20261201T210000Z",
+            "ProcessingJobStatus": "Failed",
+            "FailureReason": "AlgorithmError",
+        },
+    }
+    assert matches(monitor, processing)
+    for change in (
+        {"ProcessingJobStatus": "Completed"},
+        {"ProcessingJobName": "customer-churn-training-dev-preprocess"},
+    ):
+        assert not matches(monitor, {**processing, "detail": {**processing["detail"], **change}})
+    [policy] = assembly.resources(stack, "AWS::SNS::TopicPolicy").values()
+    [events_statement] = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "events.amazonaws.com"}
+    ]
+    sources = events_statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    to_topic = {
+        lid for lid, p in rules.items() if any(":sns:" in t["Arn"] for t in p.get("Targets", []))
+    }
+    assert {s["Fn::GetAtt"][0] for s in sources} == to_topic
+    assert len(to_topic) == 3  # pipeline status, Glue failed, monitor job failed

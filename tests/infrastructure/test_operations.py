@@ -118,3 +118,90 @@ def test_every_alarm_in_the_app_notifies_the_stage_topic(synth_report) -> None:
             assert properties.get("OKActions"), (path.name, logical_id)
             assert "Notifications" in json.dumps(properties["AlarmActions"]), logical_id
     assert alarms >= 4  # at least the two endpoint alarms per stage
+
+
+# Issue 24: every failure pages. The alarm names as synthesized in each stage.
+FAILURE_KINDS = (
+    "monitor-stopped",
+    "monitor-job-failed",
+    "glue-job-failed",
+    "pipeline-failed",
+    "dead-letters-data-lake",
+    "dead-letters-ml-pipeline",
+    "dead-letters-monitoring",
+    *(
+        f"{label}-{what}"
+        for label in ("model-promotion", "retrain-trigger", "monitor-launcher")
+        for what in ("errors", "throttles")
+    ),
+)
+ENDPOINT_KINDS = ("5xx", "latency-p99", "4xx-rate", "no-invocations")
+
+
+@pytest.mark.parametrize("stage", ["Dev", "Prod"])
+def test_every_alarm_is_on_the_dashboard_and_pages_the_stage_topic(
+    synth_report, dashboards, stage
+) -> None:
+    from config.layout import operations_alarm_name
+    from local.monitoring.alarm_actions import alarm_actions
+
+    actions = alarm_actions(synth_report.assembly_dir, stage)
+    expected = {operations_alarm_name(stage, SCHEMA.name, k) for k in FAILURE_KINDS} | {
+        endpoint_alarm_name(stage, SCHEMA.name, k) for k in ENDPOINT_KINDS
+    }
+    assert expected <= set(actions)
+    [alarm_widget] = [w for w in dashboards[stage] if w.type == "alarm"]
+    assert set(actions) <= set(alarm_widget.alarms), set(actions) - set(alarm_widget.alarms)
+    topics = {topic for a in actions.values() for topic in (*a["ALARM"], *a["OK"])}
+    [topic] = topics
+    assert ":sns:" in topic and "NotificationsTopic" in topic
+    assert all(a["ALARM"] == [topic] and a["OK"] == [topic] for a in actions.values())
+
+
+def test_the_chat_forwarder_keeps_the_webhook_in_a_secret() -> None:
+    """The construct in a bare stack: the URL is in the secret only, the function reads
+    that secret only, and the topic invokes it."""
+    from aws_cdk import App, RemovalPolicy, Stack
+    from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_logs as logs
+    from aws_cdk import aws_sns as sns
+    from aws_cdk import aws_sqs as sqs
+    from aws_cdk.assertions import Template
+
+    from stacks.constructs.notification_forwarder import NotificationForwarder
+
+    url = "https://hooks.example.com/services/T0/B0/secret"
+    stack = Stack(App(), "Bare")
+    key = kms.Key(stack, "Key")
+    NotificationForwarder(
+        stack,
+        "Chat",
+        topic=sns.Topic(stack, "Topic", master_key=key),
+        webhook_url=url,
+        key=key,
+        dead_letters=sqs.Queue(stack, "Dlq"),
+        log_retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    template = Template.from_stack(stack).to_json()
+    resources = template["Resources"]
+    holding = [lid for lid, r in resources.items() if url in json.dumps(r)]
+    [secret] = [lid for lid, r in resources.items() if r["Type"] == "AWS::SecretsManager::Secret"]
+    assert holding == [secret]
+    assert "KmsKeyId" in resources[secret]["Properties"]
+    [function] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    assert function["Properties"]["Environment"]["Variables"]["WEBHOOK_SECRET"] == {"Ref": secret}
+    assert "DeadLetterConfig" in function["Properties"]
+    statements = [
+        s
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Policy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    [read] = [s for s in statements if s.get("Sid") == "ReadWebhookSecret"]
+    assert (read["Action"], read["Resource"]) == ("secretsmanager:GetSecretValue", {"Ref": secret})
+    [subscription] = [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
+    assert subscription["Properties"]["Protocol"] == "lambda"
+    [permission] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    assert permission["Properties"]["Principal"] == "sns.amazonaws.com"
+    assert "SourceArn" in permission["Properties"]

@@ -83,12 +83,13 @@ def test_widgets_are_drawn_from_the_local_metrics(synth_report, cloudwatch, tmp_
     assert latency["notes"] == [
         "percentiles are not computed locally (moto keeps no distributions)"
     ]
-    # Two functions, both named by CloudFormation: each graph reads its own function.
+    # Three functions, named by CloudFormation: each graph reads its own function.
     invocations = [g for g in graphs if g["title"] == "Invocations"]
-    assert [g["lines"] for g in invocations] == [0, 1]  # model-promotion, retrain-trigger
+    # model-promotion, retrain-trigger, monitor-launcher
+    assert [g["lines"] for g in invocations] == [0, 1, 0]
     assert any("not emitted locally: the model-promotion" in n for n in invocations[0]["notes"])
     tps = [g for g in graphs if g["title"] == "TPS"]
-    assert [g["lines"] for g in tps] == [0, 1]  # the rate, evaluated for retrain-trigger
+    assert [g["lines"] for g in tps] == [0, 1, 0]  # the rate, evaluated for retrain-trigger
     assert page.start <= datetime.now(UTC) - timedelta(minutes=9)
     images = sorted((tmp_path / "d-widgets").glob("*.png"))
     assert len(images) == len(widgets) and all(p.stat().st_size > 1000 for p in images)

@@ -145,7 +145,7 @@ def test_unsupported_definitions_are_named() -> None:
         AlarmDefinition.from_properties({**base, "DatapointsToAlarm": 3})
     with pytest.raises(AlarmDefinitionError, match="Namespace is not a literal"):
         AlarmDefinition.from_properties({**base, "Namespace": {"Ref": "X"}})
-    with pytest.raises(AlarmDefinitionError, match="single-metric"):
+    with pytest.raises(AlarmDefinitionError, match="no metric"):
         AlarmDefinition.from_properties({"AlarmName": "y", "Metrics": []})
 
 

@@ -107,8 +107,10 @@ typecheck: $(PY_STAMP)
 	$(PY) -m mypy
 	@# The image-side modules import each other as top-level modules (they run by path).
 	MYPYPATH=local/serving/image $(PY) -m mypy local/serving/image/*.py
-	@# A second handler.py would be a duplicate module in the run above: checked on its own.
-	MYPYPATH=lambda/monitor_launcher $(PY) -m mypy lambda/monitor_launcher/*.py
+	@# A second handler.py would be a duplicate module in the run above: each other
+	@# function's folder is checked on its own, as its own import root.
+	for function in monitor_launcher model_promotion notification_forwarder; do \
+		MYPYPATH=lambda/$$function $(PY) -m mypy lambda/$$function/*.py || exit 1; done
 
 # One pytest-xdist worker per core; the whole-app synths, the trained models and the
 # lifecycles are shared by the workers (tests/synth_cache.py, tests/shared_work.py), and

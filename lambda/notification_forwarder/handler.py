@@ -40,7 +40,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         parameters.get_secret(os.environ["WEBHOOK_SECRET"], max_age=SECRET_CACHE_SECONDS)
     ).strip()
     sent = forward(
-        (Notification(subject=r.Sns.Subject or "", message=r.Sns.Message) for r in records), url
+        (Notification(subject=r.Sns.Subject or "", message=str(r.Sns.Message)) for r in records),
+        url,
     )
     metrics.add_metric(name=METRIC, unit=MetricUnit.Count, value=sent)
     logger.info("forwarded", extra={"messages": sent})

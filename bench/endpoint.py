@@ -218,7 +218,9 @@ def served(staged: StagedModel, work: Path) -> Iterator[Served]:
     """The endpoint serving ``staged`` with one worker, started cold."""
     log = staged.opt_ml.parent / "endpoint.log"
     started = time.perf_counter()
-    with start_endpoint(staged, {}, workers=1, log=log, ready_seconds=600) as endpoint:
+    with start_endpoint(
+        staged, {}, workers=1, log=log, ready_seconds=600, service_front=False
+    ) as endpoint:
         cold_start = time.perf_counter() - started
         pids = server_pids(endpoint.pid)
         cpu = cpu_seconds(pids)

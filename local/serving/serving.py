@@ -137,13 +137,18 @@ def start_endpoint(
     log: Path,
     ready_seconds: float = 600.0,
     isolated: bool = True,
+    service_front: bool = True,
 ) -> Iterator[RunningEndpoint]:
     """Serve ``staged`` with ``workers`` processes until the block ends (then stop
     gracefully). ``env`` is the platform's: the AWS endpoint and credentials (the
     container gets them only when not ``isolated``) and the front's ``CAPTURE_*`` /
-    ``FRONT_*`` settings. ``isolated``: the model's ``EnableNetworkIsolation``."""
+    ``FRONT_*`` settings. ``isolated``: the model's ``EnableNetworkIsolation``.
+    ``service_front=False`` serves the container's app alone, without the stand-in for
+    the SageMaker service in front of it (the endpoint bench measures the image's stack)."""
     container = Container(staged.opt_ml.parent.parent, isolated)
     front = {k: v for k, v in env.items() if k.startswith(FRONT_SETTINGS)}
+    if front and not service_front:
+        raise ValueError(f"front settings {sorted(front)} given without the service front")
     spool = container.service_dir / "capture"
     if "CAPTURE_BUCKET" in front:
         spool.mkdir(parents=True, exist_ok=True)
@@ -153,6 +158,7 @@ def start_endpoint(
     listener = _listener()
     port = int(listener.getsockname()[1])
     fd = listener.fileno()
+    front_file = ["--front", f"{SERVICE_DIR}/front.json"] if service_front else []
     command = container.command(
         [
             "python3",
@@ -162,8 +168,7 @@ def start_endpoint(
             str(fd),
             "--workers",
             str(workers),
-            "--front",
-            f"{SERVICE_DIR}/front.json",
+            *front_file,
         ]
     )
     log.parent.mkdir(parents=True, exist_ok=True)

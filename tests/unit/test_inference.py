@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -189,3 +190,31 @@ def test_arbitrary_requests_get_an_answer_never_an_exception(
     assert reply.status == 200 or 400 <= reply.status < 500
     if reply.status != 200:
         assert json.loads(reply.body)["message"]
+
+
+float32_values = st.floats(width=32, allow_nan=False, allow_infinity=False)
+any_values = st.one_of(float32_values, st.floats(), st.sampled_from([-0.0, 1 / 128, -3 / 128]))
+
+
+@settings(deadline=None)
+@given(
+    values=st.lists(st.one_of(float32_values, st.floats(0, 1, width=32)), min_size=1, max_size=40)
+    | st.lists(any_values, min_size=1, max_size=40),
+    kind=st.sampled_from(["binary", "regression", "multiclass"]),
+)
+def test_pyarrow_writes_the_csv_answer_exactly_as_the_percent_format(values, kind) -> None:
+    # Large answers are written by pyarrow (decimal64 millionths), small ones by one
+    # %-format: byte for byte the same, or pyarrow's path steps aside.
+    repeats = -(-inference.ARROW_CSV_MIN_RECORDS // len(values))
+    scores = np.array(values * repeats * 3, dtype=np.float64)
+    classes: tuple[str, ...] = ()
+    if kind == "multiclass":
+        scores, classes = scores.reshape(-1, 3), ("setosa", "versicolor", "virginica")
+    binary = kind == "binary"
+    answer = inference.serialize(scores, binary, CSV, classes)
+    assert answer.body == inference._percent_csv(scores, binary, classes).encode()
+    with np.errstate(over="ignore"):
+        float32 = np.array_equal(scores.astype(np.float32), scores)
+    if float32 and np.all(np.abs(scores) < 1e11):
+        negative_zero = np.signbit(np.rint(scores * 1e6)) & (np.rint(scores * 1e6) == 0)
+        assert (inference._millionths(scores) is None) == bool(negative_zero.any())

@@ -88,7 +88,8 @@ def user_module_transformer(module: ModuleType) -> Any:
 
 def serving_app(front: str = "") -> Any:
     """One gunicorn worker's WSGI app (the image's ``serving.main``), behind the front
-    configured by the JSON file ``front`` (the service's settings, not the container's)."""
+    configured by the JSON file ``front`` (the service's settings, not the container's);
+    without ``front``, the container's app alone, as the image serves it."""
     import service_front
     from sagemaker_containers.beta.framework import env, worker
 
@@ -97,8 +98,9 @@ def serving_app(front: str = "") -> Any:
     transformer = user_module_transformer(module)
     transformer.initialize()  # model_fn(/opt/ml/model), once per worker
     app = worker.Worker(transform_fn=transformer.transform, module_name=serving_env.module_name)
-    settings = json.loads(Path(front).read_text()) if front else {}
-    return service_front.ServiceFront.from_env(app, settings)
+    if not front:
+        return app
+    return service_front.ServiceFront.from_env(app, json.loads(Path(front).read_text()))
 
 
 def serve(listener: int, workers: int | None, front: str) -> None:
@@ -148,7 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     serving = commands.add_parser("serve")
     serving.add_argument("--fd", type=int, required=True, help="the listening socket")
     serving.add_argument("--workers", type=int, default=None)
-    serving.add_argument("--front", default="", help="the service front's settings (JSON)")
+    serving.add_argument(
+        "--front", default="", help="the service front's settings (JSON); none: no front"
+    )
     args = parser.parse_args(argv)
     if args.command == "train":
         train()

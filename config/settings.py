@@ -39,6 +39,15 @@ class VpcSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RegistryLink:
+    """The other end of a model registry shared between stages: the stage (and its account)
+    whose approved models a stage serves, or that serves this stage's approved models."""
+
+    stage: str
+    account: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class StageSettings:
     """Everything a stage decides at synth time. Frozen: stacks read, never change, it."""
 
@@ -114,6 +123,15 @@ class StageSettings:
     # A retraining is expensive and its new version needs time to be approved and served:
     # at most one automatic retraining per stage within this many minutes.
     retrain_cooldown_minutes: int = 360
+    # Whether the stage trains models (training pipeline, model package group, promotion,
+    # retraining). Prod by default does not: it serves the version approved in Dev's
+    # registry (``model_source``), the very artifact Dev smoke-tested (docs/deploy.md).
+    trains_models: bool = True
+    # The stage whose registry this stage serves from (None: its own registry).
+    model_source: RegistryLink | None = None
+    # A stage in another account that serves this stage's approved models: the registry,
+    # the registered artifacts and the key are shared with its roles, nothing else.
+    registry_reader: RegistryLink | None = None
     # E-mail addresses subscribed to the stage's notification topic (retrain outcomes).
     notification_emails: tuple[str, ...] = ()
     # None: no VPC (SageMaker's own network; the training, preprocessing and baseline
@@ -136,6 +154,9 @@ def stage_settings(
     serverless: bool = False,
     dataset: str = DEFAULT_DATASET,
     vpc: VpcSettings | None = None,
+    trains_models: bool = True,
+    model_source: RegistryLink | None = None,
+    registry_reader: RegistryLink | None = None,
 ) -> StageSettings:
     """Settings for the stage called ``name`` ("Dev" or "Prod")."""
     if name not in ("Dev", "Prod"):
@@ -145,6 +166,8 @@ def stage_settings(
     is_prod = name == "Prod"
     if serverless and is_prod:
         raise ValueError("a serverless endpoint gives up data capture and safe rollout: dev only")
+    if trains_models == (model_source is not None):
+        raise ValueError(f"{name}: a stage either trains its models or serves another's")
     return StageSettings(
         name=name,
         account=account,
@@ -179,4 +202,7 @@ def stage_settings(
         notification_emails=notification_emails,
         dataset=dataset,
         vpc=vpc,
+        trains_models=trains_models,
+        model_source=model_source,
+        registry_reader=registry_reader,
     )

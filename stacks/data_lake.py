@@ -32,6 +32,7 @@ from stacks.constructs.log_groups import (
 )
 from stacks.constructs.network import JobNetwork, StageNetwork
 from stacks.constructs.secure_bucket import AccessLogBucket, DataBucket, removal_policy
+from stacks.constructs.shared_registry import share_artifacts
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,14 @@ class DataLakeStack(Stack):
             dead_letters=DeadLetterQueue(self, "DeadLetters", key=self.key).queue,
         )
         self._allow_alarm_notifications()
+        if settings.registry_reader is not None:
+            # The stage in another account that serves this stage's approved models.
+            share_artifacts(
+                reader=settings.registry_reader,
+                artifacts=self.artifacts,
+                key=self.key,
+                region=settings.region,
+            )
 
     def _data_key(self, settings: StageSettings, endpoint_name: str) -> kms.Key:
         """The stage's data key, usable by the services that write the stage's encrypted

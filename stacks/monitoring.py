@@ -89,6 +89,12 @@ class MonitoringStack(Stack):
             endpoint_name=endpoint_name,
             period_minutes=settings.monitor_every_minutes,
         )
+        # A stage that trains nothing has nothing to retrain: its drift alarm notifies the
+        # topic, and the stage that trains (Dev) retrains on its own traffic.
+        self.retrain: RetrainTrigger | None = None
+        self.pipeline_status: PipelineStatusNotifications | None = None
+        if not settings.trains_models:
+            return
         self.retrain = RetrainTrigger(
             self,
             "Retrain",
@@ -131,7 +137,12 @@ class MonitoringStack(Stack):
                 "Monitor",
                 target=MonitorTarget(
                     endpoint_name=endpoint_name,
-                    model_package_group=resource_name(settings.name, schema.name, "models"),
+                    model_package_group=resource_name(
+                        settings.model_source.stage if settings.model_source else settings.name,
+                        schema.name,
+                        "models",
+                    ),
+                    registry_source=settings.model_source,
                     schema_file=f"config/datasets/{settings.dataset}.json",
                     schedule_name=schedule_name,
                 ),

@@ -26,14 +26,21 @@ class MlopsStage(Stage):
             env=Environment(account=settings.account, region=settings.region),
         )
         self.data_lake = DataLakeStack(self, "DataLake", settings=settings, schema=schema)
-        self.ml_pipeline = MlPipelineStack(
-            self,
-            "MlPipeline",
-            settings=settings,
-            schema=schema,
-            data_lake=self.data_lake.shared,
+        # A stage that serves another stage's approved models (Prod, by default) has no
+        # training resources at all: no pipeline, registry, promotion or retraining.
+        self.ml_pipeline = (
+            MlPipelineStack(
+                self,
+                "MlPipeline",
+                settings=settings,
+                schema=schema,
+                data_lake=self.data_lake.shared,
+            )
+            if settings.trains_models
+            else None
         )
-        self.ml_pipeline.add_stack_dependency(self.data_lake)
+        if self.ml_pipeline is not None:
+            self.ml_pipeline.add_stack_dependency(self.data_lake)
         # Needs the endpoint's name only, not the Serving stack.
         self.monitoring = MonitoringStack(
             self, "Monitoring", settings=settings, schema=schema, data_lake=self.data_lake.shared
@@ -44,8 +51,14 @@ class MlopsStage(Stage):
             self, "Serving", settings=settings, schema=schema, data_lake=self.data_lake.shared
         )
         self.serving.add_stack_dependency(self.data_lake)
-        # The served-version parameter is created by the MlPipeline stack.
-        self.serving.add_stack_dependency(self.ml_pipeline)
+        if self.ml_pipeline is not None:
+            # The served-version parameter is created by the MlPipeline stack.
+            self.serving.add_stack_dependency(self.ml_pipeline)
+        functions = {}
+        if self.ml_pipeline is not None:
+            functions["model-promotion"] = self.ml_pipeline.promotion.function
+        if self.monitoring.retrain is not None:
+            functions["retrain-trigger"] = self.monitoring.retrain.function
         # The operator dashboard; every alarm of the stage notifies the stage's topic.
         topic = self.monitoring.notifications
         self.operations = OperationsStack(
@@ -60,13 +73,8 @@ class MlopsStage(Stage):
                 "raw-to-processed": self.data_lake.etl.raw_to_processed.ref,
                 "processed-to-curated": self.data_lake.etl.processed_to_curated.ref,
             },
-            functions={
-                "model-promotion": self.ml_pipeline.promotion.function,
-                "retrain-trigger": self.monitoring.retrain.function,
-            },
+            functions=functions,
         )
         self.operations.add_stack_dependency(self.data_lake)
-        notify_on_every_alarm(
-            [self.data_lake, self.ml_pipeline, self.monitoring, self.serving, self.operations],
-            topic,
-        )
+        stacks = [self.data_lake, self.ml_pipeline, self.monitoring, self.serving, self.operations]
+        notify_on_every_alarm([stack for stack in stacks if stack is not None], topic)

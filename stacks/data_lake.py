@@ -54,6 +54,10 @@ class SharedDataLake:
     def key(self, scope: Construct) -> kms.IKey:
         return kms.Key.from_key_arn(scope, "DataKey", Fn.import_value(self.export("KeyArn")))
 
+    def curated_job_name(self) -> str:
+        """The processed-to-curated Glue job's name (CloudFormation names it)."""
+        return Fn.import_value(self.export("CuratedJobName"))
+
     def bucket(self, scope: Construct, zone: str) -> s3.IBucket:
         return s3.Bucket.from_bucket_attributes(
             scope,
@@ -115,6 +119,13 @@ class DataLakeStack(Stack):
             curated=self.curated,
             artifacts=self.artifacts,
             dead_letters=DeadLetterQueue(self, "DeadLetters", key=self.key).queue,
+        )
+        # The retrain trigger waits for this job's success (feedback in curated).
+        CfnOutput(
+            self,
+            "CuratedJobName",
+            value=self.etl.processed_to_curated.ref,
+            export_name=self.shared.export("CuratedJobName"),
         )
         self._allow_alarm_notifications()
         if settings.registry_reader is not None:
@@ -253,6 +264,7 @@ class DataLakeStack(Stack):
     def _export(self, settings: StageSettings) -> SharedDataLake:
         shared = SharedDataLake(self.stack_name, network=self._job_network(settings))
         CfnOutput(self, "KeyArn", value=self.key.key_arn, export_name=shared.export("KeyArn"))
+
         for zone, bucket in (
             ("Curated", self.curated),
             ("Artifacts", self.artifacts),

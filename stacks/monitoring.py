@@ -106,6 +106,7 @@ class MonitoringStack(Stack):
             dead_letters=dead_letters,
             log_retention=RETENTION[settings.log_retention_days],
             removal_policy=removal,
+            curated_job_name=data_lake.curated_job_name(),
         )
         self.pipeline_status = PipelineStatusNotifications(
             self,

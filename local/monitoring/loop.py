@@ -50,6 +50,7 @@ from local.monitoring.assembly import (
     stack_assets,
 )
 from local.monitoring.event_patterns import matching_rules, rule_patterns
+from local.monitoring.glue_events import start_run
 from local.monitoring.retrain_function import LAUNCHER_DIR, deliver, lambda_context, load_handler
 from local.monitoring.shifted_traffic import (
     feature_lines,
@@ -68,6 +69,7 @@ from local.moto_platform import (
 from local.pipeline.pipeline_runtime import Execution, LocalPipeline
 from local.pipeline.sagemaker_jobs import run_processing_job
 from local.s3_sync import download_prefix, split_uri
+from local.service_metrics import LOCAL_NAMES
 from local.serving.endpoint_run import invoke
 from local.serving.load_client import Request
 from training.evaluate import load_packaged
@@ -79,6 +81,8 @@ CAPTURE_WAIT_SECONDS = 30.0
 # v1's execution started minutes before the alarm, not hours: with the synthesized
 # cooldown the handler would (rightly) skip. Time is compressed here as for the schedule.
 COOLDOWN_OVERRIDE = {"COOLDOWN_MINUTES": "0"}
+# The processed-to-curated job's local name (its events name it so).
+CURATED_JOB = LOCAL_NAMES["EtlProcessedToCuratedJob"]
 
 
 @dataclass
@@ -116,6 +120,7 @@ def local_names(platform: LocalPlatform, key_arn: str) -> Callable[[str], str | 
         ("KeyArn", key_arn),
         ("MonitorJobRole", f"arn:aws:iam::{ACCOUNT}:role/local-monitor-job"),
         ("RetrainIdempotencyTable", IDEMPOTENCY_TABLE),
+        ("CuratedJobName", CURATED_JOB),
     ]
 
     def lookup(name: str) -> str | None:
@@ -358,7 +363,7 @@ class MonitoringLoop:
 
     def matching_rules(self, event: dict[str, Any]) -> list[str]:
         """Logical ids of the synthesized rules whose EventPattern matches ``event``."""
-        return matching_rules(event, rule_patterns([self.template]))
+        return matching_rules(event, rule_patterns([self.template], self.names))
 
     def invoke_trigger(self, event: dict[str, Any], handler: Any, log: Path) -> dict[str, Any]:
         """The real handler with the synthesized function's environment (local names),
@@ -403,9 +408,10 @@ class MonitoringLoop:
 
     # ---- feedback through the ETL, then the started execution -------------------------
 
-    def feedback_to_curated(self) -> tuple[list[ProcessedCounts], CuratedCounts]:
+    def feedback_to_curated(self) -> tuple[list[ProcessedCounts], CuratedCounts, str]:
         """The monitor's feedback batches (raw zone, incoming/feedback/) through the same
-        Glue jobs into curated, and curated republished where the pipeline reads it."""
+        Glue jobs into curated, and curated republished where the pipeline reads it; the
+        curated job's run id (recorded in moto's Glue: ``glue_events``)."""
         folder = self.lake.raw / FEEDBACK_PREFIX.removeprefix("incoming/").strip("/")
         files = download_prefix(self.s3, f"s3://{RAW_BUCKET}/{FEEDBACK_PREFIX}", folder)
         if not files:
@@ -414,9 +420,10 @@ class MonitoringLoop:
             run_raw_to_processed(self.lake, self.schema_path, path, "csv")
             for path in sorted(folder.glob("*.csv"))
         ]
+        run_id = start_run(self.platform.client("glue"), CURATED_JOB)
         curated = run_processed_to_curated(self.lake, self.schema_path)
         self.platform.publish_curated(self.lake.curated)
-        return processed, curated
+        return processed, curated, run_id
 
     def run_started_execution(self, execution_arn: str) -> Execution:
         return self.pipeline.execute(execution_arn=execution_arn)

@@ -18,6 +18,7 @@ from config.schema import load_schema
 from config.settings import stage_settings
 from local.monitoring.alarms import load_alarms
 from local.monitoring.event_patterns import matches, rule_patterns
+from local.service_metrics import LOCAL_NAMES
 from local.synth_check import cdk_json_context, lint_template
 from stacks.constructs.pipeline_settings import CODE_DIR, PROCESSING_LAUNCHER
 from stacks.data_lake import SharedDataLake
@@ -68,6 +69,11 @@ PIPELINE_EVENT = {
         "pipelineExecutionDescription": "Retraining started by alarm mlops-dev-churn-drift",
     },
 }
+
+
+def local_job_names(name: str) -> str | None:
+    """The curated Glue job's local name, for the retrain trigger's curated-job rule."""
+    return LOCAL_NAMES["EtlProcessedToCuratedJob"] if "CuratedJobName" in name else None
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +328,7 @@ def test_local_alarm_evaluator_reads_the_synthesized_alarms(synth_report) -> Non
 
 
 def test_retrain_rule_matches_exactly_our_alarms_entering_alarm(templates) -> None:
-    patterns = rule_patterns([templates["Dev"]])
+    patterns = rule_patterns([templates["Dev"]], local_job_names)
     [retrain] = [lid for lid in patterns if lid.startswith("RetrainAlarmRule")]
     pattern = patterns[retrain]
     assert matches(pattern, ALARM_EVENT)
@@ -394,7 +400,7 @@ def test_retrain_lambda(dev) -> None:
 def test_pipeline_status_rule_notifies_the_topic(dev, templates) -> None:
     topic = _one(dev, "AWS::SNS::Topic")
     assert topic["KmsMasterKeyId"] == KEY
-    patterns = rule_patterns([templates["Dev"]])
+    patterns = rule_patterns([templates["Dev"]], local_job_names)
     [status] = [lid for lid in patterns if lid.startswith("PipelineStatusRule")]
     assert matches(patterns[status], PIPELINE_EVENT)
     for field, value in (
@@ -500,8 +506,10 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
 ) -> None:
     """The loop on moto with what cdk.out says: the drift alarm (evaluated by the local
     stand-in on published metrics) -> its state-change event -> the retrain rule's pattern
-    -> the handler configured with the function's synthesized environment -> one execution;
-    the same event again -> the recorded decision, no second execution."""
+    -> the handler configured with the function's synthesized environment -> the retraining
+    is due and waits for the feedback to reach curated (no execution yet); the same event
+    again -> the recorded decision. (The curated job's event that starts it: the fault test
+    tests/faults/test_retrain_waits_for_curated.py.)"""
     from datetime import UTC, datetime, timedelta
 
     import boto3
@@ -515,6 +523,8 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
         if isinstance(value, str):
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
+    assert env["CURATED_JOB_NAME"] == {"Fn::ImportValue": "Dev-DataLake-CuratedJobName"}
+    monkeypatch.setenv("CURATED_JOB_NAME", local_job_names("CuratedJobName") or "")
     for name, value in (
         ("AWS_DEFAULT_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
@@ -543,7 +553,7 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
             cloudwatch, drift, now=now, account="123456789012", region="us-east-1"
         )
         assert transition.current.value == "ALARM" and transition.event is not None
-        patterns = rule_patterns([templates["Dev"]])
+        patterns = rule_patterns([templates["Dev"]], local_job_names)
         assert [lid for lid in patterns if matches(patterns[lid], transition.event)] == [
             next(lid for lid in patterns if lid.startswith("RetrainAlarmRule"))
         ]
@@ -568,9 +578,9 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
         again = handler.handler(
             transition.event, lambda_context(region="us-east-1", account="123456789012")
         )
-        assert first["decision"] == "started" and again.get("duplicate") is True
+        assert first["decision"] == "waiting_for_curated" and again.get("duplicate") is True
         executions = sagemaker.list_pipeline_executions(PipelineName=env["PIPELINE_NAME"])
-        assert len(executions["PipelineExecutionSummaries"]) == 1
+        assert executions["PipelineExecutionSummaries"] == []
 
 
 def test_synthesized_launcher_starts_the_synthesized_request_once(templates, monkeypatch) -> None:
@@ -630,3 +640,29 @@ def test_synthesized_launcher_starts_the_synthesized_request_once(templates, mon
     assert started["job_name"] == "customer-churn-monitor-dev-20261201T210000Z"
     assert again["decision"] == "skipped_already_started"
     assert [j["ProcessingJobName"] for j in jobs] == [started["job_name"]]
+
+
+def test_the_curated_jobs_success_reaches_the_retrain_trigger(templates, dev) -> None:
+    """The second rule: the processed-to-curated job's SUCCEEDED events (only) go to the
+    retrain function, which may read that job's runs and nothing else of Glue's."""
+    from local.monitoring.glue_events import state_change_event
+
+    patterns = rule_patterns([templates["Dev"]], local_job_names)
+    [curated] = [lid for lid in patterns if lid.startswith("RetrainCuratedRule")]
+    job = local_job_names("CuratedJobName") or ""
+    assert matches(patterns[curated], state_change_event(job, "jr_1"))
+    assert not matches(patterns[curated], state_change_event(job, "jr_1", "FAILED"))
+    assert not matches(patterns[curated], state_change_event("raw_to_processed", "jr_1"))
+    statements = [
+        s
+        for policy in dev.find_resources("AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "glue:GetJobRun" in json.dumps(s["Action"])
+    ]
+    [read_runs] = statements
+    assert "Dev-DataLake-CuratedJobName" in json.dumps(read_runs["Resource"])
+    env = _function(dev, "RetrainFunction")["Environment"]["Variables"]
+    assert env["CURATED_JOB_NAME"] == {"Fn::ImportValue": "Dev-DataLake-CuratedJobName"}
+    # Prod trains nothing: no retrain trigger, nothing to start.
+    prod = json.loads(templates["Prod"].read_text())["Resources"]
+    assert not [lid for lid in prod if lid.startswith(("RetrainFunction", "RetrainAlarmRule"))]

@@ -38,7 +38,7 @@ from config.schema import (
     dataset_names,
     load_schema,
 )
-from config.settings import RegistryLink, VpcSettings, stage_settings
+from config.settings import VpcSettings, registry_links, stage_settings
 from stacks.constructs.nag import acknowledge_app_wide
 from stacks.delivery import DeliverySettings, DeliveryStack
 from stacks.stage import MlopsStage
@@ -73,14 +73,8 @@ def build_app(app: App) -> App:
     # Loaded (and checked) once; every stack of every stage receives this object.
     schema = check_dataset(dataset)
     vpc = vpc_settings(context)
-    # Prod serves what Dev approved (one artifact, Dev to Prod) unless it trains its own.
     prod_training = str(context("prod_training") or "false").lower() == "true"
-    dev_registry = None if prod_training else RegistryLink(stage="Dev", account=account)
-    prod_reader = (
-        RegistryLink(stage="Prod", account=prod_account)
-        if not prod_training and prod_account != account
-        else None
-    )
+    dev_registry, prod_reader = registry_links(account, prod_account, prod_training)
     stages = {
         name: MlopsStage(
             app,

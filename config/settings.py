@@ -139,6 +139,18 @@ class StageSettings:
     vpc: VpcSettings | None = None
 
 
+def registry_links(
+    account: str, prod_account: str, prod_training: bool
+) -> tuple[RegistryLink | None, RegistryLink | None]:
+    """(Prod's model source, Dev's registry reader). Prod serves what Dev approved (one
+    artifact, Dev to Prod) unless it trains its own; in another account, Dev shares its
+    registry with Prod's roles."""
+    if prod_training:
+        return None, None
+    reader = RegistryLink(stage="Prod", account=prod_account) if prod_account != account else None
+    return RegistryLink(stage="Dev", account=account), reader
+
+
 MONITORS = ("platform", "model-monitor")
 
 

@@ -229,6 +229,10 @@ def promote(
             recorded,
         )
     if newest == recorded:
+        # A release parameter added after this version was recorded (an upgrade) gets it
+        # now: the serving stage would otherwise wait for the next approval.
+        if target.release_parameter and _release_arn(ssm, target.release_parameter) != newest:
+            _record_release(ssm, sagemaker, s3, target.release_parameter, newest)
         return _no_change(change, recorded)
 
     if target.artifact_parameter:
@@ -240,12 +244,7 @@ def promote(
             Overwrite=True,
         )
     if target.release_parameter:
-        ssm.put_parameter(
-            Name=target.release_parameter,
-            Value=release_of(sagemaker, s3, newest).value(),
-            Type="StringList",
-            Overwrite=True,
-        )
+        _record_release(ssm, sagemaker, s3, target.release_parameter, newest)
     written = ssm.put_parameter(Name=target.parameter, Value=newest, Type="String", Overwrite=True)
     execution_id = None
     if target.pipeline:
@@ -266,6 +265,24 @@ def promote(
         f"(was {recorded}); {started}"
     )
     return Outcome(decision, reason, newest, execution_id)
+
+
+def _release_arn(ssm: Any, parameter: str) -> str:
+    """The package ARN the release parameter records (its first item; "" if none)."""
+    try:
+        value: str = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return ""
+    return value.split(",", 1)[0]
+
+
+def _record_release(ssm: Any, sagemaker: Any, s3: Any, parameter: str, arn: str) -> None:
+    ssm.put_parameter(
+        Name=parameter,
+        Value=release_of(sagemaker, s3, arn).value(),
+        Type="StringList",
+        Overwrite=True,
+    )
 
 
 def _no_change(change: PackageChange, recorded: str) -> Outcome:

@@ -294,7 +294,7 @@ class ModelPromotion(Construct):
             statements += [
                 iam.PolicyStatement(
                     sid="RecordRelease",
-                    actions=["ssm:PutParameter"],
+                    actions=["ssm:GetParameter", "ssm:PutParameter"],
                     resources=[self.release_parameter.parameter_arn],
                 ),
                 iam.PolicyStatement(

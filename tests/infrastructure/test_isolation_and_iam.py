@@ -291,7 +291,7 @@ def test_promotion_records_the_artifact_with_the_version(default, stage) -> None
     # The release the serving stage deploys, with the archive's checksum (read once).
     release = parameters[model_release_parameter(stage, schema.name)]
     assert release["Type"] == "StringList"
-    assert sids["RecordRelease"]["Action"] == "ssm:PutParameter"
+    assert sids["RecordRelease"]["Action"] == ["ssm:GetParameter", "ssm:PutParameter"]
     assert sids["ChecksumModelArchives"]["Action"] == "s3:GetObject"
     assert _text(sids["ChecksumModelArchives"]["Resource"]).endswith('/*/model.tar.gz"]]}')
 

@@ -7,6 +7,8 @@ cdk synth -c model_package_arn=arn:...    # pin the served version (override; no
 cdk synth -c monitor=model-monitor        # Model Monitor schedules instead of our monitor
 cdk synth -c dataset=house_prices         # the dataset (config/datasets/<name>.json) every
                                           # stage is built for; default: churn
+cdk synth -c prod_training=true          # Prod trains its own models (default: Prod
+                                          # serves the version approved in Dev's registry)
 cdk synth -c notification_emails=a@example.com,b@example.com   # the stage's alarm topic
 cdk synth -c notification_webhook=https://hooks.example.com/...   # and a chat webhook
 cdk synth -c vpc=new [-c vpc_azs=2]       # VPC mode, a VPC the app creates (docs/isolation.md)
@@ -37,7 +39,7 @@ from config.schema import (
     dataset_names,
     load_schema,
 )
-from config.settings import VpcSettings, stage_settings
+from config.settings import VpcSettings, registry_links, stage_settings
 from stacks.constructs.nag import acknowledge_app_wide
 from stacks.delivery import DeliverySettings, DeliveryStack
 from stacks.stage import MlopsStage
@@ -73,6 +75,8 @@ def build_app(app: App) -> App:
     # Loaded (and checked) once; every stack of every stage receives this object.
     schema = check_dataset(dataset)
     vpc = vpc_settings(context)
+    prod_training = str(context("prod_training") or "false").lower() == "true"
+    dev_registry, prod_reader = registry_links(account, prod_account, prod_training)
     stages = {
         name: MlopsStage(
             app,
@@ -89,6 +93,9 @@ def build_app(app: App) -> App:
                 serverless=name == "Dev" and dev_serverless,
                 dataset=dataset,
                 vpc=vpc,
+                trains_models=name == "Dev" or prod_training,
+                model_source=dev_registry if name == "Prod" else None,
+                registry_reader=prod_reader if name == "Dev" else None,
             ),
         )
         for name in STAGES

@@ -68,6 +68,37 @@ def no_model_artifact(artifacts_bucket: str) -> str:
     return f"s3://{artifacts_bucket}/{RUNS_PREFIX}/{NO_MODEL_VERSION}"
 
 
+# The release a stage's promotion records for the stages that serve its registry: one
+# StringList parameter (one value, so a reader never sees half of a change), its items in
+# this order.
+RELEASE_FIELDS = ("model_package_arn", "model_data_url", "model_data_sha256", "kms_key_arn")
+
+
+def no_model_release(artifacts_bucket: str, key_arn: str) -> str:
+    """The release parameter's value until a version is approved. Every item keeps its
+    shape (the reader's grants are built from them at deploy time): an object no run
+    writes, in the source's own bucket, and the source's own key."""
+    return ",".join(
+        (NO_MODEL_VERSION, no_model_artifact(artifacts_bucket), NO_MODEL_VERSION, key_arn)
+    )
+
+
+def model_release_parameter(stage: str, dataset: str) -> str:
+    """Name of the StringList parameter recording the release ``stage`` approved last:
+    package ARN, model.tar.gz URL, its SHA-256 and the key that encrypts it."""
+    return f"/mlops/{dataset}/{stage}/approved-model-release".replace("_", "-").lower()
+
+
+def parse_release(value: str) -> dict[str, str] | None:
+    """A recorded release as a dict of ``RELEASE_FIELDS``; None for the sentinel."""
+    items = value.split(",")
+    if len(items) != len(RELEASE_FIELDS):
+        raise ValueError(f"a release has {len(RELEASE_FIELDS)} items, got {value!r}")
+    if items[0] == NO_MODEL_VERSION:
+        return None
+    return dict(zip(RELEASE_FIELDS, items, strict=True))
+
+
 def delivery_pipeline_name(dataset: str) -> str:
     """The delivery CodePipeline's name. Fixed, because the promotion functions of every
     stage start it and the stages are deployed by it (no reference can go both ways)."""

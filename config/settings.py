@@ -39,6 +39,15 @@ class VpcSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RegistryLink:
+    """The other end of a model registry shared between stages: the stage (and its account)
+    whose approved models a stage serves, or that serves this stage's approved models."""
+
+    stage: str
+    account: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class StageSettings:
     """Everything a stage decides at synth time. Frozen: stacks read, never change, it."""
 
@@ -114,6 +123,15 @@ class StageSettings:
     # A retraining is expensive and its new version needs time to be approved and served:
     # at most one automatic retraining per stage within this many minutes.
     retrain_cooldown_minutes: int = 360
+    # Whether the stage trains models (training pipeline, model package group, promotion,
+    # retraining). Prod by default does not: it serves the version approved in Dev's
+    # registry (``model_source``), the very artifact Dev smoke-tested (docs/deploy.md).
+    trains_models: bool = True
+    # The stage whose registry this stage serves from (None: its own registry).
+    model_source: RegistryLink | None = None
+    # A stage in another account that serves this stage's approved models: the registry,
+    # the registered artifacts and the key are shared with its roles, nothing else.
+    registry_reader: RegistryLink | None = None
     # E-mail addresses subscribed to the stage's notification topic (retrain outcomes).
     notification_emails: tuple[str, ...] = ()
     # A chat webhook (https) the topic's messages are forwarded to, "" for none. It is a
@@ -122,6 +140,18 @@ class StageSettings:
     # None: no VPC (SageMaker's own network; the training, preprocessing and baseline
     # containers and the model are network isolated either way). See VpcSettings.
     vpc: VpcSettings | None = None
+
+
+def registry_links(
+    account: str, prod_account: str, prod_training: bool
+) -> tuple[RegistryLink | None, RegistryLink | None]:
+    """(Prod's model source, Dev's registry reader). Prod serves what Dev approved (one
+    artifact, Dev to Prod) unless it trains its own; in another account, Dev shares its
+    registry with Prod's roles."""
+    if prod_training:
+        return None, None
+    reader = RegistryLink(stage="Prod", account=prod_account) if prod_account != account else None
+    return RegistryLink(stage="Dev", account=account), reader
 
 
 MONITORS = ("platform", "model-monitor")
@@ -140,6 +170,9 @@ def stage_settings(
     serverless: bool = False,
     dataset: str = DEFAULT_DATASET,
     vpc: VpcSettings | None = None,
+    trains_models: bool = True,
+    model_source: RegistryLink | None = None,
+    registry_reader: RegistryLink | None = None,
 ) -> StageSettings:
     """Settings for the stage called ``name`` ("Dev" or "Prod")."""
     if name not in ("Dev", "Prod"):
@@ -151,6 +184,8 @@ def stage_settings(
         raise ValueError("notification_webhook must be an https:// URL")
     if serverless and is_prod:
         raise ValueError("a serverless endpoint gives up data capture and safe rollout: dev only")
+    if trains_models == (model_source is not None):
+        raise ValueError(f"{name}: a stage either trains its models or serves another's")
     return StageSettings(
         name=name,
         account=account,
@@ -186,4 +221,7 @@ def stage_settings(
         notification_webhook=notification_webhook,
         dataset=dataset,
         vpc=vpc,
+        trains_models=trains_models,
+        model_source=model_source,
+        registry_reader=registry_reader,
     )

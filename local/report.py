@@ -9,6 +9,8 @@ from glue.validate import ProcessedCounts
 from local.image.container import describe_runtime
 from local.lake.synthetic import RawBatch
 from local.pipeline.training_run import TrainingRun
+from local.serving.promotion import LABEL as PROMOTION_LABEL
+from local.serving.promotion import Promotion
 
 
 def print_zones(zones: dict[str, Any]) -> None:
@@ -54,6 +56,18 @@ def print_endpoint(endpoint: dict[str, Any]) -> None:
     print(
         f"      data capture: {endpoint['capture_records']} records in "
         f"{endpoint['capture_files']} file(s) under {endpoint['capture_location']}"
+    )
+
+
+def print_promotion(promotion: Promotion) -> None:
+    """Dev's approved release against what Prod's synthesized model loads."""
+    verdict = "same bytes" if promotion.same_bytes else "DIFFERENT bytes"
+    container = "the same" if promotion.same_container else "DIFFERENT"
+    print(
+        f"      promotion {PROMOTION_LABEL}: Dev approved {promotion.approved_arn}, model data "
+        f"sha256 {promotion.approved_sha256}; Prod's endpoint (cdk.out Prod/Serving) serves "
+        f"{promotion.prod_package_arn}, model data sha256 {promotion.prod_sha256}: {verdict} "
+        f"(endpoint config tag {promotion.prod_tag_sha256}; image and environment {container})"
     )
 
 

@@ -7,14 +7,19 @@
 5. run the synthesized SageMaker Pipeline (Dev) on a moto server: preprocess, data
    quality baseline, train, evaluate, quality gate, register model version 1;
 6. approve it, serve the latest approved version behind the local endpoint (gunicorn
-   workers, data capture to moto S3) and send it a few hundred requests;
+   workers, data capture to moto S3) and send it a few hundred requests; Dev's promotion
+   records the approved release with its model.tar.gz's SHA-256, and the synthesized Prod
+   Serving stack, resolved against that record, is checked to serve the same package and
+   bytes (one artifact, Dev to Prod);
 7. send v1 traffic with a known shift in three features plus ground truth, and run the
    monitor job as the synthesized schedule runs it, once per window (two windows);
    evaluate the synthesized drift alarm on what the monitor published (LOCAL stand-in);
 8. match the alarm's state-change event against the synthesized rule (LOCAL stand-in)
-   and invoke the real retrain handler against moto: it starts a pipeline execution;
-9. put the monitor's feedback batches through the same Glue jobs into curated and run
-   the started execution: model version 2, trained with the feedback;
+   and invoke the real retrain handler against moto: the retraining is due, and waits
+   for the feedback to reach curated (no execution yet);
+9. put the monitor's feedback batches through the same Glue jobs into curated; the
+   curated job's success event starts the execution (its CuratedSnapshot parameter names
+   that run), which then runs: model version 2, trained with the feedback;
 10. score v1 and v2 on the same held-out shifted rows; send the same event again (the
    handler answers it as a duplicate);
 11. draw the synthesized Operations dashboard from the metrics this run put in moto's

@@ -32,6 +32,7 @@ from stacks.constructs.log_groups import (
 )
 from stacks.constructs.network import JobNetwork, StageNetwork
 from stacks.constructs.secure_bucket import AccessLogBucket, DataBucket, removal_policy
+from stacks.constructs.shared_registry import share_artifacts
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class SharedDataLake:
 
     def key(self, scope: Construct) -> kms.IKey:
         return kms.Key.from_key_arn(scope, "DataKey", Fn.import_value(self.export("KeyArn")))
+
+    def curated_job_name(self) -> str:
+        """The processed-to-curated Glue job's name (CloudFormation names it)."""
+        return Fn.import_value(self.export("CuratedJobName"))
 
     def bucket(self, scope: Construct, zone: str) -> s3.IBucket:
         return s3.Bucket.from_bucket_attributes(
@@ -115,7 +120,22 @@ class DataLakeStack(Stack):
             artifacts=self.artifacts,
             dead_letters=DeadLetterQueue(self, "DeadLetters", key=self.key).queue,
         )
+        # The retrain trigger waits for this job's success (feedback in curated).
+        CfnOutput(
+            self,
+            "CuratedJobName",
+            value=self.etl.processed_to_curated.ref,
+            export_name=self.shared.export("CuratedJobName"),
+        )
         self._allow_alarm_notifications()
+        if settings.registry_reader is not None:
+            # The stage in another account that serves this stage's approved models.
+            share_artifacts(
+                reader=settings.registry_reader,
+                artifacts=self.artifacts,
+                key=self.key,
+                region=settings.region,
+            )
 
     def _data_key(self, settings: StageSettings, endpoint_name: str) -> kms.Key:
         """The stage's data key, usable by the services that write the stage's encrypted
@@ -244,6 +264,7 @@ class DataLakeStack(Stack):
     def _export(self, settings: StageSettings) -> SharedDataLake:
         shared = SharedDataLake(self.stack_name, network=self._job_network(settings))
         CfnOutput(self, "KeyArn", value=self.key.key_arn, export_name=shared.export("KeyArn"))
+
         for zone, bucket in (
             ("Curated", self.curated),
             ("Artifacts", self.artifacts),

@@ -115,7 +115,8 @@ class DeliveryStack(Stack):
         self.dev = self.pipeline.add_stage(dev, post=self._dev_checks(settings, schema.name))
         self.approval = pipelines.ManualApprovalStep(
             "PromoteToProd",
-            comment="Dev passed its checks. Approve to deploy the same build to Prod.",
+            comment="Dev serves the release approved in its registry and passed its checks. "
+            "Approve to deploy the same code and the same model package to Prod.",
         )
         self.prod = self.pipeline.add_stage(prod, pre=[self.approval])
         # Build now (not at synth) so the generated resources can carry acknowledgements.

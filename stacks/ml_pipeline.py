@@ -8,14 +8,18 @@ from constructs import Construct
 from config.layout import (
     delivery_pipeline_name,
     model_artifact_parameter,
+    model_release_parameter,
     model_version_parameter,
     no_model_artifact,
+    no_model_release,
     resource_name,
 )
 from config.schema import DatasetSchema
 from config.settings import StageSettings
 from stacks.constructs.dead_letters import DeadLetterQueue
-from stacks.constructs.model_promotion import ModelPromotion
+from stacks.constructs.endpoint import MODEL_ARTIFACTS
+from stacks.constructs.model_promotion import ModelPromotion, ReleaseRecord
+from stacks.constructs.nag import object_arn_finding
 from stacks.constructs.secure_bucket import removal_policy
 from stacks.constructs.training_pipeline import TrainingPipeline
 from stacks.data_lake import SharedDataLake
@@ -67,4 +71,13 @@ class MlPipelineStack(Stack):
             removal_policy=removal_policy(settings),
             artifact_parameter_name=model_artifact_parameter(settings.name, schema.name),
             no_artifact=no_model_artifact(artifacts.bucket_name),
+            release=ReleaseRecord(
+                parameter_name=model_release_parameter(settings.name, schema.name),
+                no_release=no_model_release(artifacts.bucket_name, key.key_arn),
+                model_archives=artifacts.arn_for_objects(MODEL_ARTIFACTS),
+                model_archives_finding=object_arn_finding(self, artifacts, MODEL_ARTIFACTS),
+                reader_account=(
+                    settings.registry_reader.account if settings.registry_reader else None
+                ),
+            ),
         )

@@ -97,25 +97,7 @@ class MonitoringStack(Stack):
             endpoint_name=endpoint_name,
             period_minutes=settings.monitor_every_minutes,
         )
-        self.retrain = RetrainTrigger(
-            self,
-            "Retrain",
-            key=key,
-            pipeline_name=pipeline_name,
-            alarm_names=self.alarms.names,
-            alarm_name_prefix=alarm_name(settings.name, settings.dataset),
-            cooldown_minutes=settings.retrain_cooldown_minutes,
-            dead_letters=dead_letters,
-            log_retention=RETENTION[settings.log_retention_days],
-            removal_policy=removal,
-        )
-        self.pipeline_status = PipelineStatusNotifications(
-            self,
-            "PipelineStatus",
-            pipeline_name=pipeline_name,
-            topic=self.notifications,
-            dead_letters=dead_letters,
-        )
+        # Failures page in every stage, whether it trains or not.
         self.failures = FailureEvents(
             self,
             "Failures",
@@ -126,9 +108,33 @@ class MonitoringStack(Stack):
                 self.monitor.job_prefix if isinstance(self.monitor, MonitorSchedule) else None
             ),
         )
-        restrict_event_publishing(
-            notifications, [self.pipeline_status.rule, *self.failures.rules.values()]
-        )
+        # A stage that trains nothing has nothing to retrain: its drift alarm notifies the
+        # topic, and the stage that trains (Dev) retrains on its own traffic.
+        self.retrain: RetrainTrigger | None = None
+        self.pipeline_status: PipelineStatusNotifications | None = None
+        if settings.trains_models:
+            self.retrain = RetrainTrigger(
+                self,
+                "Retrain",
+                key=key,
+                pipeline_name=pipeline_name,
+                alarm_names=self.alarms.names,
+                alarm_name_prefix=alarm_name(settings.name, settings.dataset),
+                cooldown_minutes=settings.retrain_cooldown_minutes,
+                dead_letters=dead_letters,
+                log_retention=RETENTION[settings.log_retention_days],
+                removal_policy=removal,
+                curated_job_name=data_lake.curated_job_name(),
+            )
+            self.pipeline_status = PipelineStatusNotifications(
+                self,
+                "PipelineStatus",
+                pipeline_name=pipeline_name,
+                topic=self.notifications,
+                dead_letters=dead_letters,
+            )
+        status_rules = [self.pipeline_status.rule] if self.pipeline_status else []
+        restrict_event_publishing(notifications, [*status_rules, *self.failures.rules.values()])
         self.dead_letters = dead_letters
         self.forwarder = (
             NotificationForwarder(
@@ -167,7 +173,12 @@ class MonitoringStack(Stack):
                 "Monitor",
                 target=MonitorTarget(
                     endpoint_name=endpoint_name,
-                    model_package_group=resource_name(settings.name, schema.name, "models"),
+                    model_package_group=resource_name(
+                        settings.model_source.stage if settings.model_source else settings.name,
+                        schema.name,
+                        "models",
+                    ),
+                    registry_source=settings.model_source,
                     schema_file=f"config/datasets/{settings.dataset}.json",
                     schedule_name=schedule_name,
                 ),

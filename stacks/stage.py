@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aws_cdk import Environment, Stack, Stage
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -33,14 +34,21 @@ class MlopsStage(Stage):
             env=Environment(account=settings.account, region=settings.region),
         )
         self.data_lake = DataLakeStack(self, "DataLake", settings=settings, schema=schema)
-        self.ml_pipeline = MlPipelineStack(
-            self,
-            "MlPipeline",
-            settings=settings,
-            schema=schema,
-            data_lake=self.data_lake.shared,
+        # A stage that serves another stage's approved models (Prod, by default) has no
+        # training resources at all: no pipeline, registry, promotion or retraining.
+        self.ml_pipeline = (
+            MlPipelineStack(
+                self,
+                "MlPipeline",
+                settings=settings,
+                schema=schema,
+                data_lake=self.data_lake.shared,
+            )
+            if settings.trains_models
+            else None
         )
-        self.ml_pipeline.add_stack_dependency(self.data_lake)
+        if self.ml_pipeline is not None:
+            self.ml_pipeline.add_stack_dependency(self.data_lake)
         # Needs the endpoint's name only, not the Serving stack.
         glue_jobs = {
             "raw-to-processed": self.data_lake.etl.raw_to_processed.ref,
@@ -60,15 +68,17 @@ class MlopsStage(Stage):
             self, "Serving", settings=settings, schema=schema, data_lake=self.data_lake.shared
         )
         self.serving.add_stack_dependency(self.data_lake)
-        # The served-version parameter is created by the MlPipeline stack.
-        self.serving.add_stack_dependency(self.ml_pipeline)
+        if self.ml_pipeline is not None:
+            # The served-version parameter is created by the MlPipeline stack.
+            self.serving.add_stack_dependency(self.ml_pipeline)
+        functions: dict[str, lambda_.IFunction] = {}
+        if self.ml_pipeline is not None:
+            functions["model-promotion"] = self.ml_pipeline.promotion.function
+        if self.monitoring.retrain is not None:
+            functions["retrain-trigger"] = self.monitoring.retrain.function
         # The operator dashboard; every alarm of the stage notifies the stage's topic.
         topic = self.monitoring.notifications
         monitor = self.monitoring.monitor
-        functions = {
-            "model-promotion": self.ml_pipeline.promotion.function,
-            "retrain-trigger": self.monitoring.retrain.function,
-        }
         if isinstance(monitor, MonitorSchedule):
             functions["monitor-launcher"] = monitor.launcher.function
         self.operations = OperationsStack(
@@ -83,21 +93,21 @@ class MlopsStage(Stage):
             functions=functions,
             failures=FailureSources(
                 dead_letters=_dead_letter_queues(
-                    [self.data_lake, self.ml_pipeline, self.monitoring]
+                    [s for s in (self.data_lake, self.ml_pipeline, self.monitoring) if s]
                 ),
                 functions=functions,
                 event_rules=self.monitoring.failures.rules,
-                pipeline_name=resource_name(settings.name, schema.name, "training"),
+                pipeline_name=resource_name(settings.name, schema.name, "training")
+                if self.ml_pipeline is not None
+                else None,
                 heartbeat=Heartbeat("monitor-launcher", settings.monitor_every_minutes)
                 if isinstance(monitor, MonitorSchedule)
                 else None,
             ),
         )
         self.operations.add_stack_dependency(self.data_lake)
-        notify_on_every_alarm(
-            [self.data_lake, self.ml_pipeline, self.monitoring, self.serving, self.operations],
-            topic,
-        )
+        stacks = [self.data_lake, self.ml_pipeline, self.monitoring, self.serving, self.operations]
+        notify_on_every_alarm([stack for stack in stacks if stack is not None], topic)
 
 
 def _dead_letter_queues(stacks: Iterable[Stack]) -> dict[str, sqs.IQueue]:

@@ -2,7 +2,7 @@
 stage's served version (SSM) and, when it changes, a delivery pipeline run.
 
 Environment: MODEL_PACKAGE_GROUP, MODEL_VERSION_PARAMETER, MODEL_ARTIFACT_PARAMETER,
-DELIVERY_PIPELINE_NAME, NO_MODEL_VERSION, POWERTOOLS_SERVICE_NAME,
+MODEL_RELEASE_PARAMETER, DELIVERY_PIPELINE_NAME, NO_MODEL_VERSION, POWERTOOLS_SERVICE_NAME,
 POWERTOOLS_METRICS_NAMESPACE. The logic
 (and why each event decides what it does) is in promotion.py.
 """
@@ -38,6 +38,7 @@ def target_from_env(env: Mapping[str, str]) -> Target:
         pipeline=env.get("DELIVERY_PIPELINE_NAME") or None,
         no_model=env.get("NO_MODEL_VERSION", "none"),
         artifact_parameter=env.get("MODEL_ARTIFACT_PARAMETER") or None,
+        release_parameter=env.get("MODEL_RELEASE_PARAMETER") or None,
     )
 
 
@@ -54,6 +55,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             sagemaker=boto3.client("sagemaker"),
             ssm=boto3.client("ssm"),
             codepipeline=boto3.client("codepipeline"),
+            s3=boto3.client("s3"),
         )
     except PromotionEventError as error:
         # Retrying a malformed event cannot help: log it whole and count it, then stop.

@@ -112,6 +112,40 @@ class Target:
     # Where the served version's model.tar.gz URL is recorded (the endpoint's role may
     # read that one object only); None: not recorded.
     artifact_parameter: str | None = None
+    # Where the approved release (package ARN, model.tar.gz URL, its SHA-256, the key
+    # that encrypts it) is recorded for the stage that serves this registry (Prod).
+    release_parameter: str | None = None
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the serving stage deploys, and what identifies its bytes."""
+
+    model_package_arn: str
+    model_data_url: str
+    model_data_sha256: str
+    kms_key_arn: str
+
+    def value(self) -> str:
+        """The StringList value, in config/layout.py's RELEASE_FIELDS order."""
+        return ",".join(
+            (self.model_package_arn, self.model_data_url, self.model_data_sha256, self.kms_key_arn)
+        )
+
+
+CHUNK = 1 << 20
+
+
+def release_of(sagemaker: Any, s3: Any, arn: str) -> Release:
+    """The package ``arn``'s release: its model.tar.gz read once (streamed) for its SHA-256,
+    and the key S3 encrypted it with."""
+    url = model_data_url(sagemaker, arn)
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    response = s3.get_object(Bucket=bucket, Key=key)
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: response["Body"].read(CHUNK), b""):
+        digest.update(chunk)
+    return Release(arn, url, digest.hexdigest(), str(response.get("SSEKMSKeyId", "")))
 
 
 def version_of(arn: str) -> int | None:
@@ -169,7 +203,13 @@ def request_token(arn: str, parameter_version: int) -> str:
 
 
 def promote(
-    event: dict[str, Any], *, target: Target, sagemaker: Any, ssm: Any, codepipeline: Any
+    event: dict[str, Any],
+    *,
+    target: Target,
+    sagemaker: Any,
+    ssm: Any,
+    codepipeline: Any,
+    s3: Any = None,
 ) -> Outcome:
     """Reconcile the stage's recorded version with the registry after ``event``."""
     change = PackageChange.from_event(event)
@@ -189,6 +229,10 @@ def promote(
             recorded,
         )
     if newest == recorded:
+        # A release parameter added after this version was recorded (an upgrade) gets it
+        # now: the serving stage would otherwise wait for the next approval.
+        if target.release_parameter and _release_arn(ssm, target.release_parameter) != newest:
+            _record_release(ssm, sagemaker, s3, target.release_parameter, newest)
         return _no_change(change, recorded)
 
     if target.artifact_parameter:
@@ -199,6 +243,8 @@ def promote(
             Type="String",
             Overwrite=True,
         )
+    if target.release_parameter:
+        _record_release(ssm, sagemaker, s3, target.release_parameter, newest)
     written = ssm.put_parameter(Name=target.parameter, Value=newest, Type="String", Overwrite=True)
     execution_id = None
     if target.pipeline:
@@ -219,6 +265,24 @@ def promote(
         f"(was {recorded}); {started}"
     )
     return Outcome(decision, reason, newest, execution_id)
+
+
+def _release_arn(ssm: Any, parameter: str) -> str:
+    """The package ARN the release parameter records (its first item; "" if none)."""
+    try:
+        value: str = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    except ssm.exceptions.ParameterNotFound:
+        return ""
+    return value.split(",", 1)[0]
+
+
+def _record_release(ssm: Any, sagemaker: Any, s3: Any, parameter: str, arn: str) -> None:
+    ssm.put_parameter(
+        Name=parameter,
+        Value=release_of(sagemaker, s3, arn).value(),
+        Type="StringList",
+        Overwrite=True,
+    )
 
 
 def _no_change(change: PackageChange, recorded: str) -> Outcome:

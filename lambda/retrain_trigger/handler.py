@@ -1,4 +1,6 @@
-"""Retrain trigger: EventBridge "CloudWatch Alarm State Change" event in, decision out.
+"""Retrain trigger: EventBridge "CloudWatch Alarm State Change" (the retraining is due)
+and "Glue Job State Change" (the feedback reached curated: start it) events in, decision
+out.
 
 Thin on purpose: Powertools parses and validates the event, keeps one decision per event
 id (idempotency on DynamoDB: EventBridge delivers at least once, and SageMaker's own
@@ -7,10 +9,10 @@ counts the decision (metric ``RetrainDecision``, dimension ``Decision``).
 ``retrain_decision.decide_and_act`` decides.
 
 Environment: PIPELINE_NAME, IDEMPOTENCY_TABLE, COOLDOWN_MINUTES, ALARM_NAME_PREFIX,
-POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE (MLOps/Retraining).
+CURATED_JOB_NAME, POWERTOOLS_SERVICE_NAME, POWERTOOLS_METRICS_NAMESPACE (MLOps/Retraining).
 
-A malformed event raises ``MalformedEventError`` before anything is written: no
-execution, no idempotency record.
+A malformed event (of either kind, or neither) raises ``MalformedEventError`` before
+anything is written: no execution, no idempotency record, no pending retraining.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 from retrain_decision import (
+    GLUE_DETAIL_TYPE,
     AlarmStateChangeEvent,
     Decision,
+    GlueJobStateChangeEvent,
     TriggerSettings,
     decide_and_act,
+    decide_on_curated,
 )
 
 # EventBridge retries delivery for up to 24 hours; remember each event for twice that.
@@ -51,7 +56,8 @@ metrics = Metrics()
 
 
 class MalformedEventError(ValueError):
-    """The input is not a CloudWatch Alarm State Change event; nothing was done."""
+    """The input is neither a CloudWatch Alarm nor a Glue Job State Change event; nothing
+    was done."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ def _runtime() -> _Runtime:
     settings = TriggerSettings.from_env(os.environ)
     sagemaker = boto3.client("sagemaker")
     dynamodb = boto3.client("dynamodb")
+    glue = boto3.client("glue")
     config = IdempotencyConfig(
         event_key_jmespath="id",
         raise_on_no_idempotency_key=True,
@@ -82,7 +89,11 @@ def _runtime() -> _Runtime:
         table_name=settings.idempotency_table, boto3_client=dynamodb
     )
 
-    def decide(*, event: AlarmStateChangeEvent) -> dict[str, Any]:
+    def decide(*, event: AlarmStateChangeEvent | GlueJobStateChangeEvent) -> dict[str, Any]:
+        if isinstance(event, GlueJobStateChangeEvent):
+            return decide_on_curated(
+                event, settings=settings, sagemaker=sagemaker, glue=glue, dynamodb=dynamodb
+            ).to_dict()
         outcome = decide_and_act(
             event,
             settings=settings,
@@ -109,20 +120,26 @@ def _count(decision: Decision) -> None:
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Decide whether the alarm in ``event`` retrains this stage's model."""
     runtime = _runtime()
+    glue_event = isinstance(event, dict) and event.get("detail-type") == GLUE_DETAIL_TYPE
+    model: type[AlarmStateChangeEvent | GlueJobStateChangeEvent] = (
+        GlueJobStateChangeEvent if glue_event else AlarmStateChangeEvent
+    )
     try:
-        alarm_event = parse(event=event, model=AlarmStateChangeEvent)
+        parsed: AlarmStateChangeEvent | GlueJobStateChangeEvent = parse(event=event, model=model)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '<event>'}: {e['msg']}" for e in error.errors()
         )
         _count("rejected_malformed")
         logger.error("rejected a malformed event", extra={"problems": problems})
-        raise MalformedEventError(
-            f"not a CloudWatch Alarm State Change event: {problems}"
-        ) from error
+        kind = GLUE_DETAIL_TYPE if glue_event else "CloudWatch Alarm State Change"
+        raise MalformedEventError(f"not a {kind} event: {problems}") from error
     runtime.config.register_lambda_context(context)
-    logger.append_keys(event_id=alarm_event.id, alarm_name=alarm_event.detail.alarmName)
-    result = runtime.decide(event=alarm_event)
+    if isinstance(parsed, GlueJobStateChangeEvent):
+        logger.append_keys(event_id=parsed.id, job_run_id=parsed.detail.jobRunId)
+    else:
+        logger.append_keys(event_id=parsed.id, alarm_name=parsed.detail.alarmName)
+    result = runtime.decide(event=parsed)
     if result.get("duplicate"):
         logger.info("duplicate event: returning the decision already taken", extra=result)
     else:

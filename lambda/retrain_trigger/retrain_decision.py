@@ -11,7 +11,20 @@ Decisions, in the order they are checked:
 - ``skipped_running``: an execution of this stage's pipeline is Executing (or Stopping);
 - ``skipped_cooldown``: an execution started less than COOLDOWN_MINUTES ago, or another
   alarm of this stage took the cooldown lock first;
-- ``started``: StartPipelineExecution was called.
+- ``started``: StartPipelineExecution was called (CURATED_JOB_NAME unset only);
+- ``waiting_for_curated``: the retraining is due, and recorded as pending until the
+  feedback the monitor wrote has passed the ETL (CURATED_JOB_NAME set, as deployed).
+
+The monitor writes its feedback batch into the raw zone before it publishes the metrics
+that set the alarm off, so a retraining started at the alarm would train on a curated
+zone without that batch. Deployed, the alarm only records the retraining as pending;
+the "Glue Job State Change" event of the processed-to-curated job decides the start:
+- ``skipped_other_job`` / ``skipped_not_succeeded``: another job, or not SUCCEEDED;
+- ``skipped_nothing_pending``: no alarm is waiting for curated data;
+- ``skipped_curated_too_early``: that run started before the alarm (it read the
+  processed zone before the batch could be there); the retraining stays pending;
+- ``started``: StartPipelineExecution with ``CuratedSnapshot`` = ``<job>/<run id>``, the
+  curated zone as that run wrote it: the execution's parameters record what it read.
 ``rejected_malformed`` is the handler's: the event never reaches this module.
 """
 
@@ -35,9 +48,18 @@ RUNNING_STATUSES = frozenset({"Executing", "Stopping"})
 DISPLAY_NAME_MAX = 82
 DESCRIPTION_MAX = 3072
 COOLDOWN_LOCK_PREFIX = "cooldown#"
+PENDING_PREFIX = "pending#"
+GLUE_DETAIL_TYPE = "Glue Job State Change"
+# The pipeline parameter that records the curated snapshot an execution trained on.
+SNAPSHOT_PARAMETER = "CuratedSnapshot"
 
 Decision = Literal[
     "started",
+    "waiting_for_curated",
+    "skipped_other_job",
+    "skipped_not_succeeded",
+    "skipped_nothing_pending",
+    "skipped_curated_too_early",
     "skipped_running",
     "skipped_cooldown",
     "skipped_foreign_alarm",
@@ -59,6 +81,9 @@ class TriggerSettings(BaseModel):
     idempotency_table: str = Field(min_length=1)
     cooldown_minutes: int = Field(ge=0)
     alarm_name_prefix: str = Field(min_length=1)
+    # The processed-to-curated Glue job whose success starts a pending retraining; empty:
+    # the alarm starts the pipeline at once (a stage whose feedback needs no ETL).
+    curated_job_name: str = ""
 
     ENV: ClassVar[dict[str, str]] = {
         "pipeline_name": "PIPELINE_NAME",
@@ -66,6 +91,7 @@ class TriggerSettings(BaseModel):
         "cooldown_minutes": "COOLDOWN_MINUTES",
         "alarm_name_prefix": "ALARM_NAME_PREFIX",
     }
+    OPTIONAL_ENV: ClassVar[dict[str, str]] = {"curated_job_name": "CURATED_JOB_NAME"}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TriggerSettings:
@@ -74,7 +100,12 @@ class TriggerSettings(BaseModel):
         if missing:
             raise ConfigurationError(f"missing environment variables: {', '.join(missing)}")
         try:
-            return cls.model_validate({field: env[name] for field, name in cls.ENV.items()})
+            return cls.model_validate(
+                {
+                    **{field: env[name] for field, name in cls.ENV.items()},
+                    **{f: env[n] for f, n in cls.OPTIONAL_ENV.items() if env.get(n)},
+                }
+            )
         except ValidationError as error:
             problems = "; ".join(
                 f"{cls.ENV.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in error.errors()
@@ -144,6 +175,24 @@ class AlarmStateChangeEvent(EventBridgeModel):
     detail: AlarmDetail  # narrows the base model's raw dict
 
 
+class GlueJobDetail(BaseModel):
+    """``detail`` of a "Glue Job State Change" event (Glue developer guide, "Automating
+    Glue with EventBridge")."""
+
+    jobName: str = Field(min_length=1)  # noqa: N815
+    jobRunId: str = Field(min_length=1)  # noqa: N815
+    state: str = Field(min_length=1)
+
+
+class GlueJobStateChangeEvent(EventBridgeModel):
+    """An EventBridge "Glue Job State Change" event (source aws.glue)."""
+
+    id: str = Field(min_length=1)
+    source: Literal["aws.glue"]
+    detail_type: Literal["Glue Job State Change"] = Field(alias="detail-type")
+    detail: GlueJobDetail
+
+
 # --- Deciding
 
 
@@ -159,6 +208,7 @@ class Outcome:
     execution_arn: str | None = None
     display_name: str | None = None
     description: str | None = None
+    curated_snapshot: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -294,13 +344,22 @@ def decide_and_act(
 
     name = display_name(alarm, settings.alarm_name_prefix, event.time)
     description = describe(event, last_start)
-    try:
-        started = sagemaker.start_pipeline_execution(
-            PipelineName=settings.pipeline_name,
-            PipelineExecutionDisplayName=name,
-            PipelineExecutionDescription=description,
-            ClientRequestToken=client_request_token(event.id),
+    if settings.curated_job_name:
+        try:
+            _record_pending(dynamodb, settings, event, name, description)
+        except Exception:
+            _release_cooldown_lock(dynamodb, settings, event.id)
+            raise
+        return outcome(
+            "waiting_for_curated",
+            f"alarm is ours, in ALARM, nothing running, cooldown over; the retraining "
+            f"starts when {settings.curated_job_name} has put the monitor's feedback "
+            "into curated",
+            display_name=name,
+            description=description,
         )
+    try:
+        started = _start(sagemaker, settings, name, description, event.id, None)
     except Exception:
         # Not started: free the cooldown so the retried event can act.
         _release_cooldown_lock(dynamodb, settings, event.id)
@@ -308,7 +367,115 @@ def decide_and_act(
     return outcome(
         "started",
         "alarm is ours, in ALARM, nothing running, cooldown over",
-        execution_arn=started["PipelineExecutionArn"],
+        execution_arn=started,
         display_name=name,
         description=description,
+    )
+
+
+def _start(
+    sagemaker: Any,
+    settings: TriggerSettings,
+    name: str,
+    description: str,
+    token_source: str,
+    snapshot: str | None,
+) -> str:
+    """StartPipelineExecution; ``snapshot`` recorded as the CuratedSnapshot parameter."""
+    request: dict[str, Any] = {
+        "PipelineName": settings.pipeline_name,
+        "PipelineExecutionDisplayName": name,
+        "PipelineExecutionDescription": description,
+        "ClientRequestToken": client_request_token(token_source),
+    }
+    if snapshot is not None:
+        request["PipelineParameters"] = [{"Name": SNAPSHOT_PARAMETER, "Value": snapshot}]
+    arn: str = sagemaker.start_pipeline_execution(**request)["PipelineExecutionArn"]
+    return arn
+
+
+def _pending_key(settings: TriggerSettings) -> dict[str, Any]:
+    return {"id": {"S": f"{PENDING_PREFIX}{settings.pipeline_name}"}}
+
+
+def _record_pending(
+    dynamodb: Any,
+    settings: TriggerSettings,
+    event: AlarmStateChangeEvent,
+    name: str,
+    description: str,
+) -> None:
+    """The due retraining, until the curated job's success starts it (one per pipeline:
+    the cooldown lock admits one alarm at a time)."""
+    dynamodb.put_item(
+        TableName=settings.idempotency_table,
+        Item={
+            **_pending_key(settings),
+            "event_id": {"S": event.id},
+            "since": {"S": event.detail.state.timestamp.astimezone(UTC).isoformat()},
+            "display_name": {"S": name},
+            "description": {"S": description},
+        },
+    )
+
+
+def decide_on_curated(
+    event: GlueJobStateChangeEvent,
+    *,
+    settings: TriggerSettings,
+    sagemaker: Any,
+    glue: Any,
+    dynamodb: Any,
+) -> Outcome:
+    """A Glue job finished: start the pending retraining if this run of the curated job
+    began after the alarm (so it read the processed zone with the feedback in it)."""
+    detail = event.detail
+
+    def outcome(decision: Decision, reason: str, **extra: Any) -> Outcome:
+        return Outcome(
+            decision=decision,
+            reason=reason,
+            alarm_name=str(extra.pop("alarm_name", "")),
+            event_id=event.id,
+            pipeline_name=settings.pipeline_name,
+            **extra,
+        )
+
+    if not settings.curated_job_name or detail.jobName != settings.curated_job_name:
+        return outcome("skipped_other_job", f"job {detail.jobName} is not the curated job")
+    if detail.state != "SUCCEEDED":
+        return outcome("skipped_not_succeeded", f"{detail.jobName} run is {detail.state}")
+    item = dynamodb.get_item(
+        TableName=settings.idempotency_table, Key=_pending_key(settings), ConsistentRead=True
+    ).get("Item")
+    if item is None:
+        return outcome("skipped_nothing_pending", "no retraining is waiting for curated data")
+    since = datetime.fromisoformat(item["since"]["S"])
+    run = glue.get_job_run(JobName=detail.jobName, RunId=detail.jobRunId)["JobRun"]
+    started_on: datetime = run["StartedOn"]
+    if started_on.tzinfo is None:
+        started_on = started_on.replace(tzinfo=UTC)
+    if started_on <= since:
+        return outcome(
+            "skipped_curated_too_early",
+            f"run {detail.jobRunId} started at {started_on.isoformat()}, before the alarm at "
+            f"{since.isoformat()}: the retraining waits for a run that read the feedback",
+        )
+    snapshot = f"{detail.jobName}/{detail.jobRunId}"
+    name, description = item["display_name"]["S"], item["description"]["S"]
+    description = f"{description} Curated snapshot: {snapshot}."[:DESCRIPTION_MAX]
+    arn = _start(sagemaker, settings, name, description, item["event_id"]["S"], snapshot)
+    dynamodb.delete_item(
+        TableName=settings.idempotency_table,
+        Key=_pending_key(settings),
+        ConditionExpression="event_id = :event",
+        ExpressionAttributeValues={":event": item["event_id"]},
+    )
+    return outcome(
+        "started",
+        f"the curated job put the feedback into curated (run {detail.jobRunId})",
+        execution_arn=arn,
+        display_name=name,
+        description=description,
+        curated_snapshot=snapshot,
     )

@@ -269,6 +269,9 @@ class StageAssembly:
                 value = self.parameters(str(declared.get("Default", name)))
                 if value is None:
                     raise AssemblyError(f"template parameter {name} has no local value")
+                # A List<...> parameter (an SSM StringList among them) is a list to Ref.
+                if "List<" in str(declared.get("Type", "")):
+                    return value.split(",")
                 return value
             return self.attribute(stack, name, "Ref")
 

@@ -211,6 +211,10 @@ def from_call(
                 Request(action, _arn(stage, "sqs", queue)), CALLED, f"{described} {queue}"
             )
         ]
+    if service == "glue" and "JobName" in params:
+        # Glue authorizes job-run operations on the job (arn:...:glue:...:job/<name>).
+        job = _arn(stage, "glue", f"job/{params['JobName']}")
+        return [Authorization(Request(action, job), CALLED, f"{described} {params['JobName']}")]
     if service == "kms" and "KeyId" in params:
         key = _in_stage(str(params["KeyId"]), stage, local_account)
         arn = key if key.startswith("arn:") else _arn(stage, "kms", f"key/{key}")

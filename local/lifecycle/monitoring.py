@@ -11,7 +11,14 @@ from typing import Any
 from local.image.container import describe_runtime
 from local.lifecycle.steps import HOLDOUT_ROWS, STEPS, UserTraffic, fail_on, step, write_summary
 from local.monitoring.alarms import ALARM
-from local.monitoring.loop import COOLDOWN_OVERRIDE, EVENT_LABEL, LoopState, MonitoringLoop
+from local.monitoring.glue_events import state_change_event
+from local.monitoring.loop import (
+    COOLDOWN_OVERRIDE,
+    CURATED_JOB,
+    EVENT_LABEL,
+    LoopState,
+    MonitoringLoop,
+)
 from local.monitoring.retrain_function import LABEL as DELIVERY_LABEL
 from local.monitoring.shifted_traffic import default_shift
 from local.pipeline.pipeline_runtime import Execution
@@ -135,12 +142,15 @@ def deliver(loop: MonitoringLoop, state: LoopState, event: dict[str, Any]) -> De
     return Delivery(rules, cooldown, decision)
 
 
-def retrain(loop: MonitoringLoop, execution_arn: str) -> Retraining:
-    """Step 9: the monitor's feedback into curated, then the execution the handler started."""
-    processed, curated = loop.feedback_to_curated()
+def retrain(
+    loop: MonitoringLoop, state: LoopState, out: Path, summary: dict[str, Any]
+) -> Retraining:
+    """Step 9: the monitor's feedback into curated; the curated job's success event ->
+    synthesized rule -> the retrain handler starts the execution; then run it."""
+    processed, curated, run_id = loop.feedback_to_curated()
     rows = sum(c.input_rows for c in processed)
     valid = sum(c.valid_rows for c in processed)
-    feedback = {
+    feedback: dict[str, Any] = {
         "batches": len(processed),
         "rows": rows,
         "valid_rows": valid,
@@ -151,7 +161,19 @@ def retrain(loop: MonitoringLoop, execution_arn: str) -> Retraining:
         f"curated now {curated.curated_rows} rows",
         flush=True,
     )
-    return Retraining(feedback, loop.run_started_execution(execution_arn))
+    event = state_change_event(CURATED_JOB, run_id)
+    rules = loop.matching_rules(event)
+    print(
+        f"      {EVENT_LABEL} curated job's success event matches: {', '.join(rules) or 'no rule'}"
+    )
+    decision = loop.invoke_trigger(event, state.handler, loop.work_dir / "retrain-trigger.log")
+    print(f"      {DELIVERY_LABEL} handler decision: {decision['decision']} ({decision['reason']})")
+    feedback["curated_run"] = run_id
+    feedback["decision"] = decision
+    if decision["decision"] != "started":
+        write_summary(out, summary)
+        raise SystemExit(f"the curated job's success did not start the retraining: {decision}")
+    return Retraining(feedback, loop.run_started_execution(decision["execution_arn"]))
 
 
 def compare_and_repeat(
@@ -236,14 +258,16 @@ def retrain_on_alarm(
     section["cooldown_minutes"] = delivery.cooldown_minutes
     decision = section["retrain"] = delivery.decision
     print(f"      {DELIVERY_LABEL} handler decision: {decision['decision']} ({decision['reason']})")
-    if decision["decision"] != "started":
+    if decision["decision"] != "waiting_for_curated" or loop.executions() != 1:
         write_summary(out, summary)
-        raise SystemExit(f"the retrain handler did not start the pipeline: {decision}")
+        raise SystemExit(
+            f"the retrain handler should wait for the feedback to reach curated: {decision}"
+        )
 
     retraining, seconds = step(
         9,
-        "Feedback through the Glue jobs; run the execution the handler started",
-        lambda: retrain(loop, decision["execution_arn"]),
+        "Feedback through the Glue jobs; their success starts the retraining; run it",
+        lambda: retrain(loop, state, out, summary),
     )
     section["feedback"] = retraining.feedback
     summary["steps"]["retrain_pipeline"] = round(seconds, 2)

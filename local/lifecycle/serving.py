@@ -15,8 +15,9 @@ from local.lifecycle.steps import UserTraffic, fail_on, step
 from local.monitoring.loop import MonitoringLoop
 from local.moto_platform import LocalPlatform
 from local.pipeline.training_run import approve_latest, execute, installed_pipeline
-from local.report import print_endpoint, print_training
+from local.report import print_endpoint, print_promotion, print_training
 from local.serving.endpoint_run import serve_and_probe
+from local.serving.promotion import prod_serves_approved
 
 
 def train_and_serve(
@@ -63,6 +64,12 @@ def train_and_serve(
         summary["steps"]["endpoint"] = round(seconds, 2)
         summary["endpoint"] = endpoint
         print_endpoint(endpoint)
+        # One artifact, Dev to Prod: what Dev approved is what Prod's model loads.
+        promotion = prod_serves_approved(platform, out / "cdk.out", endpoint["model_package_arn"])
+        summary["promotion"] = promotion.to_dict()
+        print_promotion(promotion)
+        if not promotion.same_bytes:
+            raise SystemExit("Prod's model would not load the bytes Dev approved")
         loop = MonitoringLoop(
             platform=platform,
             pipeline=pipeline,

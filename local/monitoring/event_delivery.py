@@ -55,7 +55,7 @@ class DeliveryPolicy:
 
 
 def delivery_policy(template: Path, *, function_prefix: str = "Retrain") -> DeliveryPolicy:
-    """Read the rule target's RetryPolicy and the function's EventInvokeConfig from the
+    """Read the rule targets' RetryPolicy and the function's EventInvokeConfig from the
     Monitoring template; fails if either has no dead-letter queue (an event would be lost)."""
     resources = read_template(template)["Resources"]
     functions = {
@@ -82,13 +82,20 @@ def delivery_policy(template: Path, *, function_prefix: str = "Retrain") -> Deli
         if r["Type"] == "AWS::Lambda::EventInvokeConfig"
         and names_function(r["Properties"]["FunctionName"])
     ]
-    if len(functions) != 1 or len(targets) != 1 or len(configs) != 1:
+    if len(functions) != 1 or not targets or len(configs) != 1:
         raise AssemblyError(
-            f"{template.name}: expected one {function_prefix}* function, one rule target and "
+            f"{template.name}: expected one {function_prefix}* function, rule targets and "
             f"one EventInvokeConfig for it; found {len(functions)}, {len(targets)}, {len(configs)}"
         )
+    # Several rules may deliver to the function (the retrain trigger's alarm and curated
+    # job rules): one policy describes them only if they retry and dead-letter alike.
+    delivery = {
+        json.dumps({k: t.get(k) for k in ("RetryPolicy", "DeadLetterConfig")}) for t in targets
+    }
+    if len(delivery) != 1:
+        raise AssemblyError(f"{template.name}: the function's rule targets retry differently")
     [function] = functions.values()
-    [target], [config] = targets, configs
+    target, [config] = targets[0], configs
     if "DeadLetterConfig" not in target or "DeadLetterConfig" not in function:
         raise AssemblyError(f"{template.name}: the rule target or the function has no DLQ")
     retry = target.get("RetryPolicy", {})

@@ -51,6 +51,7 @@ from local.monitoring.assembly import (
     stack_assets,
 )
 from local.monitoring.event_patterns import matching_rules, stage_rule_patterns
+from local.monitoring.glue_events import start_run
 from local.monitoring.retrain_function import LAUNCHER_DIR, deliver, lambda_context, load_handler
 from local.monitoring.shifted_traffic import (
     feature_lines,
@@ -69,6 +70,7 @@ from local.moto_platform import (
 from local.pipeline.pipeline_runtime import Execution, LocalPipeline
 from local.pipeline.sagemaker_jobs import run_processing_job
 from local.s3_sync import download_prefix, split_uri
+from local.service_metrics import LOCAL_NAMES, local_name
 from local.serving.endpoint_run import invoke
 from local.serving.load_client import Request
 from training.evaluate import load_packaged
@@ -80,6 +82,8 @@ CAPTURE_WAIT_SECONDS = 30.0
 # v1's execution started minutes before the alarm, not hours: with the synthesized
 # cooldown the handler would (rightly) skip. Time is compressed here as for the schedule.
 COOLDOWN_OVERRIDE = {"COOLDOWN_MINUTES": "0"}
+# The processed-to-curated job's local name (its events name it so).
+CURATED_JOB = LOCAL_NAMES["EtlProcessedToCuratedJob"]
 
 
 @dataclass
@@ -117,6 +121,7 @@ def local_names(platform: LocalPlatform, key_arn: str) -> Callable[[str], str | 
         ("KeyArn", key_arn),
         ("MonitorJobRole", f"arn:aws:iam::{ACCOUNT}:role/local-monitor-job"),
         ("RetrainIdempotencyTable", IDEMPOTENCY_TABLE),
+        ("CuratedJobName", CURATED_JOB),
     ]
 
     def lookup(name: str) -> str | None:
@@ -359,9 +364,10 @@ class MonitoringLoop:
 
     def matching_rules(self, event: dict[str, Any]) -> list[str]:
         """Logical ids of the synthesized rules whose EventPattern matches ``event``."""
-        return matching_rules(
-            event, stage_rule_patterns(StageAssembly(self.cdk_out, self.stage), "Monitoring")
-        )
+        # Resources across the stage's stacks by the names the local runtime gives them
+        # (a Glue job's events name it as the local ETL runs it).
+        assembly = StageAssembly(self.cdk_out, self.stage, names=local_name)
+        return matching_rules(event, stage_rule_patterns(assembly, "Monitoring"))
 
     def invoke_trigger(self, event: dict[str, Any], handler: Any, log: Path) -> dict[str, Any]:
         """The real handler with the synthesized function's environment (local names),
@@ -406,9 +412,10 @@ class MonitoringLoop:
 
     # ---- feedback through the ETL, then the started execution -------------------------
 
-    def feedback_to_curated(self) -> tuple[list[ProcessedCounts], CuratedCounts]:
+    def feedback_to_curated(self) -> tuple[list[ProcessedCounts], CuratedCounts, str]:
         """The monitor's feedback batches (raw zone, incoming/feedback/) through the same
-        Glue jobs into curated, and curated republished where the pipeline reads it."""
+        Glue jobs into curated, and curated republished where the pipeline reads it; the
+        curated job's run id (recorded in moto's Glue: ``glue_events``)."""
         folder = self.lake.raw / FEEDBACK_PREFIX.removeprefix("incoming/").strip("/")
         files = download_prefix(self.s3, f"s3://{RAW_BUCKET}/{FEEDBACK_PREFIX}", folder)
         if not files:
@@ -417,9 +424,10 @@ class MonitoringLoop:
             run_raw_to_processed(self.lake, self.schema_path, path, "csv")
             for path in sorted(folder.glob("*.csv"))
         ]
+        run_id = start_run(self.platform.client("glue"), CURATED_JOB)
         curated = run_processed_to_curated(self.lake, self.schema_path)
         self.platform.publish_curated(self.lake.curated)
-        return processed, curated
+        return processed, curated, run_id
 
     def run_started_execution(self, execution_arn: str) -> Execution:
         return self.pipeline.execute(execution_arn=execution_arn)

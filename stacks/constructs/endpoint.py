@@ -3,7 +3,9 @@ blue/green deployment with alarm rollback, and autoscaling."""
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnCondition, CfnResource, Duration, Fn, Stack
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, CfnCondition, CfnResource, CfnTag, Duration, Fn, Stack
 from aws_cdk import aws_applicationautoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -20,7 +22,7 @@ from config.layout import (
     resource_name,
 )
 from config.schema import DatasetSchema
-from config.settings import StageSettings
+from config.settings import RegistryLink, StageSettings
 from stacks.constructs.log_groups import StageLogGroup, endpoint_log_group_name
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
@@ -36,6 +38,24 @@ CAPTURED_JSON = ["application/json", "application/jsonlines"]
 CLIENT_ERROR_RATE_PERCENT = 5
 # Pages when an in-service endpoint served nothing for this many five-minute periods.
 IDLE_PERIODS = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lineage:
+    """Where the served release comes from (another stage's registry) and what identifies
+    its bytes; recorded as tags of the endpoint config (deploy-time values)."""
+
+    source: RegistryLink
+    model_data_sha256: str
+    # The key that encrypts the source's artifacts: the model role may decrypt through S3.
+    model_data_key_arn: str
+
+    def tags(self, model_package_arn: str) -> list[CfnTag]:
+        return [
+            CfnTag(key="mlops:model-package-arn", value=model_package_arn),
+            CfnTag(key="mlops:model-data-sha256", value=self.model_data_sha256),
+            CfnTag(key="mlops:approved-in", value=self.source.stage),
+        ]
 
 
 class ModelEndpoint(Construct):
@@ -55,14 +75,17 @@ class ModelEndpoint(Construct):
         serve_when: CfnCondition | None = None,
         network: JobNetwork | None = None,
         model_data_url: str | None = None,
+        lineage: Lineage | None = None,
     ) -> None:
         """``serve_when``: a deploy-time condition (the stage has an approved version);
         without it the model, endpoint and scaling exist only while it holds. The role,
         its policy and the alarms always exist. ``network``: VPC mode's subnets and
         security groups for the model's containers. ``model_data_url``: the package's
         ``s3://`` model artifact (deploy-time value), the one object the role may read;
-        None: any run's model.tar.gz."""
+        None: any run's model.tar.gz. ``lineage``: the release is another stage's
+        (recorded on the endpoint config; its key may decrypt the model)."""
         super().__init__(scope, construct_id)
+        self._lineage = lineage
         self._serve_when = serve_when
         self.endpoint_name = resource_name(settings.name, schema.name, "endpoint")
         # A serverless endpoint publishes no instance metrics, which tell the idle alarm
@@ -84,7 +107,13 @@ class ModelEndpoint(Construct):
         )
 
         model = self._model(settings, model_package_arn, policy, network)
-        config = self._endpoint_config(settings, key, artifacts, model)
+        config = self._endpoint_config(
+            settings,
+            key,
+            artifacts,
+            model,
+            None if lineage is None else lineage.tags(model_package_arn),
+        )
         # The rollback guards; the other alarms page only (a canary is not judged by them).
         self.alarms = self._alarms(settings)
         self.paging_alarms = self._paging_alarms(idle=not settings.endpoint_serverless)
@@ -159,11 +188,14 @@ class ModelEndpoint(Construct):
         key: kms.IKey,
         artifacts: s3.IBucket,
         model: sagemaker.CfnModel,
+        tags: list[CfnTag] | None = None,
     ) -> sagemaker.CfnEndpointConfig:
-        """The endpoint's configuration: its variant and (instance endpoints) data capture."""
+        """The endpoint's configuration: its variant and (instance endpoints) data capture;
+        ``tags``: the served release's lineage."""
         config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
+            tags=tags,
             # Serverless endpoints have no instance storage to encrypt (the API refuses
             # a key for them); instance endpoints encrypt theirs with the stage key.
             kms_key_id=None if settings.endpoint_serverless else key.key_arn,
@@ -390,6 +422,19 @@ class ModelEndpoint(Construct):
         )
         self._conditional(scaling)
 
+    def _model_key_statements(self, region: str) -> list[iam.PolicyStatement]:
+        """Decrypting another stage's model archive with that stage's key, through S3."""
+        if self._lineage is None:
+            return []
+        return [
+            iam.PolicyStatement(
+                sid="DecryptApprovedModel",
+                actions=["kms:Decrypt"],
+                resources=[self._lineage.model_data_key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            )
+        ]
+
     def _grant_model(
         self, *, key: kms.IKey, artifacts: s3.IBucket, region: str, model_data_url: str | None
     ) -> iam.Policy:
@@ -429,6 +474,7 @@ class ModelEndpoint(Construct):
                     actions=["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
                     resources=[key.key_arn],
                 ),
+                *self._model_key_statements(region),
                 *container_statements(self, region, key),
                 iam.PolicyStatement(
                     sid="EndpointLogs",

@@ -45,7 +45,7 @@ class FailureSources:
     functions: Mapping[str, lambda_.IFunction]
     # Failure kind ("glue-job-failed", "monitor-job-failed") -> the rule matching it.
     event_rules: Mapping[str, events.IRule]
-    pipeline_name: str
+    pipeline_name: str | None  # None: the stage runs no pipeline (Prod, by default)
     heartbeat: Heartbeat | None = None
 
 
@@ -80,18 +80,19 @@ class FailureAlarms(Construct):
                     period=FIVE_MINUTES,
                 ),
             )
-        self._add(
-            "PipelineFailed",
-            "pipeline-failed",
-            f"An execution of {sources.pipeline_name} failed.",
-            cloudwatch.Metric(
-                namespace="AWS/Sagemaker/ModelBuildingPipeline",
-                metric_name="ExecutionFailed",
-                dimensions_map={"PipelineName": sources.pipeline_name},
-                statistic="Sum",
-                period=FIVE_MINUTES,
-            ),
-        )
+        if sources.pipeline_name is not None:
+            self._add(
+                "PipelineFailed",
+                "pipeline-failed",
+                f"An execution of {sources.pipeline_name} failed.",
+                cloudwatch.Metric(
+                    namespace="AWS/Sagemaker/ModelBuildingPipeline",
+                    metric_name="ExecutionFailed",
+                    dimensions_map={"PipelineName": sources.pipeline_name},
+                    statistic="Sum",
+                    period=FIVE_MINUTES,
+                ),
+            )
         for label, queue in sources.dead_letters.items():
             self._add(
                 f"DeadLetters{_pascal(label)}",

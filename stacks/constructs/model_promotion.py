@@ -3,6 +3,7 @@ equal to the newest approved model package and starts the delivery pipeline."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
@@ -12,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ram as ram
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -59,13 +61,17 @@ class ModelPromotion(Construct):
         removal_policy: RemovalPolicy,
         artifact_parameter_name: str | None = None,
         no_artifact: str = "",
+        release: ReleaseRecord | None = None,
     ) -> None:
         """``key`` encrypts the function's log group; approval events the function could
         not take after all retries land in ``dead_letters``. ``artifact_parameter_name``:
         where the served version's model.tar.gz URL is recorded too (``no_artifact``
-        until a version is approved)."""
+        until a version is approved). ``release``: where the approved release (with the
+        archive's checksum) is recorded for the stage that serves this registry."""
         super().__init__(scope, construct_id)
         self._parameters(parameter_name, artifact_parameter_name, no_artifact)
+        self.release = release
+        self.release_parameter = None if release is None else self._release_parameter(release)
         log_group = logs.CfnLogGroup(
             self, "Logs", retention_in_days=log_retention_days, kms_key_id=key.key_arn
         )
@@ -127,6 +133,31 @@ class ModelPromotion(Construct):
             else None
         )
 
+    def _release_parameter(self, release: ReleaseRecord) -> ssm.StringListParameter:
+        """The approved release, read by the serving stage's Serving stack at deploy time;
+        in another account through a RAM share (which needs the advanced tier)."""
+        # Same caution as the served version: CloudFormation writes the sentinel once.
+        parameter = ssm.StringListParameter(
+            self,
+            "ApprovedRelease",
+            parameter_name=release.parameter_name,
+            # Tokens hold no comma: the items stay apart.
+            string_list_value=release.no_release.split(","),
+            tier=ssm.ParameterTier.ADVANCED if release.reader_account else None,
+            description="Approved release (package ARN, model.tar.gz URL, SHA-256, key ARN) "
+            "the serving stage deploys; written by model promotion.",
+        )
+        if release.reader_account:
+            ram.CfnResourceShare(
+                self,
+                "ShareRelease",
+                name=release.parameter_name.strip("/").replace("/", "-"),
+                allow_external_principals=True,
+                principals=[release.reader_account],
+                resource_arns=[parameter.parameter_arn],
+            )
+        return parameter
+
     def _function(
         self,
         *,
@@ -162,6 +193,9 @@ class ModelPromotion(Construct):
                 "MODEL_PACKAGE_GROUP": model_package_group,
                 "MODEL_VERSION_PARAMETER": parameter_name,
                 "MODEL_ARTIFACT_PARAMETER": artifact_parameter_name or "",
+                "MODEL_RELEASE_PARAMETER": ""
+                if self.release is None
+                else self.release.parameter_name,
                 "DELIVERY_PIPELINE_NAME": pipeline_name or "",
                 "NO_MODEL_VERSION": NO_MODEL_VERSION,
                 "POWERTOOLS_SERVICE_NAME": "model-promotion",
@@ -256,6 +290,28 @@ class ModelPromotion(Construct):
                 "The group's versions are created at run time; the newest approved one is "
                 "described for its model artifact."
             )
+        if self.release is not None and self.release_parameter is not None:
+            statements += [
+                iam.PolicyStatement(
+                    sid="RecordRelease",
+                    actions=["ssm:GetParameter", "ssm:PutParameter"],
+                    resources=[self.release_parameter.parameter_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ChecksumModelArchives",
+                    actions=["s3:GetObject"],
+                    resources=[self.release.model_archives],
+                ),
+                iam.PolicyStatement(
+                    sid="DecryptModelArchives",
+                    actions=["kms:Decrypt"],
+                    resources=[key.key_arn],
+                ),
+            ]
+            findings[f"AwsSolutions-IAM5[{self.release.model_archives_finding}]"] = (
+                "The approved version's model.tar.gz sits under its training execution's id, "
+                "decided at run time; the function reads it once to record its checksum."
+            )
         if pipeline_name:
             statements.append(
                 iam.PolicyStatement(
@@ -281,6 +337,20 @@ class ModelPromotion(Construct):
             "permission.",
         )
         return policy
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseRecord:
+    """Where the approved release is recorded, and what promotion reads to record it."""
+
+    parameter_name: str
+    # Its value until a version is approved (config/layout.py no_model_release).
+    no_release: str
+    # s3 object ARN pattern of the runs' model archives, and how cdk-nag names it.
+    model_archives: str
+    model_archives_finding: str
+    # The serving stage's account when it is another one (the parameter is shared).
+    reader_account: str | None = None
 
 
 def policy_resource(policy: iam.Policy) -> iam.CfnPolicy:

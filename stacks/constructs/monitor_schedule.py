@@ -33,12 +33,19 @@ from config.layout import (
     MONITORING_PREFIX,
     RUNS_PREFIX,
 )
+from config.settings import RegistryLink
 from stacks.constructs.dead_letters import dead_letter_statements
 from stacks.constructs.monitor_launcher import RUN_TOKEN, MonitorLauncher
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
 from stacks.constructs.pipeline_settings import CODE_DIR, PROCESSING, PROCESSING_LAUNCHER
 from stacks.constructs.sagemaker_access import job_statements
+from stacks.constructs.shared_registry import (
+    group_reference,
+    reader_findings,
+    reader_statements,
+)
+from stacks.constructs.shared_registry import package_arns as shared_package_arns
 
 # What the schedule sends the launcher: Scheduler fills in its context attributes.
 SCHEDULED_RUN = {
@@ -64,6 +71,9 @@ class MonitorTarget:
     model_package_group: str
     schema_file: str  # inside the source bundle, e.g. config/datasets/churn.json
     schedule_name: str
+    # The stage whose registry the endpoint serves from, when not this one's: the group
+    # (``model_package_group`` is then that stage's) and its baselines are read there.
+    registry_source: RegistryLink | None = None
 
 
 class _JobObjects(NamedTuple):
@@ -194,7 +204,9 @@ class MonitorSchedule(Construct):
             "--state-uri",
             f"s3://{artifacts.bucket_name}/{checkpoint_key}",
             "--model-package-group",
-            target.model_package_group,
+            target.model_package_group
+            if target.registry_source is None
+            else group_reference(self, target.registry_source, target.model_package_group),
             "--endpoint-name",
             endpoint,
             "--schedule-name",
@@ -435,15 +447,23 @@ class MonitorSchedule(Construct):
             resource_name="/aws/sagemaker/ProcessingJobs:*",
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        package_arns = stack.format_arn(
-            service="sagemaker",
-            resource="model-package",
-            resource_name=f"{self.target.model_package_group}/*",
+        source = self.target.registry_source
+        package_arns = (
+            stack.format_arn(
+                service="sagemaker",
+                resource="model-package",
+                resource_name=f"{self.target.model_package_group}/*",
+            )
+            if source is None
+            else shared_package_arns(self, source, self.target.model_package_group)
         )
         statements = [
             *self._data_statements(artifacts, raw, source_bundle, objects),
             *job_statements(self, region, key, job_logs),
             *self._registry_and_metrics_statements(package_arns),
+            # The source stage's baselines, in its artifacts bucket (DescribeModelPackage
+            # on its versions is ReadRegistry above).
+            *([] if source is None else reader_statements(source, region)),
         ]
         self.job_policy = iam.Policy(self, "JobPolicy", statements=statements)
         self.job_policy.attach_to_role(self.job_role)
@@ -465,5 +485,7 @@ class MonitorSchedule(Construct):
             (baselines, "Baselines and evaluations sit under each training execution's id."),
         ):
             findings[object_arn_finding(self, artifacts, pattern)] = reason
+        if source is not None:
+            findings.update(reader_findings(source, region))
         for finding, reason in findings.items():
             acknowledge(self.job_policy, f"AwsSolutions-IAM5[{finding}]", reason)

@@ -122,6 +122,11 @@ class _Builder:
         self.approval = ParameterString(
             name="ModelApprovalStatus", default_value="PendingManualApproval"
         )
+        # Which curated snapshot (``<curated Glue job>/<run id>``, the run that wrote the
+        # zone) the execution trains on: the retrain trigger sets it when the feedback
+        # that triggered it is in curated; a scheduled or manual start trains on the
+        # latest. Recorded with the execution's parameters.
+        self.curated_snapshot = ParameterString(name="CuratedSnapshot", default_value="latest")
         # Train and Evaluate read per-execution URIs, so a cache hit can only be the same
         # execution's own earlier attempt (a retried or re-run execution).
         self.cache = CacheConfig(enable_caching=True, expire_after=CACHE_FOR)
@@ -152,6 +157,7 @@ class _Builder:
             self.training_type,
             self.threshold,
             self.approval,
+            self.curated_snapshot,
         ]
 
     def _processing(

@@ -1,4 +1,5 @@
-"""The retrain trigger: alarm state change -> EventBridge rule -> Lambda -> pipeline.
+"""The retrain trigger: alarm state change -> EventBridge rule -> Lambda (the retraining
+is due) -> the curated Glue job's success -> EventBridge rule -> Lambda -> pipeline.
 
 Runtime code: ``lambda/retrain_trigger/`` (handler.py + retrain_decision.py), its
 folder only, built as every Powertools function here (``powertools_function``).
@@ -31,7 +32,8 @@ class RetrainTrigger(Construct):
     """An EventBridge rule for ``alarm_names`` entering ALARM, delivering to the retrain
     Lambda (retry policy, encrypted dead-letter queue); the Lambda's idempotency table
     (stage key, point-in-time recovery, TTL) and a role that may only start and list
-    executions of ``pipeline_name``."""
+    executions of ``pipeline_name``. With ``curated_job_name``, a second rule delivers
+    that job's successes: the retraining starts once the feedback is in curated."""
 
     def __init__(
         self,
@@ -46,6 +48,7 @@ class RetrainTrigger(Construct):
         dead_letters: sqs.IQueue,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        curated_job_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -83,6 +86,21 @@ class RetrainTrigger(Construct):
                     ],
                     resources=[self.table.table_arn],
                 ),
+                *(
+                    []
+                    if curated_job_name is None
+                    else [
+                        iam.PolicyStatement(
+                            sid="ReadCuratedJobRuns",
+                            actions=["glue:GetJobRun"],
+                            resources=[
+                                stack.format_arn(
+                                    service="glue", resource="job", resource_name=curated_job_name
+                                )
+                            ],
+                        )
+                    ]
+                ),
                 iam.PolicyStatement(
                     sid="UseStageKey",
                     actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
@@ -98,6 +116,7 @@ class RetrainTrigger(Construct):
                 "IDEMPOTENCY_TABLE": self.table.table_name,
                 "COOLDOWN_MINUTES": str(cooldown_minutes),
                 "ALARM_NAME_PREFIX": alarm_name_prefix,
+                "CURATED_JOB_NAME": curated_job_name or "",
             },
             timeout=Duration.seconds(30),
             log_retention=log_retention,
@@ -105,6 +124,8 @@ class RetrainTrigger(Construct):
         )
 
         self._alarm_rule(alarm_names)
+        if curated_job_name is not None:
+            self._curated_rule(curated_job_name)
 
     def _idempotency_table(self, key: kms.IKey, removal_policy: RemovalPolicy) -> dynamodb.Table:
         """Powertools' idempotency records and the cooldown lock."""
@@ -144,11 +165,27 @@ class RetrainTrigger(Construct):
                 detail={"alarmName": list(alarm_names), "state": {"value": ["ALARM"]}},
             ),
         )
-        self.rule.add_target(
-            targets.LambdaFunction(
-                self.function,
-                dead_letter_queue=self.dead_letters,
-                retry_attempts=8,
-                max_event_age=Duration.hours(24),
-            )
+        self.rule.add_target(self._target())
+
+    def _curated_rule(self, curated_job_name: str) -> None:
+        """The rule that invokes the function when the curated job run succeeds."""
+        self.curated_rule = events.Rule(
+            self,
+            "CuratedRule",
+            description="The curated job's successes start a pending retraining.",
+            event_pattern=events.EventPattern(
+                source=["aws.glue"],
+                detail_type=["Glue Job State Change"],
+                detail={"jobName": [curated_job_name], "state": ["SUCCEEDED"]},
+            ),
+        )
+        self.curated_rule.add_target(self._target())
+
+    def _target(self) -> targets.LambdaFunction:
+        """The function as a rule target: EventBridge retries, then dead-letters."""
+        return targets.LambdaFunction(
+            self.function,
+            dead_letter_queue=self.dead_letters,
+            retry_attempts=8,
+            max_event_age=Duration.hours(24),
         )

@@ -33,6 +33,7 @@ from stacks.constructs.sagemaker_access import (
     sagemaker_principal,
 )
 from stacks.constructs.secure_bucket import removal_policy
+from stacks.constructs.shared_registry import group_policy
 
 # Where synth writes the bundles before CDK stages them as assets; one folder per checkout.
 BUNDLE_DIR = (
@@ -95,6 +96,14 @@ class TrainingPipeline(Construct):
             model_package_group_name=resource_name(settings.name, schema.name, "models"),
             model_package_group_description=(
                 f"{schema.name} models trained by the {settings.name} training pipeline."
+            ),
+            # Shared with the stage (another account) that serves the approved versions.
+            model_package_group_policy=None
+            if settings.registry_reader is None
+            else group_policy(
+                self,
+                settings.registry_reader,
+                resource_name(settings.name, schema.name, "models"),
             ),
         )
         # The registry is the models' lineage (metrics, baselines, approvals).

@@ -108,15 +108,21 @@ def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> Non
     assert monitoring["alarm"]["state"] == "ALARM"
     [rule] = monitoring["rule_matches"]
     assert rule.startswith("RetrainAlarmRule")
-    assert monitoring["retrain"]["decision"] == "started"
-    assert monitoring["retrain"]["execution_arn"] == retrain["arn"]
+    # The alarm makes the retraining due; the curated job's success starts it.
+    assert monitoring["retrain"]["decision"] == "waiting_for_curated"
+    assert "execution_arn" not in monitoring["retrain"]
+    feedback = monitoring["feedback"]
+    assert feedback["decision"]["decision"] == "started"
+    assert feedback["decision"]["execution_arn"] == retrain["arn"]
+    assert feedback["decision"]["curated_snapshot"] == (
+        f"processed_to_curated/{feedback['curated_run']}"
+    )
     assert monitoring["duplicate"] == {
         "duplicate": True,
-        "decision": "started",
+        "decision": "waiting_for_curated",
         "new_executions": 0,
     }
     labelled = sum(w["ground_truth_labels"] for w in monitoring["windows"])
-    feedback = monitoring["feedback"]
     assert feedback["rows"] == labelled and feedback["valid_rows"] == labelled
     assert feedback["curated_rows"] == 2400 + 600 + labelled
     assert monitoring["v2"]["arn"] == v2["arn"] == retrain["model_package_arn"]
@@ -124,7 +130,14 @@ def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> Non
     assert monitoring["v2"]["approval_status"] == "PendingManualApproval"
     holdout = monitoring["holdout_metrics"]
     assert holdout["v2"]["auc"] > holdout["v1"]["auc"]
+    assert "handler decision: waiting_for_curated" in printed
     assert "handler decision: started" in printed
+    # One artifact, Dev to Prod: Prod's synthesized model serves the bytes Dev approved.
+    promotion = written["promotion"]
+    assert promotion["same_bytes"] and promotion["same_container"]
+    assert promotion["prod_package_arn"] == promotion["approved_arn"]
+    assert f"model data sha256 {promotion['approved_sha256']}" in printed
+    assert "same bytes" in printed
     assert "[local stand-in: CloudWatch alarm evaluation] mlops-dev-churn-drift: OK -> ALARM" in (
         printed
     )

@@ -40,7 +40,7 @@ def test_dev_and_prod_stages_synthesize_clean(report) -> None:
         "assembly-Dev/DevOperations409E00FF",
         "assembly-Dev/DevServingE7F840B0",
         "assembly-Prod/ProdDataLake192D6A22",
-        "assembly-Prod/ProdMlPipeline18EB62F0",
+        # No MlPipeline: Prod serves the release approved in Dev's registry.
         "assembly-Prod/ProdMonitoringCE03A844",
         "assembly-Prod/ProdOperationsE1C9B0C3",
         "assembly-Prod/ProdServingE95F2C1F",

@@ -68,12 +68,13 @@ def test_the_monitor_costs_nothing_while_idle_and_is_priced_per_run(costs, stage
     assert job.dollars == pytest.approx(0.1 * prices["sagemaker_processing_per_hour"][instance])
 
 
-def test_prod_keeps_two_instances_and_its_weekly_retraining(costs) -> None:
+def test_prod_keeps_two_instances_and_trains_nothing(costs) -> None:
     prod = costs["Prod"]
     [endpoint] = [line for line in prod.idle if line.item.startswith("endpoint")]
     assert endpoint.basis.startswith("2 x ml.m5.large")
-    [scheduled] = [line for line in prod.idle if line.item == "scheduled retraining"]
-    assert scheduled.dollars == pytest.approx(730 / 24 / 7 * StageCost.total(prod.retrain))
+    # Prod serves Dev's approved release: no pipeline, so no weekly retraining to pay.
+    assert not [line for line in prod.idle if line.item == "scheduled retraining"]
+    assert prod.retrain == []
 
 
 def test_a_retrain_prices_every_pipeline_step(costs) -> None:

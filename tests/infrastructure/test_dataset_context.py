@@ -56,7 +56,8 @@ def _steps(definition_body: str) -> dict[str, dict]:
     return {**steps, "_parameters": {p["Name"]: p for p in body["Parameters"]}}
 
 
-@pytest.mark.parametrize("stage", STAGES)
+# Prod trains nothing by default (it serves Dev's approved release).
+@pytest.mark.parametrize("stage", ["Dev"])
 def test_pipeline_steps_read_the_chosen_schema(synthesized, stage: str) -> None:
     dataset, out = synthesized
     schema = load_schema(dataset)

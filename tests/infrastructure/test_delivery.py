@@ -103,7 +103,9 @@ def test_dev_is_checked_then_approved_before_prod(one_account) -> None:
     [approval] = [a for a in prod if a["ActionTypeId"]["Category"] == "Approval"]
     prod_deploys = [a for a in prod if a["ActionTypeId"]["Provider"] == "CloudFormation"]
     assert prod_deploys and all(a["RunOrder"] > approval["RunOrder"] for a in prod_deploys)
-    assert {a["Name"].split(".")[0] for a in prod_deploys} >= {"DataLake", "MlPipeline", "Serving"}
+    prod_stacks = {a["Name"].split(".")[0] for a in prod_deploys}
+    assert prod_stacks >= {"DataLake", "Serving"}
+    assert "MlPipeline" not in prod_stacks  # Prod deploys Dev's approved release
 
 
 def test_dev_checks_may_only_do_what_they_check(one_account) -> None:
@@ -136,18 +138,99 @@ def test_two_accounts_deploy_prod_through_the_prod_accounts_trusted_roles(two_ac
     assert PROD_ACCOUNT in policy  # the Prod account may decrypt the artifacts
 
 
-def test_prod_promotion_records_only_when_prod_is_another_account(two_accounts) -> None:
-    def promotion_env(stage: str) -> dict[str, str]:
-        template = _template(two_accounts, f"assembly-{stage}/*MlPipeline*.template.json")
-        functions = _resources(template, "AWS::Lambda::Function").values()
-        [env] = [
-            f["Properties"]["Environment"]["Variables"]
-            for f in functions
-            if "MODEL_VERSION_PARAMETER" in f["Properties"]["Environment"]["Variables"]
-        ]
-        return dict(env)
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = document["Statement"]
+    return statements
 
-    assert promotion_env("Dev")["DELIVERY_PIPELINE_NAME"] == delivery_pipeline_name(
-        "customer_churn"
+
+def test_dev_promotion_starts_delivery_and_prod_trains_nothing(two_accounts) -> None:
+    """Prod has no training resources: no pipeline, registry, promotion or retraining."""
+    dev = _template(two_accounts, "assembly-Dev/*MlPipeline*.template.json")
+    [env] = [
+        f["Properties"]["Environment"]["Variables"]
+        for f in _resources(dev, "AWS::Lambda::Function").values()
+        if "MODEL_VERSION_PARAMETER" in f["Properties"]["Environment"]["Variables"]
+    ]
+    assert env["DELIVERY_PIPELINE_NAME"] == delivery_pipeline_name("customer_churn")
+    assert not list(two_accounts.assembly_dir.glob("assembly-Prod/*MlPipeline*"))
+    training_kinds = {
+        "AWS::SageMaker::Pipeline",
+        "AWS::SageMaker::ModelPackageGroup",
+        "AWS::DynamoDB::Table",  # the retrain trigger's
+    }
+    for path in two_accounts.assembly_dir.glob("assembly-Prod/*.template.json"):
+        template = json.loads(path.read_text())
+        kinds = {r["Type"] for r in template["Resources"].values()}
+        assert not kinds & training_kinds, path.name
+        for function in _resources(template, "AWS::Lambda::Function").values():
+            variables = function["Properties"].get("Environment", {}).get("Variables", {})
+            assert "PIPELINE_NAME" not in variables, path.name  # no retrain trigger
+
+
+def test_prod_serves_devs_registered_package_with_its_lineage(two_accounts) -> None:
+    serving = _template(two_accounts, "assembly-Prod/*Serving*.template.json")
+    release = serving["Parameters"]["ApprovedRelease"]
+    assert release["Type"] == "AWS::SSM::Parameter::Value<List<String>>"
+    # Dev's parameter, by ARN: Dev's account shares it through RAM.
+    assert release["Default"] == (
+        "arn:aws:ssm:us-east-1:111111111111:parameter/mlops/customer-churn/dev/"
+        "approved-model-release"
     )
-    assert promotion_env("Prod")["DELIVERY_PIPELINE_NAME"] == ""
+    [model] = _resources(serving, "AWS::SageMaker::Model").values()
+    [container] = model["Properties"]["Containers"]
+    # The package itself: its image, environment and model.tar.gz, nothing copied.
+    assert container == {"ModelPackageName": {"Fn::Select": [0, {"Ref": "ApprovedRelease"}]}}
+    [config] = _resources(serving, "AWS::SageMaker::EndpointConfig").values()
+    tags = {t["Key"]: t["Value"] for t in config["Properties"]["Tags"]}
+    assert tags["mlops:model-package-arn"] == {"Fn::Select": [0, {"Ref": "ApprovedRelease"}]}
+    assert tags["mlops:model-data-sha256"] == {"Fn::Select": [2, {"Ref": "ApprovedRelease"}]}
+    [policy] = [
+        p
+        for p in _resources(serving, "AWS::IAM::Policy").values()
+        if any(s.get("Sid") == "ReadModel" for s in _statements(p["Properties"]["PolicyDocument"]))
+    ]
+    statements = {s["Sid"]: s for s in _statements(policy["Properties"]["PolicyDocument"])}
+    assert "ApprovedRelease" in json.dumps(statements["ReadModel"]["Resource"])  # one object
+    assert statements["DecryptApprovedModel"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    }
+
+
+def test_dev_shares_only_the_registered_models_with_prods_roles(two_accounts) -> None:
+    roles = [
+        f"arn:aws:iam::{PROD_ACCOUNT}:role/Prod-Serving-*",
+        f"arn:aws:iam::{PROD_ACCOUNT}:role/Prod-Monitoring-*",
+    ]
+    pipeline = _template(two_accounts, "assembly-Dev/*MlPipeline*.template.json")
+    [group] = _resources(pipeline, "AWS::SageMaker::ModelPackageGroup").values()
+    [shared] = _statements(group["Properties"]["ModelPackageGroupPolicy"])
+    assert shared["Principal"] == {"AWS": f"arn:aws:iam::{PROD_ACCOUNT}:root"}
+    assert all(a.split(":")[1].startswith(("Describe", "List")) for a in shared["Action"])
+    [share] = _resources(pipeline, "AWS::RAM::ResourceShare").values()
+    assert share["Properties"]["Principals"] == [PROD_ACCOUNT]
+    lake = _template(two_accounts, "assembly-Dev/*DataLake*.template.json")
+    bucket_statements = [
+        s
+        for p in _resources(lake, "AWS::S3::BucketPolicy").values()
+        for s in _statements(p["Properties"]["PolicyDocument"])
+        if PROD_ACCOUNT in json.dumps(s.get("Principal"))
+    ]
+    by_sid = {s["Sid"]: s for s in bucket_statements}
+    assert set(by_sid) == {"ShareRegisteredModels", "NeverShareRunScratch"}
+    allow = by_sid["ShareRegisteredModels"]
+    assert allow["Action"] == "s3:GetObject"
+    assert json.dumps(allow["Resource"]).endswith('"/pipeline-runs/*"]]}')
+    assert allow["Condition"] == {
+        "StringEquals": {"aws:PrincipalAccount": PROD_ACCOUNT},
+        "ArnLike": {"aws:PrincipalArn": roles},
+    }
+    assert json.dumps(by_sid["NeverShareRunScratch"]["Resource"]).endswith('scratch/*"]]}')
+    [key] = _resources(lake, "AWS::KMS::Key").values()
+    [grant] = [
+        s
+        for s in _statements(key["Properties"]["KeyPolicy"])
+        if s.get("Sid") == "ShareRegisteredModelsKey"
+    ]
+    assert grant["Action"] == "kms:Decrypt"
+    assert grant["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
+    assert grant["Condition"]["ArnLike"] == {"aws:PrincipalArn": roles}

@@ -22,7 +22,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from app import vpc_settings
-from config.layout import model_artifact_parameter, model_version_parameter, resource_name
+from config.layout import (
+    model_artifact_parameter,
+    model_release_parameter,
+    model_version_parameter,
+    resource_name,
+)
 from config.schema import load_schema
 from config.settings import VpcSettings, stage_settings
 from local.synth_check import cdk_json_context
@@ -34,6 +39,8 @@ from tools.cost import price_assembly
 ACCOUNT, REGION = "111111111111", "us-east-1"
 SAGEMAKER = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:"
 STAGES = ("Dev", "Prod")
+# Prod trains nothing by default: it serves the release approved in Dev's registry.
+TRAINING_STAGES = ("Dev",)
 
 
 def _templates(report: Any, stage: str) -> dict[str, dict[str, Any]]:
@@ -113,7 +120,7 @@ def vpc(synth_report_vpc) -> dict[str, dict[str, dict[str, Any]]]:
 # --- network isolation ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", TRAINING_STAGES)
 def test_steps_that_need_no_network_are_isolated(default, stage) -> None:
     steps, _ = _steps(default[stage]["MlPipeline"])
     for name in ("Preprocess", "DataQualityBaseline"):
@@ -149,7 +156,7 @@ def test_a_serverless_model_cannot_be_isolated(synth_report_dev_serverless) -> N
 # --- who writes and reads models -------------------------------------------------------
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", TRAINING_STAGES)
 def test_only_the_training_role_writes_model_artifacts(default, stage) -> None:
     template = default[stage]["MlPipeline"]
     steps, values = _steps(template)
@@ -227,20 +234,24 @@ def test_where_data_is_kept_nobody_deletes_a_registered_model(default, stage) ->
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_endpoint_role_reads_the_served_artifact_only(default, stage) -> None:
     template = default[stage]["Serving"]
-    [artifact] = [
-        name
-        for name, p in template["Parameters"].items()
-        if p.get("Default") == model_artifact_parameter(stage, "customer_churn")
-    ]
+    if "MlPipeline" in default[stage]:
+        [artifact] = [
+            name
+            for name, p in template["Parameters"].items()
+            if p.get("Default") == model_artifact_parameter(stage, "customer_churn")
+        ]
+        url: Any = {"Ref": artifact}
+    else:  # the release Dev approved: its model.tar.gz URL is the release's second item
+        assert template["Parameters"]["ApprovedRelease"]["Default"] == (
+            model_release_parameter("Dev", "customer_churn")
+        )
+        url = {"Fn::Select": [1, {"Ref": "ApprovedRelease"}]}
     [read] = [s for s in _statements(template, "EndpointModelPolicy") if s["Sid"] == "ReadModel"]
     assert read["Action"] == "s3:GetObject"
     assert read["Resource"] == {
         "Fn::Join": [
             "",
-            [
-                "arn:aws:s3:::",
-                {"Fn::Select": [1, {"Fn::Split": ["s3://", {"Ref": artifact}]}]},
-            ],
+            ["arn:aws:s3:::", {"Fn::Select": [1, {"Fn::Split": ["s3://", url]}]}],
         ]
     }
     # No other statement grants a read of the artifacts bucket.
@@ -252,7 +263,7 @@ def test_the_endpoint_role_reads_the_served_artifact_only(default, stage) -> Non
     assert reads == [read]
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", TRAINING_STAGES)
 def test_promotion_records_the_artifact_with_the_version(default, stage) -> None:
     template = default[stage]["MlPipeline"]
     parameters = {
@@ -277,6 +288,12 @@ def test_promotion_records_the_artifact_with_the_version(default, stage) -> None
     group = resource_name(stage, schema.name, "models")
     assert f"model-package/{group}/*" in _text(sids["ReadServedArtifact"]["Resource"])
     assert sids["RecordServedArtifact"]["Action"] == "ssm:PutParameter"
+    # The release the serving stage deploys, with the archive's checksum (read once).
+    release = parameters[model_release_parameter(stage, schema.name)]
+    assert release["Type"] == "StringList"
+    assert sids["RecordRelease"]["Action"] == ["ssm:GetParameter", "ssm:PutParameter"]
+    assert sids["ChecksumModelArchives"]["Action"] == "s3:GetObject"
+    assert _text(sids["ChecksumModelArchives"]["Resource"]).endswith('/*/model.tar.gz"]]}')
 
 
 # --- confused deputy -------------------------------------------------------------------
@@ -378,16 +395,17 @@ def test_the_created_vpc_is_private_with_only_the_endpoints_used(vpc, stage) -> 
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_job_and_the_model_attach_to_the_vpc(vpc, stage) -> None:
-    steps, values = _steps(vpc[stage]["MlPipeline"])
-    subnets = ["${VpcSubnet0}", "${VpcSubnet1}"]
-    for name in ("Preprocess", "DataQualityBaseline", "Evaluate"):
-        assert steps[name]["NetworkConfig"]["VpcConfig"] == {
-            "SecurityGroupIds": ["${VpcSecurityGroup0}"],
-            "Subnets": subnets,
-        }, name
-    assert steps["Train"]["VpcConfig"]["Subnets"] == subnets
-    # The placeholders come from the DataLake stack's exports.
-    assert _text(values["VpcSubnet1"]).count("Fn::ImportValue") == 1
+    if stage in TRAINING_STAGES:
+        steps, values = _steps(vpc[stage]["MlPipeline"])
+        subnets = ["${VpcSubnet0}", "${VpcSubnet1}"]
+        for name in ("Preprocess", "DataQualityBaseline", "Evaluate"):
+            assert steps[name]["NetworkConfig"]["VpcConfig"] == {
+                "SecurityGroupIds": ["${VpcSecurityGroup0}"],
+                "Subnets": subnets,
+            }, name
+        assert steps["Train"]["VpcConfig"]["Subnets"] == subnets
+        # The placeholders come from the DataLake stack's exports.
+        assert _text(values["VpcSubnet1"]).count("Fn::ImportValue") == 1
     model = _one(vpc[stage]["Serving"], "AWS::SageMaker::Model")
     assert model["EnableNetworkIsolation"] is True
     assert len(model["VpcConfig"]["Subnets"]) == 2

@@ -19,6 +19,7 @@ from config.settings import stage_settings
 from local.cdk_assembly import StageAssembly
 from local.monitoring.alarms import load_alarms
 from local.monitoring.event_patterns import matches, stage_rule_patterns
+from local.service_metrics import LOCAL_NAMES, local_name
 from local.synth_check import cdk_json_context, lint_template
 from stacks.constructs.pipeline_settings import CODE_DIR, PROCESSING_LAUNCHER
 from stacks.data_lake import SharedDataLake
@@ -69,6 +70,11 @@ PIPELINE_EVENT = {
         "pipelineExecutionDescription": "Retraining started by alarm mlops-dev-churn-drift",
     },
 }
+
+
+def local_job_names(name: str) -> str | None:
+    """The curated Glue job's local name, for the retrain trigger's curated-job rule."""
+    return LOCAL_NAMES["EtlProcessedToCuratedJob"] if "CuratedJobName" in name else None
 
 
 @pytest.fixture(scope="module")
@@ -501,8 +507,10 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
 ) -> None:
     """The loop on moto with what cdk.out says: the drift alarm (evaluated by the local
     stand-in on published metrics) -> its state-change event -> the retrain rule's pattern
-    -> the handler configured with the function's synthesized environment -> one execution;
-    the same event again -> the recorded decision, no second execution."""
+    -> the handler configured with the function's synthesized environment -> the retraining
+    is due and waits for the feedback to reach curated (no execution yet); the same event
+    again -> the recorded decision. (The curated job's event that starts it: the fault test
+    tests/faults/test_retrain_waits_for_curated.py.)"""
     from datetime import UTC, datetime, timedelta
 
     import boto3
@@ -516,6 +524,8 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
         if isinstance(value, str):
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
+    assert env["CURATED_JOB_NAME"] == {"Fn::ImportValue": "Dev-DataLake-CuratedJobName"}
+    monkeypatch.setenv("CURATED_JOB_NAME", local_job_names("CuratedJobName") or "")
     for name, value in (
         ("AWS_DEFAULT_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
@@ -571,9 +581,9 @@ def test_synthesized_alarm_rule_and_function_env_drive_the_real_handler(
         again = handler.handler(
             transition.event, lambda_context(region="us-east-1", account="123456789012")
         )
-        assert first["decision"] == "started" and again.get("duplicate") is True
+        assert first["decision"] == "waiting_for_curated" and again.get("duplicate") is True
         executions = sagemaker.list_pipeline_executions(PipelineName=env["PIPELINE_NAME"])
-        assert len(executions["PipelineExecutionSummaries"]) == 1
+        assert executions["PipelineExecutionSummaries"] == []
 
 
 def test_synthesized_launcher_starts_the_synthesized_request_once(templates, monkeypatch) -> None:
@@ -701,3 +711,30 @@ def test_failure_rules_match_the_documented_events_and_only_they_publish(synth_r
     }
     assert {s["Fn::GetAtt"][0] for s in sources} == to_topic
     assert len(to_topic) == 3  # pipeline status, Glue failed, monitor job failed
+
+
+def test_the_curated_jobs_success_reaches_the_retrain_trigger(synth_report, templates, dev) -> None:
+    """The second rule: the processed-to-curated job's SUCCEEDED events (only) go to the
+    retrain function, which may read that job's runs and nothing else of Glue's."""
+    from local.monitoring.glue_events import state_change_event
+
+    assembly = StageAssembly(synth_report.assembly_dir, "Dev", names=local_name)
+    patterns = stage_rule_patterns(assembly, "Monitoring")
+    [curated] = [lid for lid in patterns if lid.startswith("RetrainCuratedRule")]
+    job = local_job_names("CuratedJobName") or ""
+    assert matches(patterns[curated], state_change_event(job, "jr_1"))
+    assert not matches(patterns[curated], state_change_event(job, "jr_1", "FAILED"))
+    assert not matches(patterns[curated], state_change_event("raw_to_processed", "jr_1"))
+    statements = [
+        s
+        for policy in dev.find_resources("AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "glue:GetJobRun" in json.dumps(s["Action"])
+    ]
+    [read_runs] = statements
+    assert "Dev-DataLake-CuratedJobName" in json.dumps(read_runs["Resource"])
+    env = _function(dev, "RetrainFunction")["Environment"]["Variables"]
+    assert env["CURATED_JOB_NAME"] == {"Fn::ImportValue": "Dev-DataLake-CuratedJobName"}
+    # Prod trains nothing: no retrain trigger, nothing to start.
+    prod = json.loads(templates["Prod"].read_text())["Resources"]
+    assert not [lid for lid in prod if lid.startswith(("RetrainFunction", "RetrainAlarmRule"))]

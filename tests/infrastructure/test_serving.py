@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from config.layout import NO_MODEL_VERSION, model_version_parameter
+from config.layout import NO_MODEL_VERSION, model_release_parameter, model_version_parameter
 from config.schema import load_schema
 from config.settings import INVOCATIONS_PER_INSTANCE_TARGET, stage_settings
 from tests.synth_cache import MODEL_PACKAGE_ARN
@@ -52,17 +52,25 @@ def test_serving_is_always_synthesized_and_clean(synth_report) -> None:
 @pytest.mark.parametrize("stage", ["Dev", "Prod"])
 def test_model_version_is_read_from_ssm_at_deploy_time(serving, stage) -> None:
     template = serving[stage].to_json()
-    # The version, and its model artifact (the model role's one readable object).
-    [name] = [
-        k
-        for k, p in template["Parameters"].items()
-        if p["Type"] == "AWS::SSM::Parameter::Value<String>"
-        and p["Default"] == model_version_parameter(stage, "customer_churn")
-    ]
+    if stage == "Dev":
+        # The version, and its model artifact (the model role's one readable object).
+        [name] = [
+            k
+            for k, p in template["Parameters"].items()
+            if p["Type"] == "AWS::SSM::Parameter::Value<String>"
+            and p["Default"] == model_version_parameter(stage, "customer_churn")
+        ]
+        package: dict = {"Ref": name}
+    else:
+        # Prod serves the release Dev approved (one account here: Dev's parameter by name).
+        release = template["Parameters"]["ApprovedRelease"]
+        assert release["Type"] == "AWS::SSM::Parameter::Value<List<String>>"
+        assert release["Default"] == model_release_parameter("Dev", "customer_churn")
+        package = {"Fn::Select": [0, {"Ref": "ApprovedRelease"}]}
     [model] = serving[stage].find_resources("AWS::SageMaker::Model").values()
-    assert model["Properties"]["Containers"] == [{"ModelPackageName": {"Ref": name}}]
+    assert model["Properties"]["Containers"] == [{"ModelPackageName": package}]
     [(condition_name, condition)] = template["Conditions"].items()
-    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": name}, NO_MODEL_VERSION]}]}
+    assert condition == {"Fn::Not": [{"Fn::Equals": [package, NO_MODEL_VERSION]}]}
     # Before any approval only the role, its policy and the alarms exist.
     for resource in template["Resources"].values():
         if resource["Type"] in SERVING_ONLY_WITH_A_MODEL:

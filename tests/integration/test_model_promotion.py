@@ -312,3 +312,57 @@ def test_handler_reads_its_environment_and_publishes_the_decision(aws, monkeypat
     [metric] = [m for m in emf if "PromotionDecision" in m]
     assert metric["Decision"] == "promoted"
     assert metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "MLOps/Delivery"
+
+
+RELEASE_PARAMETER = "/mlops/churn/dev/approved-model-release"
+
+
+def _release_target(promotion: ModuleType) -> Any:
+    return promotion.Target(
+        group=GROUP, parameter=PARAMETER, pipeline=PIPELINE, release_parameter=RELEASE_PARAMETER
+    )
+
+
+def _archive(body: bytes) -> str:
+    """A model.tar.gz in S3, encrypted with a KMS key as the artifacts bucket does."""
+    s3 = boto3.client("s3", region_name=REGION)
+    key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    s3.create_bucket(Bucket="artifacts")
+    s3.put_object(
+        Bucket="artifacts",
+        Key="pipeline-runs/e1/model.tar.gz",
+        Body=body,
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=key,
+    )
+    return "s3://artifacts/pipeline-runs/e1/model.tar.gz"
+
+
+def test_approval_records_the_release_with_the_archives_checksum(promotion, aws) -> None:
+    import hashlib
+
+    url = _archive(b"model bytes")
+    arn = _register(aws["sagemaker"], url)
+    event = _set_status(aws["sagemaker"], arn, "Approved")
+    s3 = boto3.client("s3", region_name=REGION)
+    promotion.promote(event, target=_release_target(promotion), s3=s3, **aws)
+    value = aws["ssm"].get_parameter(Name=RELEASE_PARAMETER)["Parameter"]["Value"]
+    package, data, sha256, key = value.split(",")
+    assert (package, data) == (arn, url)
+    assert sha256 == hashlib.sha256(b"model bytes").hexdigest()
+    assert key.startswith(f"arn:aws:kms:{REGION}:")
+
+
+def test_a_release_parameter_added_later_gets_the_served_version(promotion, aws) -> None:
+    """An upgrade: the version was recorded before the release parameter existed; the
+    next event for it (a duplicate) records the release, and starts no pipeline run."""
+    arn = _register(aws["sagemaker"], _archive(b"v1"))
+    event = _set_status(aws["sagemaker"], arn, "Approved")
+    _promote(promotion, aws, event)  # recorded without a release parameter
+    runs = _starts(aws)
+    s3 = boto3.client("s3", region_name=REGION)
+    outcome = promotion.promote(event, target=_release_target(promotion), s3=s3, **aws)
+    assert outcome.decision == promotion.Decision.DUPLICATE
+    value = aws["ssm"].get_parameter(Name=RELEASE_PARAMETER)["Parameter"]["Value"]
+    assert value.split(",")[0] == arn
+    assert _starts(aws) == runs

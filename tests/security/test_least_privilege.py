@@ -52,6 +52,8 @@ from local.lake.etl import LocalLake, run_processed_to_curated, run_raw_to_proce
 from local.lake.synthetic import generate_clean, write_raw
 from local.monitoring.alarms import StateRecord, load_alarms, state_change_event
 from local.monitoring.capture_traffic import captured_rows, ground_truth_line
+from local.monitoring.glue_events import start_run
+from local.monitoring.glue_events import state_change_event as glue_state_change
 from local.monitoring.loop import IDEMPOTENCY_TABLE
 from local.monitoring.retrain_function import LAMBDA_DIR, LAUNCHER_DIR, lambda_context, load_handler
 from local.moto_platform import (
@@ -586,9 +588,16 @@ def _run_lifecycle(audit: Audit, cdk_out: Path, work: Path, monkeypatch) -> None
     # LOCAL time shift, as in make run: v1 was trained seconds ago, not hours.
     variables = {**retrain_fn["Environment"]["Variables"], "COOLDOWN_MINUTES": "0"}
     with audit.running_as(retrain_role, "lambda/retrain_trigger", **variables):
-        retrained = _invoke(_load(LAMBDA_DIR), alarm_event, "retrain-trigger")
+        handler = _load(LAMBDA_DIR)  # Powertools reads its settings at import
+        due = _invoke(handler, alarm_event, "retrain-trigger")
+    assert due["decision"] == "waiting_for_curated", due
+    # The curated job's run (Glue's own record of it) and its success event.
+    curated_job = variables["CURATED_JOB_NAME"]
+    run_id = start_run(platform.client("glue"), curated_job)
+    with audit.running_as(retrain_role, "lambda/retrain_trigger", **variables):
+        retrained = _invoke(handler, glue_state_change(curated_job, run_id), "retrain-trigger")
     assert retrained["decision"] == "started", retrained
-    _lambda_service(audit, retrain_role, retrain_fn, 1)
+    _lambda_service(audit, retrain_role, retrain_fn, 2)
     second = pipeline.execute(execution_arn=retrained["execution_arn"])
     assert second.status == "Succeeded", second.failure_reason
     _model_pipeline_service(audit, jobs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.settings import stage_settings
+from config.settings import RegistryLink, registry_links, stage_settings
 
 
 def test_prod_retains_data_and_keeps_logs_longer() -> None:
@@ -38,3 +38,21 @@ def test_monitor_option_and_notification_emails() -> None:
     assert (chosen.monitor, chosen.notification_emails) == ("model-monitor", ("a@b.c",))
     with pytest.raises(ValueError, match="unknown monitor 'clarify'"):
         stage_settings("Dev", account="1", region="r", monitor="clarify")
+
+
+def test_prod_serves_devs_registry_unless_asked_to_train() -> None:
+    """app.py's default: Prod trains nothing and serves Dev's approved release; in another
+    account Dev shares its registry with Prod; `-c prod_training=true` restores Prod's own."""
+    dev = RegistryLink(stage="Dev", account="111111111111")
+    prod = RegistryLink(stage="Prod", account="222222222222")
+    assert registry_links("111111111111", "222222222222", False) == (dev, prod)
+    assert registry_links("111111111111", "111111111111", False) == (dev, None)
+    assert registry_links("111111111111", "222222222222", True) == (None, None)
+
+
+def test_a_stage_either_trains_or_serves_anothers_registry() -> None:
+    source = RegistryLink(stage="Dev", account="1")
+    with pytest.raises(ValueError, match="either trains its models or serves another's"):
+        stage_settings("Prod", account="1", region="r", model_source=source)
+    with pytest.raises(ValueError, match="either trains its models or serves another's"):
+        stage_settings("Prod", account="1", region="r", trains_models=False)

@@ -245,21 +245,22 @@ class MonitoringLoop:
             # Powertools' Logger binds stdout at import: bind it to nothing that closes.
             with environment(env), contextlib.redirect_stdout(io.StringIO()):
                 state.launcher = load_handler(LAUNCHER_DIR)
-        with environment(env), log.open("a") as out, contextlib.redirect_stdout(out):
-            # What Scheduler puts into the schedule's input (its context attributes).
-            event = {
-                "scheduled_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "schedule_arn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/"
-                f"{schedule_name(self.template)}",
-                "execution_id": f"local{run_number}",
-                "attempt": "1",
-            }
-            decided = state.launcher.handler(
-                event,
-                lambda_context(region=REGION, account=ACCOUNT, function_name="monitor-launcher"),
-            )
+        # What Scheduler puts into the schedule's input (its context attributes).
+        event = {
+            "scheduled_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "schedule_arn": f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/"
+            f"{schedule_name(self.template)}",
+            "execution_id": f"local{run_number}",
+            "attempt": "1",
+        }
+        context = lambda_context(region=REGION, account=ACCOUNT, function_name="monitor-launcher")
+        with environment(env):
+            # As Lambda runs it: its Invocations/Errors/Duration and what it printed (EMF,
+            # the heartbeat included) reach CloudWatch.
+            decided = deliver(state.launcher, event, context, cloudwatch=self.cloudwatch, log=log)
+        with log.open("a") as out:
             # The decision and why, next to the metric the handler printed (EMF).
-            print(json.dumps({k: v for k, v in decided.items() if k != "request"}))
+            out.write(json.dumps({k: v for k, v in decided.items() if k != "request"}) + "\n")
         if decided["decision"] != "started":
             raise RuntimeError(f"the monitor launcher started no job: {decided['reason']}")
         request: dict[str, Any] = decided["request"]

@@ -35,6 +35,8 @@ WIDTH = 6  # four graphs per 24-column row (a Row wraps the rest)
 HEIGHT = 6
 RETRAIN_DECISIONS = (
     "started",
+    # An alarm's retrain waits for the curated run that carries its feedback.
+    "waiting_for_curated",
     "skipped_running",
     "skipped_cooldown",
     "skipped_foreign_alarm",

@@ -216,6 +216,7 @@ def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> Non
             )
         ),
         ("MLOps/Retraining", "RetrainDecision", "started"),
+        ("MLOps/Retraining", "RetrainDecision", "waiting_for_curated"),
         ("AWS/Lambda", "Invocations", "retrain-trigger"),
         ("AWS/Lambda", "Errors", "retrain-trigger"),
     }

@@ -221,3 +221,19 @@ def test_the_chat_forwarder_keeps_the_webhook_in_a_secret() -> None:
     [permission] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
     assert permission["Properties"]["Principal"] == "sns.amazonaws.com"
     assert "SourceArn" in permission["Properties"]
+
+
+def test_the_dashboard_graphs_only_decisions_the_functions_make() -> None:
+    """Each decision the dashboard graphs is a value its function's code writes."""
+    from stacks.constructs.operations_dashboard import PROMOTION_DECISIONS, RETRAIN_DECISIONS
+
+    def written(folder: str) -> str:
+        return "".join(p.read_text() for p in sorted((ROOT / "lambda" / folder).glob("*.py")))
+
+    for folder, graphed in (
+        ("retrain_trigger", RETRAIN_DECISIONS),
+        ("model_promotion", PROMOTION_DECISIONS),
+    ):
+        code = written(folder)
+        assert [d for d in graphed if f'"{d}"' not in code] == [], folder
+    assert "waiting_for_curated" in RETRAIN_DECISIONS  # a pending retrain is visible

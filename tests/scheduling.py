@@ -7,7 +7,10 @@ leaves the other core idle while it ends, and a share holding most of the long t
 ends long after the other. So the known long tests (``LONG``, from ``make test``'s
 ``--durations``) are dealt to the shares longest first, each to the share with the
 least long work so far (the longest-processing-time rule), and each share starts with
-its long tests; the short tests fill the shares in collection order.
+its long tests; the short tests fill the shares in collection order. An entry may name
+a whole file instead of a test: its tests share a module fixture (one pipeline's
+executions, one least-privilege run), so they are dealt as one unit and stay on one
+worker, which builds the fixture once.
 """
 
 from __future__ import annotations
@@ -15,67 +18,52 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-# Node id -> seconds it took in an installed `make test` on 2 cores (call + setup, a setup
-# that builds a result shared by the run included). Refresh from the --durations table
-# when the order of magnitude changes; a test missing here runs among the short ones.
+# Node id, or a file whose tests share an expensive module fixture -> seconds it took in
+# an installed `make test` on 2 cores (call + setup, a setup that builds a result shared
+# by the run included). Refresh from the --durations table when the order of magnitude
+# changes; a test missing here runs among the short ones.
 LONG: dict[str, float] = {
-    "tests/e2e/test_local_run.py::test_local_run_lifecycle_and_monitoring_loop": 100,
-    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[iris]": 68,
-    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[titanic]": 65,
-    "tests/contract/test_endpoint_fuzz.py::test_the_corpus_is_large_and_covers_every_class": 45,
-    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[taxis]": 41,
+    "tests/e2e/test_local_run.py::test_local_run_lifecycle_and_monitoring_loop": 94,
+    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[iris]": 76,
+    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[titanic]": 55,
+    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[taxis]": 50,
     (
         "tests/infrastructure/test_scanners.py::"
         "test_checkov_passes_every_synthesized_template_but_fails_an_insecure_one"
-    ): 38,
-    (
-        "tests/security/test_least_privilege.py::"
-        "test_every_role_is_exercised_and_nothing_it_does_is_denied"
-    ): 37,
-    (
-        "tests/e2e/test_training_pipeline.py::"
-        "test_pipeline_registers_a_version_with_metrics_and_baselines"
-    ): 29,
-    (
-        "tests/faults/test_etl_interrupted.py::"
-        "test_curated_rebuild_killed_mid_write_then_rerun_is_the_same"
-    ): 26,
-    (
-        "tests/integration/test_monitor.py::test_monitor_run_publishes_metrics_reports_and_feedback"
-    ): 24,
+    ): 48,
+    "tests/security/test_least_privilege.py": 30,
+    "tests/integration/test_monitor.py": 30,
+    "tests/e2e/test_training_pipeline.py": 28,
+    "tests/contract/test_endpoint_fuzz.py": 25,
     (
         "tests/unit/test_import_side_effects.py::"
         "test_importing_any_product_module_leaves_the_environment_alone"
-    ): 21,
+    ): 22,
     (
-        "tests/infrastructure/test_dataset_context.py::"
-        "test_pipeline_steps_read_the_chosen_schema[taxis-Dev]"
+        "tests/faults/test_etl_interrupted.py::"
+        "test_curated_rebuild_killed_mid_write_then_rerun_is_the_same"
     ): 19,
+    "tests/contract/test_multiclass_serving.py": 18,
+    (
+        "tests/integration/test_etl_value_rules.py::"
+        "test_the_job_judges_every_value_as_the_value_rules_do"
+    ): 15,
     (
         "tests/infrastructure/test_dataset_context.py::"
         "test_pipeline_steps_read_the_chosen_schema[house_prices-Dev]"
-    ): 17,
-    (
-        "tests/infrastructure/test_isolation_and_iam.py::"
-        "test_every_service_role_trust_names_its_account_and_source[Dev-vpc]"
-    ): 17,
-    (
-        "tests/e2e/test_training_pipeline.py::"
-        "test_model_worse_than_the_approved_one_is_not_registered"
-    ): 15,
-    (
-        "tests/integration/test_monitor.py::"
-        "test_a_run_repeated_from_the_same_checkpoint_gives_the_same_result"
-    ): 13,
-    "tests/contract/test_multiclass_serving.py::test_csv_json_and_json_lines_answers": 13,
+    ): 14,
+    "tests/contract/test_endpoint_overload.py": 12,
 }
 
 Item = TypeVar("Item")
 
 
-def seconds(node_id: str) -> float | None:
-    """The recorded seconds of the test ``node_id``, or None when it is not a long one."""
-    return LONG.get(node_id)
+def unit(node_id: str) -> str | None:
+    """The ``LONG`` entry ``node_id`` belongs to (itself, or its file), or None."""
+    if node_id in LONG:
+        return node_id
+    path = node_id.split("::", 1)[0]
+    return path if path in LONG else None
 
 
 def share_sizes(count: int, workers: int) -> list[int]:
@@ -91,23 +79,27 @@ def share_sizes(count: int, workers: int) -> list[int]:
 def long_first(items: Sequence[Item], node_ids: Sequence[str], workers: int) -> list[Item]:
     """``items`` (with their node ids) reordered for ``workers`` worksteal workers."""
     workers = max(workers, 1)
-    timed = [(seconds(node_id), position) for position, node_id in enumerate(node_ids)]
-    long = sorted(
-        ((value, position) for value, position in timed if value is not None),
-        key=lambda pair: (-pair[0], pair[1]),
-    )
-    short = [items[position] for value, position in timed if value is None]
+    units: dict[str, list[Item]] = {}
+    short: list[Item] = []
+    for item, node_id in zip(items, node_ids, strict=True):
+        key = unit(node_id)
+        if key is None:
+            short.append(item)
+        else:
+            units.setdefault(key, []).append(item)
     heads: list[list[Item]] = [[] for _ in range(workers)]
     loads = [0.0] * workers
     sizes = share_sizes(len(items), workers)
-    for value, position in long:
-        open_shares = [i for i in range(workers) if len(heads[i]) < sizes[i]]
-        target = min(open_shares, key=lambda i: (loads[i], i))
-        heads[target].append(items[position])
-        loads[target] += value
+    for key in sorted(units, key=lambda k: -LONG[k]):  # stable: collection order on ties
+        members = units[key]
+        fits = [i for i in range(workers) if len(heads[i]) + len(members) <= sizes[i]]
+        target = min(fits or range(workers), key=lambda i: (loads[i], i))
+        heads[target] += members
+        loads[target] += LONG[key]
     ordered: list[Item] = []
-    for head, size in zip(heads, sizes, strict=True):
-        fill = size - len(head)
+    for index, head in enumerate(heads):
+        # A share's size is what worksteal first sends it: the heads take their place.
+        fill = max(sizes[index] - len(head), 0)
         ordered += head + short[:fill]
         short = short[fill:]
-    return ordered
+    return ordered + short

@@ -37,14 +37,27 @@ def test_long_tests_lead_each_share_balanced_and_nothing_is_lost(monkeypatch) ->
     assert scheduling.long_first(ids, ids, 1)[:4] == ["a", "b", "c", "d"]
 
 
+def test_a_files_tests_stay_together_on_one_share(monkeypatch) -> None:
+    # Two tests sharing a module fixture: dealt as one unit, in collection order.
+    monkeypatch.setattr(scheduling, "LONG", {"f.py": 90, "a": 100, "b": 20})
+    ids = ["f.py::t1", "x1", "a", "x2", "f.py::t2", "b", "x3", "x4"]
+    ordered = scheduling.long_first(ids, ids, 2)
+    assert sorted(ordered) == sorted(ids)
+    first, second = ordered[:4], ordered[4:]
+    # a (100) on one share; f.py's two tests (90) then b (20) on the lighter other one.
+    assert first[:2] == ["a", "x1"]
+    assert second[:3] == ["f.py::t1", "f.py::t2", "b"]
+
+
 def test_every_recorded_long_test_is_collected(request: pytest.FixtureRequest) -> None:
+    for entry in scheduling.LONG:
+        path, _, name = entry.partition("::")
+        assert (ROOT / path).is_file(), entry
+        function = re.match(r"\w+", name)
+        assert not name or (function and f"def {function.group(0)}" in (ROOT / path).read_text())
     collected = {item.nodeid for item in request.session.items}
-    files = {node_id.split("::")[0] for node_id in scheduling.LONG}
-    if not all(any(n.startswith(f + "::") for n in collected) for f in files):
-        # A run of some tests only: their files' names are checked by their text.
-        for node_id in scheduling.LONG:
-            path, name = node_id.split("::")
-            function = re.match(r"\w+", name)
-            assert function and f"def {function.group(0)}" in (ROOT / path).read_text()
-        return
-    assert set(scheduling.LONG) <= collected
+    files = {entry.split("::")[0] for entry in scheduling.LONG}
+    if all(any(n.startswith(f + "::") for n in collected) for f in files):
+        # The whole suite is collected: every entry names collected tests exactly.
+        for entry in scheduling.LONG:
+            assert entry in collected or any(n.startswith(entry + "::") for n in collected), entry

@@ -102,40 +102,74 @@ def build_app(app: App) -> App:
     }
     # The Delivery stack only with a real connection: a pipeline on a placeholder
     # connection could never run, and would only be a template to deploy by mistake.
-    connection_arn = context("delivery_connection_arn")
-    if connection_arn:
-        repository = context("delivery_repository")
-        if not repository:
-            raise ValueError("delivery_connection_arn needs -c delivery_repository=owner/name")
-        branch = context("delivery_branch") or "main"
-        DeliveryStack(
-            app,
-            "Delivery",
-            schema=schema,
-            settings=DeliverySettings(
-                repository=repository,
-                branch=branch,
-                connection_arn=connection_arn,
-                account=account,
-                prod_account=prod_account,
-                region=region,
-                dataset=dataset,
-                synth_context={
-                    "dataset": dataset,
-                    "account": account,
-                    "region": region,
-                    "prod_account": prod_account,
-                    "delivery_connection_arn": connection_arn,
-                    "delivery_repository": repository,
-                    "delivery_branch": branch,
-                },
-            ),
-            dev=stages["Dev"],
-            prod=stages["Prod"],
-        )
+    if context("delivery_connection_arn"):
+        _delivery(app, schema, stages, account=account, prod_account=prod_account, region=region)
     acknowledge_app_wide(app)
     Validations.of(app).add_plugins(*(pack(app) for pack in NAG_PACKS))
     return app
+
+
+# Context the delivery pipeline's own synth repeats when it was given: without it, the
+# pipeline would rebuild (self-mutate into) another app than the one deployed.
+REPEATED_CONTEXT = (
+    "monitor",
+    "notification_emails",
+    "notification_webhook",
+    "dev_serverless",
+    "prod_training",
+)
+
+
+def delivery_synth_context(
+    context: Callable[[str], Any], *, account: str, prod_account: str, region: str
+) -> dict[str, str]:
+    """The ``-c key=value`` pairs the delivery pipeline's synth repeats."""
+    repeated = {key: str(context(key)) for key in REPEATED_CONTEXT if context(key)}
+    return {
+        **repeated,
+        "dataset": str(context("dataset") or DEFAULT_DATASET),
+        "account": account,
+        "region": region,
+        "prod_account": prod_account,
+        "delivery_connection_arn": str(context("delivery_connection_arn")),
+        "delivery_repository": str(context("delivery_repository")),
+        "delivery_branch": str(context("delivery_branch") or "main"),
+    }
+
+
+def _delivery(
+    app: App,
+    schema: DatasetSchema,
+    stages: dict[str, MlopsStage],
+    *,
+    account: str,
+    prod_account: str,
+    region: str,
+) -> DeliveryStack:
+    """The delivery pipeline: git -> checks -> Dev -> approval -> Prod."""
+    context = app.node.try_get_context
+    if not context("delivery_repository"):
+        raise ValueError("delivery_connection_arn needs -c delivery_repository=owner/name")
+    synth_context = delivery_synth_context(
+        context, account=account, prod_account=prod_account, region=region
+    )
+    return DeliveryStack(
+        app,
+        "Delivery",
+        schema=schema,
+        settings=DeliverySettings(
+            repository=synth_context["delivery_repository"],
+            branch=synth_context["delivery_branch"],
+            connection_arn=synth_context["delivery_connection_arn"],
+            account=account,
+            prod_account=prod_account,
+            region=region,
+            dataset=synth_context["dataset"],
+            synth_context=synth_context,
+        ),
+        dev=stages["Dev"],
+        prod=stages["Prod"],
+    )
 
 
 def _ids(value: object) -> tuple[str, ...]:

@@ -22,8 +22,7 @@ would pay it alike.
   so that each handler's own cost can be told from the stack's.
 - every start is measured after one unmeasured start of the first program, so that
   none of them pays for reading the image's packages from disk (the page cache).
-- ``Booster.inplace_predict`` alone on the encoded 1000 rows (one thread, as the
-  image's workers score), timed under the image's interpreter in the same run.
+- ``Booster.inplace_predict`` alone on the encoded 1000 rows (one thread, image Python).
 
 Ratios (targets from issue 21): 1-row requests/s of ``product`` over the peer's (>= 2);
 a 1000-row request's seconds over ``inplace_predict``'s (<= 2.5); cold start (<= 5 s).

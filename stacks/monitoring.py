@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -113,42 +114,75 @@ class MonitoringStack(Stack):
         self.retrain: RetrainTrigger | None = None
         self.pipeline_status: PipelineStatusNotifications | None = None
         if settings.trains_models:
-            self.retrain = RetrainTrigger(
-                self,
-                "Retrain",
+            self._retraining(
+                settings,
                 key=key,
                 pipeline_name=pipeline_name,
-                alarm_names=self.alarms.names,
-                alarm_name_prefix=alarm_name(settings.name, settings.dataset),
-                cooldown_minutes=settings.retrain_cooldown_minutes,
-                dead_letters=dead_letters,
-                log_retention=RETENTION[settings.log_retention_days],
-                removal_policy=removal,
                 curated_job_name=data_lake.curated_job_name(),
-            )
-            self.pipeline_status = PipelineStatusNotifications(
-                self,
-                "PipelineStatus",
-                pipeline_name=pipeline_name,
-                topic=self.notifications,
                 dead_letters=dead_letters,
+                removal=removal,
             )
-        status_rules = [self.pipeline_status.rule] if self.pipeline_status else []
+        status_rules: list[events.IRule] = []
+        if self.pipeline_status is not None:
+            status_rules.append(self.pipeline_status.rule)
         restrict_event_publishing(notifications, [*status_rules, *self.failures.rules.values()])
         self.dead_letters = dead_letters
         self.forwarder = (
-            NotificationForwarder(
-                self,
-                "ChatForwarder",
-                topic=notifications,
-                webhook_url=settings.notification_webhook,
-                key=key,
-                dead_letters=dead_letters,
-                log_retention=RETENTION[settings.log_retention_days],
-                removal_policy=removal,
-            )
+            self._forwarder(settings, settings.notification_webhook, key, dead_letters, removal)
             if settings.notification_webhook
             else None
+        )
+
+    def _forwarder(
+        self,
+        settings: StageSettings,
+        webhook_url: str,
+        key: kms.IKey,
+        dead_letters: sqs.IQueue,
+        removal: RemovalPolicy,
+    ) -> NotificationForwarder:
+        """The stage topic's messages forwarded to a chat webhook (``-c notification_webhook``)."""
+        return NotificationForwarder(
+            self,
+            "ChatForwarder",
+            topic=self.notifications,
+            webhook_url=webhook_url,
+            key=key,
+            dead_letters=dead_letters,
+            log_retention=RETENTION[settings.log_retention_days],
+            removal_policy=removal,
+        )
+
+    def _retraining(
+        self,
+        settings: StageSettings,
+        *,
+        key: kms.IKey,
+        pipeline_name: str,
+        curated_job_name: str,
+        dead_letters: sqs.IQueue,
+        removal: RemovalPolicy,
+    ) -> None:
+        """The retrain trigger and the pipeline's status notifications (a training stage)."""
+        self.retrain = RetrainTrigger(
+            self,
+            "Retrain",
+            key=key,
+            pipeline_name=pipeline_name,
+            alarm_names=self.alarms.names,
+            alarm_name_prefix=alarm_name(settings.name, settings.dataset),
+            cooldown_minutes=settings.retrain_cooldown_minutes,
+            dead_letters=dead_letters,
+            log_retention=RETENTION[settings.log_retention_days],
+            removal_policy=removal,
+            curated_job_name=curated_job_name,
+        )
+        self.pipeline_status = PipelineStatusNotifications(
+            self,
+            "PipelineStatus",
+            pipeline_name=pipeline_name,
+            topic=self.notifications,
+            dead_letters=dead_letters,
         )
 
     def _monitor(

@@ -71,23 +71,37 @@ class MlopsStage(Stage):
         if self.ml_pipeline is not None:
             # The served-version parameter is created by the MlPipeline stack.
             self.serving.add_stack_dependency(self.ml_pipeline)
+        # The operator dashboard; every alarm of the stage notifies the stage's topic.
+        topic = self.monitoring.notifications
+        self.operations = self._operations(settings, schema, glue_jobs)
+        self.operations.add_stack_dependency(self.data_lake)
+        stacks = [self.data_lake, self.ml_pipeline, self.monitoring, self.serving, self.operations]
+        notify_on_every_alarm([stack for stack in stacks if stack is not None], topic)
+
+    def _functions(self) -> dict[str, lambda_.IFunction]:
+        """The stage's functions by a short label (what their alarms and graphs name)."""
         functions: dict[str, lambda_.IFunction] = {}
         if self.ml_pipeline is not None:
             functions["model-promotion"] = self.ml_pipeline.promotion.function
         if self.monitoring.retrain is not None:
             functions["retrain-trigger"] = self.monitoring.retrain.function
-        # The operator dashboard; every alarm of the stage notifies the stage's topic.
-        topic = self.monitoring.notifications
+        if isinstance(self.monitoring.monitor, MonitorSchedule):
+            functions["monitor-launcher"] = self.monitoring.monitor.launcher.function
+        return functions
+
+    def _operations(
+        self, settings: StageSettings, schema: DatasetSchema, glue_jobs: dict[str, str]
+    ) -> OperationsStack:
+        """The Operations stack: the dashboard, and an alarm for every failure source."""
+        functions = self._functions()
         monitor = self.monitoring.monitor
-        if isinstance(monitor, MonitorSchedule):
-            functions["monitor-launcher"] = monitor.launcher.function
-        self.operations = OperationsStack(
+        return OperationsStack(
             self,
             "Operations",
             settings=settings,
             schema=schema,
             data_lake=self.data_lake.shared,
-            topic=topic,
+            topic=self.monitoring.notifications,
             alarm_names=[*self.serving.endpoint.alarm_names, *self.monitoring.alarms.names],
             glue_jobs=glue_jobs,
             functions=functions,
@@ -105,9 +119,6 @@ class MlopsStage(Stage):
                 else None,
             ),
         )
-        self.operations.add_stack_dependency(self.data_lake)
-        stacks = [self.data_lake, self.ml_pipeline, self.monitoring, self.serving, self.operations]
-        notify_on_every_alarm([stack for stack in stacks if stack is not None], topic)
 
 
 def _dead_letter_queues(stacks: Iterable[Stack]) -> dict[str, sqs.IQueue]:

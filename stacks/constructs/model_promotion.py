@@ -270,48 +270,9 @@ class ModelPromotion(Construct):
             ),
         ]
         findings: dict[str, str] = {}
-        if self.artifact_parameter is not None:
-            packages = stack.format_arn(
-                service="sagemaker", resource="model-package", resource_name=f"{group}/*"
-            )
-            statements += [
-                iam.PolicyStatement(
-                    sid="ReadServedArtifact",
-                    actions=["sagemaker:DescribeModelPackage"],
-                    resources=[packages],
-                ),
-                iam.PolicyStatement(
-                    sid="RecordServedArtifact",
-                    actions=["ssm:PutParameter"],
-                    resources=[self.artifact_parameter.parameter_arn],
-                ),
-            ]
-            findings[f"AwsSolutions-IAM5[Resource::{packages}]"] = (
-                "The group's versions are created at run time; the newest approved one is "
-                "described for its model artifact."
-            )
-        if self.release is not None and self.release_parameter is not None:
-            statements += [
-                iam.PolicyStatement(
-                    sid="RecordRelease",
-                    actions=["ssm:GetParameter", "ssm:PutParameter"],
-                    resources=[self.release_parameter.parameter_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="ChecksumModelArchives",
-                    actions=["s3:GetObject"],
-                    resources=[self.release.model_archives],
-                ),
-                iam.PolicyStatement(
-                    sid="DecryptModelArchives",
-                    actions=["kms:Decrypt"],
-                    resources=[key.key_arn],
-                ),
-            ]
-            findings[f"AwsSolutions-IAM5[{self.release.model_archives_finding}]"] = (
-                "The approved version's model.tar.gz sits under its training execution's id, "
-                "decided at run time; the function reads it once to record its checksum."
-            )
+        for extra, extra_findings in (self._artifact_grant(group), self._release_grant(key)):
+            statements += extra
+            findings.update(extra_findings)
         if pipeline_name:
             statements.append(
                 iam.PolicyStatement(
@@ -337,6 +298,58 @@ class ModelPromotion(Construct):
             "permission.",
         )
         return policy
+
+    def _artifact_grant(self, group: str) -> tuple[list[iam.PolicyStatement], dict[str, str]]:
+        """Reading the served version's package and recording its artifact (if recorded)."""
+        if self.artifact_parameter is None:
+            return [], {}
+        packages = Stack.of(self).format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{group}/*"
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadServedArtifact",
+                actions=["sagemaker:DescribeModelPackage"],
+                resources=[packages],
+            ),
+            iam.PolicyStatement(
+                sid="RecordServedArtifact",
+                actions=["ssm:PutParameter"],
+                resources=[self.artifact_parameter.parameter_arn],
+            ),
+        ]
+        reason = (
+            "The group's versions are created at run time; the newest approved one is "
+            "described for its model artifact."
+        )
+        return statements, {f"AwsSolutions-IAM5[Resource::{packages}]": reason}
+
+    def _release_grant(self, key: kms.IKey) -> tuple[list[iam.PolicyStatement], dict[str, str]]:
+        """Recording the approved release: its checksum read from the model archive."""
+        if self.release is None or self.release_parameter is None:
+            return [], {}
+        statements = [
+            iam.PolicyStatement(
+                sid="RecordRelease",
+                actions=["ssm:GetParameter", "ssm:PutParameter"],
+                resources=[self.release_parameter.parameter_arn],
+            ),
+            iam.PolicyStatement(
+                sid="ChecksumModelArchives",
+                actions=["s3:GetObject"],
+                resources=[self.release.model_archives],
+            ),
+            iam.PolicyStatement(
+                sid="DecryptModelArchives",
+                actions=["kms:Decrypt"],
+                resources=[key.key_arn],
+            ),
+        ]
+        reason = (
+            "The approved version's model.tar.gz sits under its training execution's id, "
+            "decided at run time; the function reads it once to record its checksum."
+        )
+        return statements, {f"AwsSolutions-IAM5[{self.release.model_archives_finding}]": reason}
 
 
 @dataclass(frozen=True, kw_only=True)

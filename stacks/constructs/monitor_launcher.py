@@ -44,7 +44,8 @@ RUN_TOKEN = "<monitor-run>"
 
 
 def stage_code(out_dir: Path) -> Path:
-    """The function's code asset under ``out_dir``; files rewritten only when changed."""
+    """The function's code asset under ``out_dir``: exactly ``CODE_MEMBERS``, files
+    rewritten only when changed (a file another synth is writing is a ``.part``)."""
     for source, name in CODE_MEMBERS:
         target = out_dir / name
         data = source.read_bytes()
@@ -56,6 +57,11 @@ def stage_code(out_dir: Path) -> Path:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(temporary, target)
+    # A member that moved or went away must not ship from an earlier staging.
+    expected = {out_dir / name for _, name in CODE_MEMBERS}
+    for path in out_dir.rglob("*"):
+        if path.is_file() and path not in expected and path.suffix != ".part":
+            path.unlink(missing_ok=True)
     return out_dir
 
 

@@ -67,46 +67,7 @@ class RetrainTrigger(Construct):
             code=lambda_.Code.from_asset(
                 str(FUNCTION_DIR), exclude=["__pycache__", "*.pyc", "requirements.txt"]
             ),
-            statements=[
-                iam.PolicyStatement(
-                    sid="StartAndWatchThisPipeline",
-                    actions=[
-                        "sagemaker:StartPipelineExecution",
-                        "sagemaker:ListPipelineExecutions",
-                    ],
-                    resources=[pipeline_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="Idempotency",
-                    actions=[
-                        "dynamodb:GetItem",
-                        "dynamodb:PutItem",
-                        "dynamodb:UpdateItem",
-                        "dynamodb:DeleteItem",
-                    ],
-                    resources=[self.table.table_arn],
-                ),
-                *(
-                    []
-                    if curated_job_name is None
-                    else [
-                        iam.PolicyStatement(
-                            sid="ReadCuratedJobRuns",
-                            actions=["glue:GetJobRun"],
-                            resources=[
-                                stack.format_arn(
-                                    service="glue", resource="job", resource_name=curated_job_name
-                                )
-                            ],
-                        )
-                    ]
-                ),
-                iam.PolicyStatement(
-                    sid="UseStageKey",
-                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-                    resources=[key.key_arn],
-                ),
-            ],
+            statements=self._statements(key, pipeline_arn, curated_job_name),
             key=key,
             dead_letters=self.dead_letters,
             service_name="retrain-trigger",
@@ -126,6 +87,46 @@ class RetrainTrigger(Construct):
         self._alarm_rule(alarm_names)
         if curated_job_name is not None:
             self._curated_rule(curated_job_name)
+
+    def _statements(
+        self, key: kms.IKey, pipeline_arn: str, curated_job_name: str | None
+    ) -> list[iam.PolicyStatement]:
+        """What the function does: start and watch its pipeline, keep its idempotency
+        records, read the curated job's runs (when it waits for them), use the stage key."""
+        statements = [
+            iam.PolicyStatement(
+                sid="StartAndWatchThisPipeline",
+                actions=["sagemaker:StartPipelineExecution", "sagemaker:ListPipelineExecutions"],
+                resources=[pipeline_arn],
+            ),
+            iam.PolicyStatement(
+                sid="Idempotency",
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                resources=[self.table.table_arn],
+            ),
+        ]
+        if curated_job_name is not None:
+            job = Stack.of(self).format_arn(
+                service="glue", resource="job", resource_name=curated_job_name
+            )
+            statements.append(
+                iam.PolicyStatement(
+                    sid="ReadCuratedJobRuns", actions=["glue:GetJobRun"], resources=[job]
+                )
+            )
+        statements.append(
+            iam.PolicyStatement(
+                sid="UseStageKey",
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn],
+            )
+        )
+        return statements
 
     def _idempotency_table(self, key: kms.IKey, removal_policy: RemovalPolicy) -> dynamodb.Table:
         """Powertools' idempotency records and the cooldown lock."""

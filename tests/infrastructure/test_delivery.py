@@ -234,3 +234,26 @@ def test_dev_shares_only_the_registered_models_with_prods_roles(two_accounts) ->
     assert grant["Action"] == "kms:Decrypt"
     assert grant["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
     assert grant["Condition"]["ArnLike"] == {"aws:PrincipalArn": roles}
+
+
+def test_the_pipelines_synth_repeats_every_flag_the_app_was_given() -> None:
+    """Self-mutation rebuilds the app deployed: given flags are repeated, absent ones not."""
+    from app import delivery_synth_context
+
+    given = {
+        "dataset": "iris",
+        "prod_training": "true",
+        "notification_emails": "a@example.com",
+        "delivery_connection_arn": "arn:aws:codeconnections:us-east-1:1:connection/x",
+        "delivery_repository": "acme/mlops",
+    }
+    repeated = delivery_synth_context(
+        given.get, account="111111111111", prod_account="222222222222", region="us-east-1"
+    )
+    assert repeated == {
+        **given,
+        "account": "111111111111",
+        "prod_account": "222222222222",
+        "region": "us-east-1",
+        "delivery_branch": "main",
+    }

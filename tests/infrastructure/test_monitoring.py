@@ -738,3 +738,16 @@ def test_the_curated_jobs_success_reaches_the_retrain_trigger(synth_report, temp
     # Prod trains nothing: no retrain trigger, nothing to start.
     prod = json.loads(templates["Prod"].read_text())["Resources"]
     assert not [lid for lid in prod if lid.startswith(("RetrainFunction", "RetrainAlarmRule"))]
+
+
+def test_the_launchers_staged_code_is_exactly_its_members(tmp_path: Path) -> None:
+    """A module that moved away from the asset's folder does not ship from an earlier
+    staging (the asset, and so its hash, is the members alone)."""
+    from stacks.constructs.monitor_launcher import CODE_MEMBERS, stage_code
+
+    stale = tmp_path / "monitoring" / "checkpoint.py"
+    stale.parent.mkdir()
+    stale.write_text("# where the module used to be\n")
+    stage_code(tmp_path)
+    staged = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert staged == {name for _, name in CODE_MEMBERS}

@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from local.cdk_assembly import (
-    AssemblyError,
     StageAssembly,
-    by_name,
     has_intrinsic,
     read_template,
-    resolve,
     resources_of,
 )
 
@@ -144,14 +141,12 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
     return _object_matches(pattern, event)
 
 
-def rule_patterns(
-    templates: Iterable[Path], supplied: Callable[[str], str | None] | None = None
-) -> dict[str, dict[str, Any]]:
+def rule_patterns(templates: Iterable[Path]) -> dict[str, dict[str, Any]]:
     """``AWS::Events::Rule`` event patterns in synthesized templates, by logical id.
 
-    A pattern holding a CloudFormation intrinsic (a value only known at deploy time) is
-    resolved with ``supplied``'s local names (a Glue job's name, say); one that cannot be
-    resolved cannot be matched locally: that is an error naming the rule.
+    A pattern holding a CloudFormation intrinsic (a value only known at deploy time)
+    cannot be matched here: that is an error naming the rule (``stage_rule_patterns``
+    resolves references across a stage's stacks).
     """
     patterns: dict[str, dict[str, Any]] = {}
     for template in templates:
@@ -160,11 +155,6 @@ def rule_patterns(
             pattern = resource.get("Properties", {}).get("EventPattern")
             if pattern is None:
                 continue  # a scheduled rule
-            if supplied is not None and has_intrinsic(pattern):
-                try:
-                    pattern = resolve(pattern, by_name(supplied))
-                except AssemblyError as error:
-                    raise PatternError(f"rule {logical_id} in {template.name}: {error}") from error
             if has_intrinsic(pattern):
                 raise PatternError(
                     f"rule {logical_id} in {template.name} has a deploy-time value in its "

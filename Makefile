@@ -33,6 +33,15 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Every Python process of a run (pytest's workers, their subprocesses) imports the same
+# large packages (aws_cdk's bindings alone are 237 MB of source): compiled once into a
+# bytecode cache of the venv's own, not again in every process, even where the caller's
+# environment sets PYTHONDONTWRITEBYTECODE. The cache lives beside the venv, so no
+# source folder (a Lambda asset, the model's code/) gains a __pycache__. A local
+# container gets only its image's and template's environment: the image's own setting
+# (PYTHONDONTWRITEBYTECODE=1, local/image/image.json) holds there.
+export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
+unexport PYTHONDONTWRITEBYTECODE
 
 CDK_CONTEXT := $(if $(MODEL_PACKAGE_ARN),-c model_package_arn=$(MODEL_PACKAGE_ARN),)
 # `make synth|deploy|run DATASET=house_prices`: the dataset (config/datasets/<name>.json).

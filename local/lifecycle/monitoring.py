@@ -24,7 +24,7 @@ from local.monitoring.shifted_traffic import default_shift
 from local.pipeline.pipeline_runtime import Execution
 from local.pipeline.training_run import TrainingRun
 from local.report import print_comparison, print_traffic, print_window
-from local.serving.endpoint_run import hosted_endpoint
+from local.serving.serving import RunningEndpoint
 
 
 @dataclass(frozen=True)
@@ -54,51 +54,49 @@ class Comparison:
 
 def send_windows(
     loop: MonitoringLoop,
-    v1_arn: str,
+    v1: RunningEndpoint,
     state: LoopState,
     *,
     window_rows: int,
     traffic: UserTraffic | None,
 ) -> list[dict[str, Any]]:
-    """Step 7: each window's traffic and ground truth to v1, then the monitor job on it."""
+    """Step 7: each window's traffic and ground truth to v1 (served since step 6), then
+    the monitor job on it."""
     print_traffic(state.shift, traffic is not None)
     windows: list[dict[str, Any]] = []
-    with hosted_endpoint(
-        loop.platform, v1_arn, loop.work_dir / "endpoint", endpoint_name=loop.endpoint_name
-    ) as endpoint:
-        for window in (1, 2):
-            sent = loop.send_window(
-                endpoint.host,
-                endpoint.port,
-                state,
-                window=window,
-                rows=window_rows,
-                frame=None if traffic is None else traffic.part(window - 1),
+    for window in (1, 2):
+        sent = loop.send_window(
+            v1.host,
+            v1.port,
+            state,
+            window=window,
+            rows=window_rows,
+            frame=None if traffic is None else traffic.part(window - 1),
+        )
+        run = loop.run_monitor(state)
+        for restamp in loop.restamp_earlier_runs(state):
+            print(
+                f"      LOCAL time shift: {restamp['job']}'s published "
+                f"{loop.drift_alarm.metric_name}={restamp['value']:g} "
+                f"(at {restamp['published_at'][11:19]}) also put at its scheduled "
+                f"slot {restamp['slot'][11:19]}, one {loop.drift_alarm.period}s "
+                "period before this run",
+                flush=True,
             )
-            run = loop.run_monitor(state)
-            for restamp in loop.restamp_earlier_runs(state):
-                print(
-                    f"      LOCAL time shift: {restamp['job']}'s published "
-                    f"{loop.drift_alarm.metric_name}={restamp['value']:g} "
-                    f"(at {restamp['published_at'][11:19]}) also put at its scheduled "
-                    f"slot {restamp['slot'][11:19]}, one {loop.drift_alarm.period}s "
-                    "period before this run",
-                    flush=True,
-                )
-            transition = loop.evaluate_alarm(state)
-            record = {
-                **sent,
-                "monitor_job": run.job_name,
-                "rows_analyzed": run.summary["rows_analyzed"],
-                "features_drifted": run.summary["features_drifted"],
-                "model_quality": run.summary["model_quality"],
-                "feedback": run.summary["feedback"],
-                "report": str(run.report),
-                "report_uri": run.report_uri,
-                "alarm_state": transition.current.value,
-            }
-            print_window(window, record, transition.describe())
-            windows.append(record)
+        transition = loop.evaluate_alarm(state)
+        record = {
+            **sent,
+            "monitor_job": run.job_name,
+            "rows_analyzed": run.summary["rows_analyzed"],
+            "features_drifted": run.summary["features_drifted"],
+            "model_quality": run.summary["model_quality"],
+            "feedback": run.summary["feedback"],
+            "report": str(run.report),
+            "report_uri": run.report_uri,
+            "alarm_state": transition.current.value,
+        }
+        print_window(window, record, transition.describe())
+        windows.append(record)
     return windows
 
 
@@ -199,6 +197,7 @@ def compare_and_repeat(
 
 def monitor_and_retrain(
     loop: MonitoringLoop,
+    v1: RunningEndpoint,
     v1_arn: str,
     out: Path,
     summary: dict[str, Any],
@@ -215,7 +214,7 @@ def monitor_and_retrain(
         7,
         f"{'Shifted' if traffic is None else 'Held-out'} traffic + ground truth to v1; "
         "the scheduled monitor job on each window",
-        lambda: send_windows(loop, v1_arn, state, window_rows=window_rows, traffic=traffic),
+        lambda: send_windows(loop, v1, state, window_rows=window_rows, traffic=traffic),
     )
     section["windows"] = windows
     summary["steps"]["monitor"] = round(seconds, 2)

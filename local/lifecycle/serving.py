@@ -3,6 +3,7 @@ approved v1 is served behind the local endpoint. Steps 7 to 10 follow on the sam
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from local.monitoring.loop import MonitoringLoop
 from local.moto_platform import LocalPlatform
 from local.pipeline.training_run import approve_latest, execute, installed_pipeline
 from local.report import print_endpoint, print_promotion, print_training
-from local.serving.endpoint_run import serve_and_probe
+from local.serving.endpoint_run import hosted_endpoint, latest_approved, probe
 from local.serving.promotion import prod_serves_approved
+from local.serving.serving import RunningEndpoint
 
 
 def train_and_serve(
@@ -33,9 +35,12 @@ def train_and_serve(
 ) -> None:
     """Steps 5 to 10: the Dev pipeline on moto, the approved model behind the endpoint,
     then the monitoring loop that retrains it (``traffic``: the user's held-out rows)."""
-    with installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline", platform=platform) as (
-        platform,
-        pipeline,
+    with (
+        installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline", platform=platform) as (
+            platform,
+            pipeline,
+        ),
+        ExitStack() as stack,
     ):
         training, seconds = step(
             5,
@@ -50,16 +55,21 @@ def train_and_serve(
 
         approve_latest(platform, training)
         dev = stage_settings("Dev", account="local", region="local")
-        endpoint, seconds = step(
+        name = resource_name(dev.name, schema.name, "endpoint")
+
+        def serve() -> tuple[RunningEndpoint, dict[str, Any]]:
+            # v1's endpoint stays up for the monitor's windows (step 7), as Dev's does.
+            arn = latest_approved(platform)
+            running = stack.enter_context(
+                hosted_endpoint(platform, arn, out / "endpoint", endpoint_name=name)
+            )
+            rows = None if traffic is None else traffic.part(2)
+            return running, probe(platform, schema, running, arn=arn, endpoint_name=name, rows=rows)
+
+        (v1, endpoint), seconds = step(
             6,
             "Approve v1; serve it with the XGBoost image's stack (data capture); send requests",
-            lambda: serve_and_probe(
-                platform,
-                schema,
-                out / "endpoint",
-                endpoint_name=resource_name(dev.name, schema.name, "endpoint"),
-                rows=None if traffic is None else traffic.part(2),
-            ),
+            serve,
         )
         summary["steps"]["endpoint"] = round(seconds, 2)
         summary["endpoint"] = endpoint
@@ -82,6 +92,7 @@ def train_and_serve(
         )
         monitor_and_retrain(
             loop,
+            v1,
             endpoint["model_package_arn"],
             out,
             summary,

@@ -71,14 +71,13 @@ from local.pipeline.pipeline_runtime import Execution, LocalPipeline
 from local.pipeline.sagemaker_jobs import run_processing_job
 from local.s3_sync import download_prefix, split_uri
 from local.service_metrics import LOCAL_NAMES, local_name
-from local.serving.endpoint_run import invoke
+from local.serving.endpoint_run import CAPTURE_WAIT_SECONDS, invoke
 from local.serving.load_client import Request
 from training.evaluate import load_packaged
 
 EVENT_LABEL = "[local stand-in: EventBridge event-pattern matching]"
 IDEMPOTENCY_TABLE = "local-retrain-idempotency"
 DRIFT_ALARM_SUFFIX = "-drift"
-CAPTURE_WAIT_SECONDS = 30.0
 # v1's execution started minutes before the alarm, not hours: with the synthesized
 # cooldown the handler would (rightly) skip. Time is compressed here as for the schedule.
 COOLDOWN_OVERRIDE = {"COOLDOWN_MINUTES": "0"}

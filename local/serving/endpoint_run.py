@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import cycle
@@ -25,11 +26,20 @@ from local.moto_platform import ARTIFACTS_BUCKET, LocalPlatform
 from local.service_metrics import SAGEMAKER, Invocation, endpoint_data, put
 from local.serving.hosted_model import stage_model_package
 from local.serving.image.data_capture import CaptureConfig
-from local.serving.load_client import Request, Response, send_all, summarize
+from local.serving.load_client import (
+    Request,
+    Response,
+    count_capture_records,
+    send_all,
+    summarize,
+)
 from local.serving.serving import RunningEndpoint, start_endpoint
 from training.preprocess import raw_feature_frame
 
 CSV, JSON = "text/csv", "application/json"
+# How long an answered request may take to reach S3 as capture (the front ships every
+# few seconds).
+CAPTURE_WAIT_SECONDS = 30.0
 
 
 def latest_approved(platform: LocalPlatform) -> str:
@@ -131,42 +141,46 @@ def hosted_endpoint(
         yield endpoint
 
 
-def serve_and_probe(
+def probe(
     platform: LocalPlatform,
     schema: DatasetSchema,
-    work_dir: Path,
+    endpoint: RunningEndpoint,
     *,
+    arn: str,
     endpoint_name: str,
     requests: int = 300,
-    workers: int = 2,
     rows: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Host the latest approved version, call it, and return the ``endpoint`` summary.
+    """Call the running ``endpoint`` (serving ``arn``) and return the ``endpoint`` summary,
+    once every answered request's capture is in S3 (it stays up for the monitor's
+    traffic, as the Dev endpoint does).
 
     ``rows``: the user's held-out rows to send (typed), instead of generated ones."""
-    arn = latest_approved(platform)
-    with hosted_endpoint(
-        platform, arn, work_dir, endpoint_name=endpoint_name, workers=workers
-    ) as endpoint:
-        mix = request_mix(schema, requests, rows=rows)
-        responses = invoke(platform, endpoint.host, endpoint.port, endpoint_name, mix)
-        runtime = endpoint.runtime
-    listing = platform.s3.list_objects_v2(
-        Bucket=ARTIFACTS_BUCKET, Prefix=f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"
-    )
+    mix = request_mix(schema, requests, rows=rows)
+    responses = invoke(platform, endpoint.host, endpoint.port, endpoint_name, mix)
+    counts = summarize(responses)
+    prefix = f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"
+    # The front ships capture every few seconds: wait for this probe's records.
+    deadline = time.monotonic() + CAPTURE_WAIT_SECONDS
+    while (records := count_capture_records(platform.s3, ARTIFACTS_BUCKET, prefix)) < counts[
+        "requests_ok"
+    ]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"capture holds {records} records of {counts['requests_ok']} answered "
+                "requests: capture did not reach S3 in time"
+            )
+        time.sleep(0.25)
+    listing = platform.s3.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix=prefix)
     keys = [item["Key"] for item in listing.get("Contents", [])]
-    records = sum(
-        len(platform.s3.get_object(Bucket=ARTIFACTS_BUCKET, Key=k)["Body"].read().splitlines())
-        for k in keys
-    )
     return {
         "endpoint_name": endpoint_name,
         "model_package_arn": arn,
-        "workers": workers,
-        "runtime": runtime,
-        **summarize(responses),
+        "workers": endpoint.workers,
+        "runtime": endpoint.runtime,
+        **counts,
         "capture_files": len(keys),
         "capture_records": records,
-        "capture_location": f"s3://{ARTIFACTS_BUCKET}/{DATA_CAPTURE_PREFIX}/{endpoint_name}/",
+        "capture_location": f"s3://{ARTIFACTS_BUCKET}/{prefix}",
         "capture_keys": keys,
     }

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     # xgboost (which pulls in scikit-learn, pandas and pyarrow) costs over a second there.
     import xgboost as xgb
 
+    from features.booster_scores import BoosterScores
     from features.plain_csv import PlainCsv
 
 MODEL_FILE = "model.ubj"
@@ -88,6 +89,8 @@ class Model:
 
     booster: xgb.Booster
     transform: FeatureTransform
+    # The booster's scores (xgboost's C API, features/booster_scores.py).
+    scores: BoosterScores
     # pyarrow's reading of plain CSV bodies (None when the features need the rules).
     plain_csv: PlainCsv | None = None
 
@@ -139,6 +142,7 @@ def model_fn(model_dir: str) -> Model:
     """Load the booster and its fitted transformation from the model directory."""
     import xgboost as xgb
 
+    from features.booster_scores import BoosterScores
     from features.plain_csv import PlainCsv
 
     directory = Path(model_dir)
@@ -157,7 +161,12 @@ def model_fn(model_dir: str) -> Model:
             f"{MODEL_FILE} takes {booster.num_features()} features, but transform.json "
             f"encodes {len(transform.output_names)}"
         )
-    return Model(booster=booster, transform=transform, plain_csv=PlainCsv.of(transform))
+    return Model(
+        booster=booster,
+        transform=transform,
+        scores=BoosterScores.of(booster),
+        plain_csv=PlainCsv.of(transform),
+    )
 
 
 def _media_type(header: str) -> str:
@@ -282,8 +291,7 @@ def parse_request(transform: FeatureTransform, body: str | bytes, content_type: 
 def predict(model: Model, matrix: np.ndarray) -> np.ndarray:
     """The booster's scores for an encoded matrix, as float64: one value per record, or
     (multiclass) one row of class probabilities per record."""
-    scores = model.booster.inplace_predict(matrix, validate_features=False)
-    return np.asarray(scores, dtype=np.float64)
+    return model.scores(matrix)
 
 
 def _json_predictions(

@@ -123,3 +123,34 @@ def test_the_python_is_the_images(installed) -> None:
 
 def test_both_dockerfile_patches_are_applied() -> None:
     assert _image_python(PATCHED).strip() == "patched"
+
+
+SCORES_AGREE = """
+import sys
+sys.path.insert(0, {root!r})
+import numpy as np, xgboost as xgb
+from features.booster_scores import BoosterScores
+rng = np.random.default_rng(0)
+data = rng.normal(size=(300, 5)).astype(np.float32)
+data[rng.random(data.shape) < 0.1] = np.nan
+for objective, labels, extra in [
+    ("binary:logistic", np.arange(300) % 2, {{}}),
+    ("reg:squarederror", np.linspace(0, 1, 300), {{}}),
+    ("multi:softprob", np.arange(300) % 3, {{"num_class": 3}}),
+]:
+    booster = xgb.train({{"objective": objective, **extra}}, xgb.DMatrix(data, label=labels), 8)
+    booster.set_param({{"nthread": 1}})
+    for rows in (1, 700):
+        matrix = np.ascontiguousarray(data[:rows] if rows < 300 else np.tile(data, (3, 1))[:rows])
+        expected = np.asarray(booster.inplace_predict(matrix), dtype=np.float64)
+        if not np.array_equal(BoosterScores.of(booster)(matrix), expected):
+            raise SystemExit(f"{{objective}}, {{rows}} rows: the scores differ")
+print("agree")
+"""
+
+
+def test_the_serving_scores_are_inplace_predicts_under_the_images_xgboost() -> None:
+    """``features/booster_scores.py`` calls xgboost's C API as the image's xgboost
+    defines it: its scores equal ``inplace_predict``'s there, for every problem type."""
+    root = str(RECORD.parents[2])
+    assert _image_python(SCORES_AGREE.format(root=root)).strip() == "agree"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,23 @@ def test_what_a_container_installs_stays_in_it(tmp_path) -> None:
     assert not (IMAGE_VENV / "lib" / "python3.12" / "site-packages" / "left_behind.py").exists()
     layer = tmp_path / "writer" / "layer" / "upper" / "lib" / "python3.12" / "site-packages"
     assert (layer / "left_behind.py").exists()
+
+
+def test_this_machines_caches_and_settings_stay_outside(tmp_path) -> None:
+    # The image builds no caches under $HOME: a host's matplotlib font list or pip
+    # settings seen there would make a job start faster, or differently, than in SageMaker.
+    script = (
+        "import json, os, pathlib; home = pathlib.Path.home(); print(json.dumps("
+        "{d: sorted(os.listdir(home / d)) for d in ('.cache', '.config')}))"
+    )
+    marker = Path("/root/.cache/local-container-probe")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("")
+    try:
+        run_processing_job(
+            _probe(script, True), job_name="home", work_dir=tmp_path, s3=_NoS3(), env=PLATFORM
+        )
+    finally:
+        marker.unlink()
+    log = (tmp_path / "home" / "job.log").read_text()
+    assert json.loads(log.strip().splitlines()[-1]) == {".cache": [], ".config": []}

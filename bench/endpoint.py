@@ -58,7 +58,7 @@ import pandas as pd
 
 from bench.model import make_splits, run_train_script, write
 from features.transform import FeatureTransform, frame_columns
-from local.image.container import IMAGE_VENV
+from local.image.container import IMAGE_VENV, outside_environment
 from local.lake.synthetic import generate_clean
 from local.serving.hosted_model import StagedModel
 from local.serving.serving import start_endpoint
@@ -258,8 +258,7 @@ def inplace_predict_seconds(model_dir: Path, matrix: Path, calls: int = 200) -> 
         check=True,
         capture_output=True,
         text=True,
-        # No bytecode written into the image environment: the image has none (its ENV).
-        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        env=outside_environment(OMP_NUM_THREADS="1"),
     ).stdout
     return [float(value) for value in json.loads(output)]
 

@@ -56,9 +56,8 @@ RUNTIME_PROBE = (
 )
 # This machine's pip configuration files (pip's global, site-wide and user locations):
 # hidden, since the image has none.
-PIP_CONFIGS = " ".join(
-    ["/etc/pip.conf", "/etc/xdg/pip/pip.conf", "/root/.config/pip/pip.conf", "/root/.pip/pip.conf"]
-)
+# (The user's ~/.config/pip is under the container's own empty ~/.config.)
+PIP_CONFIGS = " ".join(["/etc/pip.conf", "/etc/xdg/pip/pip.conf", "/root/.pip/pip.conf"])
 # $1..$6: the folders, $7: isolated or not (see ``command``). The mounts are private.
 SETUP = f"""set -eu
 mount -t tmpfs -o mode=755 tmpfs /opt
@@ -201,6 +200,14 @@ def host_path(opt_ml: Path, path: str) -> Path:
     if not path.startswith("/opt/ml/"):
         raise ValueError(f"not a path under /opt/ml/: {path}")
     return opt_ml / path.removeprefix("/opt/ml/")
+
+
+def outside_environment(**extra: str) -> dict[str, str]:
+    """The environment to run the image's Python on this machine outside a container
+    (a version check, a timing): the system PATH and the image's own bytecode setting,
+    so that nothing is written into the environment the containers mount as the image."""
+    setting = image_record().environment["PYTHONDONTWRITEBYTECODE"]
+    return {"PATH": SYSTEM_PATH, "PYTHONDONTWRITEBYTECODE": setting, **extra}
 
 
 def describe_runtime(runtime: Mapping[str, str]) -> str:

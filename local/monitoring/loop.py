@@ -26,7 +26,6 @@ import io
 import json
 import tarfile
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -71,7 +70,7 @@ from local.pipeline.pipeline_runtime import Execution, LocalPipeline
 from local.pipeline.sagemaker_jobs import run_processing_job
 from local.s3_sync import download_prefix, split_uri
 from local.service_metrics import LOCAL_NAMES, local_name
-from local.serving.endpoint_run import CAPTURE_WAIT_SECONDS, invoke
+from local.serving.endpoint_run import invoke, wait_for_capture
 from local.serving.load_client import Request
 from training.evaluate import load_packaged
 
@@ -198,17 +197,14 @@ class MonitoringLoop:
         ok = sum(200 <= r.status < 300 for r in responses)
         state.requests_sent += ok
         state.labels.update(labels_by_request(self.schema, frame))
-        # The front flushes capture every few seconds: wait for this window's records.
-        deadline = time.monotonic() + CAPTURE_WAIT_SECONDS
-        lines = self._capture_lines()
-        while len(ground_truth_for_capture(lines, state.labels)) < state.requests_sent:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"capture holds {len(lines)} records, {state.requests_sent} labelled "
-                    f"requests were answered: capture did not reach S3 in time"
-                )
-            time.sleep(0.5)
-            lines = self._capture_lines()
+        lines = wait_for_capture(
+            self._capture_lines,
+            lambda seen: len(ground_truth_for_capture(seen, state.labels)) >= state.requests_sent,
+            lambda seen: (
+                f"capture holds {len(seen)} records, {state.requests_sent} labelled "
+                "requests were answered"
+            ),
+        )
         window_labels = labels_by_request(self.schema, frame)
         truth = ground_truth_for_capture(lines, window_labels)
         now = datetime.now(UTC)

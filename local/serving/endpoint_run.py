@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import cycle
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -40,6 +40,20 @@ CSV, JSON = "text/csv", "application/json"
 # How long an answered request may take to reach S3 as capture (the front ships every
 # few seconds).
 CAPTURE_WAIT_SECONDS = 30.0
+Seen = TypeVar("Seen")
+
+
+def wait_for_capture(
+    read: Callable[[], Seen], enough: Callable[[Seen], bool], describe: Callable[[Seen], str]
+) -> Seen:
+    """``read()`` (what capture holds in S3) again until ``enough`` of it is there: the
+    front ships capture every few seconds. Raises with ``describe`` of the last reading."""
+    deadline = time.monotonic() + CAPTURE_WAIT_SECONDS
+    while not enough(seen := read()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{describe(seen)}: capture did not reach S3 in time")
+        time.sleep(0.25)
+    return seen
 
 
 def latest_approved(platform: LocalPlatform) -> str:
@@ -160,17 +174,11 @@ def probe(
     responses = invoke(platform, endpoint.host, endpoint.port, endpoint_name, mix)
     counts = summarize(responses)
     prefix = f"{DATA_CAPTURE_PREFIX}/{endpoint_name}/"
-    # The front ships capture every few seconds: wait for this probe's records.
-    deadline = time.monotonic() + CAPTURE_WAIT_SECONDS
-    while (records := count_capture_records(platform.s3, ARTIFACTS_BUCKET, prefix)) < counts[
-        "requests_ok"
-    ]:
-        if time.monotonic() > deadline:
-            raise RuntimeError(
-                f"capture holds {records} records of {counts['requests_ok']} answered "
-                "requests: capture did not reach S3 in time"
-            )
-        time.sleep(0.25)
+    records = wait_for_capture(
+        lambda: count_capture_records(platform.s3, ARTIFACTS_BUCKET, prefix),
+        lambda seen: seen >= counts["requests_ok"],
+        lambda seen: f"capture holds {seen} records of {counts['requests_ok']} answered requests",
+    )
     listing = platform.s3.list_objects_v2(Bucket=ARTIFACTS_BUCKET, Prefix=prefix)
     keys = [item["Key"] for item in listing.get("Contents", [])]
     return {

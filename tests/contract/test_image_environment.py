@@ -18,7 +18,7 @@ import tomllib
 import pytest
 from packaging.markers import Marker
 
-from local.image.container import IMAGE_VENV, RECORD, image_record
+from local.image.container import IMAGE_VENV, RECORD, image_record, outside_environment
 
 LOCK = RECORD.parent / "lock"
 INSPECT = """
@@ -58,9 +58,7 @@ def _image_python(code: str) -> str:
         capture_output=True,
         text=True,
         check=False,
-        # As the image runs it (its ENV): no bytecode written into the environment, which
-        # the containers mount as the image's own (the image has none for these packages).
-        env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        env=outside_environment(),
     )
     assert completed.returncode == 0, completed.stderr
     return completed.stdout

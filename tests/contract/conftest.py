@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import copy
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.cdk_assembly import load_pipeline_template
-from local.image.container import IMAGE_VENV
+from local.image.container import BYTECODE_SETTING, IMAGE_VENV
 from local.moto_platform import ACCOUNT, REGION
 from local.serving.hosted_model import StagedModel
 
@@ -29,6 +31,17 @@ def image_environment() -> None:
     """Each contract test fails (not the run) when the image environment is missing."""
     if not (IMAGE_VENV / "bin" / "python").exists():
         pytest.fail(f"{IMAGE_VENV} is missing: `make install` builds the image environment")
+
+
+@contextmanager
+def as_the_image() -> Iterator[None]:
+    """Containers started inside start as the image starts: without the LOCAL bytecode
+    layer (local/image/bytecode.py), each process compiling what it imports, as in
+    SageMaker. For the tests of the start itself (a worker must boot within gunicorn's
+    timeout with that cost in it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(BYTECODE_SETTING, "none")
+        yield
 
 
 @pytest.fixture(scope="session")

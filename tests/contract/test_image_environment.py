@@ -18,7 +18,14 @@ import tomllib
 import pytest
 from packaging.markers import Marker
 
-from local.image.container import IMAGE_VENV, RECORD, image_record, outside_environment
+from local.image import bytecode
+from local.image.container import (
+    BYTECODE_LAYER,
+    IMAGE_VENV,
+    RECORD,
+    image_record,
+    outside_environment,
+)
 
 LOCK = RECORD.parent / "lock"
 INSPECT = """
@@ -163,3 +170,14 @@ def test_no_bytecode_is_added_to_the_image_environment() -> None:
     outside a container) would make local starts faster than the image's."""
     written = sorted(IMAGE_VENV.rglob("*.pyc"))
     assert written == [], f"{len(written)} .pyc files, e.g. {written[:3]}"
+
+
+def test_the_bytecode_layer_only_caches_the_image_environment() -> None:
+    """The LOCAL bytecode layer (local/image/bytecode.py) holds nothing but the ``.pyc``
+    Python would read for a source of the image environment, valid for it as it is now:
+    it can spare the compile, never change what runs."""
+    assert BYTECODE_LAYER.is_dir(), "`make install` builds the LOCAL bytecode layer"
+    files = bytecode.check(BYTECODE_LAYER)
+    built = json.loads(bytecode.BUILT.read_text())
+    assert len(files) == built["files"] > 1000
+    assert built["image"] == image_record().label

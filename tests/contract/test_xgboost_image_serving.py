@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from contextlib import ExitStack
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,7 +23,7 @@ from local.moto_platform import ARTIFACTS_BUCKET, local_platform
 from local.serving.image.data_capture import CaptureConfig
 from local.serving.load_client import Request, send_all
 from local.serving.serving import start_endpoint
-from tests.contract.conftest import stage
+from tests.contract.conftest import as_the_image, stage
 from tests.hypothesis_profiles import share
 from training.preprocess import raw_feature_frame
 
@@ -44,14 +45,19 @@ def _capture_env(endpoint_name: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def served(model_run, registered_environment, tmp_path_factory):
-    """(endpoint, platform) for the module: one worker, capture of every request."""
+    """(endpoint, platform) for the module: one worker, capture of every request, started
+    as the image starts (no LOCAL bytecode layer)."""
     work = tmp_path_factory.mktemp("endpoint")
     staged = stage(model_run["model_dir"], registered_environment, work)
-    with local_platform() as platform:
+    with local_platform() as platform, ExitStack() as serving:
         platform.s3.create_bucket(Bucket=ARTIFACTS_BUCKET)
         env = {**platform.env, **_capture_env("test-endpoint")}
-        with start_endpoint(staged, env, workers=1, log=work / "endpoint.log") as endpoint:
-            yield endpoint, platform
+        with as_the_image():
+            endpoint = serving.enter_context(
+                start_endpoint(staged, env, workers=1, log=work / "endpoint.log")
+            )
+        assert endpoint.runtime["bytecode"] == "none"
+        yield endpoint, platform
 
 
 def _one(endpoint, body: bytes, content_type: str, accept: str = CSV):

@@ -20,7 +20,7 @@ from local.moto_platform import ARTIFACTS_BUCKET, local_platform
 from local.pipeline.sagemaker_jobs import JobFailedError, run_training_job
 from local.s3_sync import upload_dir
 from stacks.constructs.pipeline_settings import CODE_CHANNEL, TOOLKIT_ENVIRONMENT
-from tests.contract.conftest import step_arguments
+from tests.contract.conftest import as_the_image, step_arguments
 from training import serving_code
 
 
@@ -64,9 +64,11 @@ def test_the_synthesized_train_step_runs_under_the_image_toolkit(
         f"/opt/ml/input/data/{CODE_CHANNEL}/{bundle.rsplit('/', 1)[-1]}"
     )
 
-    run = run_training_job(
-        request, job_name="contract-train", work_dir=tmp_path, s3=platform.s3, env=platform.env
-    )
+    with as_the_image():
+        run = run_training_job(
+            request, job_name="contract-train", work_dir=tmp_path, s3=platform.s3, env=platform.env
+        )
+    assert run.runtime["bytecode"] == "none"
     log = run.log_tail
     assert "final validation-logloss=" in log
     # SageMaker's metric definitions (from the definition) find the job's metrics.

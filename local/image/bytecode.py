@@ -66,9 +66,10 @@ def build() -> int:
             raise SystemExit(f"compileall failed in the image:\n{log.read_text()[-2000:]}")
         upper = Path(root) / "layer" / "upper"
         count = len(check(upper))
-        shutil.rmtree(BYTECODE_LAYER.parent, ignore_errors=True)
-        BYTECODE_LAYER.parent.mkdir(parents=True)
-        upper.rename(BYTECODE_LAYER)
+        BUILT.unlink(missing_ok=True)
+        shutil.rmtree(BYTECODE_LAYER, ignore_errors=True)
+        BYTECODE_LAYER.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(upper, BYTECODE_LAYER)
     BUILT.write_text(json.dumps({"image": image_record().label, "files": count}) + "\n")
     return count
 

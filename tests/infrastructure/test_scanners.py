@@ -94,6 +94,33 @@ def test_cfn_lint_reports_informational_rules(tmp_path: Path) -> None:
     assert any(" I3011 " in f for f in findings), findings
 
 
+def test_the_rules_loaded_once_find_what_cfn_lint_finds_alone(
+    delivery_one_account, tmp_path: Path
+) -> None:
+    """``lint_template`` loads cfn-lint's rules once per process and lints each template
+    with its own skips: every finding is the one cfn-lint's ``lint_file`` gives that
+    template on its own, for the template the skips name and for the same content under
+    a name they do not (where a skipped rule does report)."""
+    from cfnlint.api import ManualArgs, lint_file
+
+    from config.scan_skips import lint_ignores
+
+    [delivery] = [t for t in delivery_one_account.templates if t.name == "Delivery.template.json"]
+    renamed = tmp_path / "Other.template.json"
+    renamed.write_text(delivery.read_text())
+    insecure = tmp_path / "Insecure.template.json"
+    insecure.write_text(json.dumps(INSECURE))
+    for template in (delivery, renamed, insecure):
+        config = ManualArgs(include_checks=["I"], ignore_checks=lint_ignores(template.name))
+        alone = [
+            f"{template.name}: {m.rule.id} {m.message} ({m.filename}:{m.linenumber})"
+            for m in lint_file(template, config)
+        ]
+        assert lint_template(template) == alone
+    reported = {line.split()[1] for line in lint_template(renamed)}
+    assert reported & set(lint_ignores("Delivery.template.json"))  # the skips are in play
+
+
 def test_app_runs_both_nag_packs_and_passes_them(synth_report) -> None:
     """A pack that passes leaves no trace in the validation report, so the packs the app
     registers are checked by name; the test below proves a NIST finding would fail."""

@@ -45,7 +45,7 @@ class CaptureConfig:
     endpoint: str
     variant: str
     sampling_percentage: int = 100
-    flush_seconds: float = 2.0
+    flush_seconds: float = 1.0
     flush_records: int = 500
 
     @classmethod

@@ -23,36 +23,38 @@ from typing import TypeVar
 # by the run included). Refresh from the --durations table when the order of magnitude
 # changes; a test missing here runs among the short ones.
 LONG: dict[str, float] = {
-    "tests/e2e/test_local_run.py::test_local_run_lifecycle_and_monitoring_loop": 94,
-    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[iris]": 76,
-    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[titanic]": 55,
-    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[taxis]": 50,
+    "tests/e2e/test_local_run.py::test_local_run_lifecycle_and_monitoring_loop": 81,
+    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[iris]": 60,
+    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[titanic]": 44,
+    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[taxis]": 39,
     (
         "tests/infrastructure/test_scanners.py::"
         "test_checkov_passes_every_synthesized_template_but_fails_an_insecure_one"
-    ): 48,
-    "tests/security/test_least_privilege.py": 30,
-    "tests/integration/test_monitor.py": 30,
-    "tests/e2e/test_training_pipeline.py": 28,
-    "tests/contract/test_endpoint_fuzz.py": 25,
+    ): 35,
+    "tests/contract/test_xgboost_image_serving.py": 38,
+    "tests/security/test_least_privilege.py": 29,
+    "tests/integration/test_monitor.py": 20,
+    "tests/e2e/test_training_pipeline.py": 29,
+    "tests/contract/test_xgboost_image_training.py": 21,
+    "tests/contract/test_endpoint_fuzz.py": 16,
     (
         "tests/unit/test_import_side_effects.py::"
         "test_importing_any_product_module_leaves_the_environment_alone"
-    ): 22,
+    ): 10,
     (
         "tests/faults/test_etl_interrupted.py::"
         "test_curated_rebuild_killed_mid_write_then_rerun_is_the_same"
-    ): 19,
-    "tests/contract/test_multiclass_serving.py": 18,
+    ): 15,
+    "tests/contract/test_multiclass_serving.py": 19,
     (
         "tests/integration/test_etl_value_rules.py::"
         "test_the_job_judges_every_value_as_the_value_rules_do"
-    ): 15,
+    ): 11,
     (
         "tests/infrastructure/test_dataset_context.py::"
         "test_pipeline_steps_read_the_chosen_schema[house_prices-Dev]"
-    ): 14,
-    "tests/contract/test_endpoint_overload.py": 12,
+    ): 8,
+    "tests/contract/test_endpoint_overload.py": 11,
 }
 
 Item = TypeVar("Item")

@@ -20,8 +20,8 @@ would pay it alike.
   pandas, ``Booster.predict``, CSV out), on the same booster and the same rows, and
   the stack's floor (``floor``: a handler that reads nothing and answers a constant),
   so that each handler's own cost can be told from the stack's.
-- every start is measured after one unmeasured start of the first program, so that
-  none of them pays for reading the image's packages from disk (the page cache).
+- every start follows one unmeasured start of the first program (none pays for reading
+  the image's packages from disk), and is the image's (no LOCAL bytecode layer).
 - ``Booster.inplace_predict`` alone on the encoded 1000 rows (one thread, image Python).
 
 Ratios (targets from issue 21): 1-row requests/s of ``product`` over the peer's (>= 2);
@@ -452,8 +452,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--name", default="endpoint", help="results file name")
     args = parser.parse_args(argv)
-    # Cold start is measured as the image starts: every process compiles what it imports
-    # (the image has no bytecode for its packages), without the LOCAL bytecode layer.
     os.environ[BYTECODE_SETTING] = "none"
     commit = git_commit()  # the code the model is trained with, before anything can move
     work = Path(tempfile.mkdtemp(prefix="bench-endpoint-"))
@@ -470,12 +468,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "workers": 1,
             "connections": CONNECTIONS,
             "rounds": ROUNDS,
-            "clock": (
-                "wall clock (requests/s, cold start) and the endpoint processes' CPU time "
-                "(/proc: per request, and until the first 200); medians of the rounds"
-            ),
+            "clock": "wall clock (requests/s, cold start) and the endpoint processes' CPU "
+            "time (/proc: per request, and until the first 200); medians of the rounds",
             "trees": _trees(model_dir),
-            "bytecode": "none: the image's own start (no LOCAL bytecode layer)",
             "targets": {
                 "cold_start_seconds": COLD_START_TARGET,
                 "one_row_requests_per_second_over_plain": ONE_ROW_TARGET,

@@ -4,7 +4,9 @@ A container sees what it would see in SageMaker, and nothing of this checkout's:
 
 * ``/opt/venv``: the image's Python stack (``.venv-xgboost``, built from the image's own
   lock) under a private writable layer (overlayfs), so what the toolkit ``pip install``s
-  lands in this container alone, never in the image;
+  lands in this container alone, never in the image; unless ``LOCAL_IMAGE_BYTECODE=none``,
+  with the LOCAL layer of its compiled bytecode between the two (``bytecode.py``: it
+  spares the compile at each start, changes nothing that runs);
 * ``/opt/ml``: the job's own folder, staged by "the service" (inputs in, outputs out);
 * the environment: the image's ``ENV`` (``image.json``), the ``Environment`` the template
   declares and what SageMaker sets (``SM_*``, ``TRAINING_JOB_NAME``, ...); a container
@@ -237,7 +239,8 @@ def outside_environment(**extra: str) -> dict[str, str]:
 
 
 def describe_runtime(runtime: Mapping[str, str]) -> str:
-    """One line for a person: the interpreter, the image record, the network."""
+    """One line for a person: the interpreter, the image record, the network, and the
+    LOCAL bytecode layer when the container mounted it."""
     network = "no network" if runtime.get("isolated") == "True" else "network"
     bytecode = ", LOCAL precompiled bytecode" if runtime.get("bytecode") == "layer" else ""
     return (

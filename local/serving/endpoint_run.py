@@ -38,7 +38,7 @@ from training.preprocess import raw_feature_frame
 
 CSV, JSON = "text/csv", "application/json"
 # How long an answered request may take to reach S3 as capture (the front ships every
-# few seconds).
+# ``CaptureConfig.flush_seconds``).
 CAPTURE_WAIT_SECONDS = 30.0
 Seen = TypeVar("Seen")
 
@@ -47,7 +47,7 @@ def wait_for_capture(
     read: Callable[[], Seen], enough: Callable[[Seen], bool], describe: Callable[[Seen], str]
 ) -> Seen:
     """``read()`` (what capture holds in S3) again until ``enough`` of it is there: the
-    front ships capture every few seconds. Raises with ``describe`` of the last reading."""
+    front ships capture periodically. Raises with ``describe`` of the last reading."""
     deadline = time.monotonic() + CAPTURE_WAIT_SECONDS
     while not enough(seen := read()):
         if time.monotonic() > deadline:

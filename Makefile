@@ -88,7 +88,7 @@ $(IMAGE_STAMP): $(IMAGE_LOCK)/pyproject.toml $(IMAGE_LOCK)/uv.lock local/image/p
 	$(PY) -m local.image.patches $(IMAGE_VENV)/lib/python3.12/site-packages
 	@touch $@
 
-$(BYTECODE_STAMP): $(IMAGE_STAMP) $(PY_STAMP)
+$(BYTECODE_STAMP): $(IMAGE_STAMP) $(PY_STAMP) local/image/bytecode.py
 	$(PY) -m local.image.bytecode
 
 $(NODE_STAMP): package.json package-lock.json

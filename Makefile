@@ -63,6 +63,7 @@ help:
 	@echo "make faults  only the fault tests (part of make test)"
 	@echo "make synth   synthesize the CDK app offline (MODEL_PACKAGE_ARN=... optional)"
 	@echo "make validate-schema SCHEMA=my.json   check a dataset schema (default: the shipped ones)"
+	@echo "   ... SAMPLE=my_file.csv              also match a raw file's headers; suggests raw_headers"
 	@echo "make bench   run the benchmarks; results in bench/results/"
 	@echo "make loadtest  the local endpoint offered 10x its capacity for 60 s (installs wrk, nginx)"
 	@echo "make cost    price each synthesized stage (idle per month, per retrain, per ETL run)"
@@ -113,7 +114,7 @@ run: install
 
 # One line per problem (file, field, fix); exit 1 if any. SCHEMA: a .json path or a dataset name.
 validate-schema: $(PY_STAMP)
-	@$(PY) -m config.validate_schema $(or $(SCHEMA),config/datasets/*.json)
+	@$(PY) -m config.validate_schema $(or $(SCHEMA),config/datasets/*.json) $(if $(SAMPLE),--sample $(SAMPLE),)
 
 lint: $(PY_STAMP)
 	$(PY) -m ruff check .

@@ -26,6 +26,7 @@ from config.schema_parse import (
     parse_derived,
     parse_feature,
     parse_gate,
+    parse_raw_headers,
     parse_target,
 )
 from config.schema_reader import Node, Problems, json_fix
@@ -97,6 +98,9 @@ class DatasetSchema:
     is a row of its own (nothing is de-duplicated) and the ETL keys it by
     ``ROW_KEY_COLUMN``; whatever needs a row's key asks ``row_key``. Without an event
     time, a row's partition month is its raw file's own time (S3 LastModified).
+    ``raw_headers`` names the columns the raw files spell otherwise (``Culmen Length
+    (mm)`` for ``culmen_length_mm``): only the raw zone sees those; ``raw_header`` says
+    which header a column is read from.
     """
 
     name: str
@@ -108,6 +112,8 @@ class DatasetSchema:
     quality_gate: QualityGate
     derived_features: tuple[DerivedFeature, ...] = ()
     description: str = ""
+    # (column, the header the raw files give it) for the columns the files name otherwise.
+    raw_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def feature_names(self) -> list[str]:
@@ -129,6 +135,27 @@ class DatasetSchema:
     def raw_columns(self) -> list[str]:
         """The schema's raw columns (their order in a file is free: matched by header name)."""
         return [*self.record_columns, *self.feature_names, self.target.name]
+
+    @property
+    def required_raw_columns(self) -> list[str]:
+        """Columns every raw record must have: a file without one of them cannot yield a
+        valid row (the id and event time the dataset has, each non-nullable feature, the
+        target). A nullable feature's column may be absent."""
+        return [
+            *self.record_columns,
+            *(f.name for f in self.features if not f.nullable),
+            self.target.name,
+        ]
+
+    def raw_header(self, column: str) -> str:
+        """The header (CSV) or key (JSON lines) that names ``column`` in the raw files."""
+        return dict(self.raw_headers).get(column, column)
+
+    @property
+    def raw_header_names(self) -> list[str]:
+        """The raw files' names of ``raw_columns``, in the same order."""
+        headers = dict(self.raw_headers)
+        return [headers.get(c, c) for c in self.raw_columns]
 
     @property
     def target_kind(self) -> str:
@@ -273,6 +300,14 @@ def _parse_schema(root: Node) -> DatasetSchema:
         (f"{root.path}.target.name", target.name if target else None),
     ]
     check_columns([(path, c) for path, c in columns if c is not None], problems)
+    raw_columns = [
+        *(c for c in (id_column, event_time_column) if c is not None),
+        *(f.name for f in features),
+        *([target.name] if target else []),
+    ]
+    raw_headers = parse_raw_headers(
+        root.child("raw_headers", required=False), raw_columns, problems
+    )
     if (
         problems.found
         or name is None
@@ -292,4 +327,5 @@ def _parse_schema(root: Node) -> DatasetSchema:
         quality_gate=quality_gate,
         derived_features=tuple(d for _, d in derived if d is not None),
         description=str(root.child("description", required=False, default="").value),
+        raw_headers=raw_headers,
     )

@@ -35,6 +35,7 @@ ROOT_KEYS = (
     "target",
     "features",
     "derived_features",
+    "raw_headers",
 )
 _TARGET_KEYS = ("name", "description", "min", "max", "classes", "synthetic")
 _FEATURE_KEYS = (
@@ -374,3 +375,48 @@ def check_columns(columns: list[tuple[str, str]], problems: Problems) -> None:
             )
         else:
             first[column] = path
+
+
+def parse_raw_headers(
+    node: Node, raw_columns: list[str], problems: Problems
+) -> tuple[tuple[str, str], ...]:
+    """``raw_headers``: for a raw column whose files name it otherwise, its header as the
+    files write it (any case, spaces, punctuation). The ETL reads the column under that
+    header; every later zone names it by the schema's name. Each column's header (its own
+    name when unmapped) must be one no other column has."""
+    if node.value is None:
+        return ()
+    mapping = problems.attempt(node.mapping)
+    if mapping is None:
+        return ()
+    found: list[tuple[str, str]] = []
+    for column, header in mapping.items():
+        path = f"{node.path}.{column}"
+        if column not in raw_columns:
+            problems.add(
+                path,
+                f"{column!r} is not a raw column of the schema",
+                f"use a column's schema name as the key: {', '.join(raw_columns)}",
+            )
+        elif not isinstance(header, str) or not header.strip():
+            problems.add(path, "must be a non-empty string", "write the header as the files do")
+        elif header != header.strip() or "\n" in header or "\r" in header:
+            problems.add(
+                path,
+                f"{header!r} has blanks around it or a line break",
+                f"write {header.strip()!r}: the ETL drops blanks around header names",
+            )
+        else:
+            found.append((column, header))
+    headers = dict(found)
+    owner: dict[str, str] = {}
+    for column in raw_columns:
+        header = headers.get(column, column)
+        if header in owner:
+            problems.add(
+                f"{node.path}.{column}" if column in headers else f"{node.path}.{owner[header]}",
+                f"header {header!r} would name both {owner[header]!r} and {column!r}",
+                "give each column a header of its own",
+            )
+        owner.setdefault(header, column)
+    return tuple((c, headers[c]) for c in raw_columns if c in headers)

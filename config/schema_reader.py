@@ -29,6 +29,27 @@ def json_fix(text: str, error: json.JSONDecodeError) -> str:
     return "correct the JSON syntax at that point (a missing comma, bracket or quote)"
 
 
+def is_identifier(value: str) -> bool:
+    """A column name as Parquet, the Glue catalog and the model's inputs take it:
+    lower_snake_case, starting with a letter."""
+    return (
+        bool(value)
+        and value.replace("_", "").isalnum()
+        and value[0].isalpha()
+        and (value == value.lower())
+    )
+
+
+def snake_case(header: str) -> str:
+    """The lower_snake_case name for a header as files write it: ``Annual Income`` ->
+    ``annual_income``, ``ClinLR`` -> ``clin_lr``, ``Culmen Length (mm)`` ->
+    ``culmen_length_mm``, ``PID`` -> ``pid`` (camel-case humps split, then every run of
+    other characters one underscore; a leading digit gets a ``c_`` in front)."""
+    humps = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", header.strip())
+    name = re.sub(r"[^0-9a-z]+", "_", humps.lower()).strip("_")
+    return name if name[:1].isalpha() else f"c_{name}".rstrip("_")
+
+
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=Enum)
 
@@ -110,13 +131,12 @@ class Node:
     def identifier(self) -> str:
         value = self.text()
         # Column names become Parquet, Glue catalog and CSV header names: keep them plain.
-        if not value.replace("_", "").isalnum() or not value[0].isalpha() or value != value.lower():
-            suggestion = re.sub(r"[^0-9a-z]+", "_", value.lower()).strip("_")
-            if not suggestion[:1].isalpha():
-                suggestion = f"c_{suggestion}".rstrip("_")
+        if not is_identifier(value):
+            suggestion = snake_case(value)
             raise self.fail(
                 f"{value!r} must be lower_snake_case (letters, digits, _)",
-                f"rename it to {suggestion!r}, and the raw files' header with it",
+                f"rename it to {suggestion!r}; the files keep their header: map it with "
+                f'"raw_headers": {{"{suggestion}": {json.dumps(value)}}}',
             )
         return value
 

@@ -62,7 +62,7 @@ def local_spark(app_name: str = "mlops-local", cores: str = "*") -> SparkSession
         .config("spark.sql.shuffle.partitions", str(_core_count(cores)))
         .config("spark.driver.memory", "4g")
         # A local job lives seconds to minutes: the C2 JIT compiler and the parallel GC
-        # spend more CPU than they give back in that time (measured on the iris files'
+        # spend more CPU than they give back in that time (measured on the former iris files'
         # two Glue jobs: 40% less CPU in all with C1 only and the serial collector).
         .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "false")

@@ -1,11 +1,13 @@
 """Raw files: their format (by extension), their columns (by header name) and their lines.
 
 A CSV file's columns are named by its header line, in any order; a JSON lines file's by
-its records' keys. Columns the schema does not know are ignored and reported. A file
-that lacks a required column (the id and the event time when the schema has them, a
-non-nullable feature or the target) cannot yield one valid row, so it is quarantined
-whole, with the missing columns named; the other files of the batch proceed. A nullable
-feature's column may be absent: its values are then missing.
+its records' keys. A schema column is found under its raw header (the schema's
+``raw_headers``, or its own name); from here on it goes by its schema name. Columns the
+schema does not know are ignored and reported. A file that lacks a required column (the
+id and the event time when the schema has them, a non-nullable feature or the target)
+cannot yield one valid row, so it is quarantined whole, with the missing headers named;
+the other files of the batch proceed. A nullable feature's column may be absent: its
+values are then missing.
 
 Lines are parsed here, in plain Python, so that the value rules see the text exactly as
 the file holds it (no reader's null or number conventions in between).
@@ -76,18 +78,11 @@ class FilePlan:
         return f"{self.path}: the header " + " and ".join(parts) if parts else ""
 
 
-def required_columns(schema: DatasetSchema) -> list[str]:
-    """Columns every raw record must have: a file without one of them is quarantined whole."""
-    return [
-        *schema.record_columns,
-        *(f.name for f in schema.features if not f.nullable),
-        schema.target.name,
-    ]
-
-
 def plan_file(schema: DatasetSchema, path: str, fmt: str, names: Sequence[str]) -> FilePlan:
-    """The plan of a file whose columns (CSV header, or JSON keys seen) are ``names``."""
-    wanted = schema.raw_columns
+    """The plan of a file whose columns (CSV header, or JSON keys seen) are ``names``:
+    each schema column is found under its raw header (``schema.raw_header``); what is
+    missing, extra or duplicated is named as the file names it."""
+    wanted = schema.raw_header_names
     known = set(wanted)
     seen: dict[str, int] = {}
     duplicated = []
@@ -95,11 +90,15 @@ def plan_file(schema: DatasetSchema, path: str, fmt: str, names: Sequence[str]) 
         if name in seen and name in known:
             duplicated.append(name)
         seen.setdefault(name, position)
-    missing = tuple(c for c in required_columns(schema) if c not in seen)
+    missing = tuple(
+        header
+        for header in map(schema.raw_header, schema.required_raw_columns)
+        if header not in seen
+    )
     return FilePlan(
         path=path,
         fmt=fmt,
-        positions=tuple(seen.get(c) for c in wanted) if fmt == CSV else (),
+        positions=tuple(seen.get(h) for h in wanted) if fmt == CSV else (),
         width=len(names) if fmt == CSV else 0,
         has_header=fmt == CSV and bool(names),
         extra=tuple(sorted({n for n in names if n not in known})),
@@ -146,6 +145,7 @@ def parse_lines(schema: DatasetSchema, plan: FilePlan, lines: list[str]) -> Pars
             columns[name] = list(fields_by_position[position]) if position is not None else absent
         return ParsedLines(columns, malformed, lines)
     keys: set[str] = set()
+    headers = schema.raw_header_names
     for line in lines:
         try:
             record = json.loads(line)
@@ -159,8 +159,8 @@ def parse_lines(schema: DatasetSchema, plan: FilePlan, lines: list[str]) -> Pars
             continue
         assert isinstance(record, dict)
         keys.update(record)
-        for name in names:
-            columns[name].append(record.get(name))
+        for name, header in zip(names, headers, strict=True):
+            columns[name].append(record.get(header))
     return ParsedLines(columns, malformed, lines, keys)
 
 

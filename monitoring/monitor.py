@@ -347,7 +347,7 @@ def monitor(
             feedback_path.open("w", newline="", encoding="utf-8") as feedback,
             worker_pool(schema, registered.baseline, labels, workers) as pool,
         ):
-            csv.writer(feedback, lineterminator="\n").writerow(schema.raw_columns)
+            csv.writer(feedback, lineterminator="\n").writerow(schema.raw_header_names)
             analyzer = WindowAnalyzer(
                 schema=schema,
                 baseline=registered.baseline,

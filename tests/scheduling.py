@@ -24,7 +24,7 @@ from typing import TypeVar
 # changes; a test missing here runs among the short ones.
 LONG: dict[str, float] = {
     "tests/e2e/test_local_run.py::test_local_run_lifecycle_and_monitoring_loop": 81,
-    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[iris]": 60,
+    "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[penguins]": 55,
     "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[titanic]": 44,
     "tests/e2e/test_own_data.py::test_lifecycle_on_public_raw_files[taxis]": 39,
     (

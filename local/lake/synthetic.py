@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from config.schema import DatasetSchema, Feature, FeatureType, ProblemType, Target
-from glue.raw_files import required_columns
 
 DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
 DEFAULT_DAYS = 365
@@ -142,7 +141,7 @@ def write_raw(
     with path.open("w", newline="", encoding="utf-8") as handle:
         if fmt == "csv":
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(schema.raw_columns)
+            writer.writerow(schema.raw_header_names)  # as the user's files name them
             for index in order:
                 row = rows[index]
                 if isinstance(row, str):
@@ -156,7 +155,7 @@ def write_raw(
                     handle.write(row + "\n")
                 else:
                     typed = {
-                        c: _json_value(v) for c, v in zip(schema.raw_columns, row, strict=True)
+                        c: _json_value(v) for c, v in zip(schema.raw_header_names, row, strict=True)
                     }
                     handle.write(json.dumps(typed) + "\n")
     return RawBatch(path=path, clean_rows=len(records), dirty=dirty)
@@ -350,7 +349,7 @@ def _render(schema: DatasetSchema, frame: pd.DataFrame) -> list[list[str]]:
 
 def _dirty_columns(schema: DatasetSchema) -> dict[str, list[Any]]:
     """Per kind of dirty row, the columns a row can be broken in that way (maybe none)."""
-    required = required_columns(schema)
+    required = schema.required_raw_columns
     numeric = [f for f in schema.features if f.type is FeatureType.NUMERIC]
     return {
         "missing_required": required,

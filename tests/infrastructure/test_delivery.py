@@ -241,7 +241,7 @@ def test_the_pipelines_synth_repeats_every_flag_the_app_was_given() -> None:
     from app import delivery_synth_context
 
     given = {
-        "dataset": "iris",
+        "dataset": "penguins",
         "prod_training": "true",
         "notification_emails": "a@example.com",
         "delivery_connection_arn": "arn:aws:codeconnections:us-east-1:1:connection/x",

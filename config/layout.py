@@ -29,6 +29,11 @@ DATA_CAPTURE_PREFIX = "data-capture"
 GROUND_TRUTH_PREFIX = "ground-truth"
 MONITORING_PREFIX = "monitoring"
 VARIANT_NAME = "AllTraffic"
+# Evaluate's reports beside evaluation.json (training/explain.py): the registry files
+# them as the version's ModelMetrics.Bias and ModelMetrics.Explainability.
+BIAS_PRE_TRAINING_REPORT = "bias_pre_training.json"
+BIAS_POST_TRAINING_REPORT = "bias_post_training.json"
+EXPLANATIONS_REPORT = "explanations.json"
 
 
 def resource_name(stage: str, dataset: str, kind: str) -> str:

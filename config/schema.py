@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from config.schema_facets import parse_facets
 from config.schema_parse import (
     ROOT_KEYS,
     check_columns,
@@ -45,6 +46,7 @@ from config.schema_types import (
     TRUE_TOKENS,
     DerivedFeature,
     DerivedOp,
+    Facet,
     Feature,
     FeatureType,
     Problem,
@@ -73,6 +75,7 @@ __all__ = [
     "DatasetSchema",
     "DerivedFeature",
     "DerivedOp",
+    "Facet",
     "Feature",
     "FeatureType",
     "Problem",
@@ -114,6 +117,8 @@ class DatasetSchema:
     description: str = ""
     # (column, the header the raw files give it) for the columns the files name otherwise.
     raw_headers: tuple[tuple[str, str], ...] = ()
+    # Sensitive features whose groups the bias metrics compare.
+    facets: tuple[Facet, ...] = ()
 
     @property
     def feature_names(self) -> list[str]:
@@ -308,6 +313,7 @@ def _parse_schema(root: Node) -> DatasetSchema:
     raw_headers = parse_raw_headers(
         root.child("raw_headers", required=False), raw_columns, problems
     )
+    facets = parse_facets(root.child("facets", required=False), by_name, problem_type, problems)
     if (
         problems.found
         or name is None
@@ -328,4 +334,5 @@ def _parse_schema(root: Node) -> DatasetSchema:
         derived_features=tuple(d for _, d in derived if d is not None),
         description=str(root.child("description", required=False, default="").value),
         raw_headers=raw_headers,
+        facets=facets,
     )

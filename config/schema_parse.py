@@ -36,6 +36,7 @@ ROOT_KEYS = (
     "features",
     "derived_features",
     "raw_headers",
+    "facets",
 )
 _TARGET_KEYS = ("name", "description", "min", "max", "classes", "synthetic")
 _FEATURE_KEYS = (

@@ -186,3 +186,18 @@ class QualityGate:
     def json_path(self) -> str:
         """Where evaluation.json holds the candidate's value (a pipeline ``JsonGet`` path)."""
         return f"{self.group}.{self.metric}.value"
+
+
+@dataclass(frozen=True)
+class Facet:
+    """A sensitive column the bias metrics compare groups of (SageMaker Clarify's facet).
+
+    Each group ``d`` is compared with the rest of the rows (``a``): for a categorical
+    facet the rows holding one of ``values`` (or, without ``values``, each category in
+    turn against the others), for a boolean facet the true rows, for a numeric one the
+    rows above ``threshold``. Rows whose facet value is missing belong to neither."""
+
+    name: str
+    values: tuple[str, ...] = ()
+    threshold: float | None = None
+    description: str = ""

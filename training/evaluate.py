@@ -4,6 +4,7 @@ Contract (processing job; paths overridable for local runs):
   inputs   /opt/ml/processing/model/model.tar.gz   the training job's output
            /opt/ml/processing/test/test.npz
   outputs  /opt/ml/processing/evaluation/evaluation.json   SageMaker model-quality format
+           /opt/ml/processing/evaluation/bias_*.json, explanations.json   (training/explain.py)
            /opt/ml/processing/evaluation/*.png, report.html
 
 ``evaluation.json`` follows the model-quality metrics format the model registry
@@ -43,6 +44,7 @@ from config.schema import DatasetSchema, QualityGate
 from features.quality import quality_report
 from features.registry import download, latest_approved, metric_at
 from features.transform import FeatureTransform, InvalidInputError
+from training.explain import explain, html_tables
 from training.failure import report_failure
 from training.splits import load_split
 from training.train import MODEL_FILE
@@ -159,7 +161,7 @@ def _multiclass_plots(metrics: dict[str, Any], out: Path) -> list[str]:
     return written
 
 
-def html_report(report: dict[str, Any], images: list[str], out: Path) -> Path:
+def html_report(report: dict[str, Any], images: list[str], out: Path, tables: str = "") -> Path:
     group = next(iter(report.values()))
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{value['value']:.4f}</td></tr>"
@@ -173,7 +175,8 @@ def html_report(report: dict[str, Any], images: list[str], out: Path) -> Path:
         "<!doctype html><html><head><meta charset='utf-8'><title>Model evaluation</title>"
         "<style>body{font-family:sans-serif;margin:2em}td{padding:2px 12px}"
         "img{max-width:48%}</style>"
-        f"</head><body><h1>Model evaluation</h1><table>{rows}</table>{figures}</body></html>"
+        f"</head><body><h1>Model evaluation</h1><table>{rows}</table>{tables}{figures}"
+        "</body></html>"
     )
     path = out / "report.html"
     path.write_text(page)
@@ -295,7 +298,9 @@ def evaluate(
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
-    html_report(report, plots(report, labels, predictions, booster, output_dir), output_dir)
+    explained = explain(schema, booster, features, names, labels, predictions, test_dir, output_dir)
+    images = plots(report, labels, predictions, booster, output_dir) + explained.images
+    html_report(report, images, output_dir, html_tables(explained))
     return report
 
 

@@ -20,9 +20,15 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from typing import Any
 
-from config.layout import SubVariable
+from config.layout import (
+    BIAS_POST_TRAINING_REPORT,
+    BIAS_PRE_TRAINING_REPORT,
+    EXPLANATIONS_REPORT,
+    SubVariable,
+)
 from config.metrics import METRIC_DEFINITIONS
 from stacks.constructs.code_bundle import TRAINING_PROGRAM
 from stacks.constructs.pipeline_sdk import (
@@ -393,6 +399,7 @@ class _Builder:
             "ModelMetrics": {
                 "ModelQuality": {"Statistics": json_document(evaluation, "evaluation.json")},
                 "ModelDataQuality": data_quality,
+                **self._bias_and_explainability(json_document, evaluation),
             },
             "DriftCheckBaselines": {"ModelDataQuality": data_quality},
             "CustomerMetadataProperties": {
@@ -401,6 +408,21 @@ class _Builder:
             },
         }
         return RegisterModelStep("Register", request, [self.step_retry])
+
+    def _bias_and_explainability(
+        self, json_document: Callable[[PipelineVariable, str], dict[str, Any]], evaluation: Any
+    ) -> dict[str, Any]:
+        """Evaluate's Clarify-shaped reports (training/explain.py), as the registry files
+        them: the version shows its bias and its feature attributions."""
+        found: dict[str, Any] = {
+            "Explainability": {"Report": json_document(evaluation, EXPLANATIONS_REPORT)}
+        }
+        if self.options.bias_reports:
+            found["Bias"] = {
+                "PreTrainingReport": json_document(evaluation, BIAS_PRE_TRAINING_REPORT),
+                "PostTrainingReport": json_document(evaluation, BIAS_POST_TRAINING_REPORT),
+            }
+        return found
 
     def gate(
         self, evaluate: ProcessingStep, report: PropertyFile, register: RegisterModelStep

@@ -58,6 +58,8 @@ class PipelineOptions:
     region: str
     dataset: str
     quality_gate: QualityGate
+    # The schema names facets: Evaluate writes bias reports the registry takes.
+    bias_reports: bool = False
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.xlarge"
     inference_instance_types: tuple[str, ...] = ("ml.m5.large", "ml.c5.large")

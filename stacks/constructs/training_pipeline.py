@@ -180,6 +180,7 @@ class TrainingPipeline(Construct):
                 region=settings.region,
                 dataset=settings.dataset,
                 quality_gate=schema.quality_gate,
+                bias_reports=bool(schema.facets),
                 spot_training=settings.spot_training,
                 training_instance_type=settings.training_instance_type,
                 processing_instance_type=settings.processing_instance_type,

@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 from aws_cdk.assertions import Template
 
-from config.layout import SubVariable
+from config.layout import (
+    BIAS_POST_TRAINING_REPORT,
+    BIAS_PRE_TRAINING_REPORT,
+    EXPLANATIONS_REPORT,
+    SubVariable,
+)
 from config.schema import load_schema
 from stacks.constructs.pipeline_definition import build_definition
 from stacks.constructs.pipeline_sdk import offline_session
@@ -121,7 +126,19 @@ def test_definition_has_the_steps_in_order_with_a_gate(stacks) -> None:
     ]
     register = steps["Register"]["Arguments"]
     assert register["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
-    assert set(register["ModelMetrics"]) == {"ModelQuality", "ModelDataQuality"}
+    metrics = register["ModelMetrics"]
+    # churn names facets: Evaluate's bias reports and its attributions are filed with it.
+    assert set(metrics) == {"ModelQuality", "ModelDataQuality", "Bias", "Explainability"}
+    files = {
+        key: source["S3Uri"]["Std:Join"]["Values"][-1]
+        for group in ("Bias", "Explainability")
+        for key, source in metrics[group].items()
+    }
+    assert files == {
+        "PreTrainingReport": BIAS_PRE_TRAINING_REPORT,
+        "PostTrainingReport": BIAS_POST_TRAINING_REPORT,
+        "Report": EXPLANATIONS_REPORT,
+    }
     assert set(register["DriftCheckBaselines"]["ModelDataQuality"]) == {"Statistics", "Constraints"}
     assert {p["Name"]: p["Type"] for p in definition["Parameters"]} == {
         "InputDataUrl": "String",
@@ -232,6 +249,7 @@ def test_definition_matches_the_reviewed_snapshot() -> None:
             region="us-east-1",
             dataset="churn",
             quality_gate=load_schema("churn").quality_gate,
+            bias_reports=True,
             spot_training=True,
         )
     )

@@ -10,6 +10,7 @@ classifier), where TreeSHAP is exact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -72,3 +73,40 @@ def explanations_report(
             }
         },
     }
+
+
+def row_explanations(
+    booster: xgb.Booster,
+    matrix: np.ndarray,
+    names: list[str],
+    schema: DatasetSchema,
+    classes: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Each row's SHAP value per schema feature and the expected value (margin), as the
+    endpoint returns them: ``{"expected_value": e, "shap": {feature: v}}``; for a
+    multiclass model both are keyed by class. A row's values add up to its margin."""
+    values = contributions(booster, matrix, names)
+    features = per_feature(values, names, schema)
+    order = [f for f in schema.model_feature_names() if f in features]  # the schema's order
+    stacked = np.stack([features[f] for f in order], axis=-1)
+    bias = values[..., -1]
+
+    def one(shap: np.ndarray, expected: float) -> tuple[float, dict[str, float]]:
+        return round(float(expected), 6), {
+            f: round(float(v), 6) for f, v in zip(order, shap, strict=True)
+        }
+
+    rows: list[dict[str, Any]] = []
+    for index in range(values.shape[0]):
+        if values.ndim == 2:
+            expected, shap = one(stacked[index], bias[index])
+            rows.append({"expected_value": expected, "shap": shap})
+            continue
+        per_class = {c: one(stacked[index, k], bias[index, k]) for k, c in enumerate(classes)}
+        rows.append(
+            {
+                "expected_value": {c: e for c, (e, _) in per_class.items()},
+                "shap": {c: v for c, (_, v) in per_class.items()},
+            }
+        )
+    return rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 from contextlib import ExitStack
 
 import pytest
@@ -89,6 +90,27 @@ def test_csv_json_and_json_lines_in_and_out(served, rows) -> None:
     assert jsonl_out.status == 200 and jsonl_out.content_type == JSONL
     lines = [json.loads(line) for line in jsonl_out.body.decode().splitlines()]
     assert lines == predictions
+
+
+def test_an_explanation_is_asked_with_an_accept_parameter(served, rows) -> None:
+    """Through the toolkit's worker (it hands the Accept header over as it came), the
+    image's xgboost explains each row: its SHAP values add up to its log-odds."""
+    endpoint, _ = served
+    records = json.loads(rows.to_json(orient="records"))
+    body = json.dumps({"instances": records}).encode()
+    explained = _one(endpoint, body, JSON, f"{JSON}; explain=shap")
+    assert explained.status == 200 and explained.content_type == JSON
+    predictions = json.loads(explained.body)["predictions"]
+    assert len(predictions) == len(records)
+    for prediction in predictions:
+        explanation = prediction["explanation"]
+        margin = explanation["expected_value"] + sum(explanation["shap"].values())
+        p = prediction["probability"]
+        assert margin == pytest.approx(math.log(p / (1 - p)), abs=1e-4)
+    plain = json.loads(_one(endpoint, body, JSON, JSON).body)["predictions"]
+    assert [p["probability"] for p in plain] == [p["probability"] for p in predictions]
+    refused = _one(endpoint, body, JSON, f"{CSV}; explain=shap")
+    assert refused.status == 406 and refused.content_type == JSON
 
 
 @pytest.mark.parametrize(

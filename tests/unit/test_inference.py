@@ -218,3 +218,36 @@ def test_pyarrow_writes_the_csv_answer_exactly_as_the_percent_format(values, kin
     if float32 and np.all(np.abs(scores) < 1e11):
         negative_zero = np.signbit(np.rint(scores * 1e6)) & (np.rint(scores * 1e6) == 0)
         assert (inference._millionths(scores) is None) == bool(negative_zero.any())
+
+
+@pytest.mark.parametrize("accept", [f"{JSON}; explain=shap", f"{JSONL};explain=SHAP"])
+def test_an_explained_prediction_adds_up_to_its_margin(model, accept) -> None:
+    answer = serve(model, ROW + "\n" + ROW.replace("12,", "60,", 1), accept=accept)
+    assert answer.status == 200 and answer.content_type == accept.split(";")[0]
+    lines = answer.text.splitlines()
+    items = (
+        json.loads(answer.text)["predictions"]
+        if answer.content_type == JSON
+        else [json.loads(line) for line in lines]
+    )
+    for item in items:
+        explanation = item["explanation"]
+        shap = explanation["shap"]
+        assert list(shap) == model.transform.schema.model_feature_names()
+        margin = explanation["expected_value"] + sum(shap.values())
+        p = item["probability"]
+        assert margin == pytest.approx(np.log(p / (1 - p)), abs=1e-4)
+    plain = json.loads(serve(model, ROW, accept=JSON).text)["predictions"][0]
+    assert "explanation" not in plain and plain["probability"] == items[0]["probability"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "message"),
+    [
+        (f"{CSV}; explain=shap", "come as application/json or application/jsonlines"),
+        (f"{JSON}; explain=lime", "explain='lime' is not supported; use explain=shap"),
+    ],
+)
+def test_an_explanation_asked_wrongly_is_406(model, accept, message) -> None:
+    answer = serve(model, ROW, accept=accept)
+    assert answer.status == 406 and message in json.loads(answer.text)["message"]

@@ -118,6 +118,8 @@ def print_comparison(scores: dict[str, Any], v2_version: int, repeat: dict[str, 
     print(f"      on {scores['rows']} held-out shifted rows (seed {scores['seed']}):")
     for version in ("v1", f"v{v2_version}"):
         print(f"        {version}: " + ", ".join(f"{n} {scores[version][n]:.3f}" for n in names))
+    if "paired" in scores:  # v2 as the challenger of v1, on the same rows
+        print(f"        v{v2_version} against v1: {scores['paired']['line']}")
     print(
         f"      same event again: {'duplicate, ' if repeat['duplicate'] else ''}"
         f"decision {repeat['decision']} (recorded), "

@@ -72,6 +72,7 @@ from local.s3_sync import download_prefix, split_uri
 from local.service_metrics import LOCAL_NAMES, local_name
 from local.serving.endpoint_run import invoke, wait_for_capture
 from local.serving.load_client import Request
+from monitoring.paired_comparison import compare
 from training.evaluate import load_packaged
 
 EVENT_LABEL = "[local stand-in: EventBridge event-pattern matching]"
@@ -445,6 +446,7 @@ class MonitoringLoop:
         records = feature_records(self.schema, frame)
         labels = frame[self.schema.target.name].to_numpy()
         scores: dict[str, Any] = {"rows": rows, "seed": self.seed + 100}
+        predicted: dict[int, Any] = {}
         for version, uri in model_data.items():
             bucket, key = split_uri(uri)
             with tempfile.TemporaryDirectory() as scratch:
@@ -454,6 +456,7 @@ class MonitoringLoop:
                     raise RuntimeError(f"{uri} is not a model archive")
                 booster, transform = load_packaged(archive)
             predictions = booster.inplace_predict(transform.encode(transform.parse_rows(records)))
+            predicted[version] = predictions
             report = quality_report(
                 self.schema.problem_type, labels, predictions, self.schema.target.classes
             )
@@ -463,4 +466,8 @@ class MonitoringLoop:
                 for name, value in group.items()
                 if isinstance(value, dict) and "value" in value
             }
+        if len(predicted) == 2:  # the newest as the challenger of the one before it
+            champion, challenger = (predicted[v] for v in sorted(predicted))
+            verdict = compare(self.schema.problem_type, labels, champion, challenger)
+            scores["paired"] = verdict.as_dict() | {"line": verdict.line()}
         return scores

@@ -130,6 +130,18 @@ def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> Non
     assert monitoring["v2"]["approval_status"] == "PendingManualApproval"
     holdout = monitoring["holdout_metrics"]
     assert holdout["v2"]["auc"] > holdout["v1"]["auc"]
+    # v2 as the challenger of v1 on the same rows: McNemar's exact test, its verdict.
+    paired = holdout["paired"]
+    assert paired["test"] == "McNemar's exact test" and paired["rows"] == holdout["rows"]
+    assert 0 <= paired["p_value"] <= 1
+    wins, losses = paired["details"].values()
+    expected = (
+        "no significant difference"
+        if paired["p_value"] >= paired["alpha"]
+        else ("challenger better" if wins > losses else "challenger worse")
+    )
+    assert paired["verdict"] == expected
+    assert f"v2 against v1: {paired['line']}" in printed
     assert "handler decision: waiting_for_curated" in printed
     assert "handler decision: started" in printed
     # One artifact, Dev to Prod: Prod's synthesized model serves the bytes Dev approved.

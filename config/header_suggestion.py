@@ -33,6 +33,17 @@ def sample_headers(path: Path) -> list[str]:
     (blanks around names dropped), or the keys of a JSON lines file's first records."""
     if not path.is_file():
         raise SampleError(f"{path}: no such file")
+    try:
+        return _headers(path)
+    except UnicodeDecodeError as error:
+        raise SampleError(
+            f"{path}: not UTF-8 (byte {error.start}): save it as UTF-8, as the ETL reads it"
+        ) from None
+    except OSError as error:
+        raise SampleError(f"{path}: cannot be read ({error.strerror})") from None
+
+
+def _headers(path: Path) -> list[str]:
     suffix = path.suffix.lower()
     with path.open(encoding="utf-8-sig", newline="") as handle:
         if suffix == ".csv":

@@ -1,6 +1,6 @@
 """Validating a schema's ``facets``: the sensitive columns whose groups the evaluation
-(pre- and post-training bias) and the monitor (bias drift) compare. Standard library
-only, like the rest of ``config``."""
+compares (pre- and post-training bias, ``training/explain.py``). Standard library only,
+like the rest of ``config``."""
 
 from __future__ import annotations
 

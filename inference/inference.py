@@ -29,8 +29,8 @@ Contract:
   * Explanations on request: ``Accept: application/json; explain=shap`` (or
     ``application/jsonlines; explain=shap``) adds to each prediction its
     ``"explanation"``: the row's SHAP value per schema feature and the expected value,
-    in the model's margin (XGBoost's exact TreeSHAP, ``features/attribution.py``);
-    asked with ``text/csv``, 406.
+    in the model's margin (XGBoost's exact TreeSHAP, ``features/attribution.py``); the
+    offer carrying the parameter sets the answer's type; on any other type, 406.
   * Content type: ``text/csv`` (raw feature values in schema order, no header, one
     record per line), ``application/json`` (``{"instances": [...]}`` of lists in schema
     order or of objects keyed by feature name) or ``application/jsonlines`` (one list
@@ -210,19 +210,27 @@ def response_type(accept: str | None) -> str:
     )
 
 
-def explanation_requested(accept: str | None) -> bool:
-    """Whether an Accept header asks for explanations (``explain=shap`` on a type)."""
+def explained_type(accept: str | None) -> str | None:
+    """The media type an Accept header asks explanations in (the first offer carrying
+    ``explain=shap``), or None when it asks for none."""
     for part in (accept or "").split(","):
-        for parameter in part.split(";")[1:]:
+        media, *parameters = part.split(";")
+        for parameter in parameters:
             key, _, value = parameter.partition("=")
-            if key.strip().lower() == EXPLAIN_PARAMETER:
-                if value.strip().strip('"').lower() != EXPLAIN_METHOD:
-                    raise ClientError(
-                        HTTPStatus.NOT_ACCEPTABLE,
-                        f"explain={value.strip()!r} is not supported; use explain=shap",
-                    )
-                return True
-    return False
+            if key.strip().lower() != EXPLAIN_PARAMETER:
+                continue
+            if value.strip().strip('"').lower() != EXPLAIN_METHOD:
+                raise ClientError(
+                    HTTPStatus.NOT_ACCEPTABLE,
+                    f"explain={value.strip()!r} is not supported; use explain=shap",
+                )
+            if media.strip().lower() not in (JSON, JSONLINES):
+                raise ClientError(
+                    HTTPStatus.NOT_ACCEPTABLE,
+                    "explanations (explain=shap) come as application/json or application/jsonlines",
+                )
+            return media.strip().lower()
+    return None
 
 
 def _text(body: str | bytes) -> str:
@@ -427,20 +435,15 @@ def serialize(
 def transform_fn(model: Model, body: str | bytes, content_type: str, accept: str) -> Reply:
     """Answer one invocation: negotiate, parse, score, serialize; client faults as 4xx."""
     try:
-        media_type = response_type(accept)
-        explain = explanation_requested(accept)
-        if explain and media_type == CSV:
-            raise ClientError(
-                HTTPStatus.NOT_ACCEPTABLE,
-                "explanations (explain=shap) come as application/json or application/jsonlines",
-            )
+        explained = explained_type(accept)
+        media_type = explained or response_type(accept)
         matrix = _plain_csv_matrix(model, body, content_type)
         if matrix is None:
             matrix = model.transform.encode(parse_request(model.transform, body, content_type))
     except ClientError as exc:
         return error_reply(exc.status, str(exc))
     scores = predict(model, matrix)
-    explanations = _explanations(model, matrix) if explain else None
+    explanations = _explanations(model, matrix) if explained else None
     return serialize(scores, model.is_classifier, media_type, model.classes, explanations)
 
 

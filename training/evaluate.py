@@ -162,6 +162,7 @@ def _multiclass_plots(metrics: dict[str, Any], out: Path) -> list[str]:
 
 
 def html_report(report: dict[str, Any], images: list[str], out: Path, tables: str = "") -> Path:
+    """``report.html``: the metrics, then ``tables`` (bias, attributions), then the plots."""
     group = next(iter(report.values()))
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{value['value']:.4f}</td></tr>"

@@ -410,7 +410,9 @@ class _Builder:
         return RegisterModelStep("Register", request, [self.step_retry])
 
     def _bias_and_explainability(
-        self, json_document: Callable[[PipelineVariable, str], dict[str, Any]], evaluation: Any
+        self,
+        json_document: Callable[[PipelineVariable, str], dict[str, Any]],
+        evaluation: PipelineVariable,
     ) -> dict[str, Any]:
         """Evaluate's Clarify-shaped reports (training/explain.py), as the registry files
         them: the version shows its bias and its feature attributions."""

@@ -220,10 +220,12 @@ def test_pyarrow_writes_the_csv_answer_exactly_as_the_percent_format(values, kin
         assert (inference._millionths(scores) is None) == bool(negative_zero.any())
 
 
-@pytest.mark.parametrize("accept", [f"{JSON}; explain=shap", f"{JSONL};explain=SHAP"])
+@pytest.mark.parametrize(
+    "accept", [f"{JSON}; explain=shap", f"{JSONL};explain=SHAP", f"{CSV}, {JSON}; explain=shap"]
+)
 def test_an_explained_prediction_adds_up_to_its_margin(model, accept) -> None:
     answer = serve(model, ROW + "\n" + ROW.replace("12,", "60,", 1), accept=accept)
-    assert answer.status == 200 and answer.content_type == accept.split(";")[0]
+    assert answer.status == 200 and answer.content_type == accept.split(";")[0].split(", ")[-1]
     lines = answer.text.splitlines()
     items = (
         json.loads(answer.text)["predictions"]
@@ -245,6 +247,7 @@ def test_an_explained_prediction_adds_up_to_its_margin(model, accept) -> None:
     ("accept", "message"),
     [
         (f"{CSV}; explain=shap", "come as application/json or application/jsonlines"),
+        ("*/*; explain=shap", "come as application/json or application/jsonlines"),
         (f"{JSON}; explain=lime", "explain='lime' is not supported; use explain=shap"),
     ],
 )

@@ -173,3 +173,10 @@ def test_a_sample_without_a_header_line_is_a_clear_error(tmp_path: Path, capsys)
     assert "the first line is not a header" in capsys.readouterr().out
     with pytest.raises(SampleError, match="no such file"):
         sample_headers(tmp_path / "absent.csv")
+
+
+def test_a_sample_that_is_not_utf8_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    latin = tmp_path / "export.csv"
+    latin.write_bytes("Kündigung,Alter\n1,40\n".encode("latin-1"))
+    assert validate_schema(["churn", "--sample", str(latin)]) == 1
+    assert "not UTF-8 (byte 1): save it as UTF-8" in capsys.readouterr().out

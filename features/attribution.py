@@ -57,19 +57,26 @@ def global_importance(
 def explanations_report(
     values: np.ndarray, names: list[str], schema: DatasetSchema
 ) -> dict[str, Any]:
-    """A Clarify-shaped ``explanations`` document (method ``tree_shap``)."""
+    """A Clarify-shaped ``explanations`` document (method ``tree_shap``): one entry for
+    the target, or, for a multiclass model, one per class (its own margin), as Clarify
+    reports one per label."""
+    if values.ndim == 3:
+        labels = {c: values[:, k, :] for k, c in enumerate(schema.target.classes)}
+    else:
+        labels = {schema.target.name: values}
     return {
         "version": "1.0",
         "explanations": {
             "tree_shap": {
-                schema.target.name: {
+                label: {
                     "global_shap_values": {
-                        k: round(v, 6) for k, v in global_importance(values, names, schema).items()
+                        k: round(v, 6) for k, v in global_importance(part, names, schema).items()
                     },
-                    "expected_value": round(float(np.mean(values[..., -1])), 6),
+                    "expected_value": round(float(np.mean(part[:, -1])), 6),
                     "space": "margin",
-                    "rows": int(values.shape[0]),
+                    "rows": int(part.shape[0]),
                 }
+                for label, part in labels.items()
             }
         },
     }

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from config.layout import BIAS_POST_TRAINING_REPORT, BIAS_PRE_TRAINING_REPORT, EXPLANATIONS_REPORT
 from config.schema import DatasetSchema, ProblemType
-from features.attribution import contributions, explanations_report
+from features.attribution import contributions, explanations_report, global_importance
 from features.bias import bias_reports
 
 # A binary model's positive prediction, as the quality report's confusion matrix counts it.
@@ -39,6 +39,8 @@ class Explained:
     pre_training: dict[str, Any] | None
     post_training: dict[str, Any] | None
     explanations: dict[str, Any]
+    # Mean |SHAP| per feature, over the rows (and a multiclass model's classes).
+    importance: dict[str, float]
     images: list[str]
 
 
@@ -63,7 +65,8 @@ def explain(
     values = contributions(booster, features, names)
     explanations = explanations_report(values, names, schema)
     (out / EXPLANATIONS_REPORT).write_text(json.dumps(explanations, indent=2))
-    images = [_importance_plot(explanations, schema, out)]
+    importance = global_importance(values, names, schema)  # over the classes, if several
+    images = [_importance_plot(importance, schema, out)]
     pre = post = None
     if schema.facets and schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
         raw = _raw_columns(test_dir, [f.name for f in schema.facets])
@@ -71,16 +74,16 @@ def explain(
         (out / BIAS_PRE_TRAINING_REPORT).write_text(json.dumps(pre, indent=2))
         (out / BIAS_POST_TRAINING_REPORT).write_text(json.dumps(post, indent=2))
         images.append(_bias_plot(pre, post, out))
-    return Explained(pre, post, explanations, images)
+    return Explained(pre, post, explanations, importance, images)
 
 
-def _importance_plot(explanations: dict[str, Any], schema: DatasetSchema, out: Path) -> str:
-    shap = explanations["explanations"]["tree_shap"][schema.target.name]["global_shap_values"]
-    top = list(shap.items())[:15][::-1]
+def _importance_plot(importance: dict[str, float], schema: DatasetSchema, out: Path) -> str:
+    top = list(importance.items())[:15][::-1]
     figure = Figure(figsize=(6, 5))
     axes = figure.subplots()
     axes.barh([name for name, _ in top], [value for _, value in top], color="#4c72b0")
-    axes.set(xlabel="mean |SHAP value| (margin)", title="Feature importance (TreeSHAP)")
+    over = " over the classes" if schema.target.classes else ""
+    axes.set(xlabel=f"mean |SHAP value| (margin){over}", title="Feature importance (TreeSHAP)")
     figure.tight_layout()
     figure.savefig(out / "shap_importance.png", dpi=110)
     return "shap_importance.png"
@@ -132,10 +135,9 @@ def html_tables(explained: Explained) -> str:
             for label, values in _rows(explained.pre_training, explained.post_training)
         )
         parts.append(f"<h2>Bias per facet group</h2><table><tr><th></th>{head}</tr>{body}</table>")
-    [(_, shap)] = explained.explanations["explanations"]["tree_shap"].items()
     body = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{value:.4f}</td></tr>"
-        for name, value in list(shap["global_shap_values"].items())[:10]
+        for name, value in list(explained.importance.items())[:10]
     )
     parts.append(f"<h2>Mean |SHAP value|</h2><table>{body}</table>")
     return "".join(parts)

@@ -15,7 +15,12 @@ import pytest
 import xgboost as xgb
 
 from config.schema import DATASETS_DIR, DatasetSchema, Facet
-from features.attribution import contributions, global_importance, per_feature
+from features.attribution import (
+    contributions,
+    explanations_report,
+    global_importance,
+    per_feature,
+)
 from features.bias import Group, bias_reports, facet_groups, group_metrics
 
 # Clarify's dfBinary: 12 rows, a sex facet, labels and predicted labels.
@@ -141,3 +146,22 @@ def test_shap_values_per_feature_add_up_to_the_margin() -> None:
     importance = global_importance(values, names, schema)
     assert list(importance) == ["contract", "tenure_months", "age"]
     assert all(math.isfinite(v) and v >= 0 for v in importance.values())
+
+
+def test_a_multiclass_report_has_an_entry_per_class() -> None:
+    schema = DatasetSchema.from_dict(json.loads((DATASETS_DIR / "penguins.json").read_text()))
+    rng = np.random.default_rng(2)
+    names = ["culmen_length_mm", "island=Biscoe", "island=Dream", "body_mass_g"]
+    x = rng.normal(size=(150, 4))
+    y = np.digitize(x[:, 0] + x[:, 1], [-0.5, 0.5])
+    booster = xgb.train(
+        {"objective": "multi:softprob", "num_class": 3, "max_depth": 2},
+        xgb.DMatrix(x, label=y, feature_names=names),
+        num_boost_round=5,
+    )
+    values = contributions(booster, x, names)
+    report = explanations_report(values, names, schema)["explanations"]["tree_shap"]
+    assert list(report) == list(schema.target.classes)
+    for k, entry in enumerate(report.values()):
+        assert entry["expected_value"] == pytest.approx(values[:, k, -1].mean(), abs=1e-6)
+        assert set(entry["global_shap_values"]) == {"culmen_length_mm", "island", "body_mass_g"}

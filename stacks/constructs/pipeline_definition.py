@@ -399,7 +399,7 @@ class _Builder:
             "ModelMetrics": {
                 "ModelQuality": {"Statistics": json_document(evaluation, "evaluation.json")},
                 "ModelDataQuality": data_quality,
-                **self._bias_and_explainability(json_document, evaluation),
+                **self._bias_and_explainability(lambda file: json_document(evaluation, file)),
             },
             "DriftCheckBaselines": {"ModelDataQuality": data_quality},
             "CustomerMetadataProperties": {
@@ -409,20 +409,14 @@ class _Builder:
         }
         return RegisterModelStep("Register", request, [self.step_retry])
 
-    def _bias_and_explainability(
-        self,
-        json_document: Callable[[PipelineVariable, str], dict[str, Any]],
-        evaluation: PipelineVariable,
-    ) -> dict[str, Any]:
-        """Evaluate's Clarify-shaped reports (training/explain.py), as the registry files
-        them: the version shows its bias and its feature attributions."""
-        found: dict[str, Any] = {
-            "Explainability": {"Report": json_document(evaluation, EXPLANATIONS_REPORT)}
-        }
+    def _bias_and_explainability(self, report: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        """Evaluate's Clarify-shaped reports (training/explain.py), filed by the registry
+        as the version's bias and feature attributions."""
+        found: dict[str, Any] = {"Explainability": {"Report": report(EXPLANATIONS_REPORT)}}
         if self.options.bias_reports:
             found["Bias"] = {
-                "PreTrainingReport": json_document(evaluation, BIAS_PRE_TRAINING_REPORT),
-                "PostTrainingReport": json_document(evaluation, BIAS_POST_TRAINING_REPORT),
+                "PreTrainingReport": report(BIAS_PRE_TRAINING_REPORT),
+                "PostTrainingReport": report(BIAS_POST_TRAINING_REPORT),
             }
         return found
 

@@ -111,14 +111,11 @@ def group_metrics(
 
 def _report(
     schema: DatasetSchema,
-    groups: list[Group],
+    measured: list[tuple[Group, dict[str, float | str]]],
     names: Sequence[str],
-    positive_label: np.ndarray,
-    positive_predicted: np.ndarray | None,
 ) -> dict[str, Any]:
     facets: dict[str, list[dict[str, Any]]] = {}
-    for group in groups:
-        values = group_metrics(group, positive_label, positive_predicted)
+    for group, values in measured:
         metrics = []
         for name in names:
             value = values[name]
@@ -145,8 +142,10 @@ def bias_reports(
     groups = [g for facet in schema.facets for g in facet_groups(schema, facet, raw[facet.name])]
     positive = np.asarray(labels) == 1
     predicted = np.asarray(predicted_positive, dtype=bool)
-    pre = _report(schema, groups, PRE_TRAINING, positive, None)
-    post = _report(schema, groups, POST_TRAINING, positive, predicted)
+    # Each group measured once; the two reports take their metrics from it.
+    measured = [(g, group_metrics(g, positive, predicted)) for g in groups]
+    pre = _report(schema, measured, PRE_TRAINING)
+    post = _report(schema, measured, POST_TRAINING)
     return (
         {"version": "1.0", "pre_training_bias_metrics": pre},
         {"version": "1.0", "post_training_bias_metrics": post},

@@ -29,7 +29,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse
-import csv
 import html
 import json
 import tarfile
@@ -46,7 +45,7 @@ from features.registry import download, latest_approved, metric_at
 from features.transform import FeatureTransform, InvalidInputError
 from training.explain import explain, html_tables
 from training.failure import report_failure
-from training.splits import load_split
+from training.splits import load_raw_test, load_split
 from training.train import MODEL_FILE
 
 PROCESSING = Path("/opt/ml/processing")
@@ -229,8 +228,7 @@ def score_raw(
     """
     if candidate is not None:
         _same_target(transform.schema, candidate)
-    with (test_dir / "test_raw.csv").open(newline="") as handle:
-        records = list(csv.DictReader(handle))
+    records = load_raw_test(test_dir)
     names = transform.schema.feature_names
     missing = [name for name in names if records and name not in records[0]]
     if missing:

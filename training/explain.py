@@ -12,7 +12,6 @@ The model registry takes the three reports as the version's ``ModelMetrics.Bias`
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 from dataclasses import dataclass
@@ -24,9 +23,10 @@ import xgboost as xgb
 from matplotlib.figure import Figure
 
 from config.layout import BIAS_POST_TRAINING_REPORT, BIAS_PRE_TRAINING_REPORT, EXPLANATIONS_REPORT
-from config.schema import DatasetSchema, ProblemType
+from config.schema import DatasetSchema
 from features.attribution import contributions, explanations_report, global_importance
 from features.bias import bias_reports
+from training.splits import load_raw_test
 
 # A binary model's positive prediction, as the quality report's confusion matrix counts it.
 POSITIVE_AT = 0.5
@@ -42,12 +42,6 @@ class Explained:
     # Mean |SHAP| per feature, over the rows (and a multiclass model's classes).
     importance: dict[str, float]
     images: list[str]
-
-
-def _raw_columns(test_dir: Path, names: list[str]) -> dict[str, list[str]]:
-    with (test_dir / "test_raw.csv").open(newline="") as handle:
-        records = list(csv.DictReader(handle))
-    return {name: [record[name] for record in records] for name in names}
 
 
 def explain(
@@ -68,8 +62,9 @@ def explain(
     importance = global_importance(values, names, schema)  # over the classes, if several
     images = [_importance_plot(importance, schema, out)]
     pre = post = None
-    if schema.facets and schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
-        raw = _raw_columns(test_dir, [f.name for f in schema.facets])
+    if schema.facets:  # the schema admits facets for a binary target only
+        records = load_raw_test(test_dir)
+        raw = {f.name: [record[f.name] for record in records] for f in schema.facets}
         pre, post = bias_reports(schema, raw, labels, predictions >= POSITIVE_AT)
         (out / BIAS_PRE_TRAINING_REPORT).write_text(json.dumps(pre, indent=2))
         (out / BIAS_POST_TRAINING_REPORT).write_text(json.dumps(post, indent=2))

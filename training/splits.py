@@ -7,6 +7,7 @@ training, not parsing text.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +36,10 @@ def save_split(
 def load_split(directory: Path, name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     with np.load(split_file(directory, name)) as data:
         return data["features"], data["labels"], [str(n) for n in data["names"]]
+
+
+def load_raw_test(directory: Path) -> list[dict[str, str]]:
+    """The test split's raw feature values (``test_raw.csv``, preprocess writes it), one
+    record per row in the order of ``test.npz``."""
+    with (directory / "test_raw.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))

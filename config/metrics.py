@@ -16,6 +16,7 @@ RETRAINING_NAMESPACE = "MLOps/Retraining"
 DELIVERY_NAMESPACE = "MLOps/Delivery"
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
+BIAS_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/bias-metrics"
 # Why rows were quarantined (glue/verdicts.py's checks, in their order; missing_columns
 # is every record of a file whose header lacks a required column).
 QUARANTINE_REASONS = (
@@ -84,6 +85,22 @@ EMITTED: tuple[MetricSpec, ...] = (
         DATA_METRICS_NAMESPACE,
         "feature_baseline_drift_*",
         ("Endpoint", "MonitoringSchedule"),
+        "monitoring/cloudwatch.py",
+    ),
+    _spec(MONITORING_NAMESPACE, "BiasDriftViolations", ENDPOINT, "monitoring/cloudwatch.py"),
+    _spec(MONITORING_NAMESPACE, "FeatureAttributionNDCG", ENDPOINT, "monitoring/cloudwatch.py"),
+    _spec(
+        BIAS_METRICS_NAMESPACE,
+        "bias_metric_*",
+        (
+            "Endpoint",
+            "MonitoringSchedule",
+            "BiasStage",
+            "Label",
+            "LabelValue",
+            "Facet",
+            "FacetValue",
+        ),
         "monitoring/cloudwatch.py",
     ),
     _spec(RETRAINING_NAMESPACE, "RetrainDecision", DECISION, "lambda/retrain_trigger/handler.py"),

@@ -37,6 +37,8 @@ DESCRIPTIONS = {
 }
 PRE_TRAINING = ("CI", "DPL")
 POST_TRAINING = ("DPPL", "DI", "RD")
+# A binary model's positive prediction, as the quality report's confusion matrix counts it.
+POSITIVE_AT = 0.5
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,21 @@ def _report(
     return {"label": schema.target.name, "label_value_or_threshold": "1", "facets": facets}
 
 
+def all_groups(schema: DatasetSchema, raw: Mapping[str, Sequence[str | None]]) -> list[Group]:
+    """Every facet group of ``schema`` over the rows whose raw facet text is ``raw[name]``."""
+    return [g for facet in schema.facets for g in facet_groups(schema, facet, raw[facet.name])]
+
+
+def reports_of(
+    schema: DatasetSchema, measured: list[tuple[Group, dict[str, float | str]]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two Clarify ``analysis.json`` documents of measured groups (pre, post)."""
+    return (
+        {"version": "1.0", "pre_training_bias_metrics": _report(schema, measured, PRE_TRAINING)},
+        {"version": "1.0", "post_training_bias_metrics": _report(schema, measured, POST_TRAINING)},
+    )
+
+
 def bias_reports(
     schema: DatasetSchema,
     raw: Mapping[str, Sequence[str | None]],
@@ -139,14 +156,9 @@ def bias_reports(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Pre- and post-training bias of every facet of ``schema`` over the rows whose raw
     facet text is ``raw[name]``, as two Clarify ``analysis.json`` documents."""
-    groups = [g for facet in schema.facets for g in facet_groups(schema, facet, raw[facet.name])]
     positive = np.asarray(labels) == 1
     predicted = np.asarray(predicted_positive, dtype=bool)
     # Each group measured once; the two reports take their metrics from it.
-    measured = [(g, group_metrics(g, positive, predicted)) for g in groups]
-    pre = _report(schema, measured, PRE_TRAINING)
-    post = _report(schema, measured, POST_TRAINING)
-    return (
-        {"version": "1.0", "pre_training_bias_metrics": pre},
-        {"version": "1.0", "post_training_bias_metrics": post},
+    return reports_of(
+        schema, [(g, group_metrics(g, positive, predicted)) for g in all_groups(schema, raw)]
     )

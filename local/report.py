@@ -109,6 +109,16 @@ def print_window(window: int, record: dict[str, Any], transition: str) -> None:
         f"{', '.join(record['features_drifted']) or 'none'}",
         flush=True,
     )
+    model_drift = []
+    if record.get("bias_drift") is not None:
+        violations = record["bias_drift"]["violations"]
+        named = ", ".join(sorted({f"{v['facet']} {v['metric_name']}" for v in violations}))
+        model_drift.append(f"bias drift: {named or 'none'}")
+    if record.get("attribution_drift") is not None:
+        ndcg = min(record["attribution_drift"]["ndcg"].values())
+        model_drift.append(f"attribution nDCG {ndcg:.3f} (violation below 0.9)")
+    if model_drift:
+        print(f"      {'; '.join(model_drift)}", flush=True)
     print(f"      {transition}", flush=True)
 
 

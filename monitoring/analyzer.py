@@ -16,6 +16,8 @@ as a serial run's, and at most ``2 x workers`` chunks are in flight (bounded mem
 from __future__ import annotations
 
 import csv
+import hashlib
+import heapq
 import io
 import multiprocessing
 from collections import Counter, deque
@@ -66,10 +68,12 @@ def raw_text(value: Any) -> str:
 
 @dataclass
 class Joined:
-    """Scores and labels of the captured rows that have ground truth."""
+    """Scores and labels of the captured rows that have ground truth, and the raw text
+    of their facet columns (the schema's sensitive features, for bias drift)."""
 
     scores: list[Score] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    facets: dict[str, list[str]] = field(default_factory=dict)
     rows: int = 0
     label_count_mismatch: int = 0
     unscored: int = 0
@@ -90,6 +94,19 @@ class ChunkResult:
     candidates: list[tuple[str, int, int, Score | None, str, str, list[str]]] = field(
         default_factory=list
     )
+    # The chunk's part of the window's row sample: (sample key, raw values).
+    sample: list[tuple[bytes, list[str]]] = field(default_factory=list)
+
+
+def sample_key(event_id: str, position: int) -> bytes:
+    """A row's place in the window's sample: the rows with the smallest keys form it.
+    A hash of the row's identity, so the sample is uniform, the same whichever chunk or
+    process a row went through, and the same when a window is analyzed again."""
+    return hashlib.blake2b(f"{event_id}/{position}".encode(), digest_size=8).digest()
+
+
+def _raw_values(row: str | Sequence[Any]) -> list[str]:
+    return row.split(",") if isinstance(row, str) else [raw_text(v) for v in row]
 
 
 def _split_rows(rows: Sequence[str | Sequence[Any]], uniform: bool) -> tuple[list[str], list[Any]]:
@@ -104,8 +121,10 @@ def analyze_chunk(
     baseline: Baseline,
     labels: dict[str, list[str]],
     profile: bool,
+    sample_rows: int = 0,
 ) -> ChunkResult:
-    """One chunk of capture lines -> its ChunkResult (a pure function: runs in any process)."""
+    """One chunk of capture lines -> its ChunkResult (a pure function: runs in any process).
+    ``sample_rows``: how many of its rows (at most) to keep for the window's sample."""
     chunk = parse_lines(batch, schema.feature_names)
     result = ChunkResult(states=None, records=chunk.records, malformed=chunk.malformed)
     result.extra_columns = chunk.extra_columns
@@ -136,14 +155,17 @@ def analyze_chunk(
             for feature, values in zip(schema.features, columns, strict=True):
                 states[feature.name].update(values, feature)
         result.states = states
+        if sample_rows:
+            keyed = ((sample_key(chunk.event_ids[i], chunk.positions[i]), i) for i in kept)
+            chosen = heapq.nsmallest(sample_rows, keyed)
+            result.sample = [(key, _raw_values(chunk.rows[i])) for key, i in chosen]
     if labels:
         for index in kept:
             event_id = chunk.event_ids[index]
             if event_id not in labels:
                 continue
             size, position = chunk.sizes[index], chunk.positions[index]
-            row = chunk.rows[index]
-            raw = row.split(",") if isinstance(row, str) else [raw_text(v) for v in row]
+            raw = _raw_values(chunk.rows[index])
             row_id = event_id if size == 1 else f"{event_id}-{position}"
             result.candidates.append(
                 (event_id, position, size, chunk.score(index), row_id, chunk.times[index], raw)
@@ -159,8 +181,10 @@ def _start_worker(schema: DatasetSchema, baseline: Baseline, labels: dict[str, l
     _WORKER.update(schema=schema, baseline=baseline, labels=labels)
 
 
-def _pooled_chunk(batch: list[str | bytes], profile: bool) -> ChunkResult:
-    return analyze_chunk(batch, _WORKER["schema"], _WORKER["baseline"], _WORKER["labels"], profile)
+def _pooled_chunk(batch: list[str | bytes], profile: bool, sample_rows: int) -> ChunkResult:
+    return analyze_chunk(
+        batch, _WORKER["schema"], _WORKER["baseline"], _WORKER["labels"], profile, sample_rows
+    )
 
 
 @contextmanager
@@ -194,6 +218,7 @@ class WindowAnalyzer:
     chunk_lines: int = CHUNK_LINES
     pool: ProcessPoolExecutor | None = None
     workers: int = 1  # the pool's size: 2 chunks per worker are kept in flight
+    sample_rows: int = 0  # a uniform sample of the window's rows, at most this many
     states: dict[str, FeatureState] = field(init=False)
     rows: int = 0
     records: int = 0
@@ -202,25 +227,35 @@ class WindowAnalyzer:
     malformed: Counter[str] = field(default_factory=Counter)
     extra_columns: set[str] = field(default_factory=set)
     joined: Joined = field(default_factory=Joined)
+    sample: list[tuple[bytes, list[str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.states = {
             f.name: new_state(f, self.baseline.features.get(f.name)) for f in self.schema.features
         }
         self._writer = csv.writer(self.feedback, lineterminator="\n") if self.feedback else None
+        names = self.schema.feature_names
+        self._facets = {f.name: names.index(f.name) for f in self.schema.facets}
+        self.joined.facets = {name: [] for name in self._facets}
+
+    @property
+    def sampled_rows(self) -> list[list[str]]:
+        """The window's row sample (raw values in schema order)."""
+        return [values for _, values in self.sample]
 
     def consume(self, lines: Iterable[str | bytes], *, profile: bool = True) -> None:
         """Analyze ``lines``; ``profile=False`` only joins ground truth (an earlier window)."""
         if self.pool is None:
             for batch in chunked(lines, self.chunk_lines):
-                self._apply(
-                    analyze_chunk(batch, self.schema, self.baseline, self.labels, profile), profile
+                chunk = analyze_chunk(
+                    batch, self.schema, self.baseline, self.labels, profile, self.sample_rows
                 )
+                self._apply(chunk, profile)
             return
         in_flight: deque[Future[ChunkResult]] = deque()
         limit = 2 * max(self.workers, 1)
         for batch in chunked(lines, self.chunk_lines):
-            in_flight.append(self.pool.submit(_pooled_chunk, batch, profile))
+            in_flight.append(self.pool.submit(_pooled_chunk, batch, profile, self.sample_rows))
             if len(in_flight) >= limit:
                 self._apply(in_flight.popleft().result(), profile)
         while in_flight:
@@ -237,6 +272,8 @@ class WindowAnalyzer:
             self.extra_columns |= result.extra_columns
             for name, state in (result.states or {}).items():
                 self.states[name].merge(state)  # type: ignore[arg-type]
+            if result.sample:
+                self.sample = heapq.nsmallest(self.sample_rows, [*self.sample, *result.sample])
         joined = self.joined
         done: set[str] = set()
         for event_id, position, size, score, row_id, time, values in result.candidates:
@@ -255,6 +292,8 @@ class WindowAnalyzer:
             else:
                 joined.scores.append(score)
                 joined.labels.append(label)
+                for name, position in self._facets.items():
+                    joined.facets[name].append(values[position])
             if self._writer is not None:
                 # The schema's raw columns: the capture's id and time stand for the id and
                 # event time columns where the dataset has them.

@@ -5,8 +5,14 @@
   Models" documents them), so alarms written for Model Monitor work unchanged;
 - ``aws/sagemaker/Endpoints/model-metrics``: the model-quality metrics by their
   Model Monitor names (auc, accuracy, ... / mse, rmse, mae, r2), same dimensions;
+- ``aws/sagemaker/Endpoints/bias-metrics``: ``bias_metric_<metric>`` with Endpoint,
+  MonitoringSchedule, BiasStage, Label, LabelValue, Facet and FacetValue, as "CloudWatch
+  Metrics for Bias Drift Analysis" documents them (metrics without a value are not
+  published, as there);
 - ``MLOps/Monitoring`` (dimension Endpoint): FeaturesDrifted, DataQualityViolations,
-  RowsAnalyzed, and with ground truth ModelQualityViolation and the gate metric.
+  RowsAnalyzed, and with ground truth ModelQualityViolation and the gate metric;
+  BiasDriftViolations and FeatureAttributionNDCG (the lowest label's) when the version
+  has those baselines.
 
 CloudWatch reserves namespaces that begin with "AWS/" for AWS services (PutMetricData's
 Namespace documentation); Model Monitor's lower-case "aws/sagemaker/..." namespaces
@@ -19,7 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from config.metrics import DATA_METRICS_NAMESPACE, MODEL_METRICS_NAMESPACE, MONITORING_NAMESPACE
+from config.metrics import (
+    BIAS_METRICS_NAMESPACE,
+    DATA_METRICS_NAMESPACE,
+    MODEL_METRICS_NAMESPACE,
+    MONITORING_NAMESPACE,
+)
+from monitoring.attribution_drift import AttributionDrift
+from monitoring.bias_drift import BiasDrift
 
 # One registry of the metrics the project emits (config/metrics.py): the dashboard and the
 # alarms read the same names.
@@ -27,6 +40,7 @@ DATA_NAMESPACE = DATA_METRICS_NAMESPACE
 MODEL_NAMESPACE = MODEL_METRICS_NAMESPACE
 PROJECT_NAMESPACE = MONITORING_NAMESPACE
 DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
+BIAS_METRIC_PREFIX = "bias_metric_"
 BATCH = 20  # datums per PutMetricData call: the long-standing limit every endpoint accepts
 
 
@@ -72,6 +86,45 @@ def run_metrics(
         data.append(
             Datum(PROJECT_NAMESPACE, "ModelQualityViolation", float(quality_violation), ours)
         )
+    return data
+
+
+def model_drift_metrics(
+    *,
+    endpoint: str,
+    schedule: str,
+    label: str,
+    bias: BiasDrift | None,
+    attribution: AttributionDrift | None,
+) -> list[Datum]:
+    """The bias and attribution drift datums of one run (none for a check not run)."""
+    data: list[Datum] = []
+    ours = (("Endpoint", endpoint),)
+    if bias is not None:
+        data += [
+            Datum(
+                BIAS_METRICS_NAMESPACE,
+                f"{BIAS_METRIC_PREFIX}{j.metric}",
+                j.live,
+                (
+                    ("Endpoint", endpoint),
+                    ("MonitoringSchedule", schedule),
+                    ("BiasStage", j.stage),
+                    ("Label", label),
+                    ("LabelValue", "1"),
+                    ("Facet", j.facet),
+                    ("FacetValue", j.facet_value),
+                ),
+            )
+            for j in bias.judged
+        ]
+        data.append(
+            Datum(
+                PROJECT_NAMESPACE, "BiasDriftViolations", float(bias.violation_count), ours, "Count"
+            )
+        )
+    if attribution is not None:
+        data.append(Datum(PROJECT_NAMESPACE, "FeatureAttributionNDCG", attribution.lowest, ours))
     return data
 
 

@@ -30,7 +30,7 @@ class QualityResult:
     violation: bool | None  # None: nothing to compare (no labels, one class, no registry value)
 
 
-def _labels(schema: DatasetSchema, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def numeric_labels(schema: DatasetSchema, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Numeric labels and a mask of the usable ones (a binary label must be 0 or 1; a
     multiclass label is one of the schema's classes, as in the raw data, -> its index)."""
     if schema.problem_type is ProblemType.MULTICLASS_CLASSIFICATION:
@@ -77,7 +77,7 @@ def evaluate(
     ``scores`` are the captured responses' scores: probabilities or values, or for a
     multiclass model each row's class probabilities (in ``target.classes`` order)."""
     gate = schema.quality_gate
-    values, usable = _labels(schema, labels)
+    values, usable = numeric_labels(schema, labels)
     predicted = _scores(schema, scores)
     if predicted.ndim == 2:
         usable &= ~np.isnan(predicted).any(axis=1)

@@ -49,20 +49,31 @@ import boto3
 
 from config.schema import DatasetSchema, load_schema
 from features.checkpoint import Checkpoint
-from features.registry import describe_latest_approved
+from features.packaged_model import load_packaged
 from features.s3_objects import (
     S3Object,
-    get_json,
     get_json_or_none,
     list_objects,
     put_json,
+    split_uri,
 )
 from monitoring import cloudwatch
 from monitoring.analyzer import WindowAnalyzer, worker_pool
-from monitoring.baseline import Baseline, parse_baseline
+from monitoring.attribution_drift import (
+    SAMPLE_ROWS,
+    AttributionDrift,
+    attribution_drift,
+    window_explanations,
+)
+from monitoring.attribution_drift import html_section as attribution_section
+from monitoring.baseline import Baseline
+from monitoring.bias_drift import DEFAULT_TOLERANCE as BIAS_TOLERANCE
+from monitoring.bias_drift import BiasDrift, bias_drift
+from monitoring.bias_drift import html_section as bias_section
 from monitoring.constraint_checks import FeatureDrift, current_types, drift, violations
 from monitoring.data_statistics import statistics
 from monitoring.model_quality import DEFAULT_TOLERANCE, QualityResult, evaluate
+from monitoring.registered import Registered, load_registered
 from monitoring.report import write_report
 from monitoring.window import (
     advanced_checkpoint,
@@ -98,6 +109,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quality-tolerance", type=float, default=DEFAULT_TOLERANCE)
     parser.add_argument(
+        "--bias-tolerance",
+        type=float,
+        default=BIAS_TOLERANCE,
+        help="how much further from fair than the registered value a bias metric may be",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
@@ -117,42 +134,6 @@ class Clients:
         return cls(boto3.client("s3"), boto3.client("sagemaker"), boto3.client("cloudwatch"))
 
 
-@dataclass(frozen=True)
-class Registered:
-    """The approved version the window is compared with."""
-
-    arn: str
-    baseline: Baseline
-    evaluation: dict[str, Any] | None
-
-
-def _uri(described: dict[str, Any], *path: str) -> str | None:
-    node: Any = described
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node if isinstance(node, str) else None
-
-
-def load_registered(clients: Clients, group: str, schema: DatasetSchema) -> Registered:
-    """Baseline and evaluation of the newest Approved package; a clear error if none."""
-    s3 = clients.s3
-    described = describe_latest_approved(group, clients.sagemaker)
-    if described is None:
-        raise RuntimeError(f"model package group {group!r} has no Approved version to monitor")
-    stats_uri = _uri(described, "DriftCheckBaselines", "ModelDataQuality", "Statistics", "S3Uri")
-    cons_uri = _uri(described, "DriftCheckBaselines", "ModelDataQuality", "Constraints", "S3Uri")
-    if not stats_uri or not cons_uri:
-        raise RuntimeError(
-            f"{described['ModelPackageArn']} has no DriftCheckBaselines.ModelDataQuality"
-        )
-    evaluation_uri = _uri(described, "ModelMetrics", "ModelQuality", "Statistics", "S3Uri")
-    return Registered(
-        arn=described["ModelPackageArn"],
-        baseline=parse_baseline(get_json(s3, stats_uri), get_json(s3, cons_uri), schema),
-        evaluation=get_json(s3, evaluation_uri) if evaluation_uri else None,
-    )
-
-
 @dataclass
 class WindowResult:
     """The comparison of one window with the baseline: what the outputs are made of."""
@@ -161,6 +142,8 @@ class WindowResult:
     violations: list[dict[str, str]]
     statistics: dict[str, Any]
     quality: QualityResult | None = None
+    bias: BiasDrift | None = None
+    attribution: AttributionDrift | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -195,6 +178,38 @@ def compare(
     return WindowResult(drifts, found, stats, quality)
 
 
+def model_drift(
+    s3: Any,
+    analyzer: WindowAnalyzer,
+    registered: Registered,
+    result: WindowResult,
+    *,
+    bias_tolerance: float = BIAS_TOLERANCE,
+) -> None:
+    """Bias drift (labelled rows) and attribution drift (the row sample) against the
+    registered version's baselines, into ``result``; each only when the version has its
+    baseline, as Model Monitor runs each check only with one."""
+    joined = analyzer.joined
+    if registered.bias and joined.scores:
+        result.bias = bias_drift(
+            analyzer.schema,
+            joined.facets,
+            joined.labels,
+            joined.scores,  # type: ignore[arg-type]  # binary: one score per row
+            registered.bias,
+            tolerance=bias_tolerance,
+        )
+    rows = analyzer.sampled_rows
+    if registered.explanations and registered.model_data_url and rows:
+        with tempfile.TemporaryDirectory() as scratch:
+            archive = Path(scratch) / "model.tar.gz"
+            s3.download_file(*split_uri(registered.model_data_url), str(archive))
+            booster, transform = load_packaged(archive)
+        live = window_explanations(analyzer.schema, booster, transform, rows)
+        if live is not None:
+            result.attribution = attribution_drift(live, registered.explanations)
+
+
 def analyze_lines(
     schema: DatasetSchema,
     baseline: Baseline,
@@ -219,6 +234,13 @@ def write_outputs(
     )
     if result.quality is not None:
         (out / "model_quality.json").write_text(json.dumps(result.quality.document, indent=2))
+    # Model Monitor writes each check's analysis and violations apart; so do we.
+    if result.bias is not None:
+        document = {**result.bias.reports, "violations": result.bias.violations}
+        (out / "bias_drift.json").write_text(json.dumps(document, indent=2))
+    if result.attribution is not None:
+        document = {"ndcg": result.attribution.scores, "violations": result.attribution.violations}
+        (out / "attribution_drift.json").write_text(json.dumps(document, indent=2))
     summary["report"] = str(
         write_report(
             out=out,
@@ -228,6 +250,7 @@ def write_outputs(
             violations=result.violations,
             baselines=analyzer.baseline.features,
             states=analyzer.states,
+            sections=bias_section(result.bias, out) + attribution_section(result.attribution, out),
         )
     )
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -280,6 +303,16 @@ def _summary(
             if quality is not None
             else None
         ),
+        "bias_drift": (
+            {"judged": len(result.bias.judged), "violations": result.bias.violations}
+            if result.bias is not None
+            else None
+        ),
+        "attribution_drift": (
+            {"rows": result.attribution.rows, "ndcg": result.attribution.scores}
+            if result.attribution is not None
+            else None
+        ),
         "feedback": feedback_target,
     }
 
@@ -308,6 +341,12 @@ def _run_metrics(
         quality=quality.metrics if quality else {},
         quality_violation=quality.violation if quality else None,
         gate_metric=schema.quality_gate.metric,
+    ) + cloudwatch.model_drift_metrics(
+        endpoint=endpoint_name,
+        schedule=schedule_name,
+        label=schema.target.name,
+        bias=result.bias,
+        attribution=result.attribution,
     )
 
 
@@ -326,6 +365,7 @@ def monitor(
     now: datetime | None = None,
     lookback: timedelta = timedelta(hours=DEFAULT_LOOKBACK_HOURS),
     tolerance: float = DEFAULT_TOLERANCE,
+    bias_tolerance: float = BIAS_TOLERANCE,
     workers: int = 1,
 ) -> dict[str, Any]:
     """One monitoring run over the window since the checkpoint; returns its summary."""
@@ -333,14 +373,13 @@ def monitor(
     now = now or datetime.now(UTC)
     s3 = clients.s3
     schema = load_schema(schema_path)
-    registered = load_registered(clients, model_package_group, schema)
+    registered = load_registered(s3, clients.sagemaker, model_package_group, schema)
     checkpoint = Checkpoint.from_json(get_json_or_none(s3, state_uri))
 
     listed_capture = list_objects(s3, capture_uri)
     new_capture = checkpoint.capture.select(listed_capture)
     new_truth, labels, truth_malformed = read_ground_truth(s3, checkpoint, ground_truth_uri)
     labels_read = len(labels)
-
     with tempfile.TemporaryDirectory() as scratch:
         feedback_path = Path(scratch) / "feedback.csv"
         with (
@@ -355,16 +394,17 @@ def monitor(
                 feedback=feedback,
                 pool=pool,
                 workers=workers,
+                sample_rows=SAMPLE_ROWS if registered.explanations else 0,
             )
             consume_capture(
                 analyzer, s3, labels, new_capture, listed_capture, now=now, lookback=lookback
             )
         result = compare(analyzer, evaluation=registered.evaluation, tolerance=tolerance)
+        model_drift(s3, analyzer, registered, result, bias_tolerance=bias_tolerance)
         run_id = window_run_id(endpoint_name, [*new_capture, *new_truth], now)
         feedback_target = upload_feedback(
             s3, feedback_path, feedback_uri, run_id, rows=analyzer.joined.rows
         )
-
     summary = _summary(
         run_id=run_id,
         endpoint_name=endpoint_name,
@@ -376,7 +416,6 @@ def monitor(
         feedback_target=feedback_target,
     )
     write_outputs(output_dir, analyzer, result, summary)
-
     summary["metrics_published"] = publish_metrics_once(
         s3,
         clients.cloudwatch,
@@ -409,6 +448,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         output_dir=args.output,
         lookback=timedelta(hours=args.ground_truth_lookback_hours),
         tolerance=args.quality_tolerance,
+        bias_tolerance=args.bias_tolerance,
         workers=args.workers,
     )
 

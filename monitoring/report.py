@@ -80,8 +80,10 @@ def write_report(
     violations: list[dict[str, str]],
     baselines: dict[str, FeatureBaseline],
     states: dict[str, FeatureState],
+    sections: str = "",
 ) -> Path:
-    """Write report.html (and its PNGs) to ``out``; returns the page's path."""
+    """Write report.html (and its PNGs) to ``out``; returns the page's path. ``sections``:
+    more of the page (HTML), after the features (the model's bias and attribution drift)."""
     by_feature: dict[str, list[str]] = {}
     for violation in violations:
         by_feature.setdefault(violation["feature_name"], []).append(
@@ -133,7 +135,7 @@ def write_report(
         f"<th>baseline completeness</th><th>distance</th><th>threshold</th><th>drift</th>"
         f"<th>violations</th></tr>{''.join(rows)}</table>"
         f"{f'<h2>Request shape</h2><ul>{general}</ul>' if general else ''}"
-        f"<h2>Drifted features</h2>{figures or '<p>none</p>'}</body></html>"
+        f"<h2>Drifted features</h2>{figures or '<p>none</p>'}{sections}</body></html>"
     )
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")

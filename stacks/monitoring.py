@@ -73,7 +73,6 @@ class MonitoringStack(Stack):
         endpoint_name = resource_name(settings.name, schema.name, "endpoint")
         pipeline_name = resource_name(settings.name, schema.name, "training")
         removal = RemovalPolicy.RETAIN if settings.retain_data else RemovalPolicy.DESTROY
-
         notifications = NotificationTopic(
             self, "Notifications", key=key, emails=settings.notification_emails
         ).topic
@@ -97,6 +96,8 @@ class MonitoringStack(Stack):
             dataset=settings.dataset,
             endpoint_name=endpoint_name,
             period_minutes=settings.monitor_every_minutes,
+            # Model Monitor publishes none; a serverless endpoint captures nothing for them.
+            model_drift=settings.monitor == "platform" and not settings.endpoint_serverless,
         )
         # Failures page in every stage, whether it trains or not.
         self.failures = FailureEvents(
@@ -169,7 +170,7 @@ class MonitoringStack(Stack):
             "Retrain",
             key=key,
             pipeline_name=pipeline_name,
-            alarm_names=self.alarms.names,
+            alarm_names=self.alarms.retrain_names,
             alarm_name_prefix=alarm_name(settings.name, settings.dataset),
             cooldown_minutes=settings.retrain_cooldown_minutes,
             dead_letters=dead_letters,

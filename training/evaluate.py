@@ -31,7 +31,6 @@ if __package__ in (None, ""):
 import argparse
 import html
 import json
-import tarfile
 import tempfile
 from typing import Any
 
@@ -40,13 +39,13 @@ import xgboost as xgb
 from matplotlib.figure import Figure
 
 from config.schema import DatasetSchema, QualityGate
+from features.packaged_model import load_packaged
 from features.quality import quality_report
 from features.registry import download, latest_approved, metric_at
 from features.transform import FeatureTransform, InvalidInputError
 from training.explain import explain, html_tables
 from training.failure import report_failure
 from training.splits import load_raw_test, load_split
-from training.train import MODEL_FILE
 
 PROCESSING = Path("/opt/ml/processing")
 
@@ -181,16 +180,6 @@ def html_report(report: dict[str, Any], images: list[str], out: Path, tables: st
     path = out / "report.html"
     path.write_text(page)
     return path
-
-
-def load_packaged(archive_path: Path) -> tuple[xgb.Booster, FeatureTransform]:
-    """The booster and fitted transformation inside a model.tar.gz."""
-    with tempfile.TemporaryDirectory() as extracted:
-        with tarfile.open(archive_path) as archive:
-            archive.extractall(extracted, filter="data")
-        booster = xgb.Booster()
-        booster.load_model(Path(extracted) / MODEL_FILE)
-        return booster, FeatureTransform.load(Path(extracted))
 
 
 class IncomparableModelError(ValueError):

@@ -49,12 +49,12 @@ if __name__ == "__main__" and "sklearn" not in sys.modules:
 import xgboost as xgb  # after the line above, on purpose
 
 from config.schema import ProblemType
+from features.packaged_model import MODEL_FILE
 from features.transform import TRANSFORM_FILE, FeatureTransform
 from training.failure import report_failure
 from training.serving_code import write_serving_code
 from training.splits import load_split
 
-MODEL_FILE = "model.ubj"
 CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
 
 

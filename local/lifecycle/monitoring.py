@@ -90,6 +90,8 @@ def send_windows(
             "rows_analyzed": run.summary["rows_analyzed"],
             "features_drifted": run.summary["features_drifted"],
             "model_quality": run.summary["model_quality"],
+            "bias_drift": run.summary.get("bias_drift"),
+            "attribution_drift": run.summary.get("attribution_drift"),
             "feedback": run.summary["feedback"],
             "report": str(run.report),
             "report_uri": run.report_uri,

@@ -36,6 +36,7 @@ import pandas as pd
 
 from config.layout import DATA_CAPTURE_PREFIX, FEEDBACK_PREFIX, GROUND_TRUTH_PREFIX
 from config.schema import DatasetSchema
+from features.packaged_model import load_packaged
 from features.quality import quality_report
 from glue.derive import CuratedCounts
 from glue.validate import ProcessedCounts
@@ -73,11 +74,9 @@ from local.service_metrics import LOCAL_NAMES, local_name
 from local.serving.endpoint_run import invoke, wait_for_capture
 from local.serving.load_client import Request
 from monitoring.paired_comparison import compare
-from training.evaluate import load_packaged
 
 EVENT_LABEL = "[local stand-in: EventBridge event-pattern matching]"
 IDEMPOTENCY_TABLE = "local-retrain-idempotency"
-DRIFT_ALARM_SUFFIX = "-drift"
 # v1's execution started minutes before the alarm, not hours: with the synthesized
 # cooldown the handler would (rightly) skip. Time is compressed here as for the schedule.
 COOLDOWN_OVERRIDE = {"COOLDOWN_MINUTES": "0"}
@@ -156,8 +155,9 @@ class MonitoringLoop:
         key_arn = self.platform.client("kms").create_key(Description="local monitor key")
         self.names = local_names(self.platform, key_arn["KeyMetadata"]["Arn"])
         alarms = load_alarms(self.cdk_out, self.stage)
+        # The feature drift alarm (the model-drift alarms' names end in "-drift" too).
         self.drift_alarm: AlarmDefinition = next(
-            a for name, a in alarms.items() if name.endswith(DRIFT_ALARM_SUFFIX)
+            a for a in alarms.values() if a.metric_name == "FeaturesDrifted"
         )
 
     # ---- traffic and ground truth -------------------------------------------------

@@ -60,6 +60,7 @@ METRIC_NAMESPACES = (
     "MLOps/Monitoring",
     "aws/sagemaker/Endpoints/data-metrics",
     "aws/sagemaker/Endpoints/model-metrics",
+    "aws/sagemaker/Endpoints/bias-metrics",
 )
 
 

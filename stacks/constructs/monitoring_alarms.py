@@ -1,8 +1,11 @@
-"""Alarms on what the monitor measures: feature drift and live model quality.
+"""Alarms on what the monitor measures: feature drift, live model quality, bias drift
+and feature attribution drift.
 
-Both watch the project's own metrics (namespace ``MLOps/Monitoring``, dimension
-``Endpoint``), which the monitor publishes whichever analyzer runs, one datapoint per run,
-so the alarm period is the monitor's interval.
+All watch the project's own metrics (namespace ``MLOps/Monitoring``, dimension
+``Endpoint``), one datapoint per monitor run, so the alarm period is the monitor's
+interval. The platform's analyzer publishes all four; Model Monitor (the option) only
+the first two, through the same names: with it (``model_drift=False``) the other two are
+not created, as their metrics would never come.
 """
 
 from __future__ import annotations
@@ -16,14 +19,20 @@ from config.layout import alarm_name
 NAMESPACE = "MLOps/Monitoring"
 FEATURES_DRIFTED = "FeaturesDrifted"
 MODEL_QUALITY_VIOLATION = "ModelQualityViolation"
+BIAS_DRIFT_VIOLATIONS = "BiasDriftViolations"
+ATTRIBUTION_NDCG = "FeatureAttributionNDCG"
+# Model Monitor's feature attribution drift check: an nDCG below 0.9 is a violation.
+NDCG_THRESHOLD = 0.9
 # CloudWatch: EvaluationPeriods x Period may not exceed one day.
 MAX_EVALUATION_SECONDS = 86_400
 
 
 class MonitoringAlarms(Construct):
-    """``drift`` (FeaturesDrifted >= 1) and ``model_quality`` (ModelQualityViolation >= 1),
-    named ``mlops-<stage>-<dataset>-drift`` / ``-model-quality`` so the retrain trigger
-    recognises them by prefix."""
+    """``drift`` (FeaturesDrifted >= 1), ``model_quality`` (ModelQualityViolation >= 1),
+    ``attribution_drift`` (FeatureAttributionNDCG < 0.9) and ``bias_drift``
+    (BiasDriftViolations >= 1), named ``mlops-<stage>-<dataset>-<kind>``. ``retrain_names``:
+    the first three, which retrain; bias drift notifies only, since a model retrained on
+    the same data keeps its bias: a person decides."""
 
     def __init__(
         self,
@@ -34,41 +43,27 @@ class MonitoringAlarms(Construct):
         dataset: str,
         endpoint_name: str,
         period_minutes: int,
+        model_drift: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
-        period = Duration.minutes(period_minutes)
+        self._period = Duration.minutes(period_minutes)
         # Judge the last three runs where the day allows it (daily runs: the last one).
-        runs = max(1, min(3, MAX_EVALUATION_SECONDS // period.to_seconds()))
+        self._runs = int(max(1, min(3, MAX_EVALUATION_SECONDS // self._period.to_seconds())))
+        self._stage, self._dataset, self._endpoint = stage, dataset, endpoint_name
         self.prefix = alarm_name(stage, dataset)
-
-        def metric(name: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=NAMESPACE,
-                metric_name=name,
-                dimensions_map={"Endpoint": endpoint_name},
-                statistic="Maximum",
-                period=period,
-            )
+        within = f"in {min(2, self._runs)} of the last {self._runs} monitor runs"
 
         # Drift: features over threshold in 2 of the last 3 runs. One noisy run (a burst of
         # unusual traffic) does not retrain; drift that persists does, within 2-3 runs.
         # Missing data is notBreaching: a run that saw no new traffic (or did not run) is
         # no evidence of drift, and a broken monitor must not start retraining; its
         # failures surface through the schedule's dead-letter queue instead.
-        self.drift = cloudwatch.Alarm(
-            self,
+        self.drift = self._alarm(
             "Drift",
-            alarm_name=alarm_name(stage, dataset, "drift"),
-            alarm_description=(
-                f"Features of {endpoint_name} drifted from the training baseline in "
-                f"{min(2, runs)} of the last {runs} monitor runs."
-            ),
-            metric=metric(FEATURES_DRIFTED),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=runs,
-            datapoints_to_alarm=min(2, runs),
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            "drift",
+            f"Features of {endpoint_name} drifted from the training baseline {within}.",
+            FEATURES_DRIFTED,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         # Model quality: the live metric worse than the registered version's evaluation
         # (beyond tolerance) in 2 of the last 3 runs. The monitor publishes it only when
@@ -76,24 +71,78 @@ class MonitoringAlarms(Construct):
         # so hours without a datapoint are normal: "missing" judges only the runs that had
         # labels (and goes to INSUFFICIENT_DATA, not OK, when none had), while two
         # violating runs keep one small, unlucky labelled batch from retraining.
-        self.model_quality = cloudwatch.Alarm(
-            self,
+        self.model_quality = self._alarm(
             "ModelQuality",
-            alarm_name=alarm_name(stage, dataset, "model-quality"),
-            alarm_description=(
-                f"Live quality of {endpoint_name} fell below the registered version's "
-                f"evaluation in {min(2, runs)} of the last {runs} monitor runs with ground truth."
-            ),
-            metric=metric(MODEL_QUALITY_VIOLATION),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=runs,
-            datapoints_to_alarm=min(2, runs),
-            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+            "model-quality",
+            f"Live quality of {endpoint_name} fell below the registered version's "
+            f"evaluation {within} with ground truth.",
+            MODEL_QUALITY_VIOLATION,
+            missing=cloudwatch.TreatMissingData.MISSING,
         )
-        self.alarms = (self.drift, self.model_quality)
+        self.alarms: tuple[cloudwatch.Alarm, ...] = (self.drift, self.model_quality)
+        kinds = ["drift", "model-quality"]
+        if model_drift:
+            # Attribution drift: the features the model leaned on in training no longer
+            # lead its live answers; missing is notBreaching, as for feature drift (a run
+            # without traffic computes no attributions).
+            self.attribution_drift = self._alarm(
+                "AttributionDrift",
+                "attribution-drift",
+                f"The feature attribution ranking of {endpoint_name} drifted from the "
+                f"registered version's (nDCG below {NDCG_THRESHOLD}) {within}.",
+                ATTRIBUTION_NDCG,
+                missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+                below=NDCG_THRESHOLD,
+            )
+            # Bias drift needs ground truth, like model quality: missing stays missing.
+            self.bias_drift = self._alarm(
+                "BiasDrift",
+                "bias-drift",
+                f"A bias metric of {endpoint_name} moved further from fair than the "
+                f"registered version's (beyond tolerance) {within} with ground truth.",
+                BIAS_DRIFT_VIOLATIONS,
+                missing=cloudwatch.TreatMissingData.MISSING,
+            )
+            self.alarms += (self.attribution_drift, self.bias_drift)
+            kinds.append("attribution-drift")
         # Fixed names (not tokens), so the retrain rule's pattern is literal.
-        self.names = [
-            alarm_name(stage, dataset, "drift"),
-            alarm_name(stage, dataset, "model-quality"),
-        ]
+        self.retrain_names = [alarm_name(stage, dataset, kind) for kind in kinds]
+        self.names = [*self.retrain_names]
+        if model_drift:
+            self.names.append(alarm_name(stage, dataset, "bias-drift"))
+
+    def _alarm(
+        self,
+        construct_id: str,
+        kind: str,
+        description: str,
+        metric_name: str,
+        *,
+        missing: cloudwatch.TreatMissingData,
+        below: float | None = None,
+    ) -> cloudwatch.Alarm:
+        """An alarm on the monitor's ``metric_name``, one datapoint per run, 2 of the last
+        3 runs breaching: at least 1 (its Maximum), or with ``below`` under it (its Minimum)."""
+        metric = cloudwatch.Metric(
+            namespace=NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"Endpoint": self._endpoint},
+            statistic="Maximum" if below is None else "Minimum",
+            period=self._period,
+        )
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_name=alarm_name(self._stage, self._dataset, kind),
+            alarm_description=description,
+            metric=metric,
+            threshold=1 if below is None else below,
+            comparison_operator=(
+                cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+                if below is None
+                else cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+            ),
+            evaluation_periods=self._runs,
+            datapoints_to_alarm=min(2, self._runs),
+            treat_missing_data=missing,
+        )

@@ -10,10 +10,9 @@ The SDK is given a session whose every HTTP request raises (``pipeline_sdk.offli
 synth that would reach AWS fails loudly instead of quietly needing credentials.
 
 Steps: Preprocess -> DataQualityBaseline -> Train -> Evaluate -> QualityGate ->
-Register | Fail. Register is the one step written by hand: the SDK's
-``ModelBuilder.register()`` resolves the session's default bucket (an S3 call) while
-building the request, so it cannot run offline. Its JSON is the
-``CreateModelPackage`` request the service expects for a ``RegisterModel`` step.
+Register | Fail. Register is written by hand: the SDK's ``ModelBuilder.register()``
+resolves the session's default bucket (an S3 call), so it cannot run offline; its JSON
+is the ``CreateModelPackage`` request the service expects for a ``RegisterModel`` step.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from config.layout import (
@@ -368,6 +368,7 @@ class _Builder:
             "Statistics": json_document(profile, "statistics.json"),
             "Constraints": json_document(profile, "constraints.json"),
         }
+        model_reports, drift_baselines = self._model_reports(partial(json_document, evaluation))
         instance_types = list(self.options.inference_instance_types)
         request = {
             "ModelPackageGroupName": SubVariable.MODEL_PACKAGE_GROUP.ref,
@@ -399,9 +400,9 @@ class _Builder:
             "ModelMetrics": {
                 "ModelQuality": {"Statistics": json_document(evaluation, "evaluation.json")},
                 "ModelDataQuality": data_quality,
-                **self._bias_and_explainability(lambda file: json_document(evaluation, file)),
+                **model_reports,
             },
-            "DriftCheckBaselines": {"ModelDataQuality": data_quality},
+            "DriftCheckBaselines": {"ModelDataQuality": data_quality, **drift_baselines},
             "CustomerMetadataProperties": {
                 "dataset": self.options.dataset,
                 "gate_metric": self.options.quality_gate.metric,
@@ -409,16 +410,20 @@ class _Builder:
         }
         return RegisterModelStep("Register", request, [self.step_retry])
 
-    def _bias_and_explainability(self, report: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
-        """Evaluate's Clarify-shaped reports (training/explain.py), filed by the registry
-        as the version's bias and feature attributions."""
-        found: dict[str, Any] = {"Explainability": {"Report": report(EXPLANATIONS_REPORT)}}
+    def _model_reports(
+        self, report: Callable[[str], dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Evaluate's Clarify-shaped reports (training/explain.py), filed twice: as the
+        version's bias and feature attributions (ModelMetrics), and as the monitor's
+        bias and attribution drift baselines (DriftCheckBaselines)."""
+        explanations = report(EXPLANATIONS_REPORT)
+        metrics: dict[str, Any] = {"Explainability": {"Report": explanations}}
+        baselines: dict[str, Any] = {"Explainability": {"Constraints": explanations}}
         if self.options.bias_reports:
-            found["Bias"] = {
-                "PreTrainingReport": report(BIAS_PRE_TRAINING_REPORT),
-                "PostTrainingReport": report(BIAS_POST_TRAINING_REPORT),
-            }
-        return found
+            pre, post = report(BIAS_PRE_TRAINING_REPORT), report(BIAS_POST_TRAINING_REPORT)
+            metrics["Bias"] = {"PreTrainingReport": pre, "PostTrainingReport": post}
+            baselines["Bias"] = {"PreTrainingConstraints": pre, "PostTrainingConstraints": post}
+        return metrics, baselines
 
     def gate(
         self, evaluate: ProcessingStep, report: PropertyFile, register: RegisterModelStep

@@ -12,8 +12,9 @@ from tools.cost import PRICES, CostError, StageCost, price_assembly, report
 
 # Raised from $45.00 by issue 24: every failure pages, and the stage's 19 alarms (13
 # failure alarms, 4 endpoint, 2 monitoring) are 9 beyond the account's free ten ($0.90 a
-# month, docs/cost.md).
-DEV_IDLE_BUDGET = 46.0
+# month, docs/cost.md). Raised to $46.20 by issue 25: bias drift and attribution drift
+# alarms (21 alarms, $0.20 a month more).
+DEV_IDLE_BUDGET = 46.2
 
 
 @pytest.fixture(scope="module")

@@ -278,6 +278,7 @@ def test_schedule_and_job_roles_are_scoped(dev) -> None:
         "MLOps/Monitoring",
         "aws/sagemaker/Endpoints/data-metrics",
         "aws/sagemaker/Endpoints/model-metrics",
+        "aws/sagemaker/Endpoints/bias-metrics",
     ]
     for policy in policies.values():
         for statement in policy:
@@ -298,27 +299,58 @@ def test_alarms(templates, stage, prefix) -> None:
         a["Properties"]["AlarmName"]: a["Properties"]
         for a in template.find_resources("AWS::CloudWatch::Alarm").values()
     }
-    assert sorted(alarms) == [f"{prefix}drift", f"{prefix}model-quality"]
+    assert sorted(alarms) == [
+        f"{prefix}{kind}" for kind in ("attribution-drift", "bias-drift", "drift", "model-quality")
+    ]
     endpoint = f"customer-churn-endpoint-{stage.lower()}"
-    for name, metric, missing in (
-        ("drift", "FeaturesDrifted", "notBreaching"),
-        ("model-quality", "ModelQualityViolation", "missing"),
+    at_least_one = ("GreaterThanOrEqualToThreshold", 1)
+    for name, metric, missing, statistic, comparison in (
+        ("drift", "FeaturesDrifted", "notBreaching", "Maximum", at_least_one),
+        ("model-quality", "ModelQualityViolation", "missing", "Maximum", at_least_one),
+        ("bias-drift", "BiasDriftViolations", "missing", "Maximum", at_least_one),
+        # Model Monitor's feature attribution drift check: nDCG below 0.9.
+        (
+            "attribution-drift",
+            "FeatureAttributionNDCG",
+            "notBreaching",
+            "Minimum",
+            ("LessThanThreshold", 0.9),
+        ),
     ):
         alarm = alarms[f"{prefix}{name}"]
         assert alarm["Namespace"] == "MLOps/Monitoring"
         assert alarm["MetricName"] == metric
         assert alarm["Dimensions"] == [{"Name": "Endpoint", "Value": endpoint}]
-        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == (
-            "GreaterThanOrEqualToThreshold",
-            1,
-        )
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == comparison
         assert (alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"], alarm["Period"]) == (
             2,
             3,
             3600,
         )
         assert alarm["TreatMissingData"] == missing
-        assert alarm["Statistic"] == "Maximum"
+        assert alarm["Statistic"] == statistic
+
+
+def test_bias_drift_notifies_but_does_not_retrain(templates) -> None:
+    template = Template.from_json(json.loads(templates["Dev"].read_text()))
+    patterns = [
+        rule["Properties"]["EventPattern"]
+        for rule in template.find_resources("AWS::Events::Rule").values()
+        if rule["Properties"].get("EventPattern", {}).get("detail-type")
+        == ["CloudWatch Alarm State Change"]
+    ]
+    (names,) = [p["detail"]["alarmName"] for p in patterns]
+    assert sorted(names) == [
+        "mlops-dev-churn-attribution-drift",
+        "mlops-dev-churn-drift",
+        "mlops-dev-churn-model-quality",
+    ]
+    bias = next(
+        a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["AlarmName"] == "mlops-dev-churn-bias-drift"
+    )
+    assert bias["AlarmActions"]  # the stage's notification topic, as every alarm
 
 
 def test_local_alarm_evaluator_reads_the_synthesized_alarms(synth_report) -> None:

@@ -93,3 +93,32 @@ def test_parallel_chunks_give_the_serial_result(schema, baseline, traffic) -> No
         results.append((compare(analyzer).statistics, analyzer.rows, dict(analyzer.malformed)))
     assert results[0] == results[1]
     assert results[0][1] == 6_000 and results[0][2] == {"not_json": 1}
+
+
+def test_the_row_sample_is_the_same_whatever_the_chunks_and_workers(
+    schema, baseline, traffic
+) -> None:
+    rows = traffic(3_000, seed=12)
+    labels = {r.event_id: [r.label] for r in rows[::3]}
+    samples, facets = [], []
+    for workers, chunk in ((1, 3_000), (1, 700), (2, 500)):
+        with worker_pool(schema, baseline, labels, workers) as pool:
+            analyzer = WindowAnalyzer(
+                schema=schema,
+                baseline=baseline,
+                labels=dict(labels),
+                pool=pool,
+                workers=workers,
+                chunk_lines=chunk,
+                sample_rows=200,
+            )
+            analyzer.consume([r.line for r in rows])
+        samples.append(analyzer.sampled_rows)
+        facets.append(analyzer.joined.facets)
+    assert samples[0] == samples[1] == samples[2]
+    assert len(samples[0]) == 200 and all(len(r) == len(schema.features) for r in samples[0])
+    assert len({",".join(r) for r in samples[0]}) == 200  # 200 different rows
+    # Each joined row's facet values, in the order of its score and label.
+    assert facets[0] == facets[1] == facets[2]
+    assert set(facets[0]) == {"senior_citizen", "age"}
+    assert len(facets[0]["age"]) == 1_000

@@ -40,8 +40,8 @@ PLOT = "attribution_drift.png"
 def ndcg(baseline: Mapping[str, float], live: Mapping[str, float]) -> float:
     """nDCG of the live ranking of ``baseline``'s features, the baseline values as gains."""
     names = list(baseline)
-    if len(names) < 2:
-        return 1.0  # one feature has one ranking
+    if len(names) < 2 or not any(baseline.values()):
+        return 1.0  # one feature, or none that mattered: no ranking to drift from
     gains = np.array([[baseline[n] for n in names]])
     order = np.array([[live.get(n, 0.0) for n in names]])
     return float(ndcg_score(gains, order))

@@ -159,7 +159,8 @@ def bias_drift(
     """The window's bias against ``baseline`` (the registered pre- and post-training
     reports, keyed as in Clarify's ``analysis.json``). ``facets``: each facet column's
     raw text per labelled row; ``labels``/``scores``: those rows' label and score. None
-    when the schema has no facets (bias is defined for a binary target only)."""
+    when the schema has no facets (bias is defined for a binary target only) or no label
+    is usable."""
     if not schema.facets or schema.problem_type is not ProblemType.BINARY_CLASSIFICATION:
         return None
     truth, usable = numeric_labels(schema, labels)
@@ -168,6 +169,8 @@ def bias_drift(
         for name, values in facets.items()
     }
     positive = truth[usable] == 1
+    if not positive.size:
+        return None  # no usable label (every one outside 0/1): nothing to measure
     predicted = np.asarray(scores, dtype=np.float64)[usable] >= POSITIVE_AT
     groups = all_groups(schema, rows)
     measured = [(g, group_metrics(g, positive, predicted)) for g in groups]
@@ -203,7 +206,7 @@ def html_section(drift: BiasDrift | None, out: Path) -> str:
         return ""
     if not drift.judged:
         return "<h2>Bias drift</h2><p>no facet group measurable in this window</p>"
-    verdicts = {True: "VIOLATION", False: "", None: "not judged (too few rows)"}
+    verdicts = {True: "VIOLATION", False: "", None: "not judged (too few rows, or no baseline)"}
     rows = "".join(
         f"<tr class='{'drift' if j.violation else ''}'><td>{html.escape(j.stage)}</td>"
         f"<td>{html.escape(j.facet)}</td><td>{html.escape(j.facet_value)}</td>"

@@ -31,6 +31,10 @@ def test_the_same_ranking_scores_one_whatever_the_scale() -> None:
     assert ndcg(many, swapped) > 0.99
 
 
+def test_a_baseline_where_nothing_mattered_has_no_ranking_to_lose() -> None:
+    assert ndcg({"a": 0.0, "b": 0.0}, {"a": 0.3, "b": 0.1}) == 1.0
+
+
 def _report(values: dict[str, float], rows: int = 100) -> dict:
     return {
         "version": "1.0",

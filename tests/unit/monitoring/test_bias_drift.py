@@ -83,6 +83,11 @@ def test_unusable_labels_are_left_out() -> None:
     assert abs(ci.live - (np.sum(~senior) - np.sum(senior)) / senior.size) < 1e-6
 
 
+def test_a_window_without_a_usable_label_has_no_bias_drift() -> None:
+    facets, _, scores = _window(50, 5, biased=False)
+    assert bias_drift(SCHEMA, facets, ["yes"] * 50, scores, _baseline()) is None
+
+
 def test_a_schema_without_facets_has_no_bias_drift() -> None:
     schema = load_schema("house_prices")
     assert bias_drift(schema, {}, ["1"], [0.5], _baseline()) is None

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from config.schema import FALSE_TOKENS, TRUE_TOKENS, DatasetSchema, Facet, FeatureType
+from features.values import InvalidValueError, parse_number
 
 DESCRIPTIONS = {
     "CI": "Class Imbalance (CI)",
@@ -57,14 +58,24 @@ def _divide(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
+def _number(text: str | None) -> float:
+    """The number rule's value (as the ETL reads it), NaN for none."""
+    try:
+        return parse_number(text) if text is not None else math.nan
+    except InvalidValueError:
+        return math.nan
+
+
 def facet_groups(schema: DatasetSchema, facet: Facet, raw: Sequence[str | None]) -> list[Group]:
-    """The groups of ``facet`` over the raw text of its column (blank: unknown)."""
+    """The groups of ``facet`` over the raw text of its column (blank, or not a value of
+    the feature's type, e.g. "abc" in captured traffic: unknown)."""
     feature = schema.feature(facet.name)
     text = [None if v is None or str(v).strip() == "" else str(v).strip() for v in raw]
     known = np.array([v is not None for v in text])
     if feature.type is FeatureType.NUMERIC:
         assert facet.threshold is not None  # the schema requires it
-        values = np.array([float(v) if v is not None else np.nan for v in text])
+        values = np.array([_number(v) for v in text])
+        known &= ~np.isnan(values)
         above = np.where(known, values > facet.threshold, False)
         return [Group(facet.name, f"(>{facet.threshold:g})", above, known)]
     if feature.type is FeatureType.BOOLEAN:

@@ -91,3 +91,18 @@ def test_a_window_without_a_usable_label_has_no_bias_drift() -> None:
 def test_a_schema_without_facets_has_no_bias_drift() -> None:
     schema = load_schema("house_prices")
     assert bias_drift(schema, {}, ["1"], [0.5], _baseline()) is None
+
+
+def test_a_captured_value_that_is_not_of_its_type_is_an_unknown_facet() -> None:
+    facets, labels, scores = _window(400, 6, biased=False)
+    facets["age"][:40] = ["abc"] * 40
+    facets["senior_citizen"][:40] = ["maybe"] * 40
+    drift = bias_drift(SCHEMA, facets, labels, scores, _baseline())
+    assert drift is not None
+    ci = {j.facet: j.live for j in drift.judged if j.metric == "CI"}
+    for name, values in facets.items():
+        known = values[40:]
+        inside = sum(
+            1 for v in known if (v == "true" if name == "senior_citizen" else float(v) > 65)
+        )
+        assert abs(ci[name] - (len(known) - 2 * inside) / len(known)) < 1e-6

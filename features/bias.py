@@ -38,8 +38,6 @@ DESCRIPTIONS = {
 }
 PRE_TRAINING = ("CI", "DPL")
 POST_TRAINING = ("DPPL", "DI", "RD")
-# A binary model's positive prediction, as the quality report's confusion matrix counts it.
-POSITIVE_AT = 0.5
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ from config.schema import ProblemType
 
 CURVE_POINTS = 101
 
+# A binary model's positive prediction: the score at or above which it says 1.
+POSITIVE_AT = 0.5
+
 
 def _metric(value: float) -> dict[str, Any]:
     return {"value": float(value), "standard_deviation": "NaN"}
@@ -30,7 +33,9 @@ def _thin(values: np.ndarray) -> list[float]:
     return [round(float(v), 6) for v in values[index]]
 
 
-def classification_report(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+def classification_report(
+    y: np.ndarray, p: np.ndarray, threshold: float = POSITIVE_AT
+) -> dict[str, Any]:
     label = (p >= threshold).astype(int)
     fpr, tpr, _ = skm.roc_curve(y, p)
     precision, recall, _ = skm.precision_recall_curve(y, p)

@@ -29,13 +29,13 @@ from matplotlib.figure import Figure
 
 from config.schema import DatasetSchema, ProblemType
 from features.bias import (
-    POSITIVE_AT,
     POST_TRAINING,
     Group,
     all_groups,
     group_metrics,
     reports_of,
 )
+from features.quality import POSITIVE_AT
 from monitoring.model_quality import numeric_labels
 
 DEFAULT_TOLERANCE = 0.05

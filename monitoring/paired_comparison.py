@@ -23,6 +23,7 @@ import numpy as np
 from scipy import stats
 
 from config.schema import ProblemType
+from features.quality import POSITIVE_AT
 
 ALPHA = 0.05
 PERMUTATIONS = 9999
@@ -60,7 +61,7 @@ def _labels(problem_type: ProblemType, scores: np.ndarray) -> np.ndarray:
     if problem_type is ProblemType.MULTICLASS_CLASSIFICATION:
         winners: np.ndarray = np.asarray(scores).argmax(axis=1)
         return winners
-    return (np.asarray(scores) >= 0.5).astype(int)
+    return (np.asarray(scores) >= POSITIVE_AT).astype(int)
 
 
 def compare(

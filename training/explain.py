@@ -25,7 +25,8 @@ from matplotlib.figure import Figure
 from config.layout import BIAS_POST_TRAINING_REPORT, BIAS_PRE_TRAINING_REPORT, EXPLANATIONS_REPORT
 from config.schema import DatasetSchema
 from features.attribution import contributions, explanations_report, global_importance
-from features.bias import POSITIVE_AT, bias_reports
+from features.bias import bias_reports
+from features.quality import POSITIVE_AT
 from training.splits import load_raw_test
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from config.schema import FALSE_TOKENS, TRUE_TOKENS, DatasetSchema, Facet, FeatureType
-from features.values import InvalidValueError, parse_number
+from features.values import number_or_nan
 
 DESCRIPTIONS = {
     "CI": "Class Imbalance (CI)",
@@ -56,23 +56,16 @@ def _divide(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
-def _number(text: str | None) -> float:
-    """The number rule's value (as the ETL reads it), NaN for none."""
-    try:
-        return parse_number(text) if text is not None else math.nan
-    except InvalidValueError:
-        return math.nan
-
-
 def facet_groups(schema: DatasetSchema, facet: Facet, raw: Sequence[str | None]) -> list[Group]:
-    """The groups of ``facet`` over the raw text of its column (blank, or not a value of
-    the feature's type, e.g. "abc" in captured traffic: unknown)."""
+    """The groups of ``facet`` over the raw text of its column. A value that is blank or
+    not one the feature admits ("abc" for a number, "maybe" for a boolean, a category the
+    schema does not list: captured traffic may hold them) is unknown, in neither side."""
     feature = schema.feature(facet.name)
     text = [None if v is None or str(v).strip() == "" else str(v).strip() for v in raw]
-    known = np.array([v is not None for v in text])
+    known = np.array([v is not None for v in text], dtype=bool)
     if feature.type is FeatureType.NUMERIC:
         assert facet.threshold is not None  # the schema requires it
-        values = np.array([_number(v) for v in text])
+        values = np.array([number_or_nan(v) for v in text], dtype=np.float64)
         known &= ~np.isnan(values)
         above = np.where(known, values > facet.threshold, False)
         return [Group(facet.name, f"(>{facet.threshold:g})", above, known)]
@@ -81,11 +74,12 @@ def facet_groups(schema: DatasetSchema, facet: Facet, raw: Sequence[str | None])
         true = np.array([v in TRUE_TOKENS for v in lowered])
         known &= np.array([v in TRUE_TOKENS or v in FALSE_TOKENS for v in lowered])
         return [Group(facet.name, "true", true & known, known)]
+    known &= np.array([v in feature.categories for v in text], dtype=bool)
     if facet.values:
-        chosen = np.array([v in facet.values for v in text])
+        chosen = np.array([v in facet.values for v in text], dtype=bool)
         return [Group(facet.name, ", ".join(facet.values), chosen, known)]
     return [
-        Group(facet.name, category, np.array([v == category for v in text]), known)
+        Group(facet.name, category, np.array([v == category for v in text], dtype=bool), known)
         for category in feature.categories
     ]
 

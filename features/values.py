@@ -90,6 +90,16 @@ def parse_number(value: object) -> float:
     return number
 
 
+def number_or_nan(value: object) -> float:
+    """``parse_number``'s number, NaN where the value is missing or not a number."""
+    if value is None:
+        return math.nan
+    try:
+        return parse_number(value)
+    except InvalidValueError:
+        return math.nan
+
+
 def parse_boolean(value: object) -> bool:
     """The boolean ``value`` stands for; raises ``InvalidValueError`` otherwise."""
     if isinstance(value, bool):

@@ -156,8 +156,9 @@ def analyze_chunk(
                 states[feature.name].update(values, feature)
         result.states = states
         if sample_rows:
-            keyed = ((sample_key(chunk.event_ids[i], chunk.positions[i]), i) for i in kept)
-            chosen = heapq.nsmallest(sample_rows, keyed)
+            # One entry per key: a row captured twice is one row of the sample.
+            keyed = {sample_key(chunk.event_ids[i], chunk.positions[i]): i for i in kept}
+            chosen = heapq.nsmallest(sample_rows, keyed.items())
             result.sample = [(key, _raw_values(chunk.rows[i])) for key, i in chosen]
     if labels:
         for index in kept:
@@ -272,14 +273,17 @@ class WindowAnalyzer:
             self.extra_columns |= result.extra_columns
             for name, state in (result.states or {}).items():
                 self.states[name].merge(state)  # type: ignore[arg-type]
-            if result.sample:
-                self.sample = heapq.nsmallest(self.sample_rows, [*self.sample, *result.sample])
+            if result.sample:  # a row captured twice has one key: it is sampled once
+                merged = dict([*self.sample, *result.sample])
+                self.sample = heapq.nsmallest(self.sample_rows, merged.items())
         joined = self.joined
         done: set[str] = set()
+        seen: set[tuple[str, int]] = set()  # a row captured twice in this chunk joins once
         for event_id, position, size, score, row_id, time, values in result.candidates:
             labels = self.labels.get(event_id)
-            if labels is None:  # joined already (captured twice), or not labelled
-                continue
+            if labels is None or (event_id, position) in seen:
+                continue  # joined already (captured twice), or not labelled
+            seen.add((event_id, position))
             if position == size - 1:
                 done.add(event_id)
             if len(labels) != size:
@@ -292,8 +296,8 @@ class WindowAnalyzer:
             else:
                 joined.scores.append(score)
                 joined.labels.append(label)
-                for name, position in self._facets.items():
-                    joined.facets[name].append(values[position])
+                for name, column in self._facets.items():
+                    joined.facets[name].append(values[column])
             if self._writer is not None:
                 # The schema's raw columns: the capture's id and time stand for the id and
                 # event time columns where the dataset has them.

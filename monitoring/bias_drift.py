@@ -19,6 +19,7 @@ and a group with fewer than ``min_rows`` labelled rows on either side is not jud
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +41,11 @@ from monitoring.model_quality import numeric_labels
 
 DEFAULT_TOLERANCE = 0.05
 DEFAULT_MIN_ROWS = 30
+# Recall difference compares two recalls: each side needs this many positive labels.
+MIN_POSITIVES = 10
+# How Clarify's monitor publishes an infinite metric ("CloudWatch Metrics for Bias Drift
+# Analysis"): an infinite DI (positive predictions in d only) is as unfair as DI gets.
+INFINITY = 2.348543e108
 # A metric violates when it is worse than the constraint in 99% of the window's bootstrap
 # resamples (200 of them), i.e. worse with 99% confidence.
 CONFIDENCE = 0.99
@@ -75,6 +81,11 @@ class BiasDrift:
     @property
     def violation_count(self) -> int:
         return sum(1 for j in self.judged if j.violation)
+
+    @property
+    def judged_count(self) -> int:
+        """Metrics with a verdict (the others were measured only)."""
+        return sum(1 for j in self.judged if j.violation is not None)
 
     @property
     def violations(self) -> list[dict[str, str]]:
@@ -130,19 +141,38 @@ def _resampled(
     return found
 
 
+def _value(value: float | str) -> float | None:
+    """A metric's number: an infinite DI is infinite, another reason (an empty side) none."""
+    if isinstance(value, str):
+        return math.inf if value.startswith("infinite") else None
+    return float(value)
+
+
 def _surely_worse(
     metric: str, resampled: list[dict[str, float | str]], baseline: float, tolerance: float
 ) -> bool:
     """Worse than the baseline (beyond tolerance) in at least ``CONFIDENCE`` of the
     resamples (one where the metric is undefined is not worse): sampling noise in a
     small window is not a violation."""
-    worse_draws = sum(
-        1
-        for values in resampled
-        if not isinstance(values[metric], str)
-        and worse(metric, float(values[metric]), baseline, tolerance)
-    )
+    values = [_value(draw[metric]) for draw in resampled]
+    worse_draws = sum(1 for v in values if v is not None and worse(metric, v, baseline, tolerance))
     return worse_draws >= CONFIDENCE * len(resampled)
+
+
+def _judgeable(
+    metric: str, group: Group, positive: np.ndarray, predicted: np.ndarray, min_rows: int
+) -> bool:
+    """Whether the window can judge ``metric`` of ``group``: enough rows on each side;
+    for DI a positive prediction on some side (0/0 is Clarify's 0, not a measurement);
+    for RD enough positive labels on each side (a recall of no positives is 0/0 too)."""
+    d, a = group.sensitive & group.known, ~group.sensitive & group.known
+    if min(d.sum(), a.sum()) < min_rows:
+        return False
+    if metric == "DI":
+        return bool((predicted & d).any() or (predicted & a).any())
+    if metric == "RD":
+        return int(min((positive & d).sum(), (positive & a).sum())) >= MIN_POSITIVES
+    return True
 
 
 def bias_drift(
@@ -179,19 +209,18 @@ def bias_drift(
     registered = {stage: _values(baseline.get(key, {})) for key, stage in STAGES.items()}
     judged = []
     for (group, values), draws_of_group in zip(measured, resampled, strict=True):
-        sides = (group.sensitive & group.known).sum(), (~group.sensitive & group.known).sum()
-        for metric, live in values.items():
-            if isinstance(live, str):
+        for metric, measured_value in values.items():
+            live = _value(measured_value)
+            if live is None:
                 continue  # undefined here (an empty side): nothing to publish or judge
             stage = STAGES[POST_KEY if metric in POST_TRAINING else PRE_KEY]
             base = registered[stage].get((group.facet, group.value_or_threshold, metric))
             verdict = None
-            if base is not None and min(sides) >= min_rows:
+            if base is not None and _judgeable(metric, group, positive, predicted, min_rows):
                 verdict = _surely_worse(metric, draws_of_group, base, tolerance)
+            shown = min(live, INFINITY)  # published as Clarify's monitor publishes infinity
             judged.append(
-                Judged(
-                    stage, group.facet, group.value_or_threshold, metric, float(live), base, verdict
-                )
+                Judged(stage, group.facet, group.value_or_threshold, metric, shown, base, verdict)
             )
     return BiasDrift({**pre, **post}, judged)
 
@@ -206,7 +235,7 @@ def html_section(drift: BiasDrift | None, out: Path) -> str:
         return ""
     if not drift.judged:
         return "<h2>Bias drift</h2><p>no facet group measurable in this window</p>"
-    verdicts = {True: "VIOLATION", False: "", None: "not judged (too few rows, or no baseline)"}
+    verdicts = {True: "VIOLATION", False: "", None: "not judged (too few rows or positives)"}
     rows = "".join(
         f"<tr class='{'drift' if j.violation else ''}'><td>{html.escape(j.stage)}</td>"
         f"<td>{html.escape(j.facet)}</td><td>{html.escape(j.facet_value)}</td>"

@@ -7,12 +7,13 @@
   Model Monitor names (auc, accuracy, ... / mse, rmse, mae, r2), same dimensions;
 - ``aws/sagemaker/Endpoints/bias-metrics``: ``bias_metric_<metric>`` with Endpoint,
   MonitoringSchedule, BiasStage, Label, LabelValue, Facet and FacetValue, as "CloudWatch
-  Metrics for Bias Drift Analysis" documents them (metrics without a value are not
-  published, as there);
+  Metrics for Bias Drift Analysis" documents them (an infinite DI as its 2.348543e108,
+  a metric without a value not at all, as there);
 - ``MLOps/Monitoring`` (dimension Endpoint): FeaturesDrifted, DataQualityViolations,
   RowsAnalyzed, and with ground truth ModelQualityViolation and the gate metric;
-  BiasDriftViolations and FeatureAttributionNDCG (the lowest label's) when the version
-  has those baselines.
+  BiasDriftViolations when a bias metric could be judged, FeatureAttributionNDCG (the
+  lowest label's) when the window's sample was large enough; each only when the version
+  has that baseline.
 
 CloudWatch reserves namespaces that begin with "AWS/" for AWS services (PutMetricData's
 Namespace documentation); Model Monitor's lower-case "aws/sagemaker/..." namespaces
@@ -118,11 +119,9 @@ def model_drift_metrics(
             )
             for j in bias.judged
         ]
-        data.append(
-            Datum(
-                PROJECT_NAMESPACE, "BiasDriftViolations", float(bias.violation_count), ours, "Count"
-            )
-        )
+        if bias.judged_count:  # no verdict is no evidence: the alarm sees missing data
+            count = float(bias.violation_count)
+            data.append(Datum(PROJECT_NAMESPACE, "BiasDriftViolations", count, ours, "Count"))
     if attribution is not None:
         data.append(Datum(PROJECT_NAMESPACE, "FeatureAttributionNDCG", attribution.lowest, ours))
     return data

@@ -18,7 +18,7 @@ from config.schema import DatasetSchema, ProblemType
 from features.profile import FORMAT_VERSION
 from features.quality import quality_report
 from features.registry import metric_at
-from features.values import InvalidValueError, parse_number
+from features.values import number_or_nan
 
 DEFAULT_TOLERANCE = 0.05
 
@@ -37,19 +37,11 @@ def numeric_labels(schema: DatasetSchema, labels: Sequence[str]) -> tuple[np.nda
         index = {name: float(i) for i, name in enumerate(schema.target.classes)}
         values = np.array([index.get(v.strip(), np.nan) for v in labels], dtype=np.float64)
         return values, ~np.isnan(values)
-    values = np.array([_number(v) for v in labels], dtype=np.float64)
+    values = np.array([number_or_nan(v) for v in labels], dtype=np.float64)
     usable = ~np.isnan(values)
     if schema.problem_type is ProblemType.BINARY_CLASSIFICATION:
         usable &= np.isin(values, (0.0, 1.0))
     return values, usable
-
-
-def _number(text: str) -> float:
-    """The label's number by the number rule (as the ETL reads the target); NaN if none."""
-    try:
-        return parse_number(text)
-    except InvalidValueError:
-        return float("nan")
 
 
 def _scores(schema: DatasetSchema, scores: Sequence[float | Sequence[float]]) -> np.ndarray:

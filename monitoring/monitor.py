@@ -13,11 +13,14 @@ Contract (processing job; every path and URI overridable for local runs)::
   reads    the capture objects written since the checkpoint (SageMaker data-capture
            JSON lines), the ground truth since the checkpoint (Model Monitor's format),
            and the newest Approved model package's DriftCheckBaselines.ModelDataQuality
-           (statistics.json, constraints.json) and ModelMetrics.ModelQuality (evaluation.json)
+           (statistics.json, constraints.json), ModelMetrics.ModelQuality (evaluation.json)
+           and, when it has them, DriftCheckBaselines.Bias / .Explainability (Evaluate's
+           bias and explanations reports) with its model.tar.gz (to explain the window)
   writes   <output>/statistics.json, constraint_violations.json (Model Monitor formats),
-           model_quality.json (when ground truth matched), report.html + drift_*.png,
-           summary.json; the feedback batch (captured rows with their labels, a raw-zone
-           CSV) to --feedback-uri; CloudWatch metrics (see monitoring/cloudwatch.py),
+           model_quality.json (when ground truth matched), bias_drift.json and
+           attribution_drift.json (when judged), report.html + its PNGs, summary.json;
+           the feedback batch (captured rows with their labels, a raw-zone CSV) to
+           --feedback-uri; CloudWatch metrics (see monitoring/cloudwatch.py),
            once per window (a marker under the checkpoint's folder); then, last, the
            checkpoint.
 
@@ -60,6 +63,7 @@ from features.s3_objects import (
 from monitoring import cloudwatch
 from monitoring.analyzer import WindowAnalyzer, worker_pool
 from monitoring.attribution_drift import (
+    MIN_SAMPLE_ROWS,
     SAMPLE_ROWS,
     AttributionDrift,
     attribution_drift,
@@ -188,7 +192,8 @@ def model_drift(
 ) -> None:
     """Bias drift (labelled rows) and attribution drift (the row sample) against the
     registered version's baselines, into ``result``; each only when the version has its
-    baseline, as Model Monitor runs each check only with one."""
+    baseline, as Model Monitor runs each check only with one, and attribution drift only
+    over ``MIN_SAMPLE_ROWS`` rows or more (a ranking of a handful of rows is noise)."""
     joined = analyzer.joined
     if registered.bias and joined.scores:
         result.bias = bias_drift(
@@ -200,7 +205,7 @@ def model_drift(
             tolerance=bias_tolerance,
         )
     rows = analyzer.sampled_rows
-    if registered.explanations and registered.model_data_url and rows:
+    if registered.explanations and registered.model_data_url and len(rows) >= MIN_SAMPLE_ROWS:
         with tempfile.TemporaryDirectory() as scratch:
             archive = Path(scratch) / "model.tar.gz"
             s3.download_file(*split_uri(registered.model_data_url), str(archive))
@@ -304,7 +309,7 @@ def _summary(
             else None
         ),
         "bias_drift": (
-            {"judged": len(result.bias.judged), "violations": result.bias.violations}
+            {"judged": result.bias.judged_count, "violations": result.bias.violations}
             if result.bias is not None
             else None
         ),

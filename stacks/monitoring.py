@@ -49,9 +49,10 @@ RETENTION = {
 
 class MonitoringStack(Stack):
     """Scheduled monitor (ours, or Model Monitor as an option), drift and model-quality
-    alarms, the retrain trigger, the stage's notification topic (``notifications``) and
-    the rules that page it when a job fails (``failures``; ``glue_jobs``: the ETL jobs'
-    names)."""
+    alarms (bias and attribution drift with ours only, and with data capture: a serverless
+    endpoint captures nothing), the retrain trigger, the stage's notification topic
+    (``notifications``) and the rules that page it when a job fails (``failures``;
+    ``glue_jobs``: the ETL jobs' names)."""
 
     def __init__(
         self,
@@ -96,8 +97,8 @@ class MonitoringStack(Stack):
             dataset=settings.dataset,
             endpoint_name=endpoint_name,
             period_minutes=settings.monitor_every_minutes,
-            # Model Monitor publishes none; a serverless endpoint captures nothing for them.
             model_drift=settings.monitor == "platform" and not settings.endpoint_serverless,
+            bias=bool(schema.facets),
         )
         # Failures page in every stage, whether it trains or not.
         self.failures = FailureEvents(

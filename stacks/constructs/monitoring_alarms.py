@@ -5,7 +5,8 @@ All watch the project's own metrics (namespace ``MLOps/Monitoring``, dimension
 ``Endpoint``), one datapoint per monitor run, so the alarm period is the monitor's
 interval. The platform's analyzer publishes all four; Model Monitor (the option) only
 the first two, through the same names: with it (``model_drift=False``) the other two are
-not created, as their metrics would never come.
+not created, as their metrics would never come; nor is bias drift's (``bias=False``) for
+a dataset without facets.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class MonitoringAlarms(Construct):
         endpoint_name: str,
         period_minutes: int,
         model_drift: bool = True,
+        bias: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         self._period = Duration.minutes(period_minutes)
@@ -94,6 +96,12 @@ class MonitoringAlarms(Construct):
                 missing=cloudwatch.TreatMissingData.NOT_BREACHING,
                 below=NDCG_THRESHOLD,
             )
+            self.alarms += (self.attribution_drift,)
+            kinds.append("attribution-drift")
+        # Fixed names (not tokens), so the retrain rule's pattern is literal.
+        self.retrain_names = [alarm_name(stage, dataset, kind) for kind in kinds]
+        self.names = [*self.retrain_names]
+        if model_drift and bias:
             # Bias drift needs ground truth, like model quality: missing stays missing.
             self.bias_drift = self._alarm(
                 "BiasDrift",
@@ -103,12 +111,7 @@ class MonitoringAlarms(Construct):
                 BIAS_DRIFT_VIOLATIONS,
                 missing=cloudwatch.TreatMissingData.MISSING,
             )
-            self.alarms += (self.attribution_drift, self.bias_drift)
-            kinds.append("attribution-drift")
-        # Fixed names (not tokens), so the retrain rule's pattern is literal.
-        self.retrain_names = [alarm_name(stage, dataset, kind) for kind in kinds]
-        self.names = [*self.retrain_names]
-        if model_drift:
+            self.alarms += (self.bias_drift,)
             self.names.append(alarm_name(stage, dataset, "bias-drift"))
 
     def _alarm(

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from config.schema import load_schema
-from features.bias import bias_reports
-from monitoring.bias_drift import CHECK, bias_drift, worse
+from features.bias import bias_reports, facet_groups
+from monitoring.bias_drift import CHECK, INFINITY, bias_drift, worse
+from monitoring.cloudwatch import model_drift_metrics
 
 SCHEMA = load_schema("churn")
 
@@ -106,3 +107,62 @@ def test_a_captured_value_that_is_not_of_its_type_is_an_unknown_facet() -> None:
             1 for v in known if (v == "true" if name == "senior_citizen" else float(v) > 65)
         )
         assert abs(ci[name] - (len(known) - 2 * inside) / len(known)) < 1e-6
+
+
+def _fixed(senior: list[bool], truth: list[int], scores: list[float]):
+    facets = {
+        "senior_citizen": ["true" if s else "false" for s in senior],
+        "age": ["70" if s else "30" for s in senior],
+    }
+    return facets, [str(t) for t in truth], np.array(scores)
+
+
+def _verdicts(drift) -> dict[tuple[str, str], bool | None]:
+    return {(j.facet, j.metric): j.violation for j in drift.judged}
+
+
+def test_metrics_that_are_0_over_0_are_not_judged() -> None:
+    # No positive prediction anywhere: DI is Clarify's 0/0 = 0, not a measurement; no
+    # senior churned: their recall is 0/0 too.
+    senior = [i % 2 == 0 for i in range(400)]
+    truth = [0 if s else int(i % 3 == 0) for i, s in enumerate(senior)]
+    drift = bias_drift(SCHEMA, *_fixed(senior, truth, [0.1] * 400), _baseline())
+    verdicts = _verdicts(drift)
+    assert verdicts[("senior_citizen", "DI")] is None
+    assert verdicts[("senior_citizen", "RD")] is None
+    assert verdicts[("senior_citizen", "CI")] is False  # the rest is judged
+
+
+def test_an_infinite_disparate_impact_is_judged_and_published_as_clarify_does() -> None:
+    # Positive predictions for seniors only: DI = q_d / 0.
+    senior = [i % 2 == 0 for i in range(400)]
+    truth = [int(i % 3 == 0) for i in range(400)]
+    scores = [0.9 if s else 0.1 for s in senior]
+    drift = bias_drift(SCHEMA, *_fixed(senior, truth, scores), _baseline())
+    di = next(j for j in drift.judged if (j.facet, j.metric) == ("senior_citizen", "DI"))
+    assert di.live == INFINITY and di.violation is True
+
+
+def test_no_verdict_publishes_no_violation_count() -> None:
+    facets, labels, scores = _window(600, 3, biased=True)
+    unjudged = bias_drift(SCHEMA, facets, labels, scores, _baseline(), min_rows=1000)
+    judged = bias_drift(SCHEMA, facets, labels, scores, _baseline())
+
+    def names(drift) -> set[str]:
+        data = model_drift_metrics(
+            endpoint="e", schedule="s", label="churned", bias=drift, attribution=None
+        )
+        return {d.name for d in data}
+
+    assert "BiasDriftViolations" not in names(unjudged)
+    assert "BiasDriftViolations" in names(judged)
+    assert "bias_metric_DPPL" in names(unjudged)  # measured values are published all the same
+
+
+def test_a_category_the_schema_does_not_list_is_an_unknown_facet_value() -> None:
+    titanic = load_schema("titanic")
+    [sex] = [f for f in titanic.facets if f.name == "sex"]
+    groups = facet_groups(titanic, sex, ["male", "female", "Male", "", "female"])
+    assert [g.value_or_threshold for g in groups] == ["female", "male"]
+    for group in groups:
+        assert group.known.tolist() == [True, True, False, False, True]

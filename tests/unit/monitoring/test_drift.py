@@ -122,3 +122,17 @@ def test_the_row_sample_is_the_same_whatever_the_chunks_and_workers(
     assert facets[0] == facets[1] == facets[2]
     assert set(facets[0]) == {"senior_citizen", "age"}
     assert len(facets[0]["age"]) == 1_000
+
+
+def test_a_row_captured_twice_joins_once_and_is_sampled_once(schema, baseline, traffic) -> None:
+    rows = traffic(600, seed=13)
+    labels = {r.event_id: [r.label] for r in rows}
+    found = []
+    for lines in ([r.line for r in rows], [r.line for r in rows for _ in range(2)]):
+        analyzer = WindowAnalyzer(
+            schema=schema, baseline=baseline, labels=dict(labels), sample_rows=700
+        )
+        analyzer.consume(lines)
+        found.append((analyzer.joined.rows, len(analyzer.joined.scores), analyzer.sampled_rows))
+    assert found[0] == found[1]
+    assert found[0][0] == 600 and len(found[0][2]) == 600

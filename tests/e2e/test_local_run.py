@@ -100,6 +100,13 @@ def test_local_run_lifecycle_and_monitoring_loop(tmp_path, spark, capsys) -> Non
         assert window["requests_ok"] == window["ground_truth_labels"] == window["requests"]
         assert window["model_quality"] is not None  # ground truth joined capture
         assert window["feedback"].startswith("s3://local-raw/incoming/feedback/")
+        # The model-drift checks ran, in the image's environment, against v1's registered
+        # baselines: bias judged on the labelled rows; the shift moves feature values but
+        # not which features lead v1's answers (contract), so no attribution drift.
+        assert window["bias_drift"]["judged"] > 0
+        sampled = window["attribution_drift"]["rows"]
+        assert sampled == min(2000, window["rows_analyzed"])  # every row, up to the cap
+        assert min(window["attribution_drift"]["ndcg"].values()) >= 0.9
     assert monitoring["report"].endswith("report.html")
     assert (tmp_path / "run").resolve() in Path(monitoring["report"]).resolve().parents
     assert Path(monitoring["report"]).is_file()

@@ -16,7 +16,6 @@ as a serial run's, and at most ``2 x workers`` chunks are in flight (bounded mem
 from __future__ import annotations
 
 import csv
-import hashlib
 import heapq
 import io
 import multiprocessing
@@ -27,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
 from config.schema import DatasetSchema, FeatureType
@@ -95,14 +95,32 @@ class ChunkResult:
         default_factory=list
     )
     # The chunk's part of the window's row sample: (sample key, raw values).
-    sample: list[tuple[bytes, list[str]]] = field(default_factory=list)
+    sample: list[tuple[int, list[str]]] = field(default_factory=list)
 
 
-def sample_key(event_id: str, position: int) -> bytes:
-    """A row's place in the window's sample: the rows with the smallest keys form it.
-    A hash of the row's identity, so the sample is uniform, the same whichever chunk or
-    process a row went through, and the same when a window is analyzed again."""
-    return hashlib.blake2b(f"{event_id}/{position}".encode(), digest_size=8).digest()
+def sample_keys(event_ids: Sequence[str], positions: Sequence[int]) -> np.ndarray:
+    """Each row's place in the window's sample (uint64): the rows with the smallest keys
+    form it. A hash of the row's identity (eventId and position in its request), so the
+    sample is uniform, the same whichever chunk or process a row went through, and the
+    same when a window is analyzed again: pandas' hash_array (SipHash with a fixed key),
+    in C over the whole chunk, which the monitor's scan can afford."""
+    hashed = pd.util.hash_array(np.asarray(event_ids, dtype=object))
+    spread = np.asarray(positions, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    keys: np.ndarray = hashed ^ spread
+    return keys
+
+
+def _chunk_sample(chunk: Any, kept: list[int], size: int) -> list[tuple[int, list[str]]]:
+    """The chunk's ``size`` rows with the smallest keys: (key, raw values). One entry per
+    key: a row captured twice is one row of the sample (np.unique keeps the first)."""
+    every = len(kept) == len(chunk.rows)
+    ids = chunk.event_ids if every else [chunk.event_ids[i] for i in kept]
+    positions = chunk.positions if every else [chunk.positions[i] for i in kept]
+    keys, first = np.unique(sample_keys(ids, positions), return_index=True)
+    return [
+        (int(key), _raw_values(chunk.rows[kept[at]]))
+        for key, at in zip(keys[:size], first[:size], strict=True)
+    ]
 
 
 def _raw_values(row: str | Sequence[Any]) -> list[str]:
@@ -156,10 +174,7 @@ def analyze_chunk(
                 states[feature.name].update(values, feature)
         result.states = states
         if sample_rows:
-            # One entry per key: a row captured twice is one row of the sample.
-            keyed = {sample_key(chunk.event_ids[i], chunk.positions[i]): i for i in kept}
-            chosen = heapq.nsmallest(sample_rows, keyed.items())
-            result.sample = [(key, _raw_values(chunk.rows[i])) for key, i in chosen]
+            result.sample = _chunk_sample(chunk, kept, sample_rows)
     if labels:
         for index in kept:
             event_id = chunk.event_ids[index]
@@ -228,7 +243,7 @@ class WindowAnalyzer:
     malformed: Counter[str] = field(default_factory=Counter)
     extra_columns: set[str] = field(default_factory=set)
     joined: Joined = field(default_factory=Joined)
-    sample: list[tuple[bytes, list[str]]] = field(default_factory=list)
+    sample: list[tuple[int, list[str]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.states = {

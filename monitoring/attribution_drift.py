@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 from sklearn.metrics import ndcg_score
 
 from config.schema import DatasetSchema
 from features.attribution import contributions, explanations_report
 from features.transform import FeatureTransform, InvalidInputError
+from monitoring.report import baseline_and_window_plot
 
 THRESHOLD = 0.9
 SAMPLE_ROWS = 2000
@@ -144,18 +144,14 @@ def html_section(drift: AttributionDrift | None, out: Path) -> str:
     label = min(drift.scores, key=drift.scores.__getitem__)  # the most drifted label
     baseline, live = drift.baseline[label], drift.live[label]
     names = sorted(baseline, key=lambda n: -baseline[n])
-    fig = Figure(figsize=(7, 0.3 * len(names) + 1.5))
-    ax = fig.subplots()
-    position = np.arange(len(names))
-    ax.barh(position - 0.2, [baseline[n] for n in names], height=0.4, label="baseline")
-    ax.barh(position + 0.2, [live.get(n, 0.0) for n in names], height=0.4, label="window")
-    ax.set_yticks(position, names)
-    ax.invert_yaxis()
-    ax.set_xlabel("mean |SHAP| (margin)")
-    ax.set_title(f"{label}: nDCG {drift.scores[label]:.3f} (violation below {THRESHOLD})")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / PLOT, dpi=100)
+    baseline_and_window_plot(
+        names,
+        [baseline[n] for n in names],
+        [live.get(n, 0.0) for n in names],
+        title=f"{label}: nDCG {drift.scores[label]:.3f} (violation below {THRESHOLD})",
+        xlabel="mean |SHAP| (margin)",
+        path=out / PLOT,
+    )
     rows = "".join(
         f"<tr class='{'drift' if s < THRESHOLD else ''}'><td>{html.escape(k)}</td>"
         f"<td>{s:.4f}</td><td>{'VIOLATION' if s < THRESHOLD else ''}</td></tr>"

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from config.schema import DatasetSchema, ProblemType
 from features.bias import (
@@ -38,6 +37,7 @@ from features.bias import (
 )
 from features.quality import POSITIVE_AT
 from monitoring.model_quality import numeric_labels
+from monitoring.report import baseline_and_window_plot
 
 DEFAULT_TOLERANCE = 0.05
 DEFAULT_MIN_ROWS = 30
@@ -243,18 +243,14 @@ def html_section(drift: BiasDrift | None, out: Path) -> str:
         f"<td>{verdicts[j.violation]}</td></tr>"
         for j in drift.judged
     )
-    fig = Figure(figsize=(7, 0.35 * len(drift.judged) + 1.2))
-    ax = fig.subplots()
-    names = [f"{j.facet}={j.facet_value} {j.metric}" for j in drift.judged]
-    position = np.arange(len(names))
-    baseline = [np.nan if j.baseline is None else j.baseline for j in drift.judged]
-    ax.barh(position - 0.2, baseline, height=0.4, label="baseline")
-    ax.barh(position + 0.2, [j.live for j in drift.judged], height=0.4, label="window")
-    ax.set_yticks(position, names)
-    ax.set_title("Bias metrics: registered baseline and this window")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / PLOT, dpi=100)
+    baseline_and_window_plot(
+        [f"{j.facet}={j.facet_value} {j.metric}" for j in drift.judged],
+        [np.nan if j.baseline is None else j.baseline for j in drift.judged],
+        [j.live for j in drift.judged],
+        title="Bias metrics: registered baseline and this window",
+        xlabel="metric value (fair: 0; DI fair at 1)",
+        path=out / PLOT,
+    )
     return (
         "<h2>Bias drift</h2><table><tr><th>stage</th><th>facet</th><th>group</th>"
         "<th>metric</th><th>baseline</th><th>window</th><th></th></tr>"

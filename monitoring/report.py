@@ -71,6 +71,29 @@ def plot(
     return path.name
 
 
+def baseline_and_window_plot(
+    names: list[str],
+    baseline: list[float],
+    window: list[float],
+    *,
+    title: str,
+    xlabel: str,
+    path: Path,
+) -> None:
+    """One horizontal bar pair per name, the baseline's and this window's, top down."""
+    fig = Figure(figsize=(7, 0.35 * len(names) + 1.4))
+    ax = fig.subplots()
+    position = np.arange(len(names))
+    ax.barh(position - 0.2, baseline, height=0.4, label="baseline")
+    ax.barh(position + 0.2, window, height=0.4, label="window")
+    ax.set_yticks(position, names)
+    ax.invert_yaxis()
+    ax.set(title=title, xlabel=xlabel)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def write_report(
     *,
     out: Path,

@@ -54,10 +54,11 @@ CDK_CONTEXT += $(if $(DATASET),-c dataset=$(DATASET),)
 # `make deploy STAGE=dev` or `STAGE=Dev`: the stage's construct id is capitalized.
 STAGE_ID = $(shell s='$(or $(STAGE),Dev)'; echo "$$(echo $${s:0:1} | tr a-z A-Z)$$(echo $${s:1} | tr A-Z a-z)")
 
-.PHONY: help install run test test-thorough test-tools lint typecheck unit faults synth bench loadtest loadtest-tools cost deploy clean validate-schema checkov
+.PHONY: help install run batch test test-thorough test-tools lint typecheck unit faults synth bench loadtest loadtest-tools cost deploy clean validate-schema checkov
 
 help:
 	@echo "make run     install, then run the whole lifecycle locally (no AWS account)"
+	@echo "make batch   install, train and approve v1, then batch-score the curated zone (local-batch/)"
 	@echo "make test    install, then lint, type-check and run every test"
 	@echo "make test-thorough  make test with every property test searched deeper (slow)"
 	@echo "make faults  only the fault tests (part of make test)"
@@ -111,6 +112,11 @@ checkov: $(CHECKOV_STAMP)
 
 run: install
 	$(PY) -m local.run $(if $(DATASET),--dataset $(DATASET),) $(if $(RAW),--raw $(RAW),)
+
+# Batch scoring: train and approve v1 as `make run` does, then the synthesized batch
+# scoring pipeline scores the curated zone with it through the image (local-batch/).
+batch: install
+	$(PY) -m local.run --batch --out local-batch $(if $(DATASET),--dataset $(DATASET),) $(if $(RAW),--raw $(RAW),)
 
 # One line per problem (file, field, fix); exit 1 if any. SCHEMA: a .json path or a dataset name.
 validate-schema: $(PY_STAMP)
@@ -192,4 +198,4 @@ deploy: install $(NODE_STAMP)
 	$(CDK) deploy --no-notices $(CDK_CONTEXT) "$(STAGE_ID)/*"
 
 clean:
-	rm -rf cdk.out local-run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out local-run local-batch .pytest_cache .mypy_cache .ruff_cache

@@ -130,7 +130,7 @@ def operations_alarm_name(stage: str, dataset: str, kind: str) -> str:
 
 
 class SubVariable(StrEnum):
-    """Placeholders (``${Name}``) the training pipeline's definition holds for the values a
+    """Placeholders (``${Name}``) the pipelines' definitions hold for the values a
     stage decides: ``Fn::Sub`` fills them in the cloud, the local runtime with its own."""
 
     ARTIFACTS_BUCKET = "ArtifactsBucket"
@@ -144,6 +144,8 @@ class SubVariable(StrEnum):
     # puts it, /opt/ml/input/data/code/<file>.
     SOURCE_BUNDLE_FILE = "SourceBundleFile"
     TRAINING_ROLE_NAME = "TrainingRoleName"
+    # The batch scoring pipeline's model (its transform jobs run as this role).
+    BATCH_MODEL_ROLE_NAME = "BatchModelRoleName"
 
     @property
     def ref(self) -> str:

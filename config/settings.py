@@ -80,6 +80,10 @@ class StageSettings:
     # The weekly retraining schedule. Dev retrains when its drift alarm fires or by hand
     # (docs/cost.md: a scheduled weekly run is cost with no new data there).
     scheduled_retraining: bool = True
+    # The daily batch scoring of the curated zone with the approved version: off by
+    # default (a transform job a day is cost only a consumer of the scores justifies);
+    # the pipeline exists either way and runs on demand.
+    scheduled_batch_scoring: bool = False
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.xlarge"
     # Serving. Real-time instances by default: they capture data (monitoring needs it)

@@ -34,19 +34,24 @@ CURATED_BUCKET = "local-curated"
 RAW_BUCKET = "local-raw"
 JOB_ROLE = "local-pipeline-jobs"
 TRAINING_ROLE = "local-pipeline-training"
+BATCH_MODEL_ROLE = "local-batch-model"
 
 
 def pipeline_names(key_arn: str) -> Lookup:
     """Local values for the references in the synthesized pipeline definition: the pseudo
     parameters, the data lake's exports (matched by export name) and the stack's two job
-    roles (matched by logical id)."""
+    roles and the batch model's (matched by logical id)."""
     pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
     exports = {
         "ArtifactsBucketName": ARTIFACTS_BUCKET,
         "CuratedBucketName": CURATED_BUCKET,
         "KeyArn": key_arn,
     }
-    roles = {"TrainingJobRole": JOB_ROLE, "TrainingTrainingRole": TRAINING_ROLE}
+    roles = {
+        "TrainingJobRole": JOB_ROLE,
+        "TrainingTrainingRole": TRAINING_ROLE,
+        "BatchModelRole": BATCH_MODEL_ROLE,
+    }
 
     def lookup(function: str, name: str) -> str | None:
         if function == "Fn::ImportValue":
@@ -70,6 +75,7 @@ class LocalPlatform:
     s3: Any
     pipeline_name: str = ""
     model_package_group: str = ""
+    key_arn: str = ""
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -88,10 +94,24 @@ class LocalPlatform:
         for (bucket, key), path in template.assets.items():
             self.s3.upload_file(str(path), bucket, key)
         key_arn = self.client("kms").create_key(Description="local stage key")["KeyMetadata"]["Arn"]
+        self.key_arn = key_arn
         definition = template.render(lookup=pipeline_names(key_arn))
         self.model_package_group = template.model_package_group
         self.sagemaker.create_model_package_group(ModelPackageGroupName=self.model_package_group)
         self.pipeline_name = template.name
+        self.sagemaker.create_pipeline(
+            PipelineName=template.name,
+            PipelineDefinition=json.dumps(definition),
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{JOB_ROLE}",
+        )
+        return definition
+
+    def install_batch(self, template: PipelineTemplate) -> dict[str, Any]:
+        """Create the batch scoring pipeline beside the installed training pipeline (same
+        buckets, key, assets and group); return its rendered definition."""
+        if not self.key_arn:
+            raise RuntimeError("install the training pipeline first: the batch one uses its stage")
+        definition = template.render(lookup=pipeline_names(self.key_arn))
         self.sagemaker.create_pipeline(
             PipelineName=template.name,
             PipelineDefinition=json.dumps(definition),

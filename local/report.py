@@ -8,6 +8,7 @@ from typing import Any
 from glue.validate import ProcessedCounts
 from local.image.container import describe_runtime
 from local.lake.synthetic import RawBatch
+from local.pipeline.batch_run import BatchRun
 from local.pipeline.training_run import TrainingRun
 from local.serving.promotion import LABEL as PROMOTION_LABEL
 from local.serving.promotion import Promotion
@@ -42,6 +43,19 @@ def print_training(training: TrainingRun) -> None:
     for package in training.model_packages:
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in package["metrics"].items())
         print(f"      model v{package['version']} ({package['approval_status']}): {metrics}")
+
+
+def print_batch(run: BatchRun) -> None:
+    """Rows in and out of the batch transform, where the scores are, and a sample."""
+    print(
+        f"      {run.input_rows} rows in, {run.output_rows} scored lines out, "
+        f"every line keyed by its row: {run.keyed}"
+    )
+    for uri in run.outputs:
+        print(f"      scores: {uri}")
+    for line in run.sample:
+        print(f"        {line}")
+    print("      [local stand-in: batch transform] (local/pipeline/transform_job.py)")
 
 
 def print_endpoint(endpoint: dict[str, Any]) -> None:

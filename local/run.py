@@ -26,6 +26,11 @@
    CloudWatch (the AWS services' own put by their LOCAL stand-ins): local-run/dashboard.html;
 and print what happened, also written to ``local-run/summary.json``.
 
+``--batch`` (``make batch``, output in ``local-batch/``): steps 1 to 5, v1 approved, then
+the synthesized batch scoring pipeline scores the curated zone with it (PrepareBatch in
+the image, a batch transform through the image's serving stack); the run fails unless
+every curated row comes out scored once, keyed by its row.
+
 With ``--raw <file or folder>`` (``make run DATASET=<name> RAW=<path>``) nothing is
 generated: the user's own CSV / JSON lines files are the data. Step 2 then holds out a
 quarter of their records (by a hash of each record, ``local/lake/user_files.py``) before
@@ -87,6 +92,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=20_000, help="clean rows in the first batch")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("local-run"))
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="`make batch`: steps 1 to 5, then the batch scoring pipeline on the curated "
+        "zone with the approved v1; no endpoint, monitoring or dashboard",
+    )
     args = parser.parse_args(argv)
     # The one place the dataset is chosen: the synth (app.py context), the lake, the
     # pipeline and the endpoint all follow it. Checked before the last run's output goes.
@@ -141,13 +152,35 @@ def lifecycle(
     if args.raw is not None:
         traffic = user_data(args.raw, out, lake, schema, schema_path, summary)
         train_and_serve(
-            out, lake, schema, schema_path, summary, platform, window_rows=0, traffic=traffic
+            out,
+            lake,
+            schema,
+            schema_path,
+            summary,
+            platform,
+            window_rows=0,
+            traffic=traffic,
+            batch=args.batch,
         )
     else:
         window_rows = generated_data(
             lake, schema, schema_path, summary, rows=args.rows, seed=args.seed
         )
-        train_and_serve(out, lake, schema, schema_path, summary, platform, window_rows=window_rows)
+        train_and_serve(
+            out,
+            lake,
+            schema,
+            schema_path,
+            summary,
+            platform,
+            window_rows=window_rows,
+            batch=args.batch,
+        )
+    if args.batch:
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        write_summary(out, summary)
+        print(f"\nSummary written to {out / 'summary.json'} ({summary['seconds']:.0f}s in all)")
+        return summary
     return finish(out, lake, summary, platform, started, started_at)
 
 

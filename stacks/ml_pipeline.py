@@ -1,4 +1,5 @@
-"""MlPipeline stack: the model registry and the training pipeline that feeds it."""
+"""MlPipeline stack: the model registry, the training pipeline that feeds it and the
+batch scoring pipeline that reads it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from config.layout import (
 )
 from config.schema import DatasetSchema
 from config.settings import StageSettings
+from stacks.constructs.batch_scoring import BatchScoring
 from stacks.constructs.dead_letters import DeadLetterQueue
 from stacks.constructs.endpoint import MODEL_ARTIFACTS
 from stacks.constructs.model_promotion import ModelPromotion, ReleaseRecord
@@ -26,7 +28,7 @@ from stacks.data_lake import SharedDataLake
 
 
 class MlPipelineStack(Stack):
-    """Model package group, SageMaker Pipeline, its roles and weekly schedule."""
+    """Model package group, the training and batch scoring pipelines, roles, schedules."""
 
     def __init__(
         self,
@@ -46,14 +48,27 @@ class MlPipelineStack(Stack):
         # Scheduled starts and approval events that could not be delivered land here.
         dead_letters = DeadLetterQueue(self, "DeadLetters", key=key).queue
         artifacts = data_lake.bucket(self, "Artifacts")
+        curated = data_lake.bucket(self, "Curated")
         self.training = TrainingPipeline(
             self,
             "Training",
             settings=settings,
             schema=schema,
             key=key,
-            curated=data_lake.bucket(self, "Curated"),
+            curated=curated,
             artifacts=artifacts,
+            dead_letters=dead_letters,
+            network=data_lake.network,
+        )
+        self.batch = BatchScoring(
+            self,
+            "Batch",
+            settings=settings,
+            schema=schema,
+            key=key,
+            curated=curated,
+            artifacts=artifacts,
+            training=self.training,
             dead_letters=dead_letters,
             network=data_lake.network,
         )

@@ -109,8 +109,9 @@ def _schedule_runs_per_month(expression: str) -> float:
 
 
 def _pipeline_steps(resources: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    for _, resource in resources:
-        if resource["Type"] != "AWS::SageMaker::Pipeline":
+    for lid, resource in resources:
+        # The training pipeline (a retraining's cost), not the batch scoring one.
+        if resource["Type"] != "AWS::SageMaker::Pipeline" or not lid.startswith("Training"):
             continue
         # Deploy-time values stay tokens: the prices depend on literals and parameters.
         body = resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]

@@ -1,4 +1,4 @@
-"""The training pipeline and the Glue jobs of a stage, read out of its cloud assembly.
+"""The pipelines and the Glue jobs of a stage, read out of its cloud assembly.
 
 The pipeline definition sits in the MlPipeline template as ``Fn::Sub [body, values]``:
 values literal at synth (the model package group, the code assets' bucket and keys) are
@@ -42,11 +42,16 @@ class PipelineTemplate:
         return rendered
 
 
-def load_pipeline_template(cdk_out: Path, stage: str = "Dev") -> PipelineTemplate:
-    """The training pipeline of ``stage`` in the cloud assembly at ``cdk_out``."""
+def load_pipeline_template(
+    cdk_out: Path, stage: str = "Dev", construct: str = "Training"
+) -> PipelineTemplate:
+    """A pipeline of ``stage`` in the cloud assembly at ``cdk_out``: the training pipeline,
+    or the batch scoring one (``construct="Batch"``), by its construct's logical id."""
     assembly = StageAssembly(cdk_out, stage)
     for stack in assembly.stacks("MlPipeline"):
-        for resource in assembly.resources(stack, "AWS::SageMaker::Pipeline").values():
+        for lid, resource in assembly.resources(stack, "AWS::SageMaker::Pipeline").items():
+            if not lid.startswith(f"{construct}Pipeline"):
+                continue
             properties = resource["Properties"]
             body, values = properties["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
             groups = assembly.resources(stack, "AWS::SageMaker::ModelPackageGroup")
@@ -62,7 +67,7 @@ def load_pipeline_template(cdk_out: Path, stage: str = "Dev") -> PipelineTemplat
                 assets=assembly.assets(stack),
                 model_package_group=str(group),
             )
-    raise AssemblyError(f"no AWS::SageMaker::Pipeline in the {stage} stage of {cdk_out}")
+    raise AssemblyError(f"no {construct} pipeline in the {stage} stage of {cdk_out}")
 
 
 @dataclass(frozen=True)

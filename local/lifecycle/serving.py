@@ -15,8 +15,9 @@ from local.lifecycle.monitoring import monitor_and_retrain
 from local.lifecycle.steps import UserTraffic, fail_on, step
 from local.monitoring.loop import MonitoringLoop
 from local.moto_platform import LocalPlatform
+from local.pipeline.batch_run import run_batch_scoring
 from local.pipeline.training_run import approve_latest, execute, installed_pipeline
-from local.report import print_endpoint, print_promotion, print_training
+from local.report import print_batch, print_endpoint, print_promotion, print_training
 from local.serving.endpoint_run import hosted_endpoint, latest_approved, probe
 from local.serving.promotion import prod_serves_approved
 from local.serving.serving import RunningEndpoint
@@ -32,9 +33,12 @@ def train_and_serve(
     *,
     window_rows: int,
     traffic: UserTraffic | None = None,
+    batch: bool = False,
 ) -> None:
     """Steps 5 to 10: the Dev pipeline on moto, the approved model behind the endpoint,
-    then the monitoring loop that retrains it (``traffic``: the user's held-out rows)."""
+    then the monitoring loop that retrains it (``traffic``: the user's held-out rows).
+    ``batch`` (``make batch``): after step 5, the batch scoring pipeline scores the
+    curated zone with the approved v1, and the run ends there."""
     with (
         installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline", platform=platform) as (
             platform,
@@ -54,6 +58,9 @@ def train_and_serve(
         fail_on(training.executions[-1], out, summary)
 
         approve_latest(platform, training)
+        if batch:
+            batch_score(out, summary, platform)
+            return
         dev = stage_settings("Dev", account="local", region="local")
         name = resource_name(dev.name, schema.name, "endpoint")
 
@@ -98,4 +105,24 @@ def train_and_serve(
             summary,
             window_rows=window_rows,
             traffic=traffic,
+        )
+
+
+def batch_score(out: Path, summary: dict[str, Any], platform: LocalPlatform) -> None:
+    """``make batch``'s step: the synthesized batch scoring pipeline on the curated zone
+    with the latest approved version; it fails the run unless every row is scored once."""
+    scored, seconds = step(
+        "batch",
+        "Batch-score the curated zone with the approved v1 (the Dev batch scoring pipeline)",
+        lambda: run_batch_scoring(platform, out / "cdk.out", out / "batch"),
+    )
+    summary["steps"]["batch"] = round(seconds, 2)
+    summary["batch"] = scored.summary()
+    print_batch(scored)
+    if scored.execution.status != "Succeeded":
+        fail_on(scored.execution, out, summary)
+    if not scored.keyed or scored.output_rows != scored.input_rows:
+        raise SystemExit(
+            f"batch scoring lost or repeated rows: {scored.input_rows} in, "
+            f"{scored.output_rows} out, keyed: {scored.keyed}"
         )

@@ -42,13 +42,15 @@ class UserTraffic:
         return self.frame.iloc[index * third : (index + 1) * third if index < 2 else None]
 
 
-def step(number: int, title: str, work: Callable[[], T]) -> tuple[T, float]:
-    """Run one lifecycle step, showing that it started and how long it took."""
-    print(f"[{number}/{STEPS}] {title} ...", flush=True)
+def step(number: int | str, title: str, work: Callable[[], T]) -> tuple[T, float]:
+    """Run one lifecycle step, showing that it started and how long it took (``number``:
+    of the 11, or a name for a step outside them, such as ``make batch``'s)."""
+    label = f"[{number}/{STEPS}]" if isinstance(number, int) else f"[{number}]"
+    print(f"{label} {title} ...", flush=True)
     started = time.perf_counter()
     result = work()
     seconds = time.perf_counter() - started
-    print(f"[{number}/{STEPS}] {title}: done in {seconds:.1f}s", flush=True)
+    print(f"{label} {title}: done in {seconds:.1f}s", flush=True)
     return result, seconds
 
 

@@ -5,8 +5,9 @@ interpreter does what the Pipelines service does with it: resolves parameters,
 ``Get`` references to execution variables and step properties, ``Std:Join`` and
 ``Std:JsonGet`` over property files; orders steps by their data and explicit
 dependencies; runs processing and training steps as jobs (``local.pipeline.sagemaker_jobs``)
-against S3 on moto; evaluates conditions; registers model packages through the
-SageMaker API on moto; and stops at a Fail step with its message.
+against S3 on moto; creates models and runs Transform steps as batch transform jobs
+(``local.pipeline.transform_job``); evaluates conditions; registers model packages
+through the SageMaker API on moto; and stops at a Fail step with its message.
 
 Not reproduced: step caching and retry policies (nothing here is throttled or short of
 capacity), and parallel execution of independent steps.
@@ -30,6 +31,7 @@ from local.pipeline.sagemaker_jobs import (
     run_processing_job,
     run_training_job,
 )
+from local.pipeline.transform_job import run_transform_job
 from local.s3_sync import split_uri
 from local.service_metrics import PIPELINES, pipeline_execution_data, put
 
@@ -247,6 +249,7 @@ class _State:
         self.params = params
         self.described: dict[str, dict[str, Any]] = {}
         self.property_files: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {}  # CreateModel requests by model name
 
     def run_in_order(self, steps: list[_Step]) -> None:
         pending = {s.name: s for s in steps}
@@ -339,6 +342,8 @@ class _State:
             "Processing": self._processing,
             "Training": self._training,
             "RegisterModel": self._register,
+            "Model": self._model,
+            "Transform": self._transform,
             "Fail": self._fail,
         }
         if step.type not in runners:
@@ -421,6 +426,33 @@ class _State:
         self.described[step.name] = described
         self.execution.model_package_arn = arn
         return StepRecord(step.name, step.type, "Succeeded", 0.0, detail={"model_package_arn": arn})
+
+    def _model(self, step: _Step) -> StepRecord:
+        """CreateModel on moto. The request is also kept: moto's DescribeModel drops
+        ``EnableNetworkIsolation``, which the Transform step's container must honour."""
+        request = self.resolve(step.definition["Arguments"], step=step.name)
+        self.pipeline.sagemaker.create_model(**request)
+        self.models[request["ModelName"]] = request
+        self.described[step.name] = self.pipeline.sagemaker.describe_model(
+            ModelName=request["ModelName"]
+        )
+        detail = {"model": request["ModelName"]}
+        return StepRecord(step.name, step.type, "Succeeded", 0.0, detail=detail)
+
+    def _transform(self, step: _Step) -> StepRecord:
+        arguments = self.resolve(step.definition["Arguments"], step=step.name)
+        model = self.models[arguments["ModelName"]]
+        run = run_transform_job(
+            arguments, model=model, sagemaker=self.pipeline.sagemaker, **self._job_kwargs(step)
+        )
+        detail = {
+            "job": run.name,
+            "runtime": run.runtime,
+            "input": arguments["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
+            "output": arguments["TransformOutput"]["S3OutputPath"],
+            **{k: int(v) for k, v in run.metrics.items()},
+        }
+        return self._record(step, run, detail)
 
     def _fail(self, step: _Step) -> StepRecord:
         message = str(self.resolve(step.definition["Arguments"]["ErrorMessage"], step=step.name))

@@ -6,13 +6,12 @@ in ``Fn::Sub`` so CloudFormation fills them in, and the local runtime fills the 
 names with its own values. Values a user may change per execution are pipeline
 parameters instead.
 
-The SDK is given a session whose every HTTP request raises (``pipeline_sdk.offline_session``), so a
-synth that would reach AWS fails loudly instead of quietly needing credentials.
+The SDK's session raises on any HTTP request (``pipeline_sdk.offline_session``): a synth
+that would reach AWS fails loudly instead of quietly needing credentials.
 
-Steps: Preprocess -> DataQualityBaseline -> Train -> Evaluate -> QualityGate ->
-Register | Fail. Register is written by hand: the SDK's ``ModelBuilder.register()``
-resolves the session's default bucket (an S3 call), so it cannot run offline; its JSON
-is the ``CreateModelPackage`` request the service expects for a ``RegisterModel`` step.
+Steps: Preprocess -> DataQualityBaseline -> Train -> Evaluate -> QualityGate -> Register
+| Fail. Register is hand-written (``CreateModelPackage``): the SDK's ``register()``
+resolves the session's default bucket (an S3 call), so it cannot run offline.
 """
 
 from __future__ import annotations
@@ -54,10 +53,11 @@ from stacks.constructs.pipeline_settings import (
     PipelineOptions,
 )
 from stacks.constructs.pipeline_steps import (
-    RegisterModelStep,
+    RequestStep,
     output_uri,
     processing_input,
     processing_output,
+    register_model_step,
     run_location,
 )
 from training import serving_code
@@ -104,8 +104,8 @@ with sdk_environment():
     from sagemaker.train.model_trainer import ModelTrainer
 
 
-class _Builder:
-    """Builds the steps in order; each method returns the step it adds."""
+class StepBuilder:
+    """Builds the steps in order; each returns the step it adds (``batch_definition.py``)."""
 
     def __init__(self, options: PipelineOptions, session: PipelineSession) -> None:
         self.options = options
@@ -166,7 +166,7 @@ class _Builder:
             self.curated_snapshot,
         ]
 
-    def _processing(
+    def processing(
         self,
         name: str,
         script: str,
@@ -193,7 +193,7 @@ class _Builder:
             # boto3 in the job (Evaluate reads the registry) needs the stage's region.
             env={"AWS_DEFAULT_REGION": "${AWS::Region}"},
             network_config=NetworkConfig(
-                enable_network_isolation=isolated, **self._vpc("subnets", "security_group_ids")
+                enable_network_isolation=isolated, **self.vpc("subnets", "security_group_ids")
             ),
             sagemaker_session=self.session,
         )
@@ -209,7 +209,7 @@ class _Builder:
             retry_policies=[self.step_retry, self.job_retry],
         )
 
-    def _vpc(self, subnets: str, groups: str) -> dict[str, list[str]]:
+    def vpc(self, subnets: str, groups: str) -> dict[str, list[str]]:
         """The stage's VPC as keyword arguments named ``subnets`` and ``groups``."""
         if not self.options.subnets:
             return {}
@@ -217,7 +217,7 @@ class _Builder:
 
     def preprocess(self) -> ProcessingStep:
         out = f"{PROCESSING}/output"
-        return self._processing(
+        return self.processing(
             "Preprocess",
             "training/preprocess.py",
             [
@@ -240,7 +240,7 @@ class _Builder:
         )
 
     def baseline(self, preprocess: ProcessingStep) -> ProcessingStep:
-        return self._processing(
+        return self.processing(
             "DataQualityBaseline",
             "training/baseline.py",
             [
@@ -269,7 +269,7 @@ class _Builder:
             training_image=self.image,
             base_job_name="train",
             networking=Networking(
-                enable_network_isolation=True, **self._vpc("subnets", "security_group_ids")
+                enable_network_isolation=True, **self.vpc("subnets", "security_group_ids")
             ),
             compute=Compute(
                 instance_type=self.training_type,
@@ -329,7 +329,7 @@ class _Builder:
     def evaluate(
         self, preprocess: ProcessingStep, train: TrainingStep, report: PropertyFile
     ) -> ProcessingStep:
-        return self._processing(
+        return self.processing(
             "Evaluate",
             "training/evaluate.py",
             [
@@ -358,7 +358,7 @@ class _Builder:
 
     def register(
         self, train: TrainingStep, baseline: ProcessingStep, evaluate: ProcessingStep
-    ) -> RegisterModelStep:
+    ) -> RequestStep:
         def json_document(uri: PipelineVariable, file: str) -> dict[str, Any]:
             return {"ContentType": "application/json", "S3Uri": Join(on="/", values=[uri, file])}
 
@@ -408,7 +408,7 @@ class _Builder:
                 "gate_metric": self.options.quality_gate.metric,
             },
         }
-        return RegisterModelStep("Register", request, [self.step_retry])
+        return register_model_step("Register", request, [self.step_retry])
 
     def _model_reports(
         self, report: Callable[[str], dict[str, Any]]
@@ -426,7 +426,7 @@ class _Builder:
         return metrics, baselines
 
     def gate(
-        self, evaluate: ProcessingStep, report: PropertyFile, register: RegisterModelStep
+        self, evaluate: ProcessingStep, report: PropertyFile, register: RequestStep
     ) -> ConditionStep:
         gate = self.options.quality_gate
 
@@ -474,7 +474,7 @@ def build_definition(options: PipelineOptions) -> dict[str, Any]:
     ):
         # "Running within a PipelineSession, there will be No Wait...": that is the point.
         warnings.simplefilter("ignore", UserWarning)
-        build = _Builder(options, session)
+        build = StepBuilder(options, session)
         report = PropertyFile(
             name="EvaluationReport", output_name="evaluation", path="evaluation.json"
         )

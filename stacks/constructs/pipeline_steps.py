@@ -1,6 +1,7 @@
-"""The parts the training pipeline's steps are made of: one S3 folder per execution and
-step, processing inputs and outputs, and the ``RegisterModel`` step the SDK cannot build
-offline (``stacks/constructs/pipeline_definition.py`` assembles them)."""
+"""The parts the pipelines' steps are made of: one S3 folder per execution and step,
+processing inputs and outputs, and the steps the SDK cannot build offline
+(``RegisterModel``, ``Model``, ``Transform``). ``pipeline_definition.py`` and
+``batch_definition.py`` assemble them."""
 
 from __future__ import annotations
 
@@ -68,16 +69,23 @@ def output_uri(step: ProcessingStep, name: str) -> PipelineVariable:
     return outputs[name].S3Output.S3Uri
 
 
-class RegisterModelStep(Step):  # type: ignore[misc]  # the SDK is untyped
-    """A ``RegisterModel`` step from a hand-written ``CreateModelPackage`` request."""
+class RequestStep(Step):  # type: ignore[misc]  # the SDK is untyped
+    """A step from a hand-written service request: ``RegisterModel`` (``CreateModelPackage``),
+    ``Model`` (``CreateModel``) or ``Transform`` (``CreateTransformJob``), the shapes the
+    SDK cannot build offline. ``shape``: the Describe response its properties follow."""
 
-    def __init__(self, name: str, request: dict[str, Any], retry: list[StepRetryPolicy]) -> None:
-        super().__init__(name, step_type=StepTypeEnum.REGISTER_MODEL)
+    def __init__(
+        self,
+        name: str,
+        step_type: StepTypeEnum,
+        request: dict[str, Any],
+        retry: list[StepRetryPolicy],
+        shape: str,
+    ) -> None:
+        super().__init__(name, step_type=step_type)
         self._request = request
         self._retry = retry
-        self._properties = Properties(
-            step_name=name, step=self, shape_name="DescribeModelPackageOutput"
-        )
+        self._properties = Properties(step_name=name, step=self, shape_name=shape)
 
     @property
     def arguments(self) -> dict[str, Any]:
@@ -91,3 +99,12 @@ class RegisterModelStep(Step):  # type: ignore[misc]  # the SDK is untyped
         request: dict[str, Any] = super().to_request()
         request["RetryPolicies"] = [policy.to_request() for policy in self._retry]
         return request
+
+
+def register_model_step(
+    name: str, request: dict[str, Any], retry: list[StepRetryPolicy]
+) -> RequestStep:
+    """A ``RegisterModel`` step from its ``CreateModelPackage`` request."""
+    return RequestStep(
+        name, StepTypeEnum.REGISTER_MODEL, request, retry, "DescribeModelPackageOutput"
+    )

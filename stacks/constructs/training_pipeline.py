@@ -14,7 +14,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -25,6 +24,7 @@ from stacks.constructs.code_bundle import REPO_ROOT, build_bundle
 from stacks.constructs.nag import acknowledge, object_arn_finding
 from stacks.constructs.network import JobNetwork
 from stacks.constructs.pipeline_definition import build_definition
+from stacks.constructs.pipeline_schedule import pipeline_schedule
 from stacks.constructs.pipeline_settings import PipelineOptions
 from stacks.constructs.sagemaker_access import (
     deny_changing_models,
@@ -48,7 +48,7 @@ WEEKLY = "cron(0 3 ? * MON *)"
 # so a step's grant (pipeline-runs/*/<step>/*, either place) covers its folder in every
 # run; the Train step's folder (model.tar.gz, checkpoints) is written by the Train role
 # alone.
-PROCESSING_OUTPUTS = ("preprocess", "baseline", "evaluate")
+PROCESSING_OUTPUTS = ("preprocess", "baseline", "evaluate", "prepare-batch")
 TRAIN_OUTPUTS = "train"
 
 
@@ -120,7 +120,7 @@ class TrainingPipeline(Construct):
         # The ids reach the definition as placeholders too (they may be tokens).
         vpc_values = {} if network is None else network_placeholders(network)
         definition = self._definition(settings, schema, vpc_values)
-        values = self._placeholder_values(key=key, curated=curated, artifacts=artifacts)
+        values = self.placeholder_values(key=key, curated=curated, artifacts=artifacts)
         self.pipeline = sagemaker.CfnPipeline(
             self,
             "Pipeline",
@@ -141,8 +141,18 @@ class TrainingPipeline(Construct):
         self.pipeline.node.add_dependency(
             pipeline_policy, self.job_policy, self.training_policy, self.group
         )
-        self._schedule(
-            pipeline_name, enabled=settings.scheduled_retraining, key=key, dead_letters=dead_letters
+        self.schedule = pipeline_schedule(
+            self,
+            "WeeklyRetraining",
+            pipeline=self.pipeline,
+            pipeline_arn=self.pipeline_arn,
+            expression=WEEKLY,
+            # Disabled (not absent) where the stage retrains only on drift or by hand, so
+            # turning it on is one console switch.
+            enabled=settings.scheduled_retraining,
+            description=f"Retrains the model weekly on the curated zone ({pipeline_name}).",
+            key=key,
+            dead_letters=dead_letters,
         )
 
     def _roles(self, pipeline_name: str) -> None:
@@ -187,7 +197,7 @@ class TrainingPipeline(Construct):
             )
         )
 
-    def _placeholder_values(
+    def placeholder_values(
         self, *, key: kms.IKey, curated: s3.IBucket, artifacts: s3.IBucket
     ) -> dict[SubVariable, str]:
         """What CloudFormation substitutes for each of the definition's placeholders."""
@@ -404,64 +414,3 @@ class TrainingPipeline(Construct):
         }.items():
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
         return policy
-
-    def _schedule(
-        self, pipeline_name: str, *, enabled: bool, key: kms.IKey, dead_letters: sqs.IQueue
-    ) -> None:
-        role = iam.Role(
-            self,
-            "ScheduleRole",
-            # Only schedules of this account may use the role (confused deputy).
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Stack.of(self).account},
-                    # The schedule's own ARN would be a circular reference (CloudFormation
-                    # names it, and it names this role): this account's default group.
-                    "ArnLike": {
-                        "aws:SourceArn": Stack.of(self).format_arn(
-                            service="scheduler", resource="schedule", resource_name="default/*"
-                        )
-                    },
-                },
-            ),
-            description=f"Starts {pipeline_name} once a week.",
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:StartPipelineExecution"], resources=[self.pipeline_arn]
-            )
-        )
-        # The scheduler sends undeliverable starts to the dead-letter queue as this role.
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[dead_letters.queue_arn])
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["kms:GenerateDataKey", "kms:Decrypt"], resources=[key.key_arn]
-            )
-        )
-        self.schedule = scheduler.CfnSchedule(
-            self,
-            "WeeklyRetraining",
-            description=f"Retrains the model weekly on the curated zone ({pipeline_name}).",
-            schedule_expression=WEEKLY,
-            schedule_expression_timezone="UTC",
-            # Disabled (not absent) where the stage retrains only on drift or by hand, so
-            # turning it on is one console switch.
-            state="ENABLED" if enabled else "DISABLED",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(
-                mode="FLEXIBLE", maximum_window_in_minutes=60
-            ),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=self.pipeline_arn,
-                role_arn=role.role_arn,
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_retry_attempts=3, maximum_event_age_in_seconds=3600
-                ),
-                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
-                    arn=dead_letters.queue_arn
-                ),
-            ),
-        )
-        self.schedule.node.add_dependency(self.pipeline)

@@ -255,7 +255,11 @@ def test_artifacts_expire_per_prefix_but_registered_models_never(stages, stage) 
 
 
 def _pipeline_steps(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    [pipeline] = _resources(template, "AWS::SageMaker::Pipeline").values()
+    [pipeline] = [
+        r
+        for lid, r in _resources(template, "AWS::SageMaker::Pipeline").items()
+        if lid.startswith("TrainingPipeline")
+    ]
     body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0]
     steps: dict[str, dict[str, Any]] = {}
     for step in json.loads(body)["Steps"]:

@@ -65,9 +65,12 @@ def _one(template: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def _steps(template: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    body, values = _one(template, "AWS::SageMaker::Pipeline")["PipelineDefinition"][
-        "PipelineDefinitionBody"
-    ]["Fn::Sub"]
+    [pipeline] = [
+        r["Properties"]
+        for lid, r in _of_type(template, "AWS::SageMaker::Pipeline").items()
+        if lid.startswith("TrainingPipeline")
+    ]
+    body, values = pipeline["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
     steps: dict[str, dict[str, Any]] = {}
     pending = list(json.loads(body)["Steps"])
     while pending:
@@ -180,6 +183,7 @@ def test_only_the_training_role_writes_model_artifacts(default, stage) -> None:
     assert sorted(r.rsplit("/pipeline-runs/", 1)[1] for r in processing) == [
         '*/baseline/*"]]}',
         '*/evaluate/*"]]}',
+        '*/prepare-batch/*"]]}',  # the batch scoring pipeline's PrepareBatch
         '*/preprocess/*"]]}',
     ]
     [deny] = [s for s in _statements(template, "TrainingJobPolicy") if s["Effect"] == "Deny"]

@@ -61,9 +61,13 @@ def stacks(synth_report) -> dict[str, dict]:
     return {"Dev": json.loads(dev.read_text()), "Prod": prod_training_template()}
 
 
-def _pipeline(template: dict) -> tuple[dict, dict]:
+def _pipeline(template: dict, construct: str = "Training") -> tuple[dict, dict]:
+    """A pipeline's definition and ``Fn::Sub`` values: the training one, or the batch
+    scoring one (``construct="Batch"``)."""
     [resource] = [
-        r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"
+        r
+        for lid, r in template["Resources"].items()
+        if r["Type"] == "AWS::SageMaker::Pipeline" and lid.startswith(f"{construct}Pipeline")
     ]
     body, values = resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
     return json.loads(body), values
@@ -79,10 +83,10 @@ def _steps(definition: dict) -> dict[str, dict]:
     return steps
 
 
-def test_each_stage_has_a_pipeline_a_group_and_a_weekly_schedule(stacks) -> None:
+def test_each_stage_has_its_pipelines_a_group_and_a_weekly_schedule(stacks) -> None:
     for stage, template in stacks.items():
         assertions = Template.from_json(template)
-        assertions.resource_count_is("AWS::SageMaker::Pipeline", 1)
+        assertions.resource_count_is("AWS::SageMaker::Pipeline", 2)  # training, batch scoring
         assertions.has_resource_properties(
             "AWS::SageMaker::ModelPackageGroup",
             {"ModelPackageGroupName": f"customer-churn-models-{stage.lower()}"},
@@ -152,7 +156,8 @@ def test_definition_has_the_steps_in_order_with_a_gate(stacks) -> None:
     # Every placeholder is one the construct fills in (or a CloudFormation pseudo parameter).
     placeholders = set(re.findall(r"\$\{([^}]+)\}", json.dumps(definition)))
     assert placeholders - set(values) <= {"AWS::Region", "AWS::AccountId", "AWS::Partition"}
-    assert set(values) == {v.value for v in SubVariable}
+    # Every placeholder but the batch scoring pipeline's own model role.
+    assert set(values) == {v.value for v in SubVariable} - {SubVariable.BATCH_MODEL_ROLE_NAME}
 
 
 def test_jobs_are_encrypted_cached_and_retried(stacks) -> None:
@@ -205,16 +210,18 @@ def test_roles_are_scoped_to_the_stage(stacks) -> None:
                     "xray:PutTraceSegments",
                     "xray:PutTelemetryRecords",
                 }
-    [pass_role] = [
+    pass_roles = [
         s
         for r in template["Resources"].values()
         if r["Type"] == "AWS::IAM::Policy"
         for s in r["Properties"]["PolicyDocument"]["Statement"]
         if s["Action"] == "iam:PassRole"
     ]
-    assert pass_role["Condition"] == {
-        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
-    }
+    assert len(pass_roles) == 2  # the training and the batch scoring pipeline's roles
+    for pass_role in pass_roles:
+        assert pass_role["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+        }
 
 
 def test_definition_builds_without_any_aws_call(monkeypatch) -> None:

@@ -51,6 +51,8 @@ SAGEMAKER_RESOURCES: dict[str, tuple[str, str]] = {
     "DescribeProcessingJob": ("processing-job", "ProcessingJobName"),
     "StopProcessingJob": ("processing-job", "ProcessingJobName"),
     "CreateTrainingJob": ("training-job", "TrainingJobName"),
+    "CreateModel": ("model", "ModelName"),
+    "DescribeModel": ("model", "ModelName"),
     "DescribeTrainingJob": ("training-job", "TrainingJobName"),
     "StopTrainingJob": ("training-job", "TrainingJobName"),
     "StartPipelineExecution": ("pipeline", "PipelineName"),
@@ -148,8 +150,9 @@ def _sagemaker_resource_call(
     kind, parameter = SAGEMAKER_RESOURCES[operation]
     resource = _arn(stage, "sagemaker", f"{kind}/{str(params[parameter]).lower()}")
     found = [Authorization(Request(action, resource), CALLED, f"{described} {params[parameter]}")]
-    if operation in ("CreateProcessingJob", "CreateTrainingJob"):
-        role = _in_stage(str(params["RoleArn"]), stage, local_account)
+    passed = params.get("RoleArn") or params.get("ExecutionRoleArn")  # CreateModel's
+    if operation in ("CreateProcessingJob", "CreateTrainingJob", "CreateModel") and passed:
+        role = _in_stage(str(passed), stage, local_account)
         context = {"iam:PassedToService": [SAGEMAKER]}
         found.append(
             Authorization(
@@ -303,20 +306,23 @@ def sagemaker_job(
 def pipeline_step(
     stage: Stage, step_type: str, job_name: str, request: Mapping[str, Any], origin: str
 ) -> list[Authorization]:
-    """SageMaker Pipelines creating and watching one step's job with the pipeline role."""
-    kind = {"Processing": "processing-job", "Training": "training-job"}[step_type]
-    verb = {"Processing": "ProcessingJob", "Training": "TrainingJob"}[step_type]
+    """SageMaker Pipelines creating and watching one step's job with the pipeline role
+    (a transform job runs as its model's role, passed when the model was created)."""
+    kind = {"Processing": "processing-job", "Training": "training-job"}.get(
+        step_type, "transform-job"
+    )
+    verb = {"Processing": "ProcessingJob", "Training": "TrainingJob"}.get(step_type, "TransformJob")
     resource = _arn(stage, "sagemaker", f"{kind}/{job_name.lower()}")
     call = f"{step_type} step job {job_name}"
     found = [
         Authorization(Request(f"sagemaker:Create{verb}", resource), origin, call),
         Authorization(Request(f"sagemaker:Describe{verb}", resource), origin, call),
-        Authorization(
-            Request("iam:PassRole", str(request["RoleArn"]), {"iam:PassedToService": [SAGEMAKER]}),
-            origin,
-            call,
-        ),
     ]
+    if "RoleArn" in request:
+        context = {"iam:PassedToService": [SAGEMAKER]}
+        found.append(
+            Authorization(Request("iam:PassRole", str(request["RoleArn"]), context), origin, call)
+        )
     if request.get("Tags"):
         found.append(Authorization(Request("sagemaker:AddTags", resource), origin, call))
     return found

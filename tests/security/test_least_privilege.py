@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 
 import local.pipeline.pipeline_runtime as pipeline_runtime
@@ -59,6 +60,7 @@ from local.monitoring.retrain_function import LAMBDA_DIR, LAUNCHER_DIR, lambda_c
 from local.moto_platform import (
     ACCOUNT,
     ARTIFACTS_BUCKET,
+    BATCH_MODEL_ROLE,
     CURATED_BUCKET,
     JOB_ROLE,
     RAW_BUCKET,
@@ -91,6 +93,7 @@ def _local_names(key_id: str) -> Callable[[str], str | None]:
         ("MonitorJobRole", MONITOR_JOB_ROLE),
         ("TrainingJobRole", JOB_ROLE),
         ("TrainingTrainingRole", TRAINING_ROLE),
+        ("BatchModelRole", BATCH_MODEL_ROLE),
         ("RetrainIdempotencyTable", IDEMPOTENCY_TABLE),
     ]
     return lambda lid: next((name for prefix, name in by_prefix if lid.startswith(prefix)), None)
@@ -331,15 +334,25 @@ def _pipeline(
     (``RoleArn``), the pipeline's own reads and registration under the pipeline role."""
     jobs: list[tuple[str, str, dict[str, Any]]] = []
     steps = {
-        "Processing": "pipeline processing steps: preprocess.py, baseline, evaluate.py",
+        "Processing": "pipeline processing steps: preprocess.py, baseline, evaluate.py, "
+        "batch_input.py",
         "Training": "pipeline training step: train.py (XGBoost image)",
+        "Transform": "batch transform: the model's container (the image's serving stack; "
+        "S3 staged by the LOCAL stand-in)",
     }
 
     def recording(kind: str, runner: Callable[..., Any]) -> Callable[..., Any]:
         def run(arguments: dict[str, Any], **kwargs: Any) -> Any:
-            role = audit.role_of(arguments["RoleArn"])
+            # A transform job runs as its model's role (CreateModel's ExecutionRoleArn).
+            passed = kwargs["model"]["ExecutionRoleArn"] if kind == "Transform" else None
+            role = audit.role_of(passed or arguments["RoleArn"])
             audit.runtimes.setdefault(role, steps[kind])
-            jobs.append((kind, kwargs["job_name"], arguments))
+            request = {**arguments, "RoleArn": passed or arguments["RoleArn"]}
+            if kind == "Transform":  # the package whose image SageMaker pulls
+                request["ModelPackageName"] = kwargs["model"]["PrimaryContainer"][
+                    "ModelPackageName"
+                ]
+            jobs.append((kind, kwargs["job_name"], request))
             # SageMaker stages inputs and outputs, and runs the code, with the job's role.
             kwargs.update(env=audit.env(role), s3=audit.client(role, "s3"))
             return runner(arguments, **kwargs)
@@ -355,6 +368,11 @@ def _pipeline(
         pipeline_runtime,
         "run_training_job",
         recording("Training", pipeline_runtime.run_training_job),
+    )
+    monkeypatch.setattr(
+        pipeline_runtime,
+        "run_transform_job",
+        recording("Transform", pipeline_runtime.run_transform_job),
     )
     pipeline_role = _role(audit.stage, "TrainingPipelineRole")
     audit.runtimes[pipeline_role] = "SageMaker Pipelines running the synthesized definition"
@@ -374,24 +392,75 @@ def _pipeline(
     return pipeline, jobs
 
 
-def _model_pipeline_service(audit: Audit, jobs: list[tuple[str, str, dict[str, Any]]]) -> None:
-    pipeline_role = _role(audit.stage, "TrainingPipelineRole")
+def _model_pipeline_service(
+    audit: Audit, jobs: list[tuple[str, str, dict[str, Any]]], pipeline: str = "Training"
+) -> None:
+    """What SageMaker Pipelines does with ``pipeline``'s role for each job, and SageMaker
+    with each job's role (a transform job's: its model's)."""
+    pipeline_role = _role(audit.stage, f"{pipeline}PipelineRole")
     stage = audit.stage.stage
     for kind, name, request in jobs:
         job_role = audit.role_of(request["RoleArn"])
         in_stage = json.loads(json.dumps(request).replace(f":{ACCOUNT}:", f":{stage.account}:"))
+        started = {k: v for k, v in in_stage.items() if kind != "Transform" or k != "RoleArn"}
         audit.model(
             pipeline_role,
             "",
-            pipeline_step(stage, kind, name, in_stage, "SageMaker Pipelines starts the step's job"),
+            pipeline_step(stage, kind, name, started, "SageMaker Pipelines starts the step's job"),
         )
-        audit.model(
-            job_role,
-            "",
-            sagemaker_job(
-                stage, kind.lower(), name, in_stage, "SageMaker runs the job with the job role"
-            ),
-        )
+        origin = "SageMaker runs the job with the job role"
+        if kind == "Transform":
+            package = audit.platform.sagemaker.describe_model_package(
+                ModelPackageName=request["ModelPackageName"]
+            )
+            image = package["InferenceSpecification"]["Containers"][0]["Image"]
+            found = image_pull(stage, image, origin)
+            found += log_stream(stage, "/aws/sagemaker/TransformJobs", f"{name}/i-0123", origin)
+            found.append(
+                volume_grant(stage, in_stage["TransformResources"]["VolumeKmsKeyId"], origin)
+            )
+            audit.model(job_role, "", found)
+            continue
+        audit.model(job_role, "", sagemaker_job(stage, kind.lower(), name, in_stage, origin))
+
+
+def _batch_scoring(
+    audit: Audit,
+    cdk_out: Path,
+    work: Path,
+    jobs: list[tuple[str, str, dict[str, Any]]],
+    curated_rows: int,
+) -> None:
+    """The batch scoring pipeline started by its schedule's role, its own calls (the
+    model it creates, the property file it reads) under the pipeline role, its jobs
+    under theirs; the curated rows come out scored once each."""
+    stage, platform = audit.stage, audit.platform
+    template = load_pipeline_template(cdk_out, STAGE, construct="Batch")
+    definition = platform.install_batch(template)
+    role = _role(stage, "BatchPipelineRole")
+    audit.runtimes[role] = "SageMaker Pipelines running the batch scoring definition"
+    pipeline = LocalPipeline(
+        definition,
+        name=template.name,
+        sagemaker=_Routed(
+            platform.sagemaker, create_model=audit.client(role, "sagemaker").create_model
+        ),
+        s3=audit.client(role, "s3"),
+        work_dir=work / "batch",
+        env=platform.env,
+    )
+    schedule_role = _role(stage, "BatchScheduleRole")
+    started = audit.client(schedule_role, "sagemaker").start_pipeline_execution(
+        PipelineName=template.name
+    )
+    before = len(jobs)
+    execution = pipeline.execute(execution_arn=started["PipelineExecutionArn"])
+    assert execution.status == "Succeeded", execution.failure_reason
+    scored = execution.step("Score").detail
+    assert scored["records"] == curated_rows, scored  # one line per curated row
+    batch_jobs = jobs[before:]
+    del jobs[before:]
+    _model_pipeline_service(audit, batch_jobs, pipeline="Batch")
 
 
 @pytest.fixture(scope="module")
@@ -492,6 +561,9 @@ def _run_lifecycle(audit: Audit, cdk_out: Path, work: Path, monkeypatch) -> None
 
     # -- the endpoint serving it (modelled from the Serving template) -------------------
     _model_endpoint(audit, str(version))
+
+    # -- batch scoring of the curated zone with the approved version --------------------
+    _batch_scoring(audit, cdk_out, work, jobs, len(pd.read_parquet(curated)))
 
     # -- traffic, the monitor launcher, the monitor job ----------------------------------
     monitoring, _ = stage.template("Monitoring")

@@ -53,6 +53,7 @@ def print_batch(run: BatchRun) -> None:
     )
     for uri in run.outputs:
         print(f"      scores: {uri}")
+    print(f"      copied to {run.scores_dir}")
     for line in run.sample:
         print(f"        {line}")
     print("      [local stand-in: batch transform] (local/pipeline/transform_job.py)")

@@ -177,6 +177,7 @@ def lifecycle(
             batch=args.batch,
         )
     if args.batch:
+        summary["paths"] = {"curated": str(lake.curated)}
         summary["seconds"] = round(time.perf_counter() - started, 2)
         write_summary(out, summary)
         print(f"\nSummary written to {out / 'summary.json'} ({summary['seconds']:.0f}s in all)")

@@ -35,10 +35,8 @@ def train_and_serve(
     traffic: UserTraffic | None = None,
     batch: bool = False,
 ) -> None:
-    """Steps 5 to 10: the Dev pipeline on moto, the approved model behind the endpoint,
-    then the monitoring loop that retrains it (``traffic``: the user's held-out rows).
-    ``batch`` (``make batch``): after step 5, the batch scoring pipeline scores the
-    curated zone with the approved v1, and the run ends there."""
+    """Steps 5 to 10: the Dev pipeline, the approved model served, the monitoring loop that
+    retrains it (``traffic``: the user's held-out rows); ``batch``: 5, then ``batch_score``."""
     with (
         installed_pipeline(out / "cdk.out", lake.curated, out / "pipeline", platform=platform) as (
             platform,
@@ -59,8 +57,7 @@ def train_and_serve(
 
         approve_latest(platform, training)
         if batch:
-            batch_score(out, summary, platform)
-            return
+            return batch_score(out, summary, platform)
         dev = stage_settings("Dev", account="local", region="local")
         name = resource_name(dev.name, schema.name, "endpoint")
 

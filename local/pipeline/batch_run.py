@@ -33,6 +33,8 @@ class BatchRun:
     keyed: bool = False
     outputs: list[str] = field(default_factory=list)
     sample: list[str] = field(default_factory=list)
+    # The scored objects, copied out of the (in-memory) S3 for the user to read.
+    scores_dir: Path | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,7 @@ class BatchRun:
             "output_rows": self.output_rows,
             "keyed": self.keyed,
             "outputs": self.outputs,
+            "scores_dir": str(self.scores_dir) if self.scores_dir else None,
             "steps": [
                 {"name": s.name, "status": s.status, "seconds": s.seconds}
                 for s in self.execution.steps
@@ -96,4 +99,8 @@ def run_batch_scoring(
     run.keyed = len(set(scored)) == len(scored) and sorted(scored) == sorted(given)
     run.outputs = sorted(outputs)
     run.sample = [line for text in outputs.values() for line in text.splitlines()][:3]
+    run.scores_dir = work_dir / "scores"
+    run.scores_dir.mkdir(parents=True, exist_ok=True)
+    for uri, text in outputs.items():
+        (run.scores_dir / uri.rsplit("/", 1)[-1]).write_text(text)
     return run

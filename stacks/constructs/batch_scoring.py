@@ -11,6 +11,7 @@ create only this pipeline's jobs and models.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_cdk import ArnFormat, Fn, Stack
 from aws_cdk import aws_iam as iam
@@ -84,19 +85,7 @@ class BatchScoring(Construct):
             name, training=training, key=key, artifacts=artifacts
         )
         vpc_values = {} if network is None else network_placeholders(network)
-        definition = build_batch_definition(
-            PipelineOptions(
-                subnets=tuple(f"${{{n}}}" for n in vpc_values if "Subnet" in n),
-                security_groups=tuple(f"${{{n}}}" for n in vpc_values if "SecurityGroup" in n),
-                region=settings.region,
-                dataset=settings.dataset,
-                quality_gate=schema.quality_gate,
-                processing_instance_type=settings.processing_instance_type,
-            ),
-            schema,
-            model_prefix=name,
-        )
-        body = json.dumps(definition, sort_keys=True)
+        body = json.dumps(_definition(settings, schema, name, vpc_values), sort_keys=True)
         values = {
             **training.placeholder_values(key=key, curated=curated, artifacts=artifacts),
             SubVariable.BATCH_MODEL_ROLE_NAME: self.model_role.role_name,
@@ -258,3 +247,21 @@ class BatchScoring(Construct):
         }.items():
             acknowledge(policy, f"AwsSolutions-IAM5[{finding}]", reason)
         return policy
+
+
+def _definition(
+    settings: StageSettings, schema: DatasetSchema, name: str, vpc_values: dict[str, str]
+) -> dict[str, Any]:
+    """The batch pipeline's definition, VPC ids as ``${...}`` placeholders."""
+    return build_batch_definition(
+        PipelineOptions(
+            subnets=tuple(f"${{{n}}}" for n in vpc_values if "Subnet" in n),
+            security_groups=tuple(f"${{{n}}}" for n in vpc_values if "SecurityGroup" in n),
+            region=settings.region,
+            dataset=settings.dataset,
+            quality_gate=schema.quality_gate,
+            processing_instance_type=settings.processing_instance_type,
+        ),
+        schema,
+        model_prefix=name,
+    )

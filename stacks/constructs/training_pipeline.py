@@ -141,6 +141,16 @@ class TrainingPipeline(Construct):
         self.pipeline.node.add_dependency(
             pipeline_policy, self.job_policy, self.training_policy, self.group
         )
+        self._weekly_schedule(settings, pipeline_name, key=key, dead_letters=dead_letters)
+
+    def _weekly_schedule(
+        self,
+        settings: StageSettings,
+        pipeline_name: str,
+        *,
+        key: kms.IKey,
+        dead_letters: sqs.IQueue,
+    ) -> None:
         self.schedule = pipeline_schedule(
             self,
             "WeeklyRetraining",

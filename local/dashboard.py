@@ -15,9 +15,12 @@ import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.cdk_assembly import TOKEN, AssemblyError, StageAssembly, resolve
+
+if TYPE_CHECKING:  # drawn with matplotlib, imported only when a page is drawn
+    from matplotlib.figure import Figure
 from local.service_metrics import local_name, why_not_local
 
 BINARY = re.compile(r"^\s*(\w+)\s*([-+*/])\s*(\w+)\s*$")
@@ -237,7 +240,7 @@ def _evaluate(
 
 
 def _draw(
-    widget: Widget, cloudwatch: Any, start: datetime, end: datetime, png: Path, figure: Any
+    widget: Widget, cloudwatch: Any, start: datetime, end: datetime, png: Path, figure: Figure
 ) -> dict[str, Any]:
     """Draw one graph widget to ``png`` on ``figure`` (cleared first); returns its title,
     the number of lines drawn, the notes shown, and each metric's local datapoints."""

@@ -111,7 +111,7 @@ def _schedule_runs_per_month(expression: str) -> float:
 def _pipeline_steps(resources: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     for lid, resource in resources:
         # The training pipeline (a retraining's cost), not the batch scoring one.
-        if resource["Type"] != "AWS::SageMaker::Pipeline" or not lid.startswith("Training"):
+        if resource["Type"] != "AWS::SageMaker::Pipeline" or not lid.startswith("TrainingPipeline"):
             continue
         # Deploy-time values stay tokens: the prices depend on literals and parameters.
         body = resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
@@ -229,6 +229,12 @@ def _scheduled_lines(
         runs = _schedule_runs_per_month(props["ScheduleExpression"])
         target = props.get("Target", {})
         text = json.dumps(target)
+        if logical_id.startswith("Batch"):
+            # Off by default in every stage (config/settings.py scheduled_batch_scoring).
+            raise CostError(
+                f"{logical_id}: an enabled batch scoring schedule is not priced yet "
+                "(its transform job's hours have no assumption here); price it by hand"
+            )
         if (
             "StartPipelineExecution" in text
             or ":pipeline/" in text

@@ -42,8 +42,8 @@ from training.preprocess import raw_feature_frame
 LOG = logging.getLogger("batch_input")
 PROCESSING = Path("/opt/ml/processing")
 LATEST = "latest"
-# Lines per file: a transform instance takes whole files, so more files spread a large
-# partition over more instances; each file is split into mini-batches anyway.
+# Lines per file: batch transform hands each instance whole files (one instance in the
+# definition today); each file is split into mini-batches anyway.
 LINES_PER_FILE = 100_000
 
 
@@ -78,9 +78,20 @@ def model_version(arn: str, group: str, sagemaker: Any = None) -> str:
 
 
 def record_lines(schema: DatasetSchema, frame: pd.DataFrame) -> pd.DataFrame:
-    """The key and the raw feature values, in the order the transform sends them."""
+    """The key and the raw feature values, in the order the transform sends them.
+    Raises ValueError for a value with a line break: ``SplitType=Line`` would cut its
+    record in two."""
     lines = raw_feature_frame(schema, frame)
     lines.insert(0, schema.row_key, frame[schema.row_key].astype(str))
+    for column in lines.columns:
+        if lines[column].dtype == object:
+            broken = lines[column].astype(str).str.contains("[\r\n]", regex=True)
+            if broken.any():
+                first = lines.loc[broken, schema.row_key].iloc[0]
+                raise ValueError(
+                    f"{int(broken.sum())} value(s) of {column} hold a line break (first in "
+                    f"row {first}): a line-split batch transform would cut the record"
+                )
     return lines
 
 

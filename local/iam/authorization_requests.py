@@ -150,8 +150,8 @@ def _sagemaker_resource_call(
     kind, parameter = SAGEMAKER_RESOURCES[operation]
     resource = _arn(stage, "sagemaker", f"{kind}/{str(params[parameter]).lower()}")
     found = [Authorization(Request(action, resource), CALLED, f"{described} {params[parameter]}")]
-    passed = params.get("RoleArn") or params.get("ExecutionRoleArn")  # CreateModel's
-    if operation in ("CreateProcessingJob", "CreateTrainingJob", "CreateModel") and passed:
+    if operation in ("CreateProcessingJob", "CreateTrainingJob", "CreateModel"):
+        passed = params["ExecutionRoleArn" if operation == "CreateModel" else "RoleArn"]
         role = _in_stage(str(passed), stage, local_account)
         context = {"iam:PassedToService": [SAGEMAKER]}
         found.append(
@@ -308,17 +308,18 @@ def pipeline_step(
 ) -> list[Authorization]:
     """SageMaker Pipelines creating and watching one step's job with the pipeline role
     (a transform job runs as its model's role, passed when the model was created)."""
-    kind = {"Processing": "processing-job", "Training": "training-job"}.get(
-        step_type, "transform-job"
-    )
-    verb = {"Processing": "ProcessingJob", "Training": "TrainingJob"}.get(step_type, "TransformJob")
+    kind, verb = {
+        "Processing": ("processing-job", "ProcessingJob"),
+        "Training": ("training-job", "TrainingJob"),
+        "Transform": ("transform-job", "TransformJob"),
+    }[step_type]
     resource = _arn(stage, "sagemaker", f"{kind}/{job_name.lower()}")
     call = f"{step_type} step job {job_name}"
     found = [
         Authorization(Request(f"sagemaker:Create{verb}", resource), origin, call),
         Authorization(Request(f"sagemaker:Describe{verb}", resource), origin, call),
     ]
-    if "RoleArn" in request:
+    if step_type != "Transform":  # a transform runs as its model's role, passed before
         context = {"iam:PassedToService": [SAGEMAKER]}
         found.append(
             Authorization(Request("iam:PassRole", str(request["RoleArn"]), context), origin, call)

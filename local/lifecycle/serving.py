@@ -57,7 +57,7 @@ def train_and_serve(
 
         approve_latest(platform, training)
         if batch:
-            return batch_score(out, summary, platform)
+            return batch_score(out, summary, platform, schema)
         dev = stage_settings("Dev", account="local", region="local")
         name = resource_name(dev.name, schema.name, "endpoint")
 
@@ -105,21 +105,23 @@ def train_and_serve(
         )
 
 
-def batch_score(out: Path, summary: dict[str, Any], platform: LocalPlatform) -> None:
+def batch_score(
+    out: Path, summary: dict[str, Any], platform: LocalPlatform, schema: DatasetSchema
+) -> None:
     """``make batch``'s step: the synthesized batch scoring pipeline on the curated zone
     with the latest approved version; it fails the run unless every row is scored once."""
     scored, seconds = step(
         "batch",
         "Batch-score the curated zone with the approved v1 (the Dev batch scoring pipeline)",
-        lambda: run_batch_scoring(platform, out / "cdk.out", out / "batch"),
+        lambda: run_batch_scoring(platform, out / "cdk.out", out / "batch", schema),
     )
     summary["steps"]["batch"] = round(seconds, 2)
     summary["batch"] = scored.summary()
     print_batch(scored)
     if scored.execution.status != "Succeeded":
-        fail_on(scored.execution, out, summary)
+        fail_on(scored.execution, out, summary, "batch scoring")
     if not scored.keyed or scored.output_rows != scored.input_rows:
         raise SystemExit(
-            f"batch scoring lost or repeated rows: {scored.input_rows} in, "
-            f"{scored.output_rows} out, keyed: {scored.keyed}"
+            f"batch scoring lost, repeated or cut rows: {scored.input_rows} in, "
+            f"{scored.output_rows} out, keyed with every answer column: {scored.keyed}"
         )

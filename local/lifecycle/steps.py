@@ -80,7 +80,9 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
-def fail_on(execution: Execution, out: Path, summary: dict[str, Any]) -> None:
+def fail_on(
+    execution: Execution, out: Path, summary: dict[str, Any], pipeline: str = "training"
+) -> None:
     """A failed execution stops the run (non-zero exit) with its reason and log tail."""
     if execution.status == "Succeeded":
         return
@@ -89,4 +91,4 @@ def fail_on(execution: Execution, out: Path, summary: dict[str, Any]) -> None:
         if record.status == "Failed" and record.log_tail:
             print(f"--- {record.name} log (last lines) ---", file=sys.stderr)
             print(record.log_tail, file=sys.stderr)
-    raise SystemExit(f"the training pipeline failed: {execution.failure_reason}")
+    raise SystemExit(f"the {pipeline} pipeline failed: {execution.failure_reason}")

@@ -431,6 +431,8 @@ class _State:
         """CreateModel on moto. The request is also kept: moto's DescribeModel drops
         ``EnableNetworkIsolation``, which the Transform step's container must honour."""
         request = self.resolve(step.definition["Arguments"], step=step.name)
+        # Named as Pipelines names what a step creates, unless the request names it.
+        request.setdefault("ModelName", self._job_name(step))
         self.pipeline.sagemaker.create_model(**request)
         self.models[request["ModelName"]] = request
         self.described[step.name] = self.pipeline.sagemaker.describe_model(

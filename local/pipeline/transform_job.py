@@ -18,10 +18,12 @@ transform service does around the container is written here, from its documentat
   name with ``.out`` under ``S3OutputPath``, in the input's record order; an object with
   a bad record gets no output, and the job fails (batch-transform.html).
 
-Not reproduced: several instances or concurrent transforms (one instance, one request at
-a time, as the definition asks), JSON input, and closed slices such as ``$[1:4]``: the
+Not reproduced, and refused rather than run as something else (``check_request``): JSON
+input, compression, ``AssembleWith=None``, and closed slices such as ``$[1:4]`` (the
 documentation says both that the end is inclusive and that the operator is JavaScript's
-``slice()`` (exclusive), so this stand-in refuses them rather than pick one.
+``slice()``). Not reproduced: several instances or concurrent transforms (one instance,
+one request at a time, as the definition asks) and ``ModelClientConfig``'s retries (a
+request the model refuses fails the job at once; the timeout is its default, 600 s).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import http.client
 import io
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,8 @@ from local.serving.hosted_model import stage_model_package
 from local.serving.serving import start_endpoint
 
 MB = 1024 * 1024
+# ModelClientConfig's default InvocationsTimeoutInSeconds (API_ModelClientConfig).
+INVOCATION_TIMEOUT = 600
 INDEX_PATH = re.compile(r"\$\[([^\]]+)\]")
 
 
@@ -58,21 +62,20 @@ def select(path: str, fields: list[str]) -> list[str]:
         raise TransformError(f"{path!r}: a CSV record takes only index JSONPaths, e.g. $[1:]")
     chosen: list[str] = []
     for part in found.group(1).split(","):
-        if ":" in part:
-            start, _, end = part.partition(":")
-            if end:
-                raise TransformError(
-                    f"{path!r}: closed slices are not run locally (their end is ambiguous in "
-                    "the documentation)"
-                )
-            chosen += fields[int(start or 0) :]
-        else:
-            index = int(part)
-            if not -len(fields) <= index < len(fields):
-                raise TransformError(
-                    f"{path!r}: index {index} outside a {len(fields)}-field record"
-                )
-            chosen.append(fields[index])
+        start, colon, end = part.partition(":")
+        if colon and end:
+            raise TransformError(
+                f"{path!r}: closed slices are not run locally (their end is ambiguous in "
+                "the documentation)"
+            )
+        try:
+            index = int(start or 0)
+        except ValueError:
+            raise TransformError(f"{path!r}: {part!r} is not an index or a slice") from None
+        # An open slice may start just past the last field (it selects nothing).
+        if not -len(fields) <= index < len(fields) + bool(colon):
+            raise TransformError(f"{path!r}: index {index} outside a {len(fields)}-field record")
+        chosen += fields[index:] if colon else [fields[index]]
     return chosen
 
 
@@ -86,15 +89,22 @@ def _line(fields: list[str]) -> str:
     return out.getvalue()
 
 
-def mini_batches(records: list[str], max_bytes: int) -> list[list[str]]:
-    """Records in order, as many per request as fit in ``max_bytes`` (newline-joined)."""
+def split_records(text: str) -> list[str]:
+    """``SplitType=Line``: the records of a text, split at ``\n`` only (as the serving
+    code splits a body; ``str.splitlines`` would also split at U+2028 and the like)."""
+    return [line.removesuffix("\r") for line in text.split("\n") if line.strip()]
+
+
+def mini_batches(records: list[str], max_bytes: int, *, multi: bool = True) -> list[list[str]]:
+    """Records in order, per request as many as fit in ``max_bytes`` (newline-joined)
+    with ``MultiRecord`` (``multi``), else one."""
     batches: list[list[str]] = []
     size = 0
     for record in records:
         length = len(record.encode()) + 1
         if length - 1 > max_bytes:
             raise TransformError(f"a record of {length - 1} bytes exceeds MaxPayloadInMB")
-        if batches and size + length <= max_bytes + 1:
+        if multi and batches and size + length <= max_bytes + 1:
             batches[-1].append(record)
             size += length
         else:
@@ -103,35 +113,62 @@ def mini_batches(records: list[str], max_bytes: int) -> list[list[str]]:
     return batches
 
 
-def _invoke(
-    connection: http.client.HTTPConnection, body: str, content_type: str, accept: str
-) -> str:
-    connection.request(
-        "POST",
-        "/invocations",
-        body=body.encode(),
-        headers={"Content-Type": content_type, "Accept": accept},
-    )
-    reply = connection.getresponse()
-    text = reply.read().decode()
-    if reply.status != 200:
-        raise TransformError(f"the model answered {reply.status}: {text[:500]}")
-    return text
+Invoke = Callable[[str, str, str], str]  # (body, content type, accept) -> answer
 
 
-def transform_object(
-    connection: http.client.HTTPConnection, text: str, arguments: Mapping[str, Any]
-) -> list[str]:
+def _invoker(host: str, port: int) -> Invoke:
+    """POST each mini-batch on a connection of its own (closed after it), so a server that
+    closes an idle keep-alive connection between objects never fails a request."""
+
+    def invoke(body: str, content_type: str, accept: str) -> str:
+        connection = http.client.HTTPConnection(host, port, timeout=INVOCATION_TIMEOUT)
+        try:
+            headers = {"Content-Type": content_type, "Accept": accept}
+            connection.request("POST", "/invocations", body=body.encode(), headers=headers)
+            reply = connection.getresponse()
+            text = reply.read().decode()
+        finally:
+            connection.close()
+        if reply.status != 200:
+            raise TransformError(f"the model answered {reply.status}: {text[:500]}")
+        return text
+
+    return invoke
+
+
+def check_request(arguments: Mapping[str, Any]) -> None:
+    """Refuse what this stand-in does not run, rather than run it as something else."""
+    source, output = arguments["TransformInput"], arguments["TransformOutput"]
+    supported = {
+        "TransformInput.SplitType": (source.get("SplitType"), {"Line"}),
+        "TransformInput.ContentType": (source.get("ContentType"), {"text/csv"}),
+        "TransformInput.CompressionType": (source.get("CompressionType", "None"), {"None"}),
+        "TransformOutput.AssembleWith": (output.get("AssembleWith"), {"Line"}),
+        "BatchStrategy": (arguments.get("BatchStrategy"), {"MultiRecord", "SingleRecord"}),
+        "DataProcessing.JoinSource": (
+            arguments.get("DataProcessing", {}).get("JoinSource", "None"),
+            {"None", "Input"},
+        ),
+    }
+    for name, (value, allowed) in supported.items():
+        if value not in allowed:
+            raise TransformError(f"{name}={value!r} is not run locally (only {sorted(allowed)})")
+
+
+def transform_object(invoke: Invoke, text: str, arguments: Mapping[str, Any]) -> list[str]:
     """One input object's output lines, as the request's data processing makes them."""
     source = arguments["TransformInput"]
     processing = arguments.get("DataProcessing", {})
-    records = [line for line in text.splitlines() if line.strip()]
+    records = split_records(text)
     sent = [_line(select(processing.get("InputFilter", "$"), _fields(r))) for r in records]
+    if any(not record for record in sent):
+        raise TransformError("the InputFilter leaves a record empty")
     accept = arguments["TransformOutput"].get("Accept", source["ContentType"])
+    multi = arguments.get("BatchStrategy") == "MultiRecord"
     answers: list[str] = []
-    for batch in mini_batches(sent, int(arguments.get("MaxPayloadInMB", 6)) * MB):
-        answered = _invoke(connection, "\n".join(batch), source["ContentType"], accept)
-        lines = answered.splitlines()
+    for batch in mini_batches(sent, int(arguments.get("MaxPayloadInMB", 6)) * MB, multi=multi):
+        answered = invoke("\n".join(batch), source["ContentType"], accept)
+        lines = answered.rstrip("\n").split("\n")
         if len(lines) != len(batch):
             raise TransformError(f"{len(batch)} records sent, {len(lines)} answers")
         answers += lines
@@ -156,8 +193,7 @@ def run_transform_job(
     """Run a ``CreateTransformJob`` request locally with ``model`` (the ``CreateModel``
     request of its ``ModelName``: a package's container); returns its Describe response."""
     started = time.monotonic()
-    if arguments["TransformInput"].get("SplitType") != "Line":
-        raise TransformError("only SplitType=Line is run locally")
+    check_request(arguments)
     package = model["PrimaryContainer"]["ModelPackageName"]
     staged = stage_model_package(sagemaker, s3, package, work_dir / job_name)
     prefix = arguments["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
@@ -176,10 +212,10 @@ def run_transform_job(
         log=work_dir / job_name / "container.log",
         isolated=bool(model.get("EnableNetworkIsolation")),
     ) as endpoint:
-        connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=60)
+        invoke = _invoker(endpoint.host, endpoint.port)
         for key in keys:
             text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-            lines = transform_object(connection, text, arguments)
+            lines = transform_object(invoke, text, arguments)
             name = key[len(key_prefix) :].lstrip("/")
             s3.put_object(
                 Bucket=out_bucket,
@@ -187,7 +223,6 @@ def run_transform_job(
                 Body=("\n".join(lines) + "\n").encode(),
             )
             records += len(lines)
-        connection.close()
         runtime = endpoint.runtime
     describe = {
         **arguments,

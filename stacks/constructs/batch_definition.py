@@ -8,7 +8,8 @@ Steps: PrepareBatch -> CreateModel -> Score.
   Approved one for ``latest``, the default a scheduled start uses).
 - CreateModel (``CreateModel``): that version's package as the model's container, so the
   image, its environment and model.tar.gz (with its serving code) are the endpoint's.
-  Network isolated, like the endpoint's model.
+  Network isolated, like the endpoint's model. One model per execution, named by
+  Pipelines; a model is metadata only (no cost), and none is deleted.
 - Score (``CreateTransformJob``): SageMaker's batch transform of the lines, by line,
   as many records per request as fit in 6 MB (the real-time payload limit, so the
   serving code sees the requests it already serves), the key dropped before the model
@@ -43,8 +44,7 @@ from stacks.constructs.pipeline_steps import (
 )
 
 with sdk_environment():
-    from sagemaker.core.workflow.execution_variables import ExecutionVariables
-    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.functions import JsonGet
     from sagemaker.core.workflow.parameters import ParameterString
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.pipeline import Pipeline
@@ -77,10 +77,9 @@ def answer_columns(schema: DatasetSchema) -> list[str]:
 class _BatchBuilder:
     """The three steps, on the training pipeline's processing conventions."""
 
-    def __init__(self, build: StepBuilder, schema: DatasetSchema, model_prefix: str) -> None:
+    def __init__(self, build: StepBuilder, schema: DatasetSchema) -> None:
         self.build = build
         self.schema = schema
-        self.model_prefix = model_prefix
         self.model_package = ParameterString(name="ModelPackageArn", default_value="latest")
         self.transform_type = ParameterString(
             name="TransformInstanceType", default_value=build.options.processing_instance_type
@@ -129,12 +128,9 @@ class _BatchBuilder:
 
     def model(self, report: PropertyFile) -> RequestStep:
         vpc = self.build.vpc("Subnets", "SecurityGroupIds")
+        # No ModelName: Pipelines names the model it creates, as it names the jobs it
+        # starts (the SDK drops a Model step's ModelName, core/workflow/utilities.py).
         request: dict[str, Any] = {
-            # Named per execution, so the pipeline role may create these models only.
-            "ModelName": Join(
-                on="-",
-                values=[self.model_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID],
-            ),
             "ExecutionRoleArn": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/"
             + SubVariable.BATCH_MODEL_ROLE_NAME.ref,
             "PrimaryContainer": {
@@ -172,7 +168,9 @@ class _BatchBuilder:
                 "SplitType": "Line",
             },
             "TransformOutput": {
-                "S3OutputPath": run_location("score", "predictions"),
+                # Scores are copies of curated rows' answers: scratch, expiring with the run's
+                # other scratch (pipeline_scratch_expire_after_days) unless copied on.
+                "S3OutputPath": run_location("score", "predictions", scratch=True),
                 "Accept": "text/csv",
                 "AssembleWith": "Line",
                 "KmsKeyId": key,
@@ -197,11 +195,8 @@ class _BatchBuilder:
         )
 
 
-def build_batch_definition(
-    options: PipelineOptions, schema: DatasetSchema, *, model_prefix: str
-) -> dict[str, Any]:
-    """The batch scoring pipeline's definition (``${...}`` placeholders) as a dict; each
-    execution's model is named ``<model_prefix>-<execution id>`` (a valid model name)."""
+def build_batch_definition(options: PipelineOptions, schema: DatasetSchema) -> dict[str, Any]:
+    """The batch scoring pipeline's definition (``${...}`` placeholders) as a dict."""
     with (
         sdk_environment(),
         offline_session(options.region) as session,
@@ -210,7 +205,7 @@ def build_batch_definition(
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore", UserWarning)
-        steps = _BatchBuilder(StepBuilder(options, session), schema, model_prefix)
+        steps = _BatchBuilder(StepBuilder(options, session), schema)
         report = PropertyFile(name="BatchReport", output_name="report", path=BATCH_REPORT)
         prepare = steps.prepare(report)
         model = steps.model(report)

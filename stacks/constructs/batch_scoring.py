@@ -2,10 +2,12 @@
 version through batch transform, on demand and on a daily schedule.
 
 PrepareBatch runs as the training pipeline's processing role (it reads curated data and
-the registry as Preprocess and Evaluate do, and writes only its own step's folder). The
+the registry as Preprocess and Evaluate do; one role for every processing step, so each
+step's folder grant, ``prepare-batch/`` included, is every processing step's). The
 transform job runs as the model's role, which reads the lines and model archives and
-writes only the Score step's folder. The pipeline role may pass those two roles and
-create only this pipeline's jobs and models.
+writes only Score's folders. The pipeline role may pass those two roles and start and
+create only ``pipelines-*`` jobs and models (Pipelines' names; IAM cannot tell this
+pipeline's from another's by name).
 """
 
 from __future__ import annotations
@@ -182,7 +184,9 @@ class BatchScoring(Construct):
             stack.format_arn(service="sagemaker", resource=kind, resource_name="pipelines-*")
             for kind in ("processing-job", "transform-job")
         ]
-        models = stack.format_arn(service="sagemaker", resource="model", resource_name=f"{name}-*")
+        models = stack.format_arn(
+            service="sagemaker", resource="model", resource_name="pipelines-*"
+        )
         packages = stack.format_arn(
             service="sagemaker",
             resource="model-package",
@@ -240,7 +244,8 @@ class BatchScoring(Construct):
                 "with the 'pipelines-' prefix."
                 for arn in jobs
             },
-            f"Resource::{models}": "One model per execution, named after the execution id.",
+            f"Resource::{models}": "Pipelines names the model a Model step creates at run "
+            "time, with the 'pipelines-' prefix of its jobs.",
             f"Resource::{packages}": "The version to score with is chosen per execution.",
             object_arn_finding(self, artifacts, f"{RUNS_PREFIX}/*/prepare-batch/report/*"): "The "
             "batch report (a property file) lives under the execution's own id.",
@@ -263,5 +268,4 @@ def _definition(
             processing_instance_type=settings.processing_instance_type,
         ),
         schema,
-        model_prefix=name,
     )

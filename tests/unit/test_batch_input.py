@@ -11,9 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from config.schema import DATASETS_DIR, load_schema
+from config.schema import DATASETS_DIR, FeatureType, load_schema
 from local.lake.synthetic import generate_clean
-from training.batch_input import NoModelError, main, model_version
+from training.batch_input import NoModelError, main, model_version, record_lines
 
 SCHEMA = load_schema("churn")
 
@@ -74,3 +74,12 @@ def test_latest_is_the_groups_newest_approved_version() -> None:
     assert model_version(arns[0], "g", sagemaker) == arns[0]  # a version named is used as is
     with pytest.raises(NoModelError, match="needs --model-package-group"):
         model_version("latest", "")
+
+
+def test_a_value_with_a_line_break_is_refused_not_split() -> None:
+    frame = generate_clean(SCHEMA, 5, seed=4)
+    text = next(f.name for f in SCHEMA.features if f.type is FeatureType.CATEGORICAL)
+    frame[text] = frame[text].astype(object)
+    frame.loc[frame.index[2], text] = "month-to\nmonth"
+    with pytest.raises(ValueError, match="line break"):
+        record_lines(SCHEMA, frame)

@@ -443,7 +443,12 @@ class _State:
 
     def _transform(self, step: _Step) -> StepRecord:
         arguments = self.resolve(step.definition["Arguments"], step=step.name)
-        model = self.models[arguments["ModelName"]]
+        model = self.models.get(arguments["ModelName"])
+        if model is None:  # the local runtime serves only what a Model step created
+            raise PipelineError(
+                f"step {step.name}: model {arguments['ModelName']} is not one a Model step "
+                "of this execution created"
+            )
         run = run_transform_job(
             arguments, model=model, sagemaker=self.pipeline.sagemaker, **self._job_kwargs(step)
         )

@@ -66,7 +66,7 @@ from local.lake.etl import LocalLake
 from local.lake.user_files import UserDataError, find_raw_files
 from local.lifecycle.data import generated_data, user_data
 from local.lifecycle.serving import train_and_serve
-from local.lifecycle.steps import step, write_summary
+from local.lifecycle.steps import UserTraffic, step, write_summary
 from local.moto_platform import LocalPlatform, local_platform
 from local.report import print_zones
 from local.service_metrics import LABEL as SERVICE_LABEL
@@ -149,51 +149,59 @@ def lifecycle(
     # The Glue jobs run with the arguments the synthesized job definitions pass.
     lake = lake.with_synthesized_jobs(out / "cdk.out")
 
+    traffic: UserTraffic | None = None
+    window_rows = 0
     if args.raw is not None:
         traffic = user_data(args.raw, out, lake, schema, schema_path, summary)
-        train_and_serve(
-            out,
-            lake,
-            schema,
-            schema_path,
-            summary,
-            platform,
-            window_rows=0,
-            traffic=traffic,
-            batch=args.batch,
-        )
     else:
         window_rows = generated_data(
             lake, schema, schema_path, summary, rows=args.rows, seed=args.seed
         )
-        train_and_serve(
-            out,
-            lake,
-            schema,
-            schema_path,
-            summary,
-            platform,
-            window_rows=window_rows,
-            batch=args.batch,
-        )
-    if args.batch:
-        summary["paths"] = {"curated": str(lake.curated)}
-        summary["seconds"] = round(time.perf_counter() - started, 2)
-        write_summary(out, summary)
-        print(f"\nSummary written to {out / 'summary.json'} ({summary['seconds']:.0f}s in all)")
-        return summary
-    return finish(out, lake, summary, platform, started, started_at)
+    train_and_serve(
+        out,
+        lake,
+        schema,
+        schema_path,
+        summary,
+        platform,
+        window_rows=window_rows,
+        traffic=traffic,
+        batch=args.batch,
+    )
+    # `make batch` has no endpoint or monitor whose metrics a dashboard would draw.
+    dashboard = None if args.batch else platform
+    return finish(out, lake, summary, dashboard, started, started_at)
 
 
 def finish(
     out: Path,
     lake: LocalLake,
     summary: dict[str, Any],
-    platform: LocalPlatform,
+    dashboard: LocalPlatform | None,
     started: float,
     started_at: datetime,
 ) -> dict[str, Any]:
-    """Step 11 and the closing summary (printed and written)."""
+    """Step 11 (the dashboard from ``dashboard``'s metrics, when given) and the closing
+    summary (printed and written)."""
+    if dashboard is not None:
+        draw_dashboard(out, summary, dashboard, started_at)
+    summary["paths"] = {
+        "raw": str(lake.raw),
+        "processed": str(lake.processed),
+        "quarantine": str(lake.quarantine),
+        "curated": str(lake.curated),
+    }
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    print_zones(summary["zones"])
+    write_summary(out, summary)
+    print(f"\nSummary written to {out / 'summary.json'} ({summary['seconds']:.0f}s in all)")
+    return summary
+
+
+def draw_dashboard(
+    out: Path, summary: dict[str, Any], platform: LocalPlatform, started_at: datetime
+) -> None:
+    """Step 11: the synthesized Dev dashboard drawn from the platform's CloudWatch."""
     page, seconds = step(
         11,
         "Draw the synthesized Operations dashboard from this run's CloudWatch metrics",
@@ -211,17 +219,6 @@ def finish(
     shown = page.path.relative_to(Path.cwd()) if page.path.is_relative_to(Path.cwd()) else page.path
     print(f"      {shown}: {drawn} of {len(page.graphs)} graphs with local data")
     print(f"      {SERVICE_LABEL} SageMaker, Glue and Lambda's own metrics: measured in this run")
-    summary["paths"] = {
-        "raw": str(lake.raw),
-        "processed": str(lake.processed),
-        "quarantine": str(lake.quarantine),
-        "curated": str(lake.curated),
-    }
-    summary["seconds"] = round(time.perf_counter() - started, 2)
-    print_zones(summary["zones"])
-    write_summary(out, summary)
-    print(f"\nSummary written to {out / 'summary.json'} ({summary['seconds']:.0f}s in all)")
-    return summary
 
 
 if __name__ == "__main__":

@@ -15,6 +15,18 @@ def split_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
+def object_keys(s3: Any, uri: str) -> list[str]:
+    """The keys of every object under ``uri`` (folder markers left out), in key order."""
+    bucket, prefix = split_uri(uri)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(
+        item["Key"]
+        for page in pages
+        for item in page.get("Contents", [])
+        if not item["Key"].endswith("/")
+    )
+
+
 def download_prefix(s3: Any, uri: str, destination: Path) -> int:
     """Copy every object under ``uri`` into ``destination``, keeping relative paths.
 
@@ -24,16 +36,12 @@ def download_prefix(s3: Any, uri: str, destination: Path) -> int:
     bucket, prefix = split_uri(uri)
     destination.mkdir(parents=True, exist_ok=True)
     count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            if key.endswith("/"):
-                continue
-            relative = key[len(prefix) :].lstrip("/") or Path(key).name
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, key, str(target))
-            count += 1
+    for key in object_keys(s3, uri):
+        relative = key[len(prefix) :].lstrip("/") or Path(key).name
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(target))
+        count += 1
     if count == 0:
         raise FileNotFoundError(f"no objects under {uri}")
     return count

@@ -20,9 +20,9 @@ from typing import Any
 from config.schema import DatasetSchema
 from local.cdk_assembly import load_pipeline_template
 from local.moto_platform import LocalPlatform
-from local.pipeline.pipeline_runtime import Execution, LocalPipeline
-from local.pipeline.training_run import print_step
-from local.s3_sync import split_uri
+from local.pipeline.pipeline_runtime import Execution
+from local.pipeline.training_run import platform_pipeline
+from local.s3_sync import download_prefix, object_keys, split_uri
 from stacks.constructs.batch_definition import answer_columns
 
 
@@ -57,20 +57,15 @@ class BatchRun:
         }
 
 
-def _objects(s3: Any, uri: str) -> dict[str, str]:
-    bucket, prefix = split_uri(uri)
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    return {
-        f"s3://{bucket}/{o['Key']}": s3.get_object(Bucket=bucket, Key=o["Key"])["Body"]
-        .read()
-        .decode()
-        for page in pages
-        for o in page.get("Contents", [])
-    }
-
-
-def _rows(texts: dict[str, str]) -> list[list[str]]:
-    return [row for text in texts.values() for row in csv.reader(text.split("\n")) if row]
+def _rows(folder: Path) -> list[list[str]]:
+    """Every CSV row of the files under ``folder`` (split at newlines only, as the
+    transform splits records)."""
+    return [
+        row
+        for path in sorted(p for p in folder.rglob("*") if p.is_file())
+        for row in csv.reader(path.read_text().split("\n"))
+        if row
+    ]
 
 
 def run_batch_scoring(
@@ -85,22 +80,16 @@ def run_batch_scoring(
     its overrides."""
     template = load_pipeline_template(cdk_out, "Dev", construct="Batch")
     definition = platform.install_batch(template)
-    pipeline = LocalPipeline(
-        definition,
-        name=template.name,
-        sagemaker=platform.sagemaker,
-        s3=platform.s3,
-        work_dir=work_dir,
-        env=platform.env,
-        on_step=print_step,
-        cloudwatch=platform.client("cloudwatch"),
-    )
+    pipeline = platform_pipeline(platform, definition, template.name, work_dir)
     run = BatchRun(pipeline.execute(parameters))
     if run.execution.status != "Succeeded":
         return run
     score = run.execution.step("Score").detail
-    inputs, outputs = _objects(platform.s3, score["input"]), _objects(platform.s3, score["output"])
-    given, scored = [r[0] for r in _rows(inputs)], _rows(outputs)
+    # Both sides copied out of the (in-memory) S3: the scores for the user to read.
+    download_prefix(platform.s3, score["input"], work_dir / "records")
+    run.scores_dir = work_dir / "scores"
+    download_prefix(platform.s3, score["output"], run.scores_dir)
+    given, scored = [row[0] for row in _rows(work_dir / "records")], _rows(run.scores_dir)
     keys = [row[0] for row in scored]
     run.input_rows, run.output_rows = len(given), len(scored)
     width = 1 + len(answer_columns(schema))
@@ -109,12 +98,7 @@ def run_batch_scoring(
         and sorted(keys) == sorted(given)
         and all(len(row) == width for row in scored)
     )
-    run.outputs = sorted(outputs)
-    run.sample = [line for text in outputs.values() for line in text.splitlines()][:3]
-    run.scores_dir = work_dir / "scores"
-    run.scores_dir.mkdir(parents=True, exist_ok=True)
-    for uri, text in outputs.items():
-        copy = run.scores_dir / uri.removeprefix(score["output"]).lstrip("/")
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        copy.write_text(text)
+    bucket, _ = split_uri(score["output"])
+    run.outputs = [f"s3://{bucket}/{key}" for key in object_keys(platform.s3, score["output"])]
+    run.sample = [",".join(row) for row in scored[:3]]
     return run

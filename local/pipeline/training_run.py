@@ -67,19 +67,23 @@ def installed_pipeline(
     started = nullcontext(platform) if platform is not None else local_platform()
     with started as running:
         definition = running.install(template, curated_dir)
-        yield (
-            running,
-            LocalPipeline(
-                definition,
-                name=running.pipeline_name,
-                sagemaker=running.sagemaker,
-                s3=running.s3,
-                work_dir=work_dir,
-                env=running.env,
-                on_step=print_step,
-                cloudwatch=running.client("cloudwatch"),
-            ),
-        )
+        yield running, platform_pipeline(running, definition, running.pipeline_name, work_dir)
+
+
+def platform_pipeline(
+    platform: LocalPlatform, definition: dict[str, Any], name: str, work_dir: Path
+) -> LocalPipeline:
+    """An installed definition, run with the platform's clients, printing each step."""
+    return LocalPipeline(
+        definition,
+        name=name,
+        sagemaker=platform.sagemaker,
+        s3=platform.s3,
+        work_dir=work_dir,
+        env=platform.env,
+        on_step=print_step,
+        cloudwatch=platform.client("cloudwatch"),
+    )
 
 
 def run_training_pipeline(

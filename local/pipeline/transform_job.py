@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from local.pipeline.sagemaker_jobs import JobRun
-from local.s3_sync import split_uri
+from local.s3_sync import object_keys, split_uri
 from local.serving.hosted_model import stage_model_package
 from local.serving.serving import start_endpoint
 
@@ -198,11 +198,7 @@ def run_transform_job(
     staged = stage_model_package(sagemaker, s3, package, work_dir / job_name)
     prefix = arguments["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
     bucket, key_prefix = split_uri(prefix)
-    keys = sorted(
-        o["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix)
-        for o in page.get("Contents", [])
-    )
+    keys = object_keys(s3, prefix)
     out_bucket, out_prefix = split_uri(arguments["TransformOutput"]["S3OutputPath"])
     records = 0
     with start_endpoint(

@@ -21,17 +21,14 @@ placeholders and the Model and Transform steps are hand-written requests.
 
 from __future__ import annotations
 
-import json
-import warnings
 from typing import Any
 
 from config.layout import SubVariable
 from config.schema import DatasetSchema, ProblemType
 from stacks.constructs.pipeline_definition import StepBuilder
 from stacks.constructs.pipeline_sdk import (
-    config_schema_checked_once,
-    offline_session,
-    quiet_sdk,
+    Built,
+    offline_definition,
     sdk_environment,
 )
 from stacks.constructs.pipeline_settings import PROCESSING, PipelineOptions
@@ -46,8 +43,8 @@ from stacks.constructs.pipeline_steps import (
 with sdk_environment():
     from sagemaker.core.workflow.functions import JsonGet
     from sagemaker.core.workflow.parameters import ParameterString
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
     from sagemaker.core.workflow.properties import PropertyFile
-    from sagemaker.mlops.workflow.pipeline import Pipeline
     from sagemaker.mlops.workflow.steps import StepTypeEnum
 
 # SageMaker's default and the real-time endpoint's request limit (CreateTransformJob's
@@ -197,27 +194,12 @@ class _BatchBuilder:
 
 def build_batch_definition(options: PipelineOptions, schema: DatasetSchema) -> dict[str, Any]:
     """The batch scoring pipeline's definition (``${...}`` placeholders) as a dict."""
-    with (
-        sdk_environment(),
-        offline_session(options.region) as session,
-        quiet_sdk(),
-        config_schema_checked_once(),
-        warnings.catch_warnings(),
-    ):
-        warnings.simplefilter("ignore", UserWarning)
-        steps = _BatchBuilder(StepBuilder(options, session), schema)
+
+    def steps(session: PipelineSession) -> Built:
+        build = _BatchBuilder(StepBuilder(options, session), schema)
         report = PropertyFile(name="BatchReport", output_name="report", path=BATCH_REPORT)
-        prepare = steps.prepare(report)
-        model = steps.model(report)
-        score = steps.score(prepare, model)
-        pipeline = Pipeline(
-            name="batch-scoring",
-            parameters=steps.parameters,
-            steps=[prepare, model, score],
-            sagemaker_session=session,
-            pipeline_experiment_config=None,
-        )
-        definition: dict[str, Any] = json.loads(pipeline.definition())
-    if definition.get("MlflowConfig") is None:
-        definition.pop("MlflowConfig", None)
-    return definition
+        prepare = build.prepare(report)
+        model = build.model(report)
+        return build.parameters, [prepare, model, build.score(prepare, model)]
+
+    return offline_definition(options.region, "batch-scoring", steps)

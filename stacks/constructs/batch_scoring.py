@@ -12,14 +12,12 @@ pipeline's from another's by name).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_cdk import ArnFormat, Fn, Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -37,7 +35,12 @@ from stacks.constructs.sagemaker_access import (
     pass_role_to_sagemaker,
     sagemaker_principal,
 )
-from stacks.constructs.training_pipeline import TrainingPipeline, network_placeholders
+from stacks.constructs.training_pipeline import (
+    TrainingPipeline,
+    network_placeholders,
+    placeholder_pipeline,
+    vpc_options,
+)
 
 DAILY = "cron(0 5 * * ? *)"
 RECORDS = f"{RUNS_PREFIX}/*/prepare-batch/records/*"
@@ -86,28 +89,20 @@ class BatchScoring(Construct):
         pipeline_policy = self._grant_pipeline(
             name, training=training, key=key, artifacts=artifacts
         )
-        vpc_values = {} if network is None else network_placeholders(network)
-        body = json.dumps(_definition(settings, schema, name, vpc_values), sort_keys=True)
-        values = {
-            **training.placeholder_values(key=key, curated=curated, artifacts=artifacts),
-            SubVariable.BATCH_MODEL_ROLE_NAME: self.model_role.role_name,
-        }
-        self.pipeline = sagemaker.CfnPipeline(
+        vpc_values = network_placeholders(network)
+        self.pipeline = placeholder_pipeline(
             self,
-            "Pipeline",
-            pipeline_name=name,
-            pipeline_display_name=name,
-            pipeline_description=(
+            name=name,
+            description=(
                 f"Scores curated {schema.name} rows with a registered version ({settings.name})."
             ),
-            role_arn=self.pipeline_role.role_arn,
-            pipeline_definition={
-                # Only the placeholders this definition holds (an unused one is a finding).
-                "PipelineDefinitionBody": Fn.sub(
-                    body,
-                    {**{k.value: v for k, v in values.items() if k.ref in body}, **vpc_values},
-                )
+            role=self.pipeline_role,
+            definition=_definition(settings, schema, vpc_values),
+            values={
+                **training.placeholder_values(key=key, curated=curated, artifacts=artifacts),
+                SubVariable.BATCH_MODEL_ROLE_NAME: self.model_role.role_name,
             },
+            vpc_values=vpc_values,
         )
         self.pipeline.node.add_dependency(pipeline_policy, model_policy, training.job_policy)
         self.schedule = pipeline_schedule(
@@ -255,13 +250,14 @@ class BatchScoring(Construct):
 
 
 def _definition(
-    settings: StageSettings, schema: DatasetSchema, name: str, vpc_values: dict[str, str]
+    settings: StageSettings, schema: DatasetSchema, vpc_values: dict[str, str]
 ) -> dict[str, Any]:
     """The batch pipeline's definition, VPC ids as ``${...}`` placeholders."""
+    subnets, groups = vpc_options(vpc_values)
     return build_batch_definition(
         PipelineOptions(
-            subnets=tuple(f"${{{n}}}" for n in vpc_values if "Subnet" in n),
-            security_groups=tuple(f"${{{n}}}" for n in vpc_values if "SecurityGroup" in n),
+            subnets=subnets,
+            security_groups=groups,
             region=settings.region,
             dataset=settings.dataset,
             quality_gate=schema.quality_gate,

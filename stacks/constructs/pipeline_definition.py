@@ -16,8 +16,6 @@ resolves the session's default bucket (an S3 call), so it cannot run offline.
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -32,9 +30,8 @@ from config.metrics import METRIC_DEFINITIONS
 from stacks.constructs.code_bundle import TRAINING_PROGRAM
 from stacks.constructs.pipeline_sdk import (
     XGBOOST_VERSION,
-    config_schema_checked_once,
-    offline_session,
-    quiet_sdk,
+    Built,
+    offline_definition,
     sdk_environment,
     xgboost_image,
 )
@@ -81,7 +78,6 @@ with sdk_environment():
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.condition_step import ConditionStep
     from sagemaker.mlops.workflow.fail_step import FailStep
-    from sagemaker.mlops.workflow.pipeline import Pipeline
     from sagemaker.mlops.workflow.retry import (
         SageMakerJobExceptionTypeEnum,
         SageMakerJobStepRetryPolicy,
@@ -465,15 +461,8 @@ class StepBuilder:
 
 def build_definition(options: PipelineOptions) -> dict[str, Any]:
     """The pipeline definition (with ``${...}`` placeholders) as a JSON-ready dict."""
-    with (
-        sdk_environment(),
-        offline_session(options.region) as session,
-        quiet_sdk(),
-        config_schema_checked_once(),
-        warnings.catch_warnings(),
-    ):
-        # "Running within a PipelineSession, there will be No Wait...": that is the point.
-        warnings.simplefilter("ignore", UserWarning)
+
+    def steps(session: PipelineSession) -> Built:
         build = StepBuilder(options, session)
         report = PropertyFile(
             name="EvaluationReport", output_name="evaluation", path="evaluation.json"
@@ -486,15 +475,6 @@ def build_definition(options: PipelineOptions) -> dict[str, Any]:
         gate = build.gate(evaluate, report, register)
         # Register must not start before the baseline it records exists.
         register.add_depends_on([baseline])
-        pipeline = Pipeline(
-            name="training-pipeline",
-            parameters=build.parameters,
-            steps=[preprocess, baseline, train, evaluate, gate],
-            sagemaker_session=session,
-            # Experiment tracking per execution is optional and needs more IAM: off.
-            pipeline_experiment_config=None,
-        )
-        definition: dict[str, Any] = json.loads(pipeline.definition())
-    if definition.get("MlflowConfig") is None:
-        definition.pop("MlflowConfig", None)
-    return definition
+        return build.parameters, [preprocess, baseline, train, evaluate, gate]
+
+    return offline_definition(options.region, "training-pipeline", steps)

@@ -6,9 +6,11 @@ session that cannot reach AWS, kept quiet, and its image tables read offline.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -53,6 +55,7 @@ with sdk_environment():
     from sagemaker.core.config.config_manager import SageMakerConfig
     from sagemaker.core.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
     from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow.pipeline import Pipeline
 
 XGBOOST_VERSION = "3.2-0"
 
@@ -137,3 +140,36 @@ def offline_session(region: str) -> Iterator[PipelineSession]:
             os.environ.pop("SAGEMAKER_VALIDATE_ROLE", None)
         else:
             os.environ["SAGEMAKER_VALIDATE_ROLE"] = previous
+
+
+# What a definition builder returns: the pipeline's parameters and its top-level steps.
+Built = tuple[list[Any], list[Any]]
+
+
+def offline_definition(
+    region: str, name: str, build: Callable[[PipelineSession], Built]
+) -> dict[str, Any]:
+    """A pipeline definition (JSON-ready dict) from the steps ``build`` makes with an
+    offline session, the SDK quiet and its config schema checked once."""
+    with (
+        sdk_environment(),
+        offline_session(region) as session,
+        quiet_sdk(),
+        config_schema_checked_once(),
+        warnings.catch_warnings(),
+    ):
+        # "Running within a PipelineSession, there will be No Wait...": that is the point.
+        warnings.simplefilter("ignore", UserWarning)
+        parameters, steps = build(session)
+        pipeline = Pipeline(
+            name=name,
+            parameters=parameters,
+            steps=steps,
+            sagemaker_session=session,
+            # Experiment tracking per execution is optional and needs more IAM: off.
+            pipeline_experiment_config=None,
+        )
+        definition: dict[str, Any] = json.loads(pipeline.definition())
+    if definition.get("MlflowConfig") is None:
+        definition.pop("MlflowConfig", None)
+    return definition

@@ -52,12 +52,48 @@ PROCESSING_OUTPUTS = ("preprocess", "baseline", "evaluate", "prepare-batch")
 TRAIN_OUTPUTS = "train"
 
 
-def network_placeholders(network: JobNetwork) -> dict[str, str]:
-    """``Fn::Sub`` names for VPC mode's ids: VpcSubnet0.., VpcSecurityGroup0.."""
+def network_placeholders(network: JobNetwork | None) -> dict[str, str]:
+    """``Fn::Sub`` names for VPC mode's ids: VpcSubnet0.., VpcSecurityGroup0.. (none
+    without a VPC)."""
+    if network is None:
+        return {}
     return {
         **{f"VpcSubnet{i}": subnet for i, subnet in enumerate(network.subnet_ids)},
         **{f"VpcSecurityGroup{i}": group for i, group in enumerate(network.security_group_ids)},
     }
+
+
+def vpc_options(vpc_values: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``PipelineOptions``' subnets and security groups as ``${...}`` placeholders of
+    ``network_placeholders``' names (the ids may be tokens)."""
+    subnets = tuple(f"${{{name}}}" for name in vpc_values if "Subnet" in name)
+    groups = tuple(f"${{{name}}}" for name in vpc_values if "SecurityGroup" in name)
+    return subnets, groups
+
+
+def placeholder_pipeline(
+    scope: Construct,
+    *,
+    name: str,
+    description: str,
+    role: iam.IRole,
+    definition: dict[str, Any],
+    values: dict[SubVariable, str],
+    vpc_values: dict[str, str],
+) -> sagemaker.CfnPipeline:
+    """The ``Pipeline`` resource: ``definition`` in ``Fn::Sub`` with the values of the
+    placeholders it holds (an unused one is a finding) and the VPC ids."""
+    body = json.dumps(definition, sort_keys=True)
+    used = {k.value: v for k, v in values.items() if k.ref in body}
+    return sagemaker.CfnPipeline(
+        scope,
+        "Pipeline",
+        pipeline_name=name,
+        pipeline_display_name=name,
+        pipeline_description=description,
+        role_arn=role.role_arn,
+        pipeline_definition={"PipelineDefinitionBody": Fn.sub(body, {**used, **vpc_values})},
+    )
 
 
 class TrainingPipeline(Construct):
@@ -117,25 +153,17 @@ class TrainingPipeline(Construct):
         self._grant_training(key=key, artifacts=artifacts, region=settings.region)
         pipeline_policy = self._grant_pipeline(key=key, artifacts=artifacts)
 
-        # The ids reach the definition as placeholders too (they may be tokens).
-        vpc_values = {} if network is None else network_placeholders(network)
-        definition = self._definition(settings, schema, vpc_values)
-        values = self.placeholder_values(key=key, curated=curated, artifacts=artifacts)
-        self.pipeline = sagemaker.CfnPipeline(
+        vpc_values = network_placeholders(network)
+        self.pipeline = placeholder_pipeline(
             self,
-            "Pipeline",
-            pipeline_name=pipeline_name,
-            pipeline_display_name=pipeline_name,
-            pipeline_description=(
+            name=pipeline_name,
+            description=(
                 f"Trains, evaluates and registers the {schema.name} model ({settings.name})."
             ),
-            role_arn=self.pipeline_role.role_arn,
-            pipeline_definition={
-                "PipelineDefinitionBody": Fn.sub(
-                    json.dumps(definition, sort_keys=True),
-                    {**{name.value: value for name, value in values.items()}, **vpc_values},
-                )
-            },
+            role=self.pipeline_role,
+            definition=self._definition(settings, schema, vpc_values),
+            values=self.placeholder_values(key=key, curated=curated, artifacts=artifacts),
+            vpc_values=vpc_values,
         )
         # Executions started right after deployment need the policy attached already.
         self.pipeline.node.add_dependency(
@@ -191,12 +219,11 @@ class TrainingPipeline(Construct):
         settings: StageSettings, schema: DatasetSchema, vpc_values: dict[str, str]
     ) -> dict[str, Any]:
         """The pipeline definition, VPC ids as ``${...}`` placeholders."""
+        subnets, groups = vpc_options(vpc_values)
         return build_definition(
             PipelineOptions(
-                subnets=tuple(f"${{{name}}}" for name in vpc_values if "Subnet" in name),
-                security_groups=tuple(
-                    f"${{{name}}}" for name in vpc_values if "SecurityGroup" in name
-                ),
+                subnets=subnets,
+                security_groups=groups,
                 region=settings.region,
                 dataset=settings.dataset,
                 quality_gate=schema.quality_gate,
